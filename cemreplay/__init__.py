@@ -1,0 +1,25 @@
+"""cemreplay: see why visitors struggle. Public API only; everything else is private."""
+
+from cemreplay.errors import (
+    CemReplayError,
+    ConfigError,
+    DecodeError,
+    SchemaError,
+    WireVersionError,
+)
+from cemreplay.schema import EVENT_SCHEMA, WIRE_VERSION, ClickFlag, EventKind
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EVENT_SCHEMA",
+    "WIRE_VERSION",
+    "CemReplayError",
+    "ClickFlag",
+    "ConfigError",
+    "DecodeError",
+    "EventKind",
+    "SchemaError",
+    "WireVersionError",
+    "__version__",
+]

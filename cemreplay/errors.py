@@ -1,0 +1,58 @@
+"""One error hierarchy. Every error names what was wrong and where, and ends with a hint."""
+
+from __future__ import annotations
+
+
+class CemReplayError(Exception):
+    """Base class of every error cemreplay raises on purpose."""
+
+
+class DecodeError(CemReplayError, ValueError):
+    """A batch could not be decoded.
+
+    Attributes
+    ----------
+    batch:
+        Position of the offending batch in the input (0-based), or None when unknown.
+    offset:
+        Byte offset inside that batch where decoding stopped, or None when unknown.
+    reason:
+        The bare reason, without the location (what a quarantine stores).
+    """
+
+    def __init__(self, reason: str, *, batch: int | None = None, offset: int | None = None):
+        self.reason = reason
+        self.batch = batch
+        self.offset = offset
+        where = []
+        if batch is not None:
+            where.append(f"batch {batch}")
+        if offset is not None:
+            where.append(f"offset {offset}")
+        loc = f" ({', '.join(where)})" if where else ""
+        super().__init__(
+            f"{reason}{loc}; hint: decode(..., errors='quarantine') keeps the good batches "
+            "and sets bad ones aside with their reasons"
+        )
+
+
+class WireVersionError(DecodeError):
+    """A batch carries a wire version this library does not read."""
+
+    def __init__(self, got: int, supported: int, *, batch: int | None = None):
+        self.got = got
+        self.supported = supported
+        super().__init__(
+            f"wire version {got} is not supported (this cemreplay reads version {supported}); "
+            "upgrade cemreplay or pin the snippet to a matching release",
+            batch=batch,
+            offset=1,
+        )
+
+
+class SchemaError(CemReplayError, ValueError):
+    """A table does not have the columns or types a function needs."""
+
+
+class ConfigError(CemReplayError, ValueError):
+    """An option or threshold is out of range or of the wrong type."""
