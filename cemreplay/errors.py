@@ -31,7 +31,7 @@ class DecodeError(CemReplayError, ValueError):
             where.append(f"offset {offset}")
         loc = f" ({', '.join(where)})" if where else ""
         super().__init__(
-            f"{reason}{loc}; hint: decode(..., errors='quarantine') keeps the good batches "
+            f"{reason}{loc}; hint: cemreplay.wire.decode_report() keeps the good batches "
             "and sets bad ones aside with their reasons"
         )
 
