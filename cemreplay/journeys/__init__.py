@@ -1,0 +1,10 @@
+"""Journeys: sessions, page views, paths, funnels and clicks-to-goal, from the event table.
+
+Everything here is vectorized polars (plus one small numba scan for the session splitter);
+``tests/naive/journeys.py`` holds the slow, obviously correct versions they are checked
+against. See ``docs/journeys.md``.
+"""
+
+from cemreplay.journeys._order import canonical, with_page_views
+
+__all__ = ["canonical", "with_page_views"]
