@@ -218,6 +218,8 @@ def _load(source: str | os.PathLike[str] | bytes | list[dict[str, Any]]) -> list
                 f"line {whole.lineno}, column {whole.colno}: not JSON ({whole.msg})"
             ) from whole
         return _from_lines(text)
+    if isinstance(doc, dict) and sum(1 for line in text.splitlines() if line.strip()) == 1:
+        return _from_lines(text)  # one-line JSONL: keep line numbers in errors
     return _from_document(doc)
 
 
