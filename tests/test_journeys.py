@@ -10,7 +10,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cemreplay.events as ev
-from cemreplay.journeys import canonical, with_page_views
+from cemreplay.errors import ConfigError
+from cemreplay.journeys import (
+    GA4,
+    MATOMO,
+    POSTHOG,
+    Goal,
+    SessionRules,
+    UrlRules,
+    canonical,
+    page_views,
+    sessions,
+    with_page_views,
+)
+from cemreplay.journeys._kernels import split, split_reference
 from cemreplay.schema import EVENT_SCHEMA, EventKind
 from tests.naive import journeys as naive
 
@@ -128,3 +141,151 @@ def test_canonical_dedupes_and_orders(table: pl.DataFrame, seed: int) -> None:
 def test_schema_is_checked() -> None:
     with pytest.raises(ValueError, match="not an event table"):
         with_page_views(pl.DataFrame({"session_id": ["x"]}))
+
+
+# --- sessions and page views ----------------------------------------------------------------
+
+
+RULES = st.sampled_from([
+    SessionRules(),
+    GA4,
+    POSTHOG,
+    MATOMO,
+    SessionRules(inactivity_ms=None, max_length_ms=2 * 60 * MIN, midnight_tz="Asia/Tokyo"),
+    SessionRules(inactivity_ms=10_000, max_length_ms=None, split_on_campaign=True),
+])
+
+
+def _naive_kw(rules: SessionRules) -> dict[str, Any]:
+    return {"inactivity": rules.inactivity_ms, "max_length": rules.max_length_ms,
+            "split_on_campaign": rules.split_on_campaign, "tz": rules.midnight_tz}
+
+
+@SETTINGS
+@given(tables(), RULES, st.integers(0, 2**16))
+def test_sessions_match_naive(table: pl.DataFrame, rules: SessionRules, seed: int) -> None:
+    got = sessions(shuffled_dup(table, seed), rules)
+    want = naive.sessions(table.to_dicts(), **_naive_kw(rules))
+    assert got.height == len(want)
+    cols = [c for c in want[0] if c in got.columns] if want else []
+    assert got.select(cols).to_dicts() == [{c: w[c] for c in cols} for w in want]
+    # entry/exit pages: normalised versions of the naive raw URLs
+    from cemreplay.journeys._urls import normalise
+    for col, raw_col in (("entry_page", "entry_url"), ("exit_page", "exit_url")):
+        expect = normalise(pl.Series([w[raw_col] for w in want], dtype=pl.String), rules.urls)
+        assert got[col].to_list() == expect.to_list()
+
+
+@SETTINGS
+@given(tables(), RULES, st.integers(0, 2**16))
+def test_page_views_match_naive(table: pl.DataFrame, rules: SessionRules, seed: int) -> None:
+    got = page_views(shuffled_dup(table, seed), rules)
+    want = naive.page_views(table.to_dicts(), inactivity=rules.inactivity_ms,
+                            max_length=rules.max_length_ms)
+    if rules.split_on_campaign or rules.midnight_tz:
+        want_cols = [c for c in (want[0] if want else {}) if c != "split_session_id"]
+    else:
+        want_cols = list(want[0]) if want else []
+    assert got.select(want_cols).to_dicts() == [{c: w[c] for c in want_cols} for w in want]
+    # the reference (session_id, page_view) agrees with with_page_views
+    tagged = with_page_views(table).select("session_id", "page_view").unique()
+    assert tagged.height == got.height
+
+
+@SETTINGS
+@given(tables(), RULES, st.integers(0, 2**16))
+def test_session_invariants(table: pl.DataFrame, rules: SessionRules, seed: int) -> None:
+    s = sessions(table, rules)
+    # every event belongs to exactly one session
+    assert s["events"].sum() == table.height
+    assert s["split_session_id"].n_unique() == s.height
+    # a visitor's sessions do not overlap (generated snippet sessions are sequential)
+    nxt = s.with_columns(next_start=pl.col("start").shift(-1).over("visitor_id"))
+    assert nxt.filter(pl.col("next_start") < pl.col("end")).height == 0
+    assert (s["duration_ms"] >= 0).all()
+    if rules.max_length_ms is not None:
+        assert (s["duration_ms"] <= rules.max_length_ms).all()
+    # shuffled and duplicated input gives the same result
+    assert sessions(shuffled_dup(table, seed), rules).equals(s)
+    # split by visitor, concatenate: the same as the whole
+    parts = [sessions(part, rules) for _, part in table.group_by("visitor_id")]
+    whole = pl.concat(parts).sort("visitor_id", "start", "split_session_id") if parts else s
+    assert whole.equals(s)
+    pv = page_views(table, rules)
+    pv_parts = [page_views(part, rules) for _, part in table.group_by("visitor_id")]
+    if pv_parts:
+        assert pl.concat(pv_parts).sort("session_id", "page_view").equals(pv)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.booleans(), st.integers(-5, 4_000), st.booleans(),
+                          st.integers(0, 2)), max_size=40),
+       st.integers(0, 3_000), st.integers(0, 9_000))
+def test_split_kernel_matches_reference(rows: list[Any], inactivity: int, max_len: int) -> None:
+    import numpy as np
+
+    new = np.array([True] + [r[0] for r in rows[1:]], dtype=np.bool_)[: len(rows)]
+    t = np.cumsum([r[1] for r in rows]).astype(np.int64)
+    brk = np.array([r[2] for r in rows], dtype=np.bool_)
+    day = np.cumsum([r[3] for r in rows]).astype(np.int64) // 3
+    a = split(new, t, brk, day, inactivity, max_len)
+    b = split_reference(new, t, brk, day, inactivity, max_len)
+    assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
+
+
+def test_inactivity_and_max_length_split() -> None:
+    ts = [0, 1_000, 31 * MIN + 1_000, 31 * MIN + 2_000]
+    t = pl.DataFrame(
+        {"session_id": ["s"] * 4, "visitor_id": ["v"] * 4, "t": ts, "batch": [0] * 4,
+         "i": [0, 1, 2, 3], "kind": [1, 3, 1, 19], "x": [0] * 4, "y": [0] * 4, "a": [3, 0, 1, 0],
+         "b": [0] * 4, "target": ["https://x/a?q=1", "#b", "https://x/b/42", "order_placed"],
+         "text": [None] * 4}, schema=EVENT_SCHEMA)
+    s = sessions(t)
+    assert s["split_session_id"].to_list() == ["s", "s~2"]
+    assert s["entry_page"].to_list() == ["/a", "/b/:id"]
+    assert s["device"].cast(pl.String).to_list() == ["mobile", "desktop"]
+    assert s["converted"].to_list() == [False, True]
+    assert sessions(t, SessionRules(inactivity_ms=None, max_length_ms=MIN)).height == 2
+    assert sessions(t, SessionRules(inactivity_ms=None, max_length_ms=None)).height == 1
+    assert sessions(t, SessionRules(goal=Goal(url="/b/*")))["converted"].to_list() == [
+        False, True]
+
+
+def test_country_sources() -> None:
+    rows = [(1, "https://x/", None), (2, "locale", "en-GB"), (2, "timezone", "Europe/London")]
+    t = pl.DataFrame(
+        {"session_id": ["s"] * 3, "visitor_id": ["v"] * 3, "t": [0, 1, 2], "batch": [0] * 3,
+         "i": [0, 1, 2], "kind": [r[0] for r in rows], "x": [0] * 3, "y": [0] * 3,
+         "a": [0] * 3, "b": [0] * 3, "target": [r[1] for r in rows],
+         "text": [r[2] for r in rows]}, schema=EVENT_SCHEMA)
+    assert sessions(t)["country"].to_list() == ["GB"]
+    assert sessions(t, country_lookup={"s": "IE"})["country"].to_list() == ["IE"]
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: SessionRules(inactivity_ms=0), "inactivity_ms must be a positive int"),
+        (lambda: SessionRules(max_length_ms=-1), "max_length_ms"),
+        (lambda: SessionRules(midnight_tz="Mars/Olympus"), "IANA time zone"),
+        (Goal, "exactly one of"),
+        (lambda: Goal(url="re:(("), "regular expression"),
+        (lambda: UrlRules(keep_query="q"), "tuple of parameter names"),  # type: ignore[arg-type]
+    ],
+)
+def test_rules_validate(make: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        make()
+    assert "hint:" in str(info.value)
+
+
+def test_url_rules() -> None:
+    from cemreplay.journeys._urls import normalise
+
+    u = pl.Series(["https://s.test/product/123?c=1&q=x#top", "https://s.test/app#/order/77",
+                   "/Cart/", None])
+    assert normalise(u, UrlRules()).to_list() == ["/product/:id", "/app#/order/:id", "/Cart",
+                                                  None]
+    assert normalise(u, UrlRules(keep_query=("q",), lowercase=True,
+                                 collapse_ids=False)).to_list() == [
+        "/product/123?q=x", "/app#/order/77", "/cart", None]

@@ -6,5 +6,30 @@ against. See ``docs/journeys.md``.
 """
 
 from cemreplay.journeys._order import canonical, with_page_views
+from cemreplay.journeys.pages import page_views
+from cemreplay.journeys.rules import (
+    GA4,
+    MATOMO,
+    POSTHOG,
+    Goal,
+    SessionRules,
+    Step,
+    UrlRules,
+    matomo,
+)
+from cemreplay.journeys.sessions import sessions
 
-__all__ = ["canonical", "with_page_views"]
+__all__ = [
+    "GA4",
+    "MATOMO",
+    "POSTHOG",
+    "Goal",
+    "SessionRules",
+    "Step",
+    "UrlRules",
+    "canonical",
+    "matomo",
+    "page_views",
+    "sessions",
+    "with_page_views",
+]
