@@ -1,0 +1,197 @@
+"""Detectors: turn the event table into findings, each explained in numbers.
+
+One module per kind of finding, each with a frozen config dataclass whose defaults cite their
+source, all registered in :data:`REGISTRY`; :func:`detect` runs them over a whole event table
+at once. See ``docs/detectors.md`` for the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import polars as pl
+
+from cemreplay.detectors import (
+    dead_click,
+    error_click,
+    excessive_scroll,
+    failed_submit,
+    field_refill,
+    form_abandon,
+    form_error,
+    funnel_abandon,
+    quick_back,
+    rage_click,
+    thrashed_cursor,
+)
+from cemreplay.detectors._base import (
+    FINDINGS_SCHEMA,
+    REGISTRY,
+    Context,
+    assemble,
+    empty_findings,
+    prepare,
+)
+from cemreplay.detectors.dead_click import DeadClickConfig
+from cemreplay.detectors.error_click import ErrorClickConfig
+from cemreplay.detectors.excessive_scroll import ExcessiveScrollConfig
+from cemreplay.detectors.failed_submit import FailedSubmitConfig
+from cemreplay.detectors.field_refill import FieldRefillConfig
+from cemreplay.detectors.form_abandon import FormAbandonConfig
+from cemreplay.detectors.form_error import FormErrorConfig
+from cemreplay.detectors.funnel_abandon import FunnelAbandonConfig
+from cemreplay.detectors.quick_back import QuickBackConfig
+from cemreplay.detectors.rage_click import RageClickConfig
+from cemreplay.detectors.thrashed_cursor import ThrashedCursorConfig
+from cemreplay.errors import ConfigError
+
+__all__ = [
+    "FINDINGS_SCHEMA",
+    "KINDS",
+    "REGISTRY",
+    "UNKNOWN",
+    "Config",
+    "DeadClickConfig",
+    "ErrorClickConfig",
+    "ExcessiveScrollConfig",
+    "FailedSubmitConfig",
+    "FieldRefillConfig",
+    "FormAbandonConfig",
+    "FormErrorConfig",
+    "FunnelAbandonConfig",
+    "QuickBackConfig",
+    "RageClickConfig",
+    "ThrashedCursorConfig",
+    "detect",
+]
+
+#: The kinds of finding, in the order detectors run (funnel_abandon last: it names the last
+#: struggle before the drop-off, so it reads the others' findings).
+KINDS: tuple[str, ...] = (
+    "rage_click",
+    "dead_click",
+    "error_click",
+    "thrashed_cursor",
+    "excessive_scroll",
+    "quick_back",
+    "form_error",
+    "failed_submit",
+    "field_refill",
+    "form_abandon",
+    "funnel_abandon",
+)
+#: The kind of a click that may be dead in a session that captured no response signals.
+UNKNOWN = "unknown"
+
+assert set(KINDS) == set(REGISTRY), "every detector module registers itself"
+_ = (dead_click, error_click, excessive_scroll, failed_submit, field_refill, form_abandon,
+     form_error, funnel_abandon, quick_back, rage_click, thrashed_cursor)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The configuration of every detector, one field per kind (defaults everywhere)."""
+
+    rage_click: RageClickConfig = field(default_factory=RageClickConfig)
+    dead_click: DeadClickConfig = field(default_factory=DeadClickConfig)
+    error_click: ErrorClickConfig = field(default_factory=ErrorClickConfig)
+    thrashed_cursor: ThrashedCursorConfig = field(default_factory=ThrashedCursorConfig)
+    excessive_scroll: ExcessiveScrollConfig = field(default_factory=ExcessiveScrollConfig)
+    quick_back: QuickBackConfig = field(default_factory=QuickBackConfig)
+    form_error: FormErrorConfig = field(default_factory=FormErrorConfig)
+    failed_submit: FailedSubmitConfig = field(default_factory=FailedSubmitConfig)
+    field_refill: FieldRefillConfig = field(default_factory=FieldRefillConfig)
+    form_abandon: FormAbandonConfig = field(default_factory=FormAbandonConfig)
+    funnel_abandon: FunnelAbandonConfig = field(default_factory=FunnelAbandonConfig)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            want = REGISTRY[f.name].config
+            got = getattr(self, f.name)
+            if not isinstance(got, want):
+                raise ConfigError(
+                    f"Config.{f.name} must be a {want.__name__}, got {type(got).__name__}; "
+                    f"hint: Config({f.name}={want.__name__}(...))"
+                )
+
+    @classmethod
+    def of(cls, config: Config | Mapping[str, Any] | None) -> Config:
+        """A Config from None, a Config, or a mapping of kind -> detector config."""
+        if config is None:
+            return cls()
+        if isinstance(config, Config):
+            return config
+        if isinstance(config, Mapping):
+            unknown = sorted(set(config) - set(KINDS))
+            if unknown:
+                raise ConfigError(
+                    f"unknown detector kind(s) in config: {', '.join(map(str, unknown))}; "
+                    f"hint: kinds are {', '.join(KINDS)}"
+                )
+            return cls(**dict(config))
+        raise ConfigError(
+            f"config must be a cemreplay.detectors.Config, a mapping or None, got "
+            f"{type(config).__name__}; hint: Config(rage_click=RageClickConfig(min_clicks=4))"
+        )
+
+
+def _kinds(kinds: Iterable[str] | str | None) -> tuple[str, ...]:
+    if kinds is None:
+        return (*KINDS, UNKNOWN)
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    chosen = tuple(kinds)
+    bad = [k for k in chosen if k not in KINDS and k != UNKNOWN]
+    if bad:
+        raise ConfigError(
+            f"unknown detector kind(s): {', '.join(map(str, bad))}; "
+            f"hint: kinds are {', '.join((*KINDS, UNKNOWN))}"
+        )
+    return chosen
+
+
+def detect(
+    events: pl.DataFrame,
+    config: Config | Mapping[str, Any] | None = None,
+    *,
+    kinds: Iterable[str] | str | None = None,
+) -> pl.DataFrame:
+    """Run the detectors over an event table and return the findings.
+
+    Parameters
+    ----------
+    events:
+        An event table (:data:`cemreplay.schema.EVENT_SCHEMA`), any number of sessions.
+    config:
+        A :class:`Config`, a mapping of kind -> detector config, or None for the defaults.
+    kinds:
+        Kinds to report (default: all, plus ``unknown``). Detectors another one depends on
+        still run, with their config.
+
+    Returns
+    -------
+    A frame with :data:`FINDINGS_SCHEMA`, one row per finding, sorted by session_id, t, kind.
+    """
+    cfg = Config.of(config)
+    wanted = _kinds(kinds)
+    ctx: Context = prepare(events)
+    for kind in KINDS:
+        ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
+    parts: list[pl.DataFrame] = []
+    need_all = "funnel_abandon" in wanted
+    for kind in KINDS:
+        if kind == "funnel_abandon":
+            ctx.cache["findings"] = pl.concat(parts) if parts else empty_findings()
+        if kind not in wanted and not (need_all and kind != "funnel_abandon"):
+            continue
+        det = REGISTRY[kind]
+        parts.append(assemble(ctx, kind, det.run(ctx, getattr(cfg, kind))))
+    if UNKNOWN in wanted:
+        parts.append(assemble(ctx, UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
+    out = pl.concat(parts) if parts else empty_findings()
+    return (
+        out.filter(pl.col("kind").is_in(list(wanted)))
+        .sort("session_id", "t", "kind", "page_view", "target", maintain_order=True)
+    )

@@ -1,0 +1,456 @@
+"""Numba kernels for the detectors: one pass over whole arrays, no Python loop per event.
+
+Every kernel here is checked against the slow references in ``tests/naive/detectors.py``
+(through the public detectors) and runs unchanged as plain Python under
+``NUMBA_DISABLE_JIT=1``. Arrays are the prepared event columns of
+:class:`cemreplay.detectors._base.Context`: rows grouped by session, ``t`` ascending inside
+a session, ``starts`` the session boundaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+BIG = np.int64(2**62)
+SMALL = np.int64(-(2**62))
+
+
+@numba.njit(cache=True)
+def order_checks(sid: Any, batch: Any, idx: Any, t: Any) -> Any:
+    """(canonical, t_sorted): each session's rows contiguous and strictly ascending by
+    (batch, i); and ``t`` never going down inside a session."""
+    n = len(sid)
+    canonical = True
+    t_sorted = True
+    if n == 0:
+        return canonical, t_sorted
+    top = 0
+    for j in range(n):
+        top = max(top, sid[j])
+    seen = np.zeros(top + 2, dtype=np.bool_)
+    for j in range(n):
+        if j == 0 or sid[j] != sid[j - 1]:
+            if seen[sid[j] + 1]:
+                return False, False
+            seen[sid[j] + 1] = True
+        else:
+            if batch[j] < batch[j - 1] or (batch[j] == batch[j - 1] and idx[j] <= idx[j - 1]):
+                canonical = False
+            if t[j] < t[j - 1]:
+                t_sorted = False
+    return canonical, t_sorted
+
+
+@numba.njit(cache=True)
+def page_view_rows(starts: Any, kind: Any, pv: Any, pv_kind: int) -> Any:
+    """Per row: the row of the PAGE_VIEW event of its page view (``pv`` ordinal), in any row
+    order within a session; -1 when the session has none."""
+    n = len(kind)
+    out = np.full(n, -1, dtype=np.int64)
+    for s in range(len(starts) - 1):
+        top = 0
+        for j in range(starts[s], starts[s + 1]):
+            top = max(top, pv[j])
+        where = np.full(top + 1, -1, dtype=np.int64)
+        for j in range(starts[s], starts[s + 1]):
+            if kind[j] == pv_kind and where[pv[j]] < 0:
+                where[pv[j]] = j
+        for j in range(starts[s], starts[s + 1]):
+            out[j] = where[pv[j]]
+    return out
+
+
+@numba.njit(cache=True)
+def run_starts(sid: Any) -> Any:
+    """Boundaries of the runs of equal ``sid``: rows starts[s]..starts[s+1]."""
+    n = len(sid)
+    out = np.empty(n + 1, dtype=np.int64)
+    m = 0
+    for j in range(n):
+        if j == 0 or sid[j] != sid[j - 1]:
+            out[m] = j
+            m += 1
+    out[m] = n
+    return out[: m + 1].copy()
+
+
+@numba.njit(cache=True)
+def page_views(starts: Any, kind: Any, pv_kind: int) -> Any:
+    """Per row, in recording order: the page view ordinal (0 for the first PAGE_VIEW and
+    anything before it) and the row of that page view's PAGE_VIEW event (rows before the
+    first one take the first one's; -1 when the session has none)."""
+    n = len(kind)
+    pv = np.zeros(n, dtype=np.int64)
+    pv_row = np.full(n, -1, dtype=np.int64)
+    for s in range(len(starts) - 1):
+        count = -1
+        row = -1
+        for j in range(starts[s], starts[s + 1]):
+            if kind[j] == pv_kind:
+                count += 1
+                row = j
+            pv[j] = max(count, 0)
+            pv_row[j] = row
+        for j in range(starts[s], starts[s + 1]):
+            if pv_row[j] >= 0:
+                break
+        else:
+            continue
+        first = pv_row[j]
+        for k in range(starts[s], j):
+            pv_row[k] = first
+    return pv, pv_row
+
+
+@numba.njit(cache=True)
+def response_times(starts: Any, t: Any, kind: Any, lut: Any) -> Any:
+    """Per row: t of the latest response event at or before it in its session (SMALL when
+    none) and t of the earliest at or after it (BIG when none)."""
+    n = len(t)
+    prev = np.empty(n, dtype=np.int64)
+    nxt = np.empty(n, dtype=np.int64)
+    for s in range(len(starts) - 1):
+        last = SMALL
+        for j in range(starts[s], starts[s + 1]):
+            if lut[kind[j]]:
+                last = t[j]
+            prev[j] = last
+        first = BIG
+        for j in range(starts[s + 1] - 1, starts[s] - 1, -1):
+            if lut[kind[j]]:
+                first = t[j]
+            nxt[j] = first
+    return prev, nxt
+
+
+@numba.njit(cache=True)
+def gather_or(values: Any, idx: Any, default: int) -> Any:
+    out = np.empty(len(idx), dtype=np.int64)
+    for j in range(len(idx)):
+        out[j] = values[idx[j]] if idx[j] >= 0 else default
+    return out
+
+
+@numba.njit(cache=True)
+def rage_bursts(
+    starts: Any,
+    t: Any,
+    x: Any,
+    y: Any,
+    target: Any,
+    pv: Any,
+    eligible: Any,
+    is_click: Any,
+    max_interval_ms: int,
+    max_distance_px: float,
+    min_clicks: int,
+) -> Any:
+    """Chains of clicks: each eligible, on the same target and page view as the previous click,
+    at most ``max_interval_ms`` later and ``max_distance_px`` away. Any other click breaks a
+    chain. Returns (first row, last row, clicks, max step distance) of chains >= min_clicks."""
+    first = np.empty(0, dtype=np.int64)
+    cap = 16
+    first = np.empty(cap, dtype=np.int64)
+    last = np.empty(cap, dtype=np.int64)
+    count = np.empty(cap, dtype=np.int64)
+    spread = np.empty(cap, dtype=np.float64)
+    m = 0
+    lim2 = max_distance_px * max_distance_px
+    for s in range(len(starts) - 1):
+        c_first = -1
+        c_last = -1
+        c_n = 0
+        c_d = 0.0
+        for j in range(starts[s], starts[s + 1] + 1):
+            end = j == starts[s + 1]
+            if not end and not is_click[j]:
+                continue
+            joined = False
+            if not end and eligible[j] and c_n > 0:
+                dx = float(x[j] - x[c_last])
+                dy = float(y[j] - y[c_last])
+                d2 = dx * dx + dy * dy
+                if (
+                    target[j] == target[c_first]
+                    and pv[j] == pv[c_first]
+                    and t[j] - t[c_last] <= max_interval_ms
+                    and d2 <= lim2
+                ):
+                    joined = True
+                    c_n += 1
+                    c_last = j
+                    c_d = max(c_d, np.sqrt(d2))
+            if joined:
+                continue
+            if c_n >= min_clicks:
+                if m == cap:
+                    cap *= 2
+                    first = _grow(first, cap)
+                    last = _grow(last, cap)
+                    count = _grow(count, cap)
+                    spread = _growf(spread, cap)
+                first[m] = c_first
+                last[m] = c_last
+                count[m] = c_n
+                spread[m] = c_d
+                m += 1
+            if not end and eligible[j]:
+                c_first = j
+                c_last = j
+                c_n = 1
+                c_d = 0.0
+            else:
+                c_n = 0
+    return first[:m].copy(), last[:m].copy(), count[:m].copy(), spread[:m].copy()
+
+
+@numba.njit(cache=True)
+def _grow(a: Any, cap: int) -> Any:
+    out = np.empty(cap, dtype=a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+@numba.njit(cache=True)
+def _growf(a: Any, cap: int) -> Any:
+    out = np.empty(cap, dtype=np.float64)
+    out[: len(a)] = a
+    return out
+
+
+@numba.njit(cache=True)
+def burst_checks(
+    first: Any,
+    last: Any,
+    t: Any,
+    b: Any,
+    is_click: Any,
+    prev_resp: Any,
+    next_resp: Any,
+    tolerance_ms: int,
+    response_ms: int,
+) -> Any:
+    """Per burst: did every click get a response, and are the click details exactly 1, 2, 3
+    (the browser's count of a triple click, which selects a paragraph)?"""
+    m = len(first)
+    all_resp = np.ones(m, dtype=np.bool_)
+    details_123 = np.zeros(m, dtype=np.bool_)
+    for k in range(m):
+        seq = 0
+        ok = True
+        for j in range(first[k], last[k] + 1):
+            if not is_click[j]:
+                continue
+            seq += 1
+            if b[j] != seq:
+                ok = False
+            if not (prev_resp[j] >= t[j] - tolerance_ms or next_resp[j] <= t[j] + response_ms):
+                all_resp[k] = False
+        details_123[k] = ok and seq == 3
+    return all_resp, details_123
+
+
+@numba.njit(cache=True)
+def mark_ranges(n: int, first: Any, last: Any) -> Any:
+    out = np.zeros(n, dtype=np.bool_)
+    for k in range(len(first)):
+        out[first[k] : last[k] + 1] = True
+    return out
+
+
+@numba.njit(cache=True)
+def error_clicks(starts: Any, t: Any, is_click: Any, is_error: Any, window_ms: int) -> Any:
+    """Tie each error to the latest click at or before it in its session, when at most
+    ``window_ms`` earlier. Returns per row: errors tied to it (clicks only) and the row of
+    its first error (-1 when none)."""
+    n = len(t)
+    errors = np.zeros(n, dtype=np.int64)
+    first = np.full(n, -1, dtype=np.int64)
+    for s in range(len(starts) - 1):
+        click = -1
+        for j in range(starts[s], starts[s + 1]):
+            if is_click[j]:
+                click = j
+            elif is_error[j] and click >= 0 and t[j] - t[click] <= window_ms:
+                errors[click] += 1
+                if first[click] < 0:
+                    first[click] = j
+    return errors, first
+
+
+@numba.njit(cache=True)
+def thrash_episodes(
+    mt: Any,
+    mx: Any,
+    my: Any,
+    run: Any,
+    window_ms: int,
+    min_reversals: int,
+    min_ratio: float,
+    min_speed: float,
+) -> Any:
+    """Episodes of shaking among mouse moves (rows of one trajectory share ``run``).
+
+    A window is the moves i..j of one trajectory with t[j] - t[i] <= window_ms (i as early as
+    possible). It shakes when its direction reversals (sign flips of dx, plus of dy, between
+    consecutive steps) reach min_reversals, its path length over its bounding-box diagonal
+    reaches min_ratio and its mean speed reaches min_speed px/s. Shaking windows that overlap
+    form one episode. Returns (first move, last move, max reversals, max ratio) per episode.
+    """
+    n = len(mt)
+    seglen = np.zeros(n, dtype=np.float64)
+    rev = np.zeros(n, dtype=np.int64)
+    for k in range(1, n):
+        if run[k] == run[k - 1]:
+            dx = float(mx[k] - mx[k - 1])
+            dy = float(my[k] - my[k - 1])
+            seglen[k] = np.sqrt(dx * dx + dy * dy)
+            if k >= 2 and run[k - 2] == run[k]:
+                px = mx[k - 1] - mx[k - 2]
+                py = my[k - 1] - my[k - 2]
+                qx = mx[k] - mx[k - 1]
+                qy = my[k] - my[k - 1]
+                if (px > 0 and qx < 0) or (px < 0 and qx > 0):
+                    rev[k] += 1
+                if (py > 0 and qy < 0) or (py < 0 and qy > 0):
+                    rev[k] += 1
+    cap = 16
+    e_first = np.empty(cap, dtype=np.int64)
+    e_last = np.empty(cap, dtype=np.int64)
+    e_rev = np.empty(cap, dtype=np.int64)
+    e_ratio = np.empty(cap, dtype=np.float64)
+    m = 0
+    i = 0
+    for j in range(n):
+        if j == 0 or run[j] != run[j - 1]:
+            i = j
+        while mt[j] - mt[i] > window_ms:
+            i += 1
+        if j - i < 2:
+            continue
+        r = 0
+        path = 0.0
+        x0 = mx[i]
+        x1 = mx[i]
+        y0 = my[i]
+        y1 = my[i]
+        for k in range(i + 1, j + 1):
+            path += seglen[k]
+            if k >= i + 2:
+                r += rev[k]
+            x0 = min(x0, mx[k])
+            x1 = max(x1, mx[k])
+            y0 = min(y0, my[k])
+            y1 = max(y1, my[k])
+        if r < min_reversals:
+            continue
+        w = float(x1 - x0)
+        h = float(y1 - y0)
+        diag = np.sqrt(w * w + h * h)
+        dur = mt[j] - mt[i]
+        if diag <= 0.0 or dur <= 0:
+            continue
+        ratio = path / diag
+        if ratio < min_ratio or path * 1000.0 / dur < min_speed:
+            continue
+        if m > 0 and run[e_last[m - 1]] == run[i] and i <= e_last[m - 1]:
+            e_last[m - 1] = j
+            e_rev[m - 1] = max(e_rev[m - 1], r)
+            e_ratio[m - 1] = max(e_ratio[m - 1], ratio)
+            continue
+        if m == cap:
+            cap *= 2
+            e_first = _grow(e_first, cap)
+            e_last = _grow(e_last, cap)
+            e_rev = _grow(e_rev, cap)
+            e_ratio = _growf(e_ratio, cap)
+        e_first[m] = i
+        e_last[m] = j
+        e_rev[m] = r
+        e_ratio[m] = ratio
+        m += 1
+    return e_first[:m].copy(), e_last[:m].copy(), e_rev[:m].copy(), e_ratio[:m].copy()
+
+
+@numba.njit(cache=True)
+def trajectories(mt: Any, seg: Any, pv: Any, max_gap_ms: int) -> Any:
+    """Number the trajectories among moves: a new one at a new session or page view, or
+    after a pause longer than max_gap_ms."""
+    n = len(mt)
+    run = np.zeros(n, dtype=np.int64)
+    r = 0
+    for k in range(1, n):
+        if seg[k] != seg[k - 1] or pv[k] != pv[k - 1] or mt[k] - mt[k - 1] > max_gap_ms:
+            r += 1
+        run[k] = r
+    return run
+
+
+@numba.njit(cache=True)
+def scroll_reversals(sy: Any, seg: Any, pv: Any) -> Any:
+    """Per scroll event: 1 when its vertical direction is the opposite of the last nonzero
+    direction in the same page view (zero moves are skipped), else 0."""
+    n = len(sy)
+    out = np.zeros(n, dtype=np.int64)
+    direction = 0
+    for k in range(n):
+        if k == 0 or seg[k] != seg[k - 1] or pv[k] != pv[k - 1]:
+            direction = 0
+            continue
+        d = sy[k] - sy[k - 1]
+        if d == 0:
+            continue
+        now = 1 if d > 0 else -1
+        if direction != 0 and now != direction:
+            out[k] = 1
+        direction = now
+    return out
+
+
+@numba.njit(cache=True)
+def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> Any:
+    """Walk each session's page views (rows of seg, t, step; step -1 = not a funnel page).
+
+    A session enters at its first page view of step 0 and advances one step at a time, in
+    order (repeats and other pages in between are allowed). It converts when it reaches the
+    last step within window_ms of entering; then it may enter again. Returns per attempt that
+    did not convert: (row of entry, row where the furthest step was reached, that step)."""
+    n = len(seg)
+    cap = 16
+    entry = np.empty(cap, dtype=np.int64)
+    reach = np.empty(cap, dtype=np.int64)
+    stepk = np.empty(cap, dtype=np.int64)
+    m = 0
+    state = -1
+    e_row = -1
+    r_row = -1
+    for k in range(n + 1):
+        new_session = k == n or (k > 0 and seg[k] != seg[k - 1])
+        expired = state >= 0 and k < n and not new_session and t[k] - t[e_row] > window_ms
+        if state >= 0 and (new_session or expired):
+            if m == cap:
+                cap *= 2
+                entry = _grow(entry, cap)
+                reach = _grow(reach, cap)
+                stepk = _grow(stepk, cap)
+            entry[m] = e_row
+            reach[m] = r_row
+            stepk[m] = state
+            m += 1
+            state = -1
+        if k == n:
+            break
+        if state == -1:
+            if step[k] == 0:
+                state = 0
+                e_row = k
+                r_row = k
+        elif step[k] == state + 1:
+            state += 1
+            r_row = k
+        if state == n_steps - 1:
+            state = -1
+    return entry[:m].copy(), reach[:m].copy(), stepk[:m].copy()

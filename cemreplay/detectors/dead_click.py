@@ -1,0 +1,140 @@
+"""dead_click: a click on an interactive element that nothing answered.
+
+Rule: a left click without modifier keys on an interactive element (``ClickFlag.INTERACTIVE``)
+that is neither a text input nor a link opening a new context (``NEW_CONTEXT``: a new tab or
+a download answers elsewhere), followed by no response event (``RESPONSE_KINDS``: DOM
+mutation, request, page view, scroll, focus, page leave) in the same session within
+``timeout_ms``. A response stamped up to ``tolerance_ms`` before the click still counts.
+
+Precedence: a click inside a rage burst is reported as ``rage_click`` only, and a click that
+an error followed is reported as ``error_click`` only; neither is also a dead click.
+
+When a session captured no response signal at all (no mutation and no request: e.g. an rrweb
+import without DOM mutations) a dead click cannot be told from a live one. Such clicks are
+reported as kind ``unknown`` (severity 0) when ``report_unknown`` is set, never as dead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from cemreplay.detectors import error_click, rage_click
+from cemreplay.detectors._base import (
+    Context,
+    check_bool,
+    check_int,
+    empty_raw,
+    raw,
+    register,
+    secs,
+)
+from cemreplay.detectors.error_click import ErrorClickConfig
+from cemreplay.detectors.rage_click import RageClickConfig
+from cemreplay.schema import ClickFlag, EventKind
+
+__all__ = ["DeadClickConfig", "candidates", "run"]
+
+
+@dataclass(frozen=True)
+class DeadClickConfig:
+    """Thresholds of :mod:`cemreplay.detectors.dead_click`."""
+
+    #: Time a response may take, ms. Amplitude: 3 s; PostHog: 2.5 s; Sentry calls a click
+    #: "slow" after 7 s (and dead after 2 s without a mutation in its newer SDKs).
+    timeout_ms: int = 3_000
+    #: A response stamped up to this many ms before the click still counts.
+    tolerance_ms: int = 50
+    #: Report clicks of sessions without any response signal as kind ``unknown``.
+    report_unknown: bool = True
+
+    def __post_init__(self) -> None:
+        check_int(self, "timeout_ms", 1, 600_000)
+        check_int(self, "tolerance_ms", 0, 10_000)
+        check_bool(self, "report_unknown")
+
+
+_NEVER = int(ClickFlag.TEXT_INPUT | ClickFlag.NEW_CONTEXT | ClickFlag.MODIFIERS | ClickFlag.BUTTON_MASK)
+
+
+def candidates(
+    ctx: Context, cfg: DeadClickConfig, rage: RageClickConfig, err: ErrorClickConfig
+) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    """Rows of unanswered eligible clicks, and whether their session has response signals."""
+    click = np.flatnonzero(ctx.kind == int(EventKind.CLICK))
+    a = ctx.a[click]
+    ok = ((a & int(ClickFlag.INTERACTIVE)) != 0) & ((a & _NEVER) == 0)
+    click = click[ok]
+    t = ctx.t[click]
+    answered = (ctx.prev_resp[click] >= t - cfg.tolerance_ms) | (
+        ctx.next_resp[click] <= t + cfg.timeout_ms
+    )
+    click = click[~answered]
+    burst = rage_click.bursts(ctx, rage)
+    if burst.height:
+        from cemreplay.detectors import _kernels as K
+
+        inside = K.mark_ranges(ctx.n, burst["first"].to_numpy(), burst["last"].to_numpy())
+        click = click[~inside[click]]
+    errors, _ = error_click.ties(ctx, err)
+    click = click[errors[click] == 0]
+    signal = (ctx.kind == int(EventKind.MUTATION)) | (ctx.kind == int(EventKind.REQUEST))
+    per_session = np.add.reduceat(signal.astype(np.int64), ctx.starts[:-1]) if ctx.n else signal
+    seg = np.searchsorted(ctx.starts, click, side="right") - 1
+    has = per_session[seg] > 0 if len(click) else np.zeros(0, dtype=np.bool_)
+    return click, has
+
+
+@register(
+    "dead_click",
+    DeadClickConfig,
+    "a click on an interactive element with no response within 3 s",
+)
+def run(ctx: Context, cfg: DeadClickConfig) -> pl.DataFrame:
+    rage = ctx.cache.get("cfg:rage_click", RageClickConfig())
+    err = ctx.cache.get("cfg:error_click", ErrorClickConfig())
+    rows, has = candidates(ctx, cfg, rage, err)
+    if len(rows) == 0:
+        return empty_raw()
+    df = pl.DataFrame({"row": rows, "t": ctx.t[rows], "target": ctx.strings("target", rows)})
+    df = df.with_columns(
+        explanation=pl.format(
+            "click on {} got no response (no DOM change, request, navigation, scroll or focus) "
+            "within {} s",
+            pl.col("target").fill_null("an unnamed element"),
+            secs(pl.lit(cfg.timeout_ms)),
+        )
+    )
+    out = raw(
+        row=df["row"],
+        t=df["t"],
+        severity=np.full(len(rows), 0.6),
+        count=np.ones(len(rows), dtype=np.uint32),
+        duration_ms=np.full(len(rows), cfg.timeout_ms),
+        target=df["target"],
+        explanation=df["explanation"],
+    )
+    ctx.cache["dead_click:unknown"] = (rows[~has], out.filter(pl.Series(~has)))
+    return out.filter(pl.Series(has))
+
+
+def unknown(ctx: Context, cfg: DeadClickConfig) -> pl.DataFrame:
+    """Kind ``unknown``: unanswered clicks in sessions without response signals."""
+    if not cfg.report_unknown:
+        return empty_raw()
+    if "dead_click:unknown" not in ctx.cache:
+        run(ctx, cfg)
+    got = ctx.cache.get("dead_click:unknown")
+    if got is None:
+        return empty_raw()
+    found: pl.DataFrame = got[1]
+    return found.with_columns(
+        severity=pl.lit(0.0),
+        explanation=pl.format(
+            "click on {} may be dead: no response followed, but this session captured no DOM "
+            "mutations or requests, so a response could not have been seen",
+            pl.col("target").fill_null("an unnamed element"),
+        ),
+    )

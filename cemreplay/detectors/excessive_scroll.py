@@ -1,0 +1,132 @@
+"""excessive_scroll: scrolling up and down a page far more than others do on that page.
+
+Rule (after Clarity, which compares against the page's expected average): count the page
+view's scroll direction reversals (vertical, zero moves skipped). The baseline of a URL is
+the mean reversals over all its page views in the input. A page view is flagged when its
+reversals reach ``min_reversals`` and ``multiplier`` times the baseline. With fewer than
+``min_baseline_views`` page views of a URL there is no baseline and the bar is
+``fallback_reversals``. One finding per page view, at the scroll that reached the bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from cemreplay.detectors import _kernels as K
+from cemreplay.detectors._base import (
+    Context,
+    check_float,
+    check_int,
+    empty_raw,
+    raw,
+    register,
+)
+from cemreplay.schema import EventKind
+
+__all__ = ["ExcessiveScrollConfig", "run"]
+
+
+@dataclass(frozen=True)
+class ExcessiveScrollConfig:
+    """Thresholds of :mod:`cemreplay.detectors.excessive_scroll`."""
+
+    #: Reversals a page view needs at the least (Clarity does not publish its bar; 4 is two
+    #: full up-and-down passes, rare when reading).
+    min_reversals: int = 4
+    #: Times the page's mean reversals a page view must reach ("far above" the baseline).
+    multiplier: float = 3.0
+    #: Page views of a URL needed for a baseline.
+    min_baseline_views: int = 20
+    #: Reversals needed when the URL has no baseline.
+    fallback_reversals: int = 8
+
+    def __post_init__(self) -> None:
+        check_int(self, "min_reversals", 1, 100_000)
+        check_float(self, "multiplier", 1.0, 1_000.0)
+        check_int(self, "min_baseline_views", 1, 10**9)
+        check_int(self, "fallback_reversals", 1, 100_000)
+
+
+@register(
+    "excessive_scroll",
+    ExcessiveScrollConfig,
+    ">= 4 scroll reversals and >= 3x the page's mean reversals",
+)
+def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
+    scroll = np.flatnonzero(ctx.kind == int(EventKind.SCROLL))
+    if len(scroll) == 0:
+        return empty_raw()
+    seg = np.searchsorted(ctx.starts, scroll, side="right") - 1
+    rev = K.scroll_reversals(ctx.y[scroll], seg, ctx.pv[scroll])
+    url = ctx.url_codes()
+    sc = pl.DataFrame(
+        {"seg": seg, "pv": ctx.pv[scroll], "row": scroll, "rev": rev, "url": url[scroll]}
+    ).with_columns(n=pl.col("rev").cum_sum().over("seg", "pv"))
+    per_pv = sc.group_by("seg", "pv").agg(
+        pl.col("url").first(), pl.col("rev").sum().alias("total")
+    )
+    # Baseline over every page view of the URL, scrolled or not.
+    views = np.flatnonzero(ctx.kind == int(EventKind.PAGE_VIEW))
+    base = (
+        pl.DataFrame({"url": url[views]})
+        .group_by("url")
+        .agg(pl.len().alias("views"))
+        .join(per_pv.group_by("url").agg(pl.col("total").sum()), on="url", how="left")
+        .with_columns(mean=pl.col("total").fill_null(0) / pl.col("views"))
+        .select("url", "views", "mean")
+    )
+    per_pv = per_pv.join(base, on="url", how="left").with_columns(
+        pl.col("views").fill_null(0), pl.col("mean").fill_null(0.0)
+    )
+    per_pv = per_pv.with_columns(
+        bar=pl.when(pl.col("views") >= cfg.min_baseline_views)
+        .then(pl.max_horizontal(pl.lit(float(cfg.min_reversals)), pl.col("mean") * cfg.multiplier))
+        .otherwise(pl.lit(float(cfg.fallback_reversals)))
+    ).filter(pl.col("total") >= pl.col("bar"))
+    if per_pv.height == 0:
+        return empty_raw()
+    hit = (
+        sc.join(per_pv.select("seg", "pv", "bar", "total", "mean", "views"), on=["seg", "pv"])
+        .group_by("seg", "pv")
+        .agg(
+            pl.col("row").min().alias("r0"),
+            pl.col("row").filter(pl.col("n") >= pl.col("bar")).min(),
+            pl.col("bar", "total", "mean", "views").first(),
+        )
+    )
+    rows = hit["row"].to_numpy()
+    hit = hit.with_columns(t=pl.Series(ctx.t[rows]))
+    hit = hit.with_columns(
+        dur=pl.col("t") - pl.Series(ctx.t[hit["r0"].to_numpy()]),
+        explanation=pl.format(
+            "scroll direction reversed {} times on this page view; {}",
+            pl.col("total"),
+            pl.when(pl.col("views") >= cfg.min_baseline_views)
+            .then(
+                pl.format(
+                    "the page's mean over {} page views is {}",
+                    pl.col("views"),
+                    pl.col("mean").round(2),
+                )
+            )
+            .otherwise(
+                pl.format(
+                    "too few page views of this URL ({}) for a baseline, bar {}",
+                    pl.col("views"),
+                    pl.lit(cfg.fallback_reversals),
+                )
+            ),
+        ),
+        severity=(pl.col("total") / (2.0 * pl.col("bar"))).clip(0.3, 1.0),
+    )
+    return raw(
+        row=hit["row"],
+        t=hit["t"],
+        severity=hit["severity"],
+        count=hit["total"],
+        duration_ms=hit["dur"],
+        explanation=hit["explanation"],
+    )

@@ -1,0 +1,139 @@
+"""quick_back: going to a page and coming straight back to the previous one.
+
+Rule: page views A, B, A' in a row within a session (B's URL differs from A's, A' has A's
+URL). The dwell on B is the time from B's page view to A''s. It is a quick back when the
+dwell is under ``quick_ms`` with no interaction on B (no click, focus, change or submit), or
+when it is under ``baseline_ratio`` times B's median dwell (over every page view of B's URL
+followed by another page view in the input, with at least ``min_baseline_views`` of them).
+One finding per return, at the return, on page view B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from cemreplay.detectors._base import (
+    Context,
+    check_float,
+    check_int,
+    empty_raw,
+    raw,
+    register,
+    secs,
+)
+from cemreplay.schema import EventKind
+
+__all__ = ["QuickBackConfig", "run"]
+
+_INTERACTION = (EventKind.CLICK, EventKind.FOCUS, EventKind.CHANGE, EventKind.SUBMIT)
+
+
+@dataclass(frozen=True)
+class QuickBackConfig:
+    """Thresholds of :mod:`cemreplay.detectors.quick_back`."""
+
+    #: Dwell under which a return without interaction is quick, ms (the issue's 5 s; Google's
+    #: "pogo-sticking" and Clarity's quick backs are returns within seconds).
+    quick_ms: int = 5_000
+    #: A return is also quick under this fraction of the page's median dwell.
+    baseline_ratio: float = 0.25
+    #: Page views of a URL (with a next page view) needed for its dwell baseline.
+    min_baseline_views: int = 20
+
+    def __post_init__(self) -> None:
+        check_int(self, "quick_ms", 1, 3_600_000)
+        check_float(self, "baseline_ratio", 0.0, 1.0)
+        check_int(self, "min_baseline_views", 1, 10**9)
+
+
+@register(
+    "quick_back",
+    QuickBackConfig,
+    "A -> B -> A with under 5 s on B and no interaction, or under 1/4 of B's median dwell",
+)
+def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
+    views = np.flatnonzero(ctx.kind == int(EventKind.PAGE_VIEW))
+    if len(views) < 3:
+        return empty_raw()
+    seg = np.searchsorted(ctx.starts, views, side="right") - 1
+    url = ctx.target[views]
+    t = ctx.t[views]
+    inter = np.zeros(ctx.n, dtype=np.bool_)
+    for k in _INTERACTION:
+        inter |= ctx.kind == int(k)
+    touched = ctx.pv_row[inter]
+    acts = np.bincount(touched[touched >= 0], minlength=ctx.n)[views]
+    same_next = np.zeros(len(views), dtype=np.bool_)
+    same_next[:-1] = seg[1:] == seg[:-1]
+    dwell = np.full(len(views), -1, dtype=np.int64)
+    dwell[:-1] = t[1:] - t[:-1]
+    dwell[~same_next] = -1
+    pv = pl.DataFrame({"k": np.arange(len(views)), "url": url, "dwell": dwell})
+    base = (
+        pv.filter(pl.col("dwell") >= 0)
+        .group_by("url")
+        .agg(pl.col("dwell").median().alias("median"), pl.len().alias("views"))
+    )
+    cand = np.zeros(len(views), dtype=np.bool_)
+    cand[1:-1] = (
+        same_next[1:-1]
+        & same_next[:-2]
+        & (url[2:] == url[:-2])
+        & (url[1:-1] != url[:-2])
+    )
+    k = np.flatnonzero(cand)
+    if len(k) == 0:
+        return empty_raw()
+    df = (
+        pl.DataFrame({"k": k, "url": url[k], "dwell": dwell[k], "acts": acts[k]})
+        .join(base, on="url", how="left")
+        .with_columns(
+            fast=(pl.col("dwell") < cfg.quick_ms) & (pl.col("acts") == 0),
+            under=(pl.col("views") >= cfg.min_baseline_views)
+            & (pl.col("dwell") < cfg.baseline_ratio * pl.col("median")),
+        )
+        .filter(pl.col("fast") | pl.col("under"))
+        .sort("k")
+    )
+    if df.height == 0:
+        return empty_raw()
+    kk = df["k"].to_numpy()
+    rows = views[kk]
+    df = df.with_columns(
+        row=pl.Series(rows),
+        t=pl.Series(t[kk + 1]),
+        back=ctx.strings("target", views[kk - 1]),
+    )
+    why = (
+        pl.when(pl.col("under"))
+        .then(
+            pl.format(
+                "under {} of the page's median dwell of {} s",
+                pl.lit(cfg.baseline_ratio),
+                secs(pl.col("median")),
+            )
+        )
+        .otherwise(pl.format("under {} s with no interaction", secs(pl.lit(cfg.quick_ms))))
+    )
+    df = df.with_columns(
+        explanation=pl.format(
+            "went back to {} after {} s on this page ({} interactions), {}",
+            pl.col("back").fill_null("the previous page"),
+            secs(pl.col("dwell")),
+            pl.col("acts"),
+            why,
+        ),
+        severity=(1.0 - pl.col("dwell") / (2.0 * cfg.quick_ms)).clip(0.3, 1.0),
+    )
+    return raw(
+        row=df["row"],
+        t=df["t"],
+        severity=df["severity"],
+        count=df["acts"],
+        duration_ms=df["dwell"],
+        target=df["back"],
+        explanation=df["explanation"],
+    )
