@@ -20,19 +20,21 @@ mapping table and what is lost.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
 import math
 import os
 import re
+import unicodedata
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import polars as pl
 
@@ -49,7 +51,7 @@ CLICK_DETAIL_MS: Final = 500
 #: A shape keeps at most this many characters (the snippet's cap, ``docs/wire-format.md``).
 SHAPE_MAX_CHARS: Final = 64
 #: Selectors longer than this are cut (ids and class names can be generated and long).
-SELECTOR_MAX_CHARS: Final = 128
+SELECTOR_MAX_CHARS: Final = 100
 
 _INT32: Final = (-(2**31), 2**31 - 1)
 _INT64: Final = (-(2**63), 2**63 - 1)
@@ -100,24 +102,37 @@ _MOVE_SOURCES: Final = frozenset({_Source.MOUSE_MOVE, _Source.TOUCH_MOVE, _Sourc
 _NAVIGATION_TAGS: Final = frozenset(
     {"pageview", "page_view", "url_changed", "navigation", "navigate", "route_change"}
 )
-_INTERACTIVE_TAGS: Final = frozenset(
-    {"button", "input", "select", "textarea", "label", "summary", "option"}
-)
+# The rules below mirror the snippet (js-snippet/src/util.js and main.js) so that a page
+# recorded by rrweb and by the snippet gets the same selectors, flags, shapes and URLs.
+#: ``INTERACTIVE`` in main.js: tags, and roles, that make an element interactive.
+_INTERACTIVE_TAGS: Final = frozenset({"button", "input", "select", "textarea", "label", "summary"})
 _INTERACTIVE_ROLES: Final = frozenset(
+    {"button", "link", "tab", "menuitem", "checkbox", "option", "switch"}
+)
+#: Input types a click does not place a caret in (everything else is TEXT_INPUT).
+_NOT_TEXT_INPUT: Final = frozenset(
+    {"button", "submit", "reset", "checkbox", "radio", "file", "image", "color", "range"}
+)
+#: ``sensitive`` in util.js: never measured (no length, no shape).
+_SECRET_INPUT_TYPES: Final = frozenset({"password", "hidden"})
+_CARD_LIKE: Final = re.compile(r"card|cvc|cvv|iban|ccnum|csc", re.IGNORECASE)
+#: ``UNSTABLE`` in util.js: ids and classes that look generated.
+_UNSTABLE: Final = re.compile(r"\d{4}|^:|^css-|^sc-|^_")
+_NAMED_TAGS: Final = frozenset({"input", "select", "textarea", "button", "form"})
+#: Query keys whose values a page view's URL keeps (``KEEP`` in util.js).
+_KEPT_QUERY: Final = re.compile(r"utm_(campaign|source|medium|term|content)")
+_URL_MAX_CHARS: Final = 500
+#: Characters JavaScript's ``encodeURI`` leaves alone (besides letters and digits).
+_ENCODE_URI_SAFE: Final = ";,/?:@&=+$-_.!~*'()#"
+_MAX_ANCESTORS: Final = 32
+#: The only attributes the node map keeps: what selectors and click flags need. Values
+#: (``value``, ``placeholder``, text) and styles never enter it.
+_KEPT_ATTRS: Final = frozenset(
     {
-        "button", "link", "tab", "menuitem", "menuitemcheckbox", "menuitemradio", "checkbox",
-        "radio", "switch", "option", "combobox", "textbox", "searchbox", "slider",
-        "spinbutton", "treeitem",
+        "id", "class", "name", "type", "role", "href", "target", "download", "onclick",
+        "contenteditable", "autocomplete", "data-cem-no-rage", "data-testid",
     }
 )  # fmt: skip
-_TEXT_INPUT_TYPES: Final = frozenset(
-    {"", "text", "search", "email", "url", "tel", "password", "number"}
-)
-_SECRET_INPUT_TYPES: Final = frozenset({"password", "hidden"})
-_CARD_LIKE: Final = re.compile(r"card|cc-?num|cvc|cvv|csc", re.IGNORECASE)
-#: Query keys whose values a page view's URL keeps (the snippet's allow-list).
-_KEPT_QUERY: Final = re.compile(r"utm_[a-z]+")
-_MAX_ANCESTORS: Final = 32
 
 
 # --------------------------------------------------------------------------- public API
@@ -153,7 +168,7 @@ def read_rrweb(
     and what is wrong, e.g. ``line 3: not JSON`` or ``event 17: missing timestamp``.
     """
     groups = _load(source)
-    fallback = _fallback_session(source)
+    fallback = functools.cache(lambda: _fallback_session(source))  # hashing a list is not free
     rows_by_session: dict[str, list[_Row]] = {}
     for order, group in enumerate(_split_sessions(groups, fallback)):
         sid = session_id if session_id is not None else group.session
@@ -300,10 +315,10 @@ def _fallback_session(source: object) -> str:
     return "rrweb-" + hashlib.sha1(basis, usedforsecurity=False).hexdigest()[:16]
 
 
-def _split_sessions(groups: list[_Group], fallback: str) -> Iterator[_Group]:
+def _split_sessions(groups: list[_Group], fallback: Callable[[], str]) -> Iterator[_Group]:
     """Split each group by the events' rrweb ``sessionId`` (node ids are per recording)."""
     for group in groups:
-        default = group.window if group.window is not None else fallback
+        default = group.window if group.window is not None else fallback()
         parts: dict[str, _Group] = {}
         for k, event in enumerate(group.events):
             sid = event.get("sessionId") if isinstance(event, dict) else None
@@ -453,7 +468,7 @@ class _Session:
             attrs = node.get("attributes")
             self.nodes[nid] = _Node(
                 tag.lower() if isinstance(tag, str) else "",
-                {str(k): str(v) for k, v in attrs.items() if isinstance(v, str | int | float)}
+                {k: str(v) for k, v in attrs.items() if k in _KEPT_ATTRS and _scalar(v)}
                 if isinstance(attrs, dict)
                 else {},
                 up,
@@ -481,6 +496,8 @@ class _Session:
             if node is None or not isinstance(attrs, dict):
                 continue
             for name, value in attrs.items():
+                if name not in _KEPT_ATTRS:
+                    continue
                 if value is None:
                     node.attrs.pop(name, None)
                 elif isinstance(value, str):
@@ -557,13 +574,16 @@ class _Session:
         nid = _int(data.get("id"), "node id", where)
         text = data.get("text")
         node = self.nodes.get(nid)
-        checkable = node is not None and node.attrs.get("type", "").lower() in ("checkbox", "radio")
-        if data.get("isChecked") is True or checkable or _is_secret(node):
-            length, shape = 0, None  # a checked state, or a value the snippet never sends
+        checkable = node is not None and _input_type(node) in ("checkbox", "radio")
+        checked = data.get("isChecked")
+        if checked is True or checkable:
+            length, shape = int(checked is True), None  # as the snippet: the checked state
+        elif _is_secret(node):
+            length, shape = 0, None  # password, hidden, card-like: never measured
         elif not isinstance(text, str):
             raise DecodeError(f"{where}: input without text or isChecked")
         else:
-            length, shape = len(text), _shape(text)
+            length, shape = _js_length(text), _shape(text)
         if self.pending is not None and self.pending.node != nid:
             self._flush_input()
         self.pending = _PendingInput(nid, t, key, length, shape)
@@ -584,54 +604,80 @@ class _Session:
         return node.tag if node is not None else ""
 
     def _selector(self, nid: int) -> str:
-        node = self.nodes.get(nid)
-        if node is None or not node.tag:
+        """``selector`` in util.js: the first of ``tag#id``, ``[data-testid="..."]``,
+        ``tag[name="..."]`` walking up at most 3 levels, else the ``tag.class.class`` chain of
+        those levels (``>``-joined); ``node:<id>`` when the node is not in the snapshot."""
+        parts: list[str] = []
+        cur: int | None = nid
+        for _ in range(3):
+            node = self.nodes.get(cur) if cur is not None else None
+            if node is None or not node.tag:
+                break
+            attrs = node.attrs
+            el_id, tid, name = (
+                attrs.get("id", ""),
+                attrs.get("data-testid", ""),
+                attrs.get("name", ""),
+            )
+            named = ""
+            if el_id and not _UNSTABLE.search(el_id):
+                named = f"{node.tag}#{el_id}"
+            elif tid:
+                named = f'[data-testid="{tid}"]'
+            elif name and node.tag in _NAMED_TAGS:
+                named = f'{node.tag}[name="{name}"]'
+            if named:
+                parts.insert(0, named)
+                break
+            classes = [c for c in attrs.get("class", "").split() if not _UNSTABLE.search(c)]
+            parts.insert(0, node.tag + "".join("." + c for c in classes[:2]))
+            if node.tag == "body":
+                break
+            cur = node.parent
+        if not parts:
             return f"node:{nid}"
-        attrs = node.attrs
-        el_id = attrs.get("id", "").strip()
-        name = attrs.get("name", "").strip()
-        classes = attrs.get("class", "").split()
-        if el_id and not any(c.isspace() for c in el_id):
-            sel = f"{node.tag}#{el_id}"
-        elif name and node.tag in _INTERACTIVE_TAGS:
-            sel = f'{node.tag}[name="{name}"]'
-        elif classes:
-            sel = f"{node.tag}.{classes[0]}"
-        else:
-            sel = node.tag
-        return sel[:SELECTOR_MAX_CHARS]
+        return ">".join(parts)[:SELECTOR_MAX_CHARS]
 
     def _click_target(self, nid: int) -> tuple[str, int]:
-        """Selector and flags of a click: the closest interactive element (the click on a
-        button's inner span is a click on the button), else the clicked element itself."""
+        """Selector and flags of a click, as ``onClick`` in main.js: the selector names the
+        closest interactive element (the span inside a button names the button)."""
         chain: list[tuple[int, _Node]] = []
         cur: int | None = nid
         while cur is not None and len(chain) < _MAX_ANCESTORS:
             node = self.nodes.get(cur)
-            if node is None:
+            if node is None or not node.tag:
                 break
             chain.append((cur, node))
             cur = node.parent
         if not chain:
             return f"node:{nid}", 0
         flags = 0
-        hit = next(((i, n) for i, n in chain if _interactive(n)), None)
+        hit = next((i for i, n in chain if _interactive(n)), None)
         if hit is not None:
-            hit_id, hit_node = hit
             flags |= ClickFlag.INTERACTIVE
-            if hit_node.tag == "a" and "href" in hit_node.attrs:
-                flags |= ClickFlag.LINK
-                if hit_node.attrs.get("target", "").lower() == "_blank" or (
-                    "download" in hit_node.attrs
-                ):
-                    flags |= ClickFlag.NEW_CONTEXT
-        else:
-            hit_id = nid
-        if _text_like(chain[0][1]) or any(_editable(n) for _, n in chain):
+        link = next((n for _, n in chain if n.tag == "a" and "href" in n.attrs), None)
+        if link is not None:
+            flags |= ClickFlag.LINK
+            if link.attrs.get("target", "") == "_blank" or "download" in link.attrs:
+                flags |= ClickFlag.NEW_CONTEXT
+        target = chain[0][1]
+        if (
+            target.tag == "textarea"
+            or (target.tag == "input" and _input_type(target) not in _NOT_TEXT_INPUT)
+            or _editable(chain)
+        ):
             flags |= ClickFlag.TEXT_INPUT
         if any("data-cem-no-rage" in n.attrs for _, n in chain):
             flags |= ClickFlag.NO_RAGE
-        return self._selector(hit_id), int(flags)
+        return self._selector(hit if hit is not None else nid), int(flags)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _input_type(node: _Node) -> str:
+    return node.attrs.get("type", "text").strip().lower() or "text"
 
 
 def _interactive(node: _Node) -> bool:
@@ -639,20 +685,19 @@ def _interactive(node: _Node) -> bool:
     return (
         node.tag in _INTERACTIVE_TAGS
         or (node.tag == "a" and "href" in attrs)
-        or attrs.get("role", "").strip().lower() in _INTERACTIVE_ROLES
+        or attrs.get("role", "") in _INTERACTIVE_ROLES
         or "onclick" in attrs
+        or "contenteditable" in attrs
     )
 
 
-def _text_like(node: _Node) -> bool:
-    if node.tag == "textarea":
-        return True
-    return node.tag == "input" and node.attrs.get("type", "").strip().lower() in _TEXT_INPUT_TYPES
-
-
-def _editable(node: _Node) -> bool:
-    value = node.attrs.get("contenteditable")
-    return value is not None and value.strip().lower() != "false"
+def _editable(chain: list[tuple[int, _Node]]) -> bool:
+    """``isContentEditable``: the closest ``contenteditable`` attribute decides."""
+    for _, node in chain:
+        value = node.attrs.get("contenteditable")
+        if value is not None:
+            return value.strip().lower() != "false"
+    return False
 
 
 def _is_secret(node: _Node | None) -> bool:
@@ -660,11 +705,11 @@ def _is_secret(node: _Node | None) -> bool:
     if node is None:
         return False
     attrs = node.attrs
-    if attrs.get("type", "").strip().lower() in _SECRET_INPUT_TYPES:
+    if _input_type(node) in _SECRET_INPUT_TYPES:
         return True
-    if attrs.get("autocomplete", "").strip().lower().startswith("cc-"):
+    if attrs.get("autocomplete", "").lower().startswith("cc-"):
         return True
-    return any(_CARD_LIKE.search(attrs.get(k, "")) for k in ("name", "id"))
+    return bool(_CARD_LIKE.search(attrs.get("name", "") + " " + attrs.get("id", "")))
 
 
 # --------------------------------------------------------------------------- values
@@ -684,39 +729,52 @@ def _int(value: Any, what: str, where: str, bounds: tuple[int, int] = _INT32) ->
 
 
 def _shape(text: str) -> str:
-    """The shape of a typed value: letters as ``a``/``A``, digits as ``9``, others kept."""
+    """``shape`` in util.js: the first 64 characters, letters (``\\p{L}``) as ``a``/``A``,
+    numbers (``\\p{N}``) as ``9``, everything else kept."""
     out = []
     for ch in text[:SHAPE_MAX_CHARS]:
-        if ch.isdigit():
+        cat = unicodedata.category(ch)
+        if cat[0] == "N":
             out.append("9")
-        elif ch.isalpha():
-            out.append("A" if ch.isupper() else "a")
+        elif cat[0] == "L":
+            out.append("A" if ch != ch.lower() else "a")
         else:
             out.append(ch)
     return "".join(out)
 
 
-def _scrub_url(href: str) -> str:
-    """Drop query values except the UTM allow-list (as the snippet does); keep the keys.
+def _js_length(text: str) -> int:
+    """``value.length`` in JavaScript: UTF-16 code units (an emoji counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
 
-    >>> _scrub_url("https://x.test/p?email=a@b.c&utm_source=news#top")
-    'https://x.test/p?email=&utm_source=news#top'
+
+def _scrub_url(href: str) -> str:
+    """``cleanUrl`` in util.js: query values dropped except the UTM allow-list (keys kept), the
+    fragment cut at its first ``?``, ``&`` or ``=``; only the scheme for non-web URLs.
+
+    >>> _scrub_url("https://x.test/p?email=a@b.c&utm_source=news#token=abc")
+    'https://x.test/p?email=&utm_source=news#token'
     """
     try:
         parts = urlsplit(href)
+        host, port = parts.hostname or "", parts.port
     except ValueError:
-        return href.split("?", 1)[0].split("#", 1)[0]
-    query = _QUERY_PAIR.sub(_scrub_pair, parts.query)
-    # Fragments holding key=value pairs (OAuth tokens, for one) are scrubbed the same way.
-    fragment = _QUERY_PAIR.sub(_scrub_pair, parts.fragment)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, fragment))
-
-
-_QUERY_PAIR: Final = re.compile(r"(^|[&;?])([^=&;?]*)=([^&;]*)")
-
-
-def _scrub_pair(m: re.Match[str]) -> str:
-    return m.group(0) if _KEPT_QUERY.fullmatch(m.group(2)) else f"{m.group(1)}{m.group(2)}="
+        return href.split("?", 1)[0].split("#", 1)[0][:_URL_MAX_CHARS]
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return f"{scheme}:"
+    default_port = 80 if scheme == "http" else 443
+    origin = f"{scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{k}={v if _KEPT_QUERY.fullmatch(k) else ''}" for k, v in pairs)
+    fragment = re.sub(r"[?&=].*", "", parts.fragment, flags=re.DOTALL)
+    url = (
+        origin
+        + (parts.path or "/")
+        + ("?" + quote(query, safe=_ENCODE_URI_SAFE) if query else "")
+        + ("#" + fragment if fragment else "")
+    )
+    return url[:_URL_MAX_CHARS]
 
 
 # --------------------------------------------------------------------------- the table
