@@ -28,7 +28,9 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Generate seeded synthetic traffic, encode it to wire batches as the snippet "
         "would, decode it, and summarise what cemreplay finds.",
     )
-    p.add_argument("--sessions", type=int, default=2_000, help="sessions to generate (default 2000)")
+    p.add_argument(
+        "--sessions", type=int, default=2_000, help="sessions to generate (default 2000)"
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.set_defaults(handler=_demo)
 

@@ -56,8 +56,10 @@ def view(events: pl.DataFrame, kind: EventKind | int) -> pl.DataFrame:
     kind = EventKind(kind)
     names = FIELDS[kind]
     keep = ["session_id", "visitor_id", "t", "batch", "i"]
-    return check(events).filter(pl.col("kind") == int(kind)).select(
-        *keep, *(pl.col(slot).alias(meaning) for slot, meaning in names.items())
+    return (
+        check(events)
+        .filter(pl.col("kind") == int(kind))
+        .select(*keep, *(pl.col(slot).alias(meaning) for slot, meaning in names.items()))
     )
 
 

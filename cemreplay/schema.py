@@ -145,7 +145,12 @@ FIELDS: Final[dict[EventKind, dict[str, str]]] = {
     EventKind.ATTRIBUTE: {"target": "key", "text": "value"},
     EventKind.CLICK: {"x": "x", "y": "y", "a": "flags", "b": "detail", "target": "selector"},
     EventKind.MOUSE_MOVE: {"x": "x", "y": "y"},
-    EventKind.SCROLL: {"x": "scroll_x", "y": "scroll_y", "a": "page_height", "b": "viewport_height"},
+    EventKind.SCROLL: {
+        "x": "scroll_x",
+        "y": "scroll_y",
+        "a": "page_height",
+        "b": "viewport_height",
+    },
     EventKind.FOCUS: {"target": "field"},
     EventKind.BLUR: {"a": "length", "target": "field", "text": "shape"},
     EventKind.CHANGE: {"a": "length", "target": "field", "text": "shape"},

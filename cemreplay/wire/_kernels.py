@@ -1,0 +1,648 @@
+"""Numba kernels of the wire codec. Private: the public functions live in decode.py/encode.py.
+
+Each kernel works on one flat ``uint8`` buffer holding every batch back to back, so a whole
+decode is a handful of compiled passes and Python touches only unique strings, never events.
+``tests/test_wire_*`` check every kernel against the pure-Python reference (reference.py).
+Runs unchanged (slowly) with ``NUMBA_DISABLE_JIT=1``.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from cemreplay.schema import (
+    MAX_EVENTS_PER_BATCH,
+    MAX_ID_BYTES,
+    MAX_STRING_BYTES,
+    MAX_STRINGS_PER_BATCH,
+    WIRE_VERSION,
+)
+from cemreplay.wire import _codes as C
+
+# Meta columns produced by parse_envelopes (one row per batch).
+M_ERR = 0
+M_DETAIL = 1
+M_ERR_OFF = 2
+M_VERSION = 3
+M_SEQ = 4
+M_BASE_TS = 5
+M_STR_BASE = 6
+M_NSTR = 7
+M_N = 8
+M_SITE_OFF = 9
+M_SITE_LEN = 10
+M_VIS_OFF = 11
+M_VIS_LEN = 12
+M_SESS_OFF = 13
+M_SESS_LEN = 14
+M_STRS_OFF = 15
+M_KINDS_OFF = 16
+M_TIMES_OFF = 17
+M_TIMES_LEN = 18
+M_INTS_OFF = 19
+M_INTS_LEN = 20
+M_REFS_OFF = 21
+M_REFS_LEN = 22
+N_META = 23
+
+_U32 = (1 << 32) - 1
+_T_MAX = (1 << 53) - 1
+_I32_MIN = -(1 << 31)
+_I32_MAX = (1 << 31) - 1
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+jit = nb.njit(cache=True, nogil=True)
+
+
+@jit
+def fnv1a(buf: np.ndarray, off: int, n: int) -> np.uint64:
+    h = _FNV_OFFSET
+    for k in range(off, off + n):
+        h = (h ^ np.uint64(buf[k])) * _FNV_PRIME
+    return h
+
+
+@jit
+def _be(buf: np.ndarray, p: int, nbytes: int) -> int:
+    v = 0
+    for k in range(nbytes):
+        v = (v << 8) | int(buf[p + k])
+    return v
+
+
+@jit
+def _read_uint(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+    """A non-negative msgpack integer: (value, new position, status)."""
+    if p >= end:
+        return 0, p, C.TRUNCATED
+    c = int(buf[p])
+    if c <= 0x7F:
+        return c, p + 1, C.OK
+    if 0xCC <= c <= 0xCF:
+        nbytes = 1 << (c - 0xCC)
+        if p + 1 + nbytes > end:
+            return 0, p, C.TRUNCATED
+        if c == 0xCF:
+            hi = _be(buf, p + 1, 4)
+            if hi >= 1 << 30:  # >= 2^62: out of every range we accept
+                return 0, p, C.OUT_OF_RANGE
+            return (hi << 32) | _be(buf, p + 5, 4), p + 9, C.OK
+        return _be(buf, p + 1, nbytes), p + 1 + nbytes, C.OK
+    if 0xD0 <= c <= 0xD3:
+        nbytes = 1 << (c - 0xD0)
+        if p + 1 + nbytes > end:
+            return 0, p, C.TRUNCATED
+        if buf[p + 1] >= 0x80:  # negative
+            return 0, p, C.OUT_OF_RANGE
+        if c == 0xD3:
+            hi = _be(buf, p + 1, 4)
+            if hi >= 1 << 30:
+                return 0, p, C.OUT_OF_RANGE
+            return (hi << 32) | _be(buf, p + 5, 4), p + 9, C.OK
+        return _be(buf, p + 1, nbytes), p + 1 + nbytes, C.OK
+    if c >= 0xE0:  # negative fixint
+        return 0, p, C.OUT_OF_RANGE
+    return 0, p, C.WRONG_TYPE
+
+
+@jit
+def _read_len(
+    buf: np.ndarray, p: int, end: int, fix_lo: int, fix_hi: int, fix_mask: int, c8: int
+) -> tuple[int, int, int]:
+    """A str/bin/array header: (length, position after header, status).
+
+    ``c8`` is the 8-bit-length code (0 when the family has none, as arrays); the 16 and 32
+    bit codes follow it, except for arrays (0xDC, 0xDD) which the caller passes as c8=0xDB.
+    """
+    if p >= end:
+        return 0, p, C.TRUNCATED
+    c = int(buf[p])
+    if fix_lo <= c <= fix_hi:
+        return c & fix_mask, p + 1, C.OK
+    for w in range(3):
+        code = c8 + w
+        nbytes = 1 << w
+        if code == c8 and c8 == 0xDB:  # arrays have no 8-bit form
+            continue
+        if c == code:
+            if p + 1 + nbytes > end:
+                return 0, p, C.TRUNCATED
+            return _be(buf, p + 1, nbytes), p + 1 + nbytes, C.OK
+    return 0, p, C.WRONG_TYPE
+
+
+@jit
+def _read_str(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+    """(length, start of the bytes, status); position after = start + length."""
+    n, q, st = _read_len(buf, p, end, 0xA0, 0xBF, 0x1F, 0xD9)
+    if st != C.OK:
+        return 0, p, st
+    if q + n > end:
+        return 0, p, C.TRUNCATED
+    return n, q, C.OK
+
+
+@jit
+def _read_bin(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+    n, q, st = _read_len(buf, p, end, 0x100, 0x100, 0, 0xC4)
+    if st != C.OK:
+        return 0, p, st
+    if q + n > end:
+        return 0, p, C.TRUNCATED
+    return n, q, C.OK
+
+
+@jit
+def _read_array(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+    return _read_len(buf, p, end, 0x90, 0x9F, 0x0F, 0xDB)
+
+
+@jit
+def _fail(meta: np.ndarray, b: int, code: int, detail: int, off: int) -> None:
+    meta[b, M_ERR] = code
+    meta[b, M_DETAIL] = detail
+    meta[b, M_ERR_OFF] = off
+
+
+@jit
+def parse_envelopes(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta: np.ndarray, hashes: np.ndarray
+) -> None:
+    """Parse and check every batch's envelope; fill ``meta`` (N_META columns) and ``hashes``
+    (FNV-1a of site_key, visitor_id, session_id). ``meta[b, M_ERR]`` is 0 for a good envelope."""
+    for b in range(starts.shape[0]):
+        s = int(starts[b])
+        e = int(ends[b])
+        meta[b, :] = 0
+        p = s
+        n13, p, st = _read_array(buf, p, e)
+        if st == C.TRUNCATED:
+            _fail(meta, b, C.TRUNCATED, -1, 0)
+            continue
+        if st != C.OK or n13 != 13:
+            _fail(meta, b, C.NOT_ENVELOPE, -1, 0)
+            continue
+        # 0 version
+        q = p
+        v, p, st = _read_uint(buf, p, e)
+        if st != C.OK:
+            _fail(meta, b, st, 0, q - s)
+            continue
+        if v != WIRE_VERSION:
+            _fail(meta, b, C.VERSION, v, q - s)
+            continue
+        meta[b, M_VERSION] = v
+        # 1-3 site_key, visitor_id, session_id
+        bad = False
+        for el in range(1, 4):
+            q = p
+            n, start, st = _read_str(buf, p, e)
+            if st != C.OK:
+                _fail(meta, b, st, el, q - s)
+                bad = True
+                break
+            if n > MAX_ID_BYTES:
+                _fail(meta, b, C.STRING_TOO_LONG, el, q - s)
+                bad = True
+                break
+            if n == 0 and el > 1:
+                _fail(meta, b, C.EMPTY_ID, el, q - s)
+                bad = True
+                break
+            meta[b, M_SITE_OFF + 2 * (el - 1)] = start
+            meta[b, M_SITE_LEN + 2 * (el - 1)] = n
+            hashes[b, el - 1] = fnv1a(buf, start, n)
+            p = start + n
+        if bad:
+            continue
+        # 4 seq, 5 base_ts, 6 str_base
+        for el in range(4, 7):
+            q = p
+            v, p, st = _read_uint(buf, p, e)
+            if st != C.OK:
+                _fail(meta, b, st, el, q - s)
+                bad = True
+                break
+            limit = _T_MAX if el == 5 else _U32
+            if v > limit:
+                _fail(meta, b, C.OUT_OF_RANGE, el, q - s)
+                bad = True
+                break
+            meta[b, M_SEQ + (el - 4)] = v
+        if bad:
+            continue
+        # 7 strings
+        q = p
+        nstr, p, st = _read_array(buf, p, e)
+        if st != C.OK:
+            _fail(meta, b, st, 7, q - s)
+            continue
+        if nstr > MAX_STRINGS_PER_BATCH:
+            _fail(meta, b, C.TOO_MANY, 7, q - s)
+            continue
+        if meta[b, M_STR_BASE] + nstr > _U32:
+            _fail(meta, b, C.OUT_OF_RANGE, 6, q - s)
+            continue
+        meta[b, M_NSTR] = nstr
+        meta[b, M_STRS_OFF] = p
+        for j in range(nstr):
+            q = p
+            n, start, st = _read_str(buf, p, e)
+            if st != C.OK:
+                _fail(meta, b, st, 14 + j, q - s)
+                bad = True
+                break
+            if n > MAX_STRING_BYTES:
+                _fail(meta, b, C.STRING_TOO_LONG, 14 + j, q - s)
+                bad = True
+                break
+            p = start + n
+        if bad:
+            continue
+        # 8 n
+        q = p
+        v, p, st = _read_uint(buf, p, e)
+        if st != C.OK:
+            _fail(meta, b, st, 8, q - s)
+            continue
+        if v > MAX_EVENTS_PER_BATCH:
+            _fail(meta, b, C.TOO_MANY, 8, q - s)
+            continue
+        meta[b, M_N] = v
+        # 9 kinds, 10 times, 11 ints, 12 refs
+        for el in range(9, 13):
+            q = p
+            n, start, st = _read_bin(buf, p, e)
+            if st != C.OK:
+                _fail(meta, b, st, el, q - s)
+                bad = True
+                break
+            if el == 9:
+                if n != meta[b, M_N]:
+                    _fail(meta, b, C.KINDS_LENGTH, 9, q - s)
+                    bad = True
+                    break
+                meta[b, M_KINDS_OFF] = start
+            else:
+                meta[b, M_TIMES_OFF + 2 * (el - 10)] = start
+                meta[b, M_TIMES_LEN + 2 * (el - 10)] = n
+            p = start + n
+        if bad:
+            continue
+        if p != e:
+            _fail(meta, b, C.TRAILING, -1, p - s)
+
+
+@jit
+def string_entries(
+    buf: np.ndarray,
+    batches: np.ndarray,
+    strs_off: np.ndarray,
+    nstr: np.ndarray,
+    out_off: np.ndarray,
+    out_len: np.ndarray,
+    out_hash: np.ndarray,
+) -> None:
+    """Offsets, lengths and hashes of the string table entries of ``batches`` (envelopes
+    already checked), in batch order then entry order."""
+    k = 0
+    for idx in range(batches.shape[0]):
+        b = batches[idx]
+        p = int(strs_off[b])
+        for _ in range(int(nstr[b])):
+            n, start, _st = _read_str(buf, p, buf.shape[0])
+            out_off[k] = start
+            out_len[k] = n
+            out_hash[k] = fnv1a(buf, start, n)
+            p = start + n
+            k += 1
+
+
+@jit
+def dedupe_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids by first appearance for 64-bit hashes: (id per item, first item per id).
+
+    Open addressing in a power-of-two table: O(n), where np.unique would sort."""
+    m = h.shape[0]
+    cap = 16
+    while cap < 2 * m + 2:
+        cap <<= 1
+    mask = np.uint64(cap - 1)
+    keys = np.zeros(cap, np.uint64)
+    slot = np.full(cap, -1, np.int64)
+    ids = np.empty(m, np.int64)
+    first = np.empty(m, np.int64)
+    nu = 0
+    for k in range(m):
+        x = h[k]
+        p = np.int64(x & mask)
+        while True:
+            if slot[p] < 0:
+                slot[p] = nu
+                keys[p] = x
+                first[nu] = k
+                ids[k] = nu
+                nu += 1
+                break
+            if keys[p] == x:
+                ids[k] = slot[p]
+                break
+            p = (p + 1) & (cap - 1)
+    return ids, first[:nu]
+
+
+@jit
+def same_bytes(
+    buf: np.ndarray, off_a: np.ndarray, len_a: np.ndarray, off_b: np.ndarray, len_b: np.ndarray
+) -> np.ndarray:
+    """Elementwise: do buf[off_a:off_a+len_a] and buf[off_b:off_b+len_b] hold the same bytes?"""
+    out = np.empty(off_a.shape[0], dtype=np.bool_)
+    for k in range(off_a.shape[0]):
+        la = len_a[k]
+        if la != len_b[k]:
+            out[k] = False
+            continue
+        a0 = off_a[k]
+        b0 = off_b[k]
+        eq = True
+        for j in range(la):
+            if buf[a0 + j] != buf[b0 + j]:
+                eq = False
+                break
+        out[k] = eq
+    return out
+
+
+@jit
+def _varint(buf: np.ndarray, p: int, e: int) -> tuple[int, int, bool]:
+    v = 0
+    shift = 0
+    for j in range(5):
+        if p >= e:
+            return 0, p, False
+        c = int(buf[p])
+        p += 1
+        if j == 4 and c > 0x0F:
+            return 0, p, False
+        v |= (c & 0x7F) << shift
+        if c < 0x80:
+            return v, p, True
+        shift += 7
+    return 0, p, False
+
+
+@jit
+def _unzig(v: int) -> int:
+    return (v >> 1) ^ -(v & 1)
+
+
+@jit
+def _resolve(v: int, local_n: int, tab: np.ndarray, t0: int, tl: int) -> tuple[int, int]:
+    """A 1-based string reference to a global string id: (id or -1 for null, error code)."""
+    if v == 0:
+        return -1, 0
+    if v - 1 >= local_n:
+        return -1, C.REF_RANGE
+    g = int(tab[t0 + v - 1]) if v - 1 < tl else -1
+    if g < 0:
+        return -1, C.UNDEFINED_REF
+    return g, 0
+
+
+@jit
+def decode_events(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    meta: np.ndarray,
+    order: np.ndarray,
+    out_start: np.ndarray,
+    tab_start: np.ndarray,
+    tab_len: np.ndarray,
+    tab: np.ndarray,
+    layout: np.ndarray,
+    phys: np.ndarray,
+    b_sess: np.ndarray,
+    b_vis: np.ndarray,
+    sess_out: np.ndarray,
+    vis_out: np.ndarray,
+    seq_out: np.ndarray,
+    t_out: np.ndarray,
+    i_out: np.ndarray,
+    kind_out: np.ndarray,
+    x_out: np.ndarray,
+    y_out: np.ndarray,
+    a_out: np.ndarray,
+    b_out: np.ndarray,
+    tg_out: np.ndarray,
+    tg_ok: np.ndarray,
+    tx_out: np.ndarray,
+    tx_ok: np.ndarray,
+    errs: np.ndarray,
+) -> None:
+    """Decode the event sections of ``order`` (batch indices, canonical order) into the output
+    columns at ``out_start``. String references resolve through the session table
+    ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (global string ids, -1 for a hole) of the
+    batch's session position j, then through ``phys`` (global id -> Categorical code).
+    ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
+    code 0 when good."""
+    nlayout = layout.shape[0]
+    for j in range(order.shape[0]):
+        b = order[j]
+        s = int(starts[b])
+        n = int(meta[b, M_N])
+        ko = int(meta[b, M_KINDS_OFF])
+        pt = int(meta[b, M_TIMES_OFF])
+        et = pt + int(meta[b, M_TIMES_LEN])
+        pi = int(meta[b, M_INTS_OFF])
+        ei = pi + int(meta[b, M_INTS_LEN])
+        pr = int(meta[b, M_REFS_OFF])
+        er = pr + int(meta[b, M_REFS_LEN])
+        local_n = int(meta[b, M_STR_BASE] + meta[b, M_NSTR])
+        t0 = int(tab_start[j])
+        tl = int(tab_len[j])
+        t = int(meta[b, M_BASE_TS])
+        px = 0
+        py = 0
+        o = int(out_start[j])
+        sq = meta[b, M_SEQ]
+        sc = b_sess[j]
+        vc = b_vis[j]
+        code = 0
+        detail = 0
+        off = 0
+        for k in range(n):
+            kd = int(buf[ko + k])
+            m = int(layout[kd]) if kd < nlayout else -1
+            if m < 0:
+                code, detail, off = C.UNKNOWN_KIND, k, ko + k - s
+                break
+            v, pt, ok = _varint(buf, pt, et)
+            if not ok:
+                code, detail, off = C.BAD_VARINT, 10, pt - s
+                break
+            t += _unzig(v)
+            if t < 0 or t > _T_MAX:
+                code, detail, off = C.TIME_RANGE, k, pt - s
+                break
+            x = 0
+            y = 0
+            a = 0
+            bb = 0
+            if m & 1:
+                v, pi, ok = _varint(buf, pi, ei)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 11, pi - s
+                    break
+                px += _unzig(v)
+                x = px
+            if m & 2:
+                v, pi, ok = _varint(buf, pi, ei)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 11, pi - s
+                    break
+                py += _unzig(v)
+                y = py
+            if m & 4:
+                v, pi, ok = _varint(buf, pi, ei)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 11, pi - s
+                    break
+                a = _unzig(v)
+            if m & 8:
+                v, pi, ok = _varint(buf, pi, ei)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 11, pi - s
+                    break
+                bb = _unzig(v)
+            if x < _I32_MIN or x > _I32_MAX or y < _I32_MIN or y > _I32_MAX:
+                code, detail, off = C.COORD_RANGE, k, pi - s
+                break
+            tg = -1
+            tx = -1
+            if m & 16:
+                v, pr, ok = _varint(buf, pr, er)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 12, pr - s
+                    break
+                tg, c2 = _resolve(v, local_n, tab, t0, tl)
+                if c2:
+                    code, detail, off = c2, k, pr - s
+                    break
+            if m & 32:
+                v, pr, ok = _varint(buf, pr, er)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 12, pr - s
+                    break
+                tx, c2 = _resolve(v, local_n, tab, t0, tl)
+                if c2:
+                    code, detail, off = c2, k, pr - s
+                    break
+            q = o + k
+            sess_out[q] = sc
+            vis_out[q] = vc
+            seq_out[q] = sq
+            t_out[q] = t
+            i_out[q] = k
+            kind_out[q] = kd
+            x_out[q] = x
+            y_out[q] = y
+            a_out[q] = a
+            b_out[q] = bb
+            tg_ok[q] = tg >= 0
+            tg_out[q] = phys[tg] if tg >= 0 else 0
+            tx_ok[q] = tx >= 0
+            tx_out[q] = phys[tx] if tx >= 0 else 0
+        if code == 0:
+            if pt != et:
+                code, detail, off = C.LEFTOVER, 10, pt - s
+            elif pi != ei:
+                code, detail, off = C.LEFTOVER, 11, pi - s
+            elif pr != er:
+                code, detail, off = C.LEFTOVER, 12, pr - s
+        errs[j, 0] = code
+        errs[j, 1] = detail
+        errs[j, 2] = off
+
+
+@jit
+def _put_varint(out: np.ndarray, p: int, v: int) -> int:
+    while v >= 0x80:
+        out[p] = (v & 0x7F) | 0x80
+        v >>= 7
+        p += 1
+    out[p] = v
+    return p + 1
+
+
+@jit
+def _zig(v: int) -> int:
+    return ((v << 1) ^ (v >> 63)) & 0xFFFFFFFF
+
+
+@jit
+def encode_sections(
+    bounds: np.ndarray,
+    kind: np.ndarray,
+    t: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    rt: np.ndarray,
+    rx: np.ndarray,
+    layout: np.ndarray,
+    out: np.ndarray,
+    sect: np.ndarray,
+) -> int:
+    """Write kinds, times, ints and refs of each batch (rows ``bounds[j]..bounds[j+1]``) into
+    ``out``; ``sect[j] = (kinds, times, ints, refs, end)`` offsets. ``rt``/``rx`` are 1-based
+    session string table references (0 null). Returns bytes written, or -1 - row of an event
+    whose time delta or coordinates do not fit 32 bits."""
+    p = 0
+    for j in range(bounds.shape[0] - 1):
+        lo = bounds[j]
+        hi = bounds[j + 1]
+        sect[j, 0] = p
+        for r in range(lo, hi):
+            out[p] = kind[r]
+            p += 1
+        sect[j, 1] = p
+        prev = t[lo]
+        for r in range(lo, hi):
+            d = t[r] - prev
+            if d < _I32_MIN or d > _I32_MAX:
+                return -1 - r
+            p = _put_varint(out, p, _zig(d))
+            prev = t[r]
+        sect[j, 2] = p
+        px = 0
+        py = 0
+        for r in range(lo, hi):
+            m = layout[kind[r]]
+            if m & 1:
+                d = int(x[r]) - px
+                if d < _I32_MIN or d > _I32_MAX:
+                    return -1 - r
+                p = _put_varint(out, p, _zig(d))
+                px = int(x[r])
+            if m & 2:
+                d = int(y[r]) - py
+                if d < _I32_MIN or d > _I32_MAX:
+                    return -1 - r
+                p = _put_varint(out, p, _zig(d))
+                py = int(y[r])
+            if m & 4:
+                p = _put_varint(out, p, _zig(int(a[r])))
+            if m & 8:
+                p = _put_varint(out, p, _zig(int(b[r])))
+        sect[j, 3] = p
+        for r in range(lo, hi):
+            m = layout[kind[r]]
+            if m & 16:
+                p = _put_varint(out, p, int(rt[r]))
+            if m & 32:
+                p = _put_varint(out, p, int(rx[r]))
+        sect[j, 4] = p
+    return p

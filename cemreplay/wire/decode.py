@@ -1,0 +1,436 @@
+"""Decode wire batches into one event table.
+
+The fast path parses every batch with numba kernels over one flat buffer; Python only ever
+touches *unique* strings (ids, URLs, selectors), never events, so decoding runs at memory
+speed. ``engine="python"`` runs the pure-Python reference (reference.py), which gives the same
+table and the same quarantine, and is what the kernels are tested against.
+
+Rules both engines follow (see docs/wire-format.md):
+
+* a batch that arrives twice (same ``session_id`` and ``seq``, same bytes) is kept once;
+  the same key with other bytes is a conflict and the later one (in input order) is rejected;
+* every batch of a session must carry the visitor id of its lowest-``seq`` batch;
+* string table entries are defined by the lowest-``seq`` batch that sends them; a batch that
+  defines one differently is rejected;
+* the table comes out in canonical order, by ``session_id`` string then ``batch`` and ``i``,
+  whatever order the batches arrived in.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from cemreplay.errors import ConfigError, DecodeError, WireVersionError
+from cemreplay.schema import EVENT_SCHEMA, LAYOUT, WIRE_VERSION
+from cemreplay.wire import _codes as C
+from cemreplay.wire import _kernels as K
+
+__all__ = ["DecodeReport", "Quarantined", "decode", "decode_report"]
+
+BatchLike = bytes | bytearray | memoryview
+Engine = Literal["numba", "python"]
+
+_LAYOUT = np.array(LAYOUT, dtype=np.int8)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A batch set aside: where it was in the input, which session (if readable) and why."""
+
+    index: int
+    session_id: str | None
+    code: int
+    detail: int
+    offset: int | None
+
+    @property
+    def reason(self) -> str:
+        return C.message(self.code, self.detail)
+
+    def error(self) -> DecodeError:
+        if self.code == C.VERSION:
+            return WireVersionError(self.detail, WIRE_VERSION, batch=self.index)
+        return DecodeError(self.reason, batch=self.index, offset=self.offset)
+
+
+@dataclass(frozen=True)
+class DecodeReport:
+    """What a lenient decode gives: the events of every good batch, and the rest set aside.
+
+    Attributes
+    ----------
+    events:
+        The event table (``cemreplay.schema.EVENT_SCHEMA``) of the accepted batches.
+    batches:
+        One row per accepted batch: its input ``index``, ids, ``seq``, ``base_ts``, ``n``.
+    quarantined:
+        The rejected batches, by input index, each with its reason.
+    duplicates:
+        How many batches were exact repeats of an accepted one (kept once, not an error).
+    """
+
+    events: pl.DataFrame
+    batches: pl.DataFrame
+    quarantined: list[Quarantined]
+    duplicates: int
+
+
+BATCHES_SCHEMA = pl.Schema(
+    {
+        "index": pl.Int64(),
+        "session_id": pl.String(),
+        "visitor_id": pl.String(),
+        "site_key": pl.String(),
+        "seq": pl.Int64(),
+        "base_ts": pl.Int64(),
+        "n": pl.Int64(),
+    }
+)
+
+
+def decode(
+    batches: Iterable[BatchLike],
+    *,
+    errors: Literal["raise", "quarantine"] = "raise",
+    engine: Engine = "numba",
+) -> pl.DataFrame:
+    """Decode wire batches (any order, repeats allowed) into one event table.
+
+    Parameters
+    ----------
+    batches:
+        Encoded batches, as the snippet sent them (gzip already undone).
+    errors:
+        ``"raise"`` (default): raise :class:`~cemreplay.errors.DecodeError` for the first bad
+        batch, naming its position and byte offset. ``"quarantine"``: skip bad batches with a
+        warning; use :func:`decode_report` to get them and their reasons.
+    engine:
+        ``"numba"`` (default) or ``"python"`` (the slow reference).
+
+    Examples
+    --------
+    >>> from cemreplay import synth, wire
+    >>> events = wire.decode(wire.encode(synth.generate(sessions=3, seed=1).events))
+    >>> events.columns[:4]
+    ['session_id', 'visitor_id', 't', 'batch']
+    """
+    if errors not in ("raise", "quarantine"):
+        raise ConfigError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
+    report = decode_report(batches, engine=engine)
+    if report.quarantined:
+        if errors == "raise":
+            raise report.quarantined[0].error()
+        first = report.quarantined[0]
+        warnings.warn(
+            f"{len(report.quarantined)} batch(es) quarantined; first: batch {first.index}: "
+            f"{first.reason}. Use cemreplay.wire.decode_report() to keep them.",
+            stacklevel=2,
+        )
+    return report.events
+
+
+def decode_report(batches: Iterable[BatchLike], *, engine: Engine = "numba") -> DecodeReport:
+    """Decode what can be decoded and set the rest aside with reasons (nothing is lost).
+
+    See :class:`DecodeReport`. Same arguments as :func:`decode`.
+    """
+    items = [bytes(b) if not isinstance(b, bytes) else b for b in batches]
+    if engine == "python":
+        from cemreplay.wire.reference import decode_reference
+
+        return decode_reference(items)
+    if engine != "numba":
+        raise ConfigError(f"engine must be 'numba' or 'python', got {engine!r}")
+    return _decode_numba(items)
+
+
+# --------------------------------------------------------------------------------------------
+# The numba path
+
+
+class _Interner:
+    """Unique strings of the buffer by FNV-1a hash, verified byte for byte."""
+
+    def __init__(self, buf: np.ndarray, off: np.ndarray, length: np.ndarray, h: np.ndarray):
+        ids, first = K.dedupe_hashes(h)
+        same = K.same_bytes(buf, off, length, off[first][ids], length[first][ids])
+        if not same.all():  # a 64-bit hash collision: practically never; stay exact anyway
+            seen: dict[bytes, int] = {}
+            ids = np.array(
+                [
+                    seen.setdefault(bytes(buf[o : o + n]), len(seen))
+                    for o, n in zip(off, length, strict=True)
+                ],
+                dtype=np.int64,
+            )
+            first = np.unique(ids, return_index=True)[1]
+        self.ids = ids
+        self.strings: list[str | None] = []
+        bad = np.zeros(len(first), dtype=np.bool_)
+        for k, (o, n) in enumerate(zip(off[first].tolist(), length[first].tolist(), strict=True)):
+            try:
+                self.strings.append(bytes(buf[o : o + n]).decode("utf-8"))
+            except UnicodeDecodeError:
+                self.strings.append(None)
+                bad[k] = True
+        self.invalid = bad[ids]
+        # Registering the strings as Categorical fixes their codes; keep the Series alive so
+        # the codes stay valid until the table holds them.
+        self.keep = pl.Series(
+            [v if v is not None else "" for v in self.strings], dtype=pl.Categorical
+        )
+        self.phys = self.keep.to_physical().to_numpy().astype(np.uint32)
+
+
+def _categorical(codes: np.ndarray, ok: np.ndarray | None = None) -> pl.Series:
+    """A Categorical Series from physical codes (registered by an _Interner still alive)."""
+    s = pl.Series(codes)
+    if ok is not None and not ok.all():
+        s = s.set(~pl.Series(ok), None)
+    return s.cat.to(pl.Categorical)
+
+
+def _decode_numba(items: list[bytes]) -> DecodeReport:
+    nb_ = len(items)
+    lens = np.fromiter((len(b) for b in items), dtype=np.int64, count=nb_)
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    buf = np.frombuffer(b"".join(items), dtype=np.uint8) if nb_ else np.zeros(0, np.uint8)
+    meta = np.zeros((nb_, K.N_META), dtype=np.int64)
+    hashes = np.zeros((nb_, 3), dtype=np.uint64)
+    if nb_:
+        K.parse_envelopes(buf, starts, ends, meta, hashes)
+    err = meta[:, K.M_ERR].copy()
+    det = meta[:, K.M_DETAIL].copy()
+    eoff = meta[:, K.M_ERR_OFF].copy()
+
+    okb = np.flatnonzero(err == 0)
+    # ---- ids: site, visitor, session of envelope-good batches
+    ids = [
+        _Interner(
+            buf,
+            meta[okb, K.M_SITE_OFF + 2 * w],
+            meta[okb, K.M_SITE_LEN + 2 * w],
+            hashes[okb, w],
+        )
+        for w in range(3)
+    ]
+    # ---- string table entries of envelope-good batches
+    counts = meta[okb, K.M_NSTR]
+    total = int(counts.sum())
+    s_off = np.zeros(total, np.int64)
+    s_len = np.zeros(total, np.int64)
+    s_hash = np.zeros(total, np.uint64)
+    if total:
+        K.string_entries(buf, okb, meta[:, K.M_STRS_OFF], meta[:, K.M_NSTR], s_off, s_len, s_hash)
+    s_batch = np.repeat(okb, counts)
+    s_j = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    strs = _Interner(buf, s_off, s_len, s_hash)
+
+    # ---- UTF-8: the first invalid string of each batch, in envelope order
+    utf_det = np.full(nb_, np.iinfo(np.int64).max, dtype=np.int64)
+    utf_off = np.zeros(nb_, dtype=np.int64)
+    for w in (2, 1, 0):  # later ones first so earlier elements overwrite
+        bad = okb[ids[w].invalid]
+        utf_det[bad] = w + 1
+        utf_off[bad] = meta[bad, K.M_SITE_OFF + 2 * w] - starts[bad]
+    if strs.invalid.any():
+        bad_b = s_batch[strs.invalid]
+        bad_j = s_j[strs.invalid]
+        # entries come in batch/j order, so the first occurrence per batch is the lowest j
+        first_b, pos = np.unique(bad_b, return_index=True)
+        take = utf_det[first_b] == np.iinfo(np.int64).max
+        fb = first_b[take]
+        utf_det[fb] = 14 + bad_j[pos][take]
+        utf_off[fb] = s_off[strs.invalid][pos][take] - starts[fb]
+    utf_bad = utf_det != np.iinfo(np.int64).max
+    err[utf_bad] = C.UTF8
+    det[utf_bad] = utf_det[utf_bad]
+    eoff[utf_bad] = utf_off[utf_bad]
+    env_bad = err != 0
+
+    # Per input batch: global ids (-1 where the envelope failed).
+    sess = np.full(nb_, -1, np.int64)
+    vis = np.full(nb_, -1, np.int64)
+    site = np.full(nb_, -1, np.int64)
+    site[okb], vis[okb], sess[okb] = ids[0].ids, ids[1].ids, ids[2].ids
+    seq = meta[:, K.M_SEQ]
+    sess_strings = ids[2].strings
+    rank_of = np.zeros(len(sess_strings), np.int64)
+    rank_of[np.argsort(np.array([v or "" for v in sess_strings], dtype=object), kind="stable")] = (
+        np.arange(len(sess_strings))
+    )
+
+    while True:
+        cross = np.zeros(nb_, np.int64)
+        cross_det = np.zeros(nb_, np.int64)
+        cross_off = np.zeros(nb_, np.int64)
+        cand = np.flatnonzero(err == 0)
+        # 1. duplicates, by (session, seq) in input order
+        o = cand[np.lexsort((cand, seq[cand], sess[cand]))]
+        first_of = np.ones(len(o), np.bool_)
+        first_of[1:] = (sess[o][1:] != sess[o][:-1]) | (seq[o][1:] != seq[o][:-1])
+        grp = np.cumsum(first_of) - 1
+        keeper = o[first_of][grp]
+        dup = o[~first_of]
+        dup_keeper = keeper[~first_of]
+        identical = (
+            K.same_bytes(buf, starts[dup], lens[dup], starts[dup_keeper], lens[dup_keeper])
+            if len(dup)
+            else np.zeros(0, np.bool_)
+        )
+        cross[dup[~identical]] = C.DUPLICATE_CONFLICT
+        duplicates = int(identical.sum())
+        kept = o[first_of]  # sorted by session gid, seq
+        # 2. visitor of the lowest-seq batch of each session
+        new_sess = np.ones(len(kept), np.bool_)
+        new_sess[1:] = sess[kept][1:] != sess[kept][:-1]
+        lead = kept[new_sess][np.cumsum(new_sess) - 1]
+        vbad = vis[kept] != vis[lead]
+        cross[kept[vbad]] = C.VISITOR_CHANGE
+        kept = kept[~vbad]
+        # 3. string table definitions: lowest seq defines each (session, entry)
+        in_kept = np.zeros(nb_, np.bool_)
+        in_kept[kept] = True
+        e_sel = np.flatnonzero(in_kept[s_batch])
+        eb = s_batch[e_sel]
+        e_local = meta[eb, K.M_STR_BASE] + s_j[e_sel]
+        e_gid = strs.ids[e_sel]
+        eo = np.lexsort((seq[eb], e_local, sess[eb]))
+        eb, e_local, e_gid, e_sel = eb[eo], e_local[eo], e_gid[eo], e_sel[eo]
+        head = np.ones(len(eb), np.bool_)
+        head[1:] = (sess[eb][1:] != sess[eb][:-1]) | (e_local[1:] != e_local[:-1])
+        definer_gid = e_gid[head][np.cumsum(head) - 1]
+        conflict = e_gid != definer_gid
+        if conflict.any():
+            cb, cl, cs = eb[conflict], e_local[conflict], e_sel[conflict]
+            co = np.lexsort((cl, cb))
+            cb, cl, cs = cb[co], cl[co], cs[co]
+            fb, pos = np.unique(cb, return_index=True)
+            cross[fb] = C.STRING_CONFLICT
+            cross_det[fb] = cl[pos]
+            cross_off[fb] = s_off[cs[pos]] - starts[fb]
+            bad_kept = np.zeros(nb_, np.bool_)
+            bad_kept[fb] = True
+            kept = kept[~bad_kept[kept]]
+        # The session tables: every definition left agrees with its entry's definer.
+        k_sess, k_inv = np.unique(sess[kept], return_inverse=True)
+        in_kept[:] = False
+        in_kept[kept] = True
+        keep_e = in_kept[eb]
+        d_sess = np.searchsorted(k_sess, sess[eb[keep_e]])
+        d_local = e_local[keep_e]
+        d_gid = e_gid[keep_e]
+        tlen = np.zeros(len(k_sess), np.int64)
+        if len(d_sess):
+            np.maximum.at(tlen, d_sess, d_local + 1)
+        tstart = np.cumsum(tlen) - tlen
+        tab = np.full(int(tlen.sum()), -1, np.int64)
+        tab[tstart[d_sess] + d_local] = d_gid
+        # 4. canonical order and decode
+        order_idx = np.lexsort((seq[kept], rank_of[sess[kept]]))
+        order = kept[order_idx]
+        o_sess = k_inv[order_idx]
+        n_ev = meta[order, K.M_N]
+        out_start = np.cumsum(n_ev) - n_ev
+        total_ev = int(n_ev.sum())
+        cols: dict[str, np.ndarray] = {
+            "session_id": np.empty(total_ev, np.uint32),
+            "visitor_id": np.empty(total_ev, np.uint32),
+            "batch": np.empty(total_ev, np.uint32),
+            "t": np.empty(total_ev, np.int64),
+            "i": np.empty(total_ev, np.uint16),
+            "kind": np.empty(total_ev, np.uint8),
+            "x": np.empty(total_ev, np.int32),
+            "y": np.empty(total_ev, np.int32),
+            "a": np.empty(total_ev, np.int32),
+            "b": np.empty(total_ev, np.int32),
+            "target": np.empty(total_ev, np.uint32),
+            "target_ok": np.empty(total_ev, np.bool_),
+            "text": np.empty(total_ev, np.uint32),
+            "text_ok": np.empty(total_ev, np.bool_),
+        }
+        errs = np.zeros((len(order), 3), np.int64)
+        if len(order):
+            K.decode_events(
+                buf,
+                starts,
+                meta,
+                order,
+                out_start,
+                tstart[o_sess],
+                tlen[o_sess],
+                tab,
+                _LAYOUT,
+                strs.phys,
+                ids[2].phys[sess[order]],
+                ids[1].phys[vis[order]],
+                cols["session_id"],
+                cols["visitor_id"],
+                cols["batch"],
+                cols["t"],
+                cols["i"],
+                cols["kind"],
+                cols["x"],
+                cols["y"],
+                cols["a"],
+                cols["b"],
+                cols["target"],
+                cols["target_ok"],
+                cols["text"],
+                cols["text_ok"],
+                errs,
+            )
+        failed = errs[:, 0] != 0
+        if not failed.any():
+            break
+        fb = order[failed]
+        err[fb], det[fb], eoff[fb] = errs[failed, 0], errs[failed, 1], errs[failed, 2]
+
+    events = pl.DataFrame(
+        {
+            "session_id": _categorical(cols["session_id"]),
+            "visitor_id": _categorical(cols["visitor_id"]),
+            **{c: cols[c] for c in ("t", "batch", "i", "kind", "x", "y", "a", "b")},
+            "target": _categorical(cols["target"], cols["target_ok"]),
+            "text": _categorical(cols["text"], cols["text_ok"]),
+        },
+        schema=EVENT_SCHEMA,
+    )
+    batch_table = pl.DataFrame(
+        {
+            "index": order,
+            "session_id": [sess_strings[g] for g in sess[order]],
+            "visitor_id": [ids[1].strings[g] for g in vis[order]],
+            "site_key": [ids[0].strings[g] for g in site[order]],
+            "seq": seq[order],
+            "base_ts": meta[order, K.M_BASE_TS],
+            "n": n_ev,
+        },
+        schema=BATCHES_SCHEMA,
+    )
+    quarantined = []
+    for b in np.flatnonzero((err != 0) | (cross != 0)):
+        code, d, off = (
+            (int(err[b]), int(det[b]), int(eoff[b]))
+            if err[b]
+            else (int(cross[b]), int(cross_det[b]), int(cross_off[b]))
+        )
+        # the session is named only when the whole envelope (UTF-8 included) was readable
+        sid = sess_strings[sess[b]] if not env_bad[b] else None
+        quarantined.append(
+            Quarantined(
+                index=int(b),
+                session_id=sid,
+                code=code,
+                detail=d,
+                offset=off if code not in (C.VISITOR_CHANGE, C.DUPLICATE_CONFLICT) else None,
+            )
+        )
+    return DecodeReport(events, batch_table, quarantined, duplicates)
