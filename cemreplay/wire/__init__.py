@@ -2,5 +2,6 @@
 
 from cemreplay.wire.decode import DecodeReport, Quarantined, decode, decode_report
 from cemreplay.wire.encode import encode
+from cemreplay.wire.rrweb import read_rrweb
 
-__all__ = ["DecodeReport", "Quarantined", "decode", "decode_report", "encode"]
+__all__ = ["DecodeReport", "Quarantined", "decode", "decode_report", "encode", "read_rrweb"]
