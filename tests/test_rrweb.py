@@ -83,8 +83,9 @@ def test_demo_counts_and_order(demo: pl.DataFrame) -> None:
     assert count(demo, EventKind.CLICK) == 3
     assert count(demo, EventKind.MUTATION) == 226
     assert count(demo, EventKind.SCROLL) == 12
-    assert count(demo, EventKind.FOCUS) == 2
-    assert count(demo, EventKind.BLUR) == 3
+    # Focus and blur of form fields only (as the snippet): the editor's textarea, not the link.
+    assert count(demo, EventKind.FOCUS) == 1
+    assert count(demo, EventKind.BLUR) == 2
     moves = [
         p
         for e in raw
@@ -126,10 +127,10 @@ def test_demo_selectors_come_from_the_full_snapshot(demo: pl.DataFrame) -> None:
     assert clicks["a"].to_list() == [0, 0, int(ClickFlag.INTERACTIVE | ClickFlag.LINK)]
     assert clicks["b"].to_list() == [1, 1, 1]  # far apart: no multi-clicks
     focus = kind(demo, EventKind.FOCUS)["target"].cast(pl.String).to_list()
-    assert focus == ["div.status-bar>div>a.active", "div.CodeMirror.cm-s-light>div>textarea"]
+    assert focus == ["div.CodeMirror.cm-s-light>div>textarea"]
     blur = kind(demo, EventKind.BLUR)
     assert blur["text"].null_count() == blur.height
-    assert blur["a"].to_list() == [0, 0, 0]
+    assert blur["a"].to_list() == [0, 0]  # nothing typed through Input events
 
 
 @needs_fixtures
@@ -174,6 +175,8 @@ def test_posthog_windows_are_sessions(posthog: pl.DataFrame) -> None:
     assert sorted(posthog["session_id"].cast(pl.String).unique().to_list()) == [WINDOW_1, WINDOW_2]
     assert count(posthog, EventKind.MUTATION) == 0  # PostHog's export strips them
     assert count(posthog, EventKind.PAGE_VIEW) == 2
+    # the focused nodes are unknown (no snapshot) and never took input: not form fields
+    assert count(posthog, EventKind.FOCUS) + count(posthog, EventKind.BLUR) == 0
     resize = kind(posthog, EventKind.RESIZE).select("session_id", "x", "y").rows()
     assert [(str(s), x, y) for s, x, y in resize] == [(WINDOW_1, 2560, 476)]
 
@@ -287,9 +290,11 @@ def test_typed_values_become_shapes_only() -> None:
         ('input[name="card_number"]', 0, None),  # card-like
         ("body>textarea.note.big", 25, "Aaaa aa aa +99 999 99 999"),
     ]  # fmt: skip
-    # the CHANGE sits where the run ended, before the blur
-    order = table.filter(pl.col("kind").is_in([6, 7, 8]))["kind"].to_list()
-    assert order[:3] == [EventKind.FOCUS, EventKind.CHANGE, EventKind.BLUR]
+    # the CHANGE sits where the run ended, before the blur; the blur has the last shape
+    fields = table.filter(pl.col("kind").is_in([6, 7, 8]))
+    assert fields["kind"].to_list()[:3] == [EventKind.FOCUS, EventKind.CHANGE, EventKind.BLUR]
+    assert fields.row(2, named=True)["a"] == 20
+    assert fields.row(2, named=True)["text"] == "aaaa.Aaa@aaaaaaa.aaa"
     secrets = ["jane", "Doe", "example", "hunter2", "4111", "912 34", "Call me"]
     for value in strings(table):
         assert not any(s in value for s in secrets), value
@@ -478,3 +483,20 @@ def test_bad_input_names_where(source: Any, message: str) -> None:
 def test_decode_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="event 0"):
         read_rrweb([{"type": 4}])
+
+
+def test_focus_without_snapshot_needs_input_to_count_as_field() -> None:
+    rec = [
+        ev(1, 3, source=2, type=5, id=7),
+        typed(2, 7, "Ab1"),
+        ev(3, 3, source=2, type=6, id=7),
+        ev(4, 3, source=2, type=5, id=8),  # a button, say: never took input
+        ev(5, 3, source=2, type=6, id=8),
+    ]
+    table = read_rrweb(rec, session_id="s")
+    rows = table.select("kind", pl.col("target").cast(pl.String), "a").rows()
+    assert rows == [
+        (EventKind.FOCUS, "node:7", 0),
+        (EventKind.CHANGE, "node:7", 3),
+        (EventKind.BLUR, "node:7", 3),
+    ]

@@ -118,6 +118,7 @@ _SECRET_INPUT_TYPES: Final = frozenset({"password", "hidden"})
 _CARD_LIKE: Final = re.compile(r"card|cvc|cvv|iban|ccnum|csc", re.IGNORECASE)
 #: ``UNSTABLE`` in util.js: ids and classes that look generated.
 _UNSTABLE: Final = re.compile(r"\d{4}|^:|^css-|^sc-|^_")
+_FIELD_TAGS: Final = frozenset({"input", "select", "textarea"})
 _NAMED_TAGS: Final = frozenset({"input", "select", "textarea", "button", "form"})
 #: Query keys whose values a page view's URL keeps (``KEEP`` in util.js).
 _KEPT_QUERY: Final = re.compile(r"utm_(campaign|source|medium|term|content)")
@@ -377,6 +378,15 @@ class _Session:
         self.viewport = (0, 0)
         self.last_click: tuple[int, int, int] | None = None  # node, t, detail
         self.pending: _PendingInput | None = None
+        self.values: dict[int, tuple[int, str | None]] = {}  # node -> last length, shape
+        self.input_nodes = {
+            e["data"].get("id")
+            for e in group.events
+            if isinstance(e, dict)
+            and e.get("type") == _EventType.INCREMENTAL_SNAPSHOT
+            and isinstance(e.get("data"), dict)
+            and e["data"].get("source") == _Source.INPUT
+        }
         self.out: list[_Row] = []
 
     def rows(self) -> list[_Row]:
@@ -558,13 +568,25 @@ class _Session:
             self.last_click = (nid, t, detail)
             target, flags = self._click_target(nid)
             self.out.append(_Row(t, key, EventKind.CLICK, x, y, flags, detail, target))
+        elif not self._is_field(nid):
+            return  # as the snippet: FOCUS and BLUR are about form fields only
         elif kind == _Mouse.FOCUS:
             self.out.append(_Row(t, key, EventKind.FOCUS, target=self._selector(nid)))
         else:
             if self.pending is not None and self.pending.node == nid:
                 self._flush_input()
-            # rrweb does not say what the field held at blur: length 0, no shape.
-            self.out.append(_Row(t, key, EventKind.BLUR, target=self._selector(nid)))
+            # rrweb's blur carries no value: the length and shape of the last Input, if any.
+            length, shape = self.values.get(nid, (0, None))
+            self.out.append(
+                _Row(t, key, EventKind.BLUR, 0, 0, length, 0, self._selector(nid), shape)
+            )
+
+    def _is_field(self, nid: int) -> bool:
+        """An input, select or textarea; without a snapshot, a node that received Input."""
+        node = self.nodes.get(nid)
+        if node is not None and node.tag:
+            return node.tag in _FIELD_TAGS
+        return nid in self.input_nodes
 
     def _input(self, data: dict[str, Any], t: int, key: tuple[int, ...], where: str) -> None:
         """rrweb sends an Input per keystroke; a CHANGE is one committed value, so a run of
@@ -586,6 +608,7 @@ class _Session:
             length, shape = _js_length(text), _shape(text)
         if self.pending is not None and self.pending.node != nid:
             self._flush_input()
+        self.values[nid] = (length, shape)
         self.pending = _PendingInput(nid, t, key, length, shape)
 
     def _flush_input(self) -> None:
