@@ -4,6 +4,7 @@ from cemreplay.errors import (
     CemReplayError,
     ConfigError,
     DecodeError,
+    RecordingError,
     SchemaError,
     WireVersionError,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "EventKind",
+    "RecordingError",
     "SchemaError",
     "WireVersionError",
     "__version__",

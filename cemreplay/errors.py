@@ -20,7 +20,19 @@ class DecodeError(CemReplayError, ValueError):
         The bare reason, without the location (what a quarantine stores).
     """
 
-    def __init__(self, reason: str, *, batch: int | None = None, offset: int | None = None):
+    _HINT = (
+        "cemreplay.wire.decode_report() keeps the good batches and sets bad ones aside "
+        "with their reasons"
+    )
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        batch: int | None = None,
+        offset: int | None = None,
+        hint: str | None = None,
+    ):
         self.reason = reason
         self.batch = batch
         self.offset = offset
@@ -30,10 +42,7 @@ class DecodeError(CemReplayError, ValueError):
         if offset is not None:
             where.append(f"offset {offset}")
         loc = f" ({', '.join(where)})" if where else ""
-        super().__init__(
-            f"{reason}{loc}; hint: cemreplay.wire.decode_report() keeps the good batches "
-            "and sets bad ones aside with their reasons"
-        )
+        super().__init__(f"{reason}{loc}; hint: {hint or self._HINT}")
 
 
 class WireVersionError(DecodeError):
@@ -56,3 +65,12 @@ class SchemaError(CemReplayError, ValueError):
 
 class ConfigError(CemReplayError, ValueError):
     """An option or threshold is out of range or of the wrong type."""
+
+
+class RecordingError(DecodeError):
+    """An imported recording (rrweb JSON, PostHog JSONL) could not be read."""
+
+    _HINT = (
+        "cemreplay.wire.read_rrweb() takes an rrweb event array (JSON), PostHog's JSONL of "
+        "windows, or either gzipped"
+    )

@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import polars as pl
 
-from cemreplay.errors import DecodeError
+from cemreplay.errors import RecordingError
 from cemreplay.events import assign_batches
 from cemreplay.schema import EVENT_SCHEMA, ClickFlag, EventKind, NavigationType
 
@@ -165,7 +165,8 @@ def read_rrweb(
     shape. PostHog exports usually lack DOM mutations, so their sessions have no ``MUTATION``
     events: detectors that need a page's response to a click must treat them as unknown.
 
-    Raises :class:`cemreplay.errors.DecodeError` naming the line and/or event (0-based index)
+    Raises :class:`cemreplay.errors.RecordingError` (a ``DecodeError``) naming the line
+    and/or event (0-based index)
     and what is wrong, e.g. ``line 3: not JSON`` or ``event 17: missing timestamp``.
     """
     groups = _load(source)
@@ -208,7 +209,7 @@ def _load(source: str | os.PathLike[str] | bytes | list[dict[str, Any]]) -> list
     elif isinstance(source, str | os.PathLike):
         raw = Path(source).read_bytes()
     else:
-        raise DecodeError(
+        raise RecordingError(
             f"cannot read rrweb events from a {type(source).__name__}: pass a path, bytes or "
             "a list of events"
         )
@@ -216,13 +217,13 @@ def _load(source: str | os.PathLike[str] | bytes | list[dict[str, Any]]) -> list
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DecodeError(f"not a valid gzip stream ({exc})") from exc
+            raise RecordingError(f"not a valid gzip stream ({exc})") from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DecodeError(f"byte {exc.start}: not UTF-8 text") from exc
+        raise RecordingError(f"byte {exc.start}: not UTF-8 text") from exc
     if not text.strip():
-        raise DecodeError("empty input: no rrweb events")
+        raise RecordingError("empty input: no rrweb events")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as whole:
@@ -230,7 +231,7 @@ def _load(source: str | os.PathLike[str] | bytes | list[dict[str, Any]]) -> list
         try:
             json.loads(first)
         except json.JSONDecodeError:
-            raise DecodeError(
+            raise RecordingError(
                 f"line {whole.lineno}, column {whole.colno}: not JSON ({whole.msg})"
             ) from whole
         return _from_lines(text)
@@ -248,7 +249,7 @@ def _from_document(doc: Any) -> list[_Group]:
     if _is_window(doc):
         doc = [doc]
     if not isinstance(doc, list):
-        raise DecodeError(
+        raise RecordingError(
             f"expected a JSON array of rrweb events or PostHog JSONL, got a JSON "
             f"{type(doc).__name__}"
         )
@@ -273,7 +274,9 @@ def _from_lines(text: str) -> list[_Group]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DecodeError(f"line {line_no}: not JSON ({exc.msg}, column {exc.colno})") from exc
+            raise RecordingError(
+                f"line {line_no}: not JSON ({exc.msg}, column {exc.colno})"
+            ) from exc
         if _is_window(obj):
             wid = _window_id(obj.get("window_id"), f"line {line_no}")
             group = groups.setdefault(wid, _Group(wid))
@@ -290,7 +293,7 @@ def _from_lines(text: str) -> list[_Group]:
             group.events.append(obj)
             group.locs.append((line_no, 0, True))
         else:
-            raise DecodeError(
+            raise RecordingError(
                 f"line {line_no}: expected a PostHog window object with 'window_id' and a "
                 f"'data' list, a [window_id, event] pair or an rrweb event, got "
                 f"{_describe(obj)}"
@@ -302,7 +305,9 @@ def _window_id(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise DecodeError(f"{where}: window_id must be a non-empty string, got {_describe(value)}")
+        raise RecordingError(
+            f"{where}: window_id must be a non-empty string, got {_describe(value)}"
+        )
     return value
 
 
@@ -398,11 +403,11 @@ class _Session:
     def _event(self, k: int, event: Any) -> None:
         where = self.group.where(k)
         if not isinstance(event, dict):
-            raise DecodeError(f"{where}: expected an rrweb event object, got {_describe(event)}")
+            raise RecordingError(f"{where}: expected an rrweb event object, got {_describe(event)}")
         if "type" not in event:
-            raise DecodeError(f"{where}: missing type")
+            raise RecordingError(f"{where}: missing type")
         if "timestamp" not in event:
-            raise DecodeError(f"{where}: missing timestamp")
+            raise RecordingError(f"{where}: missing timestamp")
         etype = _int(event["type"], "type", where)
         t = _int(event["timestamp"], "timestamp", where, _INT64)
         data = event.get("data")
@@ -414,7 +419,7 @@ class _Session:
         if etype not in _KEPT_TYPES:
             return  # DomContentLoaded, Load, Plugin and unknown types carry nothing we keep
         if not isinstance(data, dict):
-            raise DecodeError(f"{where}: data must be an object, got {_describe(data)}")
+            raise RecordingError(f"{where}: data must be an object, got {_describe(data)}")
         if etype == _EventType.META:
             self._meta(data, t, key, where)
         elif etype == _EventType.FULL_SNAPSHOT:
@@ -461,7 +466,7 @@ class _Session:
     def _full_snapshot(self, data: dict[str, Any], where: str) -> None:
         root = data.get("node")
         if not isinstance(root, dict):
-            raise DecodeError(f"{where}: full snapshot without a node tree")
+            raise RecordingError(f"{where}: full snapshot without a node tree")
         self.nodes = {}
         self.document = root.get("id") if isinstance(root.get("id"), int) else None
         self._add_tree(root, None)
@@ -518,17 +523,17 @@ class _Session:
 
     def _incremental(self, data: dict[str, Any], t: int, key: tuple[int, ...], where: str) -> None:
         if "source" not in data:
-            raise DecodeError(f"{where}: incremental snapshot without a source")
+            raise RecordingError(f"{where}: incremental snapshot without a source")
         source = _int(data["source"], "source", where)
         if source == _Source.MUTATION:
             self._mutation(data, t, key)
         elif source in _MOVE_SOURCES:
             positions = data.get("positions")
             if not isinstance(positions, list):
-                raise DecodeError(f"{where}: move without a positions list")
+                raise RecordingError(f"{where}: move without a positions list")
             for j, pos in enumerate(positions):
                 if not isinstance(pos, dict):
-                    raise DecodeError(f"{where}: position {j} is not an object")
+                    raise RecordingError(f"{where}: position {j} is not an object")
                 at = f"{where}, position {j}"
                 offset = _int(pos.get("timeOffset", 0), "timeOffset", at)
                 x = _int(pos.get("x"), "x", at)
@@ -603,7 +608,7 @@ class _Session:
         elif _is_secret(node):
             length, shape = 0, None  # password, hidden, card-like: never measured
         elif not isinstance(text, str):
-            raise DecodeError(f"{where}: input without text or isChecked")
+            raise RecordingError(f"{where}: input without text or isChecked")
         else:
             length, shape = _js_length(text), _shape(text)
         if self.pending is not None and self.pending.node != nid:
@@ -740,14 +745,14 @@ def _is_secret(node: _Node | None) -> bool:
 
 def _int(value: Any, what: str, where: str, bounds: tuple[int, int] = _INT32) -> int:
     if value is None:
-        raise DecodeError(f"{where}: missing {what}")
+        raise RecordingError(f"{where}: missing {what}")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DecodeError(f"{where}: {what} must be a number, got {_describe(value)}")
+        raise RecordingError(f"{where}: {what} must be a number, got {_describe(value)}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise DecodeError(f"{where}: {what} must be finite, got {value}")
+        raise RecordingError(f"{where}: {what} must be finite, got {value}")
     out = round(value)
     if not bounds[0] <= out <= bounds[1]:
-        raise DecodeError(f"{where}: {what} {out} is out of range")
+        raise RecordingError(f"{where}: {what} {out} is out of range")
     return out
 
 

@@ -1,0 +1,52 @@
+"""docs/wire-format.md is the contract: its worked example and kinds table must hold."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cemreplay import wire
+from cemreplay.schema import FIELDS, SLOTS, EventKind
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "wire-format.md"
+
+
+def test_worked_example_decodes_as_the_doc_says() -> None:
+    text = DOC.read_text()
+    block = text[text.index("```\n9d") + 4 : text.index("```", text.index("```\n9d") + 4)]
+    hexes = []
+    for line in block.splitlines():
+        # the hex bytes are the leading run of 2-digit hex groups on each line
+        m = re.match(r"((?:[0-9a-f]{2} )*[0-9a-f]{2})(?:\s{2,}|$)", line)
+        assert m, line
+        hexes.append(m.group(1))
+    data = bytes.fromhex(" ".join(hexes))
+    events = wire.decode([data])
+    assert events.select("kind", "t", "x", "y", "a", "b").rows() == [
+        (1, 1_700_000_000_000, 1280, 720, 1, 0),
+        (3, 1_700_000_000_250, 100, 40, 64, 1),
+    ]
+    assert events["target"].cast(str).to_list() == ["/", "button#buy"]
+    assert events["text"].to_list() == [None, None]
+    assert events["session_id"].cast(str).to_list() == ["s1", "s1"]
+
+
+def kinds_table() -> str:
+    head = "| kind | name | " + " | ".join(SLOTS) + " |"
+    rule = "|---|---|" + "---|" * len(SLOTS)
+    rows = [
+        f"| {k.value} | {k.name} | "
+        + " | ".join(FIELDS[k].get(s, "") for s in SLOTS).replace("  ", " ")
+        + " |"
+        for k in EventKind
+    ]
+    return "\n".join([head, rule, *rows])
+
+
+def test_kinds_table_matches_schema() -> None:
+    text = DOC.read_text()
+    start = text.index("<!-- kinds-table:start -->") + len("<!-- kinds-table:start -->\n")
+    end = text.index("<!-- kinds-table:end -->")
+    documented = [" ".join(r.split()) for r in text[start:end].strip().splitlines()]
+    expected = [" ".join(r.split()) for r in kinds_table().splitlines()]
+    assert documented == expected
