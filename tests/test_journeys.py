@@ -19,8 +19,13 @@ from cemreplay.journeys import (
     SessionRules,
     UrlRules,
     canonical,
+    clicks_to_goal,
+    funnel,
     page_views,
+    path_tree,
+    paths,
     sessions,
+    top_paths,
     with_page_views,
 )
 from cemreplay.journeys._kernels import split, split_reference
@@ -289,3 +294,99 @@ def test_url_rules() -> None:
     assert normalise(u, UrlRules(keep_query=("q",), lowercase=True,
                                  collapse_ids=False)).to_list() == [
         "/product/123?q=x", "/app#/order/77", "/cart", None]
+
+
+# --- paths, funnels, clicks-to-goal -----------------------------------------------------------
+
+
+STEPS = st.lists(
+    st.sampled_from([("page", "/"), ("page", "/product/:id"), ("page", "/cart"),
+                     ("page", "/checkout"), ("milestone", "cart_add"),
+                     ("milestone", "order_placed")]),
+    min_size=1, max_size=4,
+)
+
+
+def _goal(step: tuple[str, str]) -> Goal:
+    return Goal(milestone=step[1]) if step[0] == "milestone" else Goal(url=step[1])
+
+
+@SETTINGS
+@given(tables(), STEPS, st.sampled_from(["ordered", "strict", "any"]),
+       st.sampled_from([None, 60_000, 40 * MIN]), st.sampled_from(["session", "visitor"]),
+       st.integers(0, 2**16))
+def test_funnel_matches_naive(table: pl.DataFrame, steps: list[tuple[str, str]], order: Any,
+                              window: int | None, by: Any, seed: int) -> None:
+    res = funnel(shuffled_dup(table, seed), [_goal(s) for s in steps], order=order,
+                 window_ms=window, by=by)
+    want = naive.funnel(table.to_dicts(), steps, order=order, window=window, by=by)
+    got = {r[0]: (r[1], list(r[2:])) for r in res.units.iter_rows()}
+    assert got == want
+    levels = [lv for lv, _ in want.values()]
+    n = len(steps)
+    assert res.steps["entered"].to_list() == [sum(lv >= k for lv in levels) for k in
+                                              range(1, n + 1)]
+    assert res.steps["dropped"].to_list() == [
+        sum(lv == k for lv in levels) if k < n else 0 for k in range(1, n + 1)]
+    assert sorted(res.drops["unit"].to_list()) == sorted(u for u, (lv, _) in want.items()
+                                                         if lv < n)
+
+
+@SETTINGS
+@given(tables(), st.sampled_from([("page", "/cart"), ("milestone", "order_placed")]),
+       st.sampled_from(["session", "visitor"]), st.integers(0, 2**16))
+def test_clicks_to_goal_matches_naive(table: pl.DataFrame, goal: tuple[str, str], by: Any,
+                                      seed: int) -> None:
+    res = clicks_to_goal(shuffled_dup(table, seed), _goal(goal), by=by)
+    want = naive.clicks_to_goal(table.to_dicts(), goal, by=by)
+    assert {r[0]: tuple(r[1:]) for r in res.units.iter_rows()} == want
+    assert res.summary["reached"].item() == sum(w[0] for w in want.values())
+
+
+def _tiny(rows: list[tuple[str, int, int, str | None]]) -> pl.DataFrame:
+    """(session_id, t, kind, target) rows, one visitor per session."""
+    n = len(rows)
+    return pl.DataFrame(
+        {"session_id": [r[0] for r in rows], "visitor_id": ["v" + r[0] for r in rows],
+         "t": [r[1] for r in rows], "batch": [0] * n, "i": list(range(n)),
+         "kind": [r[2] for r in rows], "x": [0] * n, "y": [0] * n, "a": [0] * n, "b": [0] * n,
+         "target": [r[3] for r in rows], "text": [None] * n}, schema=EVENT_SCHEMA)
+
+
+def test_funnel_drop_tags_and_medians() -> None:
+    t = _tiny([
+        ("a", 0, 1, "/cart"), ("a", 1_000, 3, "#go"), ("a", 3_000, 1, "/checkout"),
+        ("b", 0, 1, "/cart"), ("b", 500, 6, "#phone"), ("b", 900, 10, "#phone"),
+        ("b", 1_000, 1, "/help"),
+    ])
+    findings = pl.DataFrame({"session_id": ["b"], "t": [950], "kind": ["form_error"]})
+    res = funnel(t, ["/cart", "/checkout"], findings=findings)
+    assert res.steps["entered"].to_list() == [2, 1]
+    assert res.steps["median_ms_to_next"].to_list()[0] == 3_000
+    drop = res.drops.row(0, named=True)
+    assert (drop["unit"], drop["step"], drop["last_page"], drop["last_field"],
+            drop["last_finding"]) == ("b", 1, "/help", "#phone", "form_error")
+    strict = funnel(t, ["/cart", "/checkout"], order="strict")
+    assert strict.steps["converted"].to_list()[0] == 1
+
+
+def test_paths_and_trees() -> None:
+    t = _tiny([
+        ("a", 0, 1, "/"), ("a", 1, 1, "/p/1"), ("a", 2, 1, "/p/2"), ("a", 3, 1, "/"),
+        ("b", 0, 1, "/"), ("b", 1, 1, "/cart"),
+    ])
+    p = paths(t)
+    assert p["path"].to_list() == [["/", "/p/:id", "/"], ["/", "/cart"]]
+    assert p["loops"].to_list() == [1, 0]
+    assert top_paths(p, 1, max_depth=1)["sessions"].to_list() == [2]
+    tree = path_tree(p, "/", depth=1)
+    assert tree.select("page", "sessions", "ends").rows() == [
+        ("/", 2, 0), ("/cart", 1, 1), ("/p/:id", 1, 0)]
+    rev = path_tree(p, "/cart", direction="reverse")
+    assert rev["path"].to_list() == [["/cart"], ["/cart", "/"]]
+    with pytest.raises(ConfigError, match="hint"):
+        path_tree(p, "/", direction="sideways")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="hint"):
+        funnel(t, [], by="session")
+    with pytest.raises(ConfigError, match="hint"):
+        clicks_to_goal(t, "/", by="person")  # type: ignore[arg-type]

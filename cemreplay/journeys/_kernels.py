@@ -15,7 +15,7 @@ from numba import njit
 __all__ = ["split", "split_reference"]
 
 
-def split_reference(  # noqa: PLR0917 - numba kernels take positional arguments
+def split_reference(
     new: npt.NDArray[np.bool_],
     t: npt.NDArray[np.int64],
     brk: npt.NDArray[np.bool_],

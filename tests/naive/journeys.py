@@ -190,3 +190,100 @@ def page_views(events: list[Event], **rules: Any) -> list[dict[str, Any]]:
                 "validation_errors": kinds.count(VALIDATION_ERROR),
             })
     return sorted(out, key=lambda r: (r["session_id"], r["page_view"]))
+
+
+# --- funnels and clicks-to-goal -----------------------------------------------------------
+
+FOCUS, BLUR, CHANGE = 6, 7, 8
+
+
+def norm(url: str | None) -> str | None:
+    """Default UrlRules for the URLs the tests use: path only, numeric segments -> :id."""
+    import re
+
+    if url is None:
+        return None
+    path = re.sub(r"^[a-z]+://[^/]*", "", url.split("#")[0].split("?")[0]) or "/"
+    path = "/".join(":id" if re.fullmatch(r"[0-9]+", s) else s for s in path.split("/"))
+    return re.sub(r"(.)/+$", r"\1", path)
+
+
+def unit_rows(events: list[Event], by: str, **rules: Any) -> dict[str, list[dict[str, Any]]]:
+    """All events per unit with tm (running max t), piece, page (normalised); unit order."""
+    units: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for sid, rows in recording_order(events).items():
+        marks = pieces(rows, rules.get("inactivity", 30 * 60_000),
+                       rules.get("max_length", 24 * 3_600_000), False, None)
+        for e, (p, tm) in zip(rows, marks, strict=True):
+            split = sid if p == 0 else f"{sid}~{p + 1}"
+            unit = split if by == "session" else e["visitor_id"]
+            units[unit].append({**e, "tm": tm, "unit": unit,
+                                "page": norm(e["target"]) if e["kind"] == PAGE_VIEW else None})
+    for rows in units.values():
+        rows.sort(key=lambda r: (r["tm"], r["session_id"], r["batch"], r["i"]))
+    return dict(units)
+
+
+def matches(step: tuple[str, str], r: dict[str, Any]) -> bool:
+    what, value = step
+    if what == "milestone":
+        return bool(r["kind"] == MILESTONE and r["target"] == value)
+    return bool(r["kind"] == PAGE_VIEW and r["page"] == value)
+
+
+def funnel(events: list[Event], steps: list[tuple[str, str]], *, order: str = "ordered",
+           window: int | None = None, by: str = "session") -> dict[str, tuple[int, list[Any]]]:
+    """unit -> (level, [t1..tN or None]) for units that entered."""
+    w = window if window is not None else 2**62
+    out = {}
+    for unit, rows in unit_rows(events, by).items():
+        pts = [r for r in rows if r["kind"] in (PAGE_VIEW, MILESTONE)]
+        best: tuple[int, list[Any]] | None = None
+        for s, start in enumerate(pts):
+            times: list[Any] = [None] * len(steps)
+            if order == "any":
+                if not any(matches(st, start) for st in steps):
+                    continue
+                for k, st in enumerate(steps):
+                    hit = next((p for p in pts[s:] if matches(st, p)), None)
+                    if hit is None or hit["tm"] - start["tm"] > w:
+                        break
+                    times[k] = hit["tm"]
+            else:
+                if not matches(steps[0], start):
+                    continue
+                times[0] = start["tm"]
+                cur = s
+                for k in range(1, len(steps)):
+                    if order == "strict":
+                        j = cur + 1 if cur + 1 < len(pts) and matches(steps[k], pts[cur + 1]) \
+                            else None
+                    else:
+                        j = next((j for j in range(cur + 1, len(pts))
+                                  if matches(steps[k], pts[j])), None)
+                    if j is None or pts[j]["tm"] - start["tm"] > w:
+                        break
+                    times[k], cur = pts[j]["tm"], j
+            level = next((k for k, t in enumerate(times) if t is None), len(steps))
+            times = times[:level] + [None] * (len(steps) - level)
+            if level > 0 and (best is None or level > best[0]):
+                best = (level, times)
+        if best is not None:
+            out[unit] = best
+    return out
+
+
+def clicks_to_goal(events: list[Event], goal: tuple[str, str],
+                   by: str = "session") -> dict[str, tuple[bool, int, int, int | None]]:
+    """unit -> (reached, clicks before, page views before, ms from first event to goal)."""
+    out = {}
+    for unit, rows in unit_rows(events, by).items():
+        g = next((k for k, r in enumerate(rows) if matches(goal, r)), None)
+        upto = rows if g is None else rows[:g]
+        out[unit] = (
+            g is not None,
+            sum(r["kind"] == CLICK for r in upto),
+            sum(r["kind"] == PAGE_VIEW for r in upto),
+            None if g is None else rows[g]["tm"] - min(r["tm"] for r in rows),
+        )
+    return out
