@@ -1,0 +1,52 @@
+// Builds dist/cemreplay.min.js (an IIFE exposing window.cemreplay).
+// `node scripts/build.mjs --check` fails when the committed file differs from a fresh build.
+import { build } from 'esbuild';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const out = root + 'dist/cemreplay.min.js';
+// The schema constants (K.CLICK, F.LINK, ...) are inlined as numbers: the values still come
+// from src/schema.gen.js, but the bundle does not carry the name tables.
+const schema = await import('../src/schema.gen.js');
+const inline = {
+  name: 'inline-schema',
+  setup(b) {
+    b.onLoad({ filter: /src[\\/](main|util)\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8').replace(
+        /\b(K|F|DEVICE|NAV|ERR_SRC)\.([A-Z_]+)\b/g,
+        (m, ns, k) => {
+          const v = schema[ns][k];
+          if (v === undefined) throw new Error(`${m}: no such constant in schema.gen.js`);
+          return String(v);
+        },
+      );
+      return { contents: src, loader: 'js' };
+    });
+  },
+};
+const r = await build({
+  plugins: [inline],
+  entryPoints: [root + 'src/main.js'],
+  bundle: true,
+  format: 'iife',
+  minify: true,
+  target: 'es2020',
+  charset: 'utf8',
+  legalComments: 'none',
+  write: false,
+});
+const code = r.outputFiles[0].text;
+if (process.argv.includes('--check')) {
+  let old = '';
+  try {
+    old = readFileSync(out, 'utf8');
+  } catch {}
+  if (old !== code) {
+    console.error('dist/cemreplay.min.js is not a fresh build: run `npm run build` and commit it');
+    process.exit(1);
+  }
+} else writeFileSync(out, code);
+const gz = gzipSync(code, { level: 9 }).length;
+console.log(`dist/cemreplay.min.js: ${code.length} bytes, ${gz} bytes min+gzip`);

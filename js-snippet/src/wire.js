@@ -1,0 +1,123 @@
+// The wire format, version 1 (docs/wire-format.md): a msgpack array of 13 elements with
+// columnar events. Only the msgpack subset the envelope needs is written here. Bytes are
+// collected in plain arrays of numbers and turned into a Uint8Array at the end.
+import { WIRE_VERSION, LAYOUT } from './schema.gen.js';
+
+// Longest string we send, in UTF-16 units: 1024 units are at most 3,072 UTF-8 bytes, so
+// every string stays under the 4,096-byte limit of the spec.
+export const MAX_CHARS = 1024;
+// Integers are clamped to +-1e9 (inside 32 bits, and a delta of two stays inside too).
+export const MAX_INT = 1e9;
+
+/** Append the unsigned LEB128 varint of `v` (0..2^32-1). */
+export function varint(o, v) {
+  v >>>= 0;
+  for (; v > 127; v >>>= 7) o.push((v & 127) | 128);
+  o.push(v);
+}
+
+/** Append the zigzag varint of a signed 32-bit integer. */
+export const zigzag = (o, v) => varint(o, (v << 1) ^ (v >> 31));
+
+/** Clamp to an integer in -MAX_INT..MAX_INT (NaN and non-numbers give 0). */
+export const clampInt = (v) => Math.max(-MAX_INT, Math.min(MAX_INT, Math.round(v) || 0));
+
+// `n` big-endian bytes of `v`; `& 255` truncates modulo 2^32, exact for integers < 2^53.
+const be = (o, v, n) => {
+  while (n--) o.push((v / 2 ** (8 * n)) & 255);
+};
+
+// The writers favour code size over the last byte: a uint is a positive fixint, uint 32 or
+// uint 64, a length the fix form, 16 or 32 bits (no 8-bit forms). Any msgpack reader takes them.
+
+/** msgpack uint; a value of 2^32 or more (base_ts) is written as uint 64 in two 32-bit halves. */
+export const mpUint = (o, v) =>
+  v < 128
+    ? o.push(v)
+    : v < 2 ** 32
+      ? (o.push(0xce), be(o, v, 4))
+      : (o.push(0xcf), be(o, v / 2 ** 32, 4), be(o, v, 4));
+
+// A msgpack length header: `fix | n` up to `fixMax`, else type byte `t16` (16-bit length) or
+// `t16 + 1` (32-bit): str da/db, bin c5/c6, array dc/dd.
+const head = (o, n, fix, fixMax, t16) =>
+  n <= fixMax
+    ? o.push(fix | n)
+    : n < 65536
+      ? (o.push(t16), be(o, n, 2))
+      : (o.push(t16 + 1), be(o, n, 4));
+
+const put = (o, b) => {
+  for (const x of b) o.push(x);
+};
+
+const utf8 = new TextEncoder();
+export const mpStr = (o, s) => {
+  const b = utf8.encode(s);
+  head(o, b.length, 0xa0, 31, 0xda);
+  put(o, b);
+};
+export const mpBin = (o, b) => {
+  head(o, b.length, 0, -1, 0xc5);
+  put(o, b);
+};
+export const mpArr = (o, n) => head(o, n, 0x90, 15, 0xdc);
+
+/**
+ * Encode one batch.
+ *
+ * `m`: {site, visitor, session, seq}. `events`: arrays [kind, t, x, y, a, b, target, text]
+ * (strings or null for target/text; slots a kind does not use are ignored). `table`: the
+ * session string table {m: {string: index}, n: next index}; strings new to it are added to
+ * it and sent in this batch. Returns the batch as a Uint8Array.
+ */
+export function encodeBatch(m, events, table) {
+  const strBase = table.n;
+  const strings = [];
+  const kinds = [];
+  const times = [];
+  const ints = [];
+  const refs = [];
+  const baseTs = events.length ? events[0][1] : 0;
+  const prev = [0, 0];
+  let t0 = baseTs;
+  for (const e of events) {
+    const lay = LAYOUT[e[0]];
+    kinds.push(e[0]);
+    zigzag(times, e[1] - t0);
+    t0 = e[1];
+    for (let j = 0; j < 6; j++) {
+      let v = e[j + 2];
+      if (!(lay & (1 << j))) continue;
+      if (j < 4) {
+        v = clampInt(v);
+        // x and y are delta-coded against the previous x (y) of the batch
+        if (j < 2) [v, prev[j]] = [v - prev[j], v];
+        zigzag(ints, v);
+      } else if (v == null) refs.push(0);
+      else {
+        v = String(v).slice(0, MAX_CHARS);
+        let i = table.m[v];
+        if (i === undefined) {
+          i = table.m[v] = table.n++;
+          strings.push(v);
+        }
+        varint(refs, i + 1);
+      }
+    }
+  }
+  const o = [];
+  mpArr(o, 13);
+  mpUint(o, WIRE_VERSION);
+  mpStr(o, m.site || '');
+  mpStr(o, m.visitor);
+  mpStr(o, m.session);
+  mpUint(o, m.seq);
+  mpUint(o, baseTs);
+  mpUint(o, strBase);
+  mpArr(o, strings.length);
+  for (const s of strings) mpStr(o, s);
+  mpUint(o, events.length);
+  for (const b of [kinds, times, ints, refs]) mpBin(o, b);
+  return new Uint8Array(o);
+}
