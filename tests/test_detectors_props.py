@@ -18,35 +18,86 @@ from cemreplay.schema import EVENT_SCHEMA, ClickFlag, EventKind
 from tests.naive import detectors as naive
 
 K = EventKind
-URLS = ["/cart", "/checkout", "/checkout/payment", "/confirmation", "/home",
-        "https://shop.test/cart/?a=1", "/p/1", None]
+URLS = [
+    "/cart",
+    "/checkout",
+    "/checkout/payment",
+    "/confirmation",
+    "/home",
+    "https://shop.test/cart/?a=1",
+    "/p/1",
+    None,
+]
 TARGETS = ["button#a", "button#b", "div.qty-plus", "a#next", "p.text", None]
 FIELDS = ["email", "phone", None]
-FLAGS = [0, int(ClickFlag.INTERACTIVE), int(ClickFlag.INTERACTIVE | ClickFlag.LINK),
-         int(ClickFlag.INTERACTIVE | ClickFlag.TEXT_INPUT), int(ClickFlag.INTERACTIVE | ClickFlag.CTRL),
-         int(ClickFlag.INTERACTIVE | ClickFlag.NEW_CONTEXT), int(ClickFlag.NO_RAGE), 1, 2]
-KINDS = [K.PAGE_VIEW, K.CLICK, K.CLICK, K.CLICK, K.MOUSE_MOVE, K.MOUSE_MOVE, K.SCROLL, K.SCROLL,
-         K.FOCUS, K.BLUR, K.CHANGE, K.SUBMIT, K.VALIDATION_ERROR, K.JS_ERROR,
-         K.NETWORK_FAILURE, K.MUTATION, K.REQUEST, K.MILESTONE, K.PAGE_LEAVE]
+FLAGS = [
+    0,
+    int(ClickFlag.INTERACTIVE),
+    int(ClickFlag.INTERACTIVE | ClickFlag.LINK),
+    int(ClickFlag.INTERACTIVE | ClickFlag.TEXT_INPUT),
+    int(ClickFlag.INTERACTIVE | ClickFlag.CTRL),
+    int(ClickFlag.INTERACTIVE | ClickFlag.NEW_CONTEXT),
+    int(ClickFlag.NO_RAGE),
+    1,
+    2,
+]
+KINDS = [
+    K.PAGE_VIEW,
+    K.CLICK,
+    K.CLICK,
+    K.CLICK,
+    K.MOUSE_MOVE,
+    K.MOUSE_MOVE,
+    K.SCROLL,
+    K.SCROLL,
+    K.FOCUS,
+    K.BLUR,
+    K.CHANGE,
+    K.SUBMIT,
+    K.VALIDATION_ERROR,
+    K.JS_ERROR,
+    K.NETWORK_FAILURE,
+    K.MUTATION,
+    K.REQUEST,
+    K.MILESTONE,
+    K.PAGE_LEAVE,
+]
 
 
 @st.composite
 def event(draw: Any) -> dict[str, Any]:
     kind = draw(st.sampled_from(KINDS))
     dt = draw(st.sampled_from([0, 0, 10, 40, 120, 300, 700, 1100, 2600, 6000, -5]))
-    row: dict[str, Any] = {"kind": int(kind), "dt": dt, "x": 0, "y": 0, "a": 0, "b": 0,
-                           "target": None, "text": None}
+    row: dict[str, Any] = {
+        "kind": int(kind),
+        "dt": dt,
+        "x": 0,
+        "y": 0,
+        "a": 0,
+        "b": 0,
+        "target": None,
+        "text": None,
+    }
     if kind == K.PAGE_VIEW:
         row["target"] = draw(st.sampled_from(URLS))
     elif kind == K.CLICK:
-        row.update(target=draw(st.sampled_from(TARGETS)), a=draw(st.sampled_from(FLAGS)),
-                   b=draw(st.integers(1, 4)), x=draw(st.sampled_from([100, 105, 140])),
-                   y=draw(st.sampled_from([100, 110])))
+        row.update(
+            target=draw(st.sampled_from(TARGETS)),
+            a=draw(st.sampled_from(FLAGS)),
+            b=draw(st.integers(1, 4)),
+            x=draw(st.sampled_from([100, 105, 140])),
+            y=draw(st.sampled_from([100, 110])),
+        )
     elif kind in (K.MOUSE_MOVE, K.SCROLL):
-        row.update(x=draw(st.sampled_from([0, 40, 80, 300])), y=draw(st.sampled_from([0, 30, 60, 500])))
+        row.update(
+            x=draw(st.sampled_from([0, 40, 80, 300])), y=draw(st.sampled_from([0, 30, 60, 500]))
+        )
     elif kind in (K.FOCUS, K.BLUR, K.CHANGE, K.VALIDATION_ERROR):
-        row.update(target=draw(st.sampled_from(FIELDS)), text=draw(st.sampled_from(["99", "aaa", None])),
-                   a=draw(st.integers(0, 3)))
+        row.update(
+            target=draw(st.sampled_from(FIELDS)),
+            text=draw(st.sampled_from(["99", "aaa", None])),
+            a=draw(st.integers(0, 3)),
+        )
     elif kind == K.NETWORK_FAILURE:
         row.update(a=draw(st.sampled_from([0, 200, 404, 500])), target="/api", text="POST")
     elif kind in (K.SUBMIT, K.MILESTONE):
@@ -66,29 +117,74 @@ def macro(draw: Any) -> list[dict[str, Any]]:
     if which == "burst":
         tgt = draw(st.sampled_from(TARGETS))
         a = draw(st.sampled_from(FLAGS))
-        return [{**base, "kind": int(K.CLICK), "dt": gap, "target": tgt, "a": a, "b": k + 1,
-                 "x": 100 + draw(st.sampled_from([0, 5, 40])), "y": 100} for k in range(n)]
+        return [
+            {
+                **base,
+                "kind": int(K.CLICK),
+                "dt": gap,
+                "target": tgt,
+                "a": a,
+                "b": k + 1,
+                "x": 100 + draw(st.sampled_from([0, 5, 40])),
+                "y": 100,
+            }
+            for k in range(n)
+        ]
     if which == "shake":
-        return [{**base, "kind": int(K.MOUSE_MOVE), "dt": draw(st.sampled_from([50, 60, 400])),
-                 "x": 300 + (40 if k % 2 else 0), "y": 200 + draw(st.sampled_from([0, 25]))}
-                for k in range(2 * n)]
+        return [
+            {
+                **base,
+                "kind": int(K.MOUSE_MOVE),
+                "dt": draw(st.sampled_from([50, 60, 400])),
+                "x": 300 + (40 if k % 2 else 0),
+                "y": 200 + draw(st.sampled_from([0, 25])),
+            }
+            for k in range(2 * n)
+        ]
     if which == "scroll":
-        return [{**base, "kind": int(K.SCROLL), "dt": gap, "y": 500 * (k % 2)
-                 + draw(st.sampled_from([0, 0, 100]))} for k in range(2 * n)]
+        return [
+            {
+                **base,
+                "kind": int(K.SCROLL),
+                "dt": gap,
+                "y": 500 * (k % 2) + draw(st.sampled_from([0, 0, 100])),
+            }
+            for k in range(2 * n)
+        ]
     if which == "refill":
         f = draw(st.sampled_from(FIELDS))
         kinds = [K.FOCUS, K.CHANGE, K.BLUR, K.FOCUS, K.CHANGE, K.CHANGE, K.BLUR]
-        return [{**base, "kind": int(k), "dt": gap, "target": f, "text": "99", "a": 2}
-                for k in kinds[: n + 1]]
+        return [
+            {**base, "kind": int(k), "dt": gap, "target": f, "text": "99", "a": 2}
+            for k in kinds[: n + 1]
+        ]
     if which == "dead":
-        return [{**base, "kind": int(K.MUTATION), "dt": gap},
-                {**base, "kind": int(K.CLICK), "dt": draw(st.sampled_from([-60, -20, 0, 500])),
-                 "target": draw(st.sampled_from(TARGETS)), "a": draw(st.sampled_from(FLAGS)), "b": 1},
-                {**base, "kind": int(draw(st.sampled_from([K.MUTATION, K.MILESTONE]))),
-                 "dt": draw(st.sampled_from([2999, 3000, 3001, 5000]))}]
+        return [
+            {**base, "kind": int(K.MUTATION), "dt": gap},
+            {
+                **base,
+                "kind": int(K.CLICK),
+                "dt": draw(st.sampled_from([-60, -20, 0, 500])),
+                "target": draw(st.sampled_from(TARGETS)),
+                "a": draw(st.sampled_from(FLAGS)),
+                "b": 1,
+            },
+            {
+                **base,
+                "kind": int(draw(st.sampled_from([K.MUTATION, K.MILESTONE]))),
+                "dt": draw(st.sampled_from([2999, 3000, 3001, 5000])),
+            },
+        ]
     urls = draw(st.permutations(["/home", "/p/1", "/cart"]))
-    return [{**base, "kind": int(K.PAGE_VIEW), "dt": draw(st.sampled_from([500, 3000, 9000])),
-             "target": urls[k % 2]} for k in range(n)]
+    return [
+        {
+            **base,
+            "kind": int(K.PAGE_VIEW),
+            "dt": draw(st.sampled_from([500, 3000, 9000])),
+            "target": urls[k % 2],
+        }
+        for k in range(n)
+    ]
 
 
 @st.composite
@@ -101,8 +197,16 @@ def tables(draw: Any) -> pl.DataFrame:
         t = 1_000_000 + s
         for n, ev in enumerate(evs):
             t = max(0, t + ev.pop("dt"))
-            rows.append({"session_id": f"s{s % 3}" if s < 3 else "a-last",
-                         "visitor_id": f"v{s % 2}", "t": t, "batch": n // 7, "i": n % 7, **ev})
+            rows.append(
+                {
+                    "session_id": f"s{s % 3}" if s < 3 else "a-last",
+                    "visitor_id": f"v{s % 2}",
+                    "t": t,
+                    "batch": n // 7,
+                    "i": n % 7,
+                    **ev,
+                }
+            )
     # Shuffle sessions' order of appearance (not canonical) sometimes.
     if rows and draw(st.booleans()):
         rows = list(reversed(rows))
@@ -112,8 +216,9 @@ def tables(draw: Any) -> pl.DataFrame:
 CONFIGS = [
     Config(),
     Config(
-        excessive_scroll=ExcessiveScrollConfig(min_reversals=1, min_baseline_views=2,
-                                               fallback_reversals=2, multiplier=1.5),
+        excessive_scroll=ExcessiveScrollConfig(
+            min_reversals=1, min_baseline_views=2, fallback_reversals=2, multiplier=1.5
+        ),
         quick_back=QuickBackConfig(min_baseline_views=2, baseline_ratio=0.9),
     ),
 ]

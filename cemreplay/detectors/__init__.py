@@ -86,8 +86,19 @@ KINDS: tuple[str, ...] = (
 UNKNOWN = "unknown"
 
 assert set(KINDS) == set(REGISTRY), "every detector module registers itself"
-_ = (dead_click, error_click, excessive_scroll, failed_submit, field_refill, form_abandon,
-     form_error, funnel_abandon, quick_back, rage_click, thrashed_cursor)
+_ = (
+    dead_click,
+    error_click,
+    excessive_scroll,
+    failed_submit,
+    field_refill,
+    form_abandon,
+    form_error,
+    funnel_abandon,
+    quick_back,
+    rage_click,
+    thrashed_cursor,
+)
 
 
 @dataclass(frozen=True)
@@ -191,7 +202,6 @@ def detect(
     if UNKNOWN in wanted:
         parts.append(assemble(ctx, UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
     out = pl.concat(parts) if parts else empty_findings()
-    return (
-        out.filter(pl.col("kind").is_in(list(wanted)))
-        .sort("session_id", "t", "kind", "page_view", "target", maintain_order=True)
+    return out.filter(pl.col("kind").is_in(list(wanted))).sort(
+        "session_id", "t", "kind", "page_view", "target", maintain_order=True
     )

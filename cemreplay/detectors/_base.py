@@ -166,10 +166,14 @@ class Context:
         """A lookup table over target codes: True where the target matches any pattern."""
         key = f"mask:{patterns}"
         if key not in self.cache:
-            codes = self.events.select(
-                c=pl.col("target").to_physical(), s=pl.col("target").cast(pl.String)
-            ).unique("c").drop_nulls()
-            size = int(codes["c"].max() or 0) + 1 if codes.height else 1
+            codes = (
+                self.events.select(
+                    c=pl.col("target").to_physical(), s=pl.col("target").cast(pl.String)
+                )
+                .unique("c")
+                .drop_nulls()
+            )
+            size = int(codes["c"].cast(pl.Int64).max() or 0) + 1 if codes.height else 1  # type: ignore[arg-type]
             mask = np.zeros(size + 1, dtype=np.bool_)
             if patterns and codes.height:
                 rx = "|".join(f"(?:{p})" for p in patterns)
@@ -248,7 +252,18 @@ def prepare(events: pl.DataFrame) -> Context:
 
 
 _EVENT_COLS: Final = (
-    "session_id", "visitor_id", "t", "batch", "i", "kind", "x", "y", "a", "b", "target", "text",
+    "session_id",
+    "visitor_id",
+    "t",
+    "batch",
+    "i",
+    "kind",
+    "x",
+    "y",
+    "a",
+    "b",
+    "target",
+    "text",
 )
 
 
@@ -326,9 +341,9 @@ class Detector:
 REGISTRY: dict[str, Detector] = {}
 
 
-def register(kind: str, config: type[Any], rule: str) -> Callable[
-    [Callable[[Context, Any], pl.DataFrame]], Callable[[Context, Any], pl.DataFrame]
-]:
+def register(
+    kind: str, config: type[Any], rule: str
+) -> Callable[[Callable[[Context, Any], pl.DataFrame]], Callable[[Context, Any], pl.DataFrame]]:
     """Decorator: add a detector to :data:`REGISTRY` under ``kind``."""
 
     def deco(fn: Callable[[Context, Any], pl.DataFrame]) -> Callable[[Context, Any], pl.DataFrame]:

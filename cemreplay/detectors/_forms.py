@@ -47,8 +47,8 @@ def of_kind(df: pl.DataFrame, *kinds: EventKind) -> pl.DataFrame:
     return df.filter(pl.col("kind").is_in([int(k) for k in kinds]))
 
 
-def session_end(ctx: Context, seg: pl.Series) -> np.ndarray:  # type: ignore[type-arg]
+def session_end(ctx: Context, seg: pl.Series) -> np.ndarray:
     """t of the last event of each session index in ``seg``."""
     last = ctx.t[ctx.starts[1:] - 1]
-    out: np.ndarray = last[seg.to_numpy()]  # type: ignore[type-arg]
+    out: np.ndarray = last[seg.to_numpy()]
     return out

@@ -404,7 +404,7 @@ def scroll_reversals(sy: Any, seg: Any, pv: Any) -> Any:
         if d == 0:
             continue
         now = 1 if d > 0 else -1
-        if direction != 0 and now != direction:
+        if direction not in (0, now):
             out[k] = 1
         direction = now
     return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import error_click, rage_click
@@ -56,12 +57,14 @@ class DeadClickConfig:
         check_bool(self, "report_unknown")
 
 
-_NEVER = int(ClickFlag.TEXT_INPUT | ClickFlag.NEW_CONTEXT | ClickFlag.MODIFIERS | ClickFlag.BUTTON_MASK)
+_NEVER = int(
+    ClickFlag.TEXT_INPUT | ClickFlag.NEW_CONTEXT | ClickFlag.MODIFIERS | ClickFlag.BUTTON_MASK
+)
 
 
 def candidates(
     ctx: Context, cfg: DeadClickConfig, rage: RageClickConfig, err: ErrorClickConfig
-) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Rows of unanswered eligible clicks, and whether their session has response signals."""
     click = np.flatnonzero(ctx.kind == int(EventKind.CLICK))
     a = ctx.a[click]

@@ -72,7 +72,7 @@ def run(ctx: Context, cfg: ErrorClickConfig) -> pl.DataFrame:
     )
     first_error = (
         pl.when(pl.col("js"))
-        .then(pl.format("JS error \"{}\"", pl.col("what").fill_null("(no message)")))
+        .then(pl.format('JS error "{}"', pl.col("what").fill_null("(no message)")))
         .otherwise(
             pl.format(
                 "{} {} failed with status {}",

@@ -65,9 +65,7 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     sc = pl.DataFrame(
         {"seg": seg, "pv": ctx.pv[scroll], "row": scroll, "rev": rev, "url": url[scroll]}
     ).with_columns(n=pl.col("rev").cum_sum().over("seg", "pv"))
-    per_pv = sc.group_by("seg", "pv").agg(
-        pl.col("url").first(), pl.col("rev").sum().alias("total")
-    )
+    per_pv = sc.group_by("seg", "pv").agg(pl.col("url").first(), pl.col("rev").sum().alias("total"))
     # Baseline over every page view of the URL, scrolled or not.
     views = np.flatnonzero(ctx.kind == int(EventKind.PAGE_VIEW))
     base = (

@@ -66,40 +66,55 @@ def failures(ctx: Context, cfg: FailedSubmitConfig) -> pl.DataFrame:
     if cfg.success_milestones:
         names = pl.Series(ctx.strings("target", ok["row"].to_numpy()))
         ok = ok.filter(
-            (pl.col("kind") == int(EventKind.PAGE_VIEW))
-            | names.is_in(list(cfg.success_milestones))
+            (pl.col("kind") == int(EventKind.PAGE_VIEW)) | names.is_in(list(cfg.success_milestones))
         )
     ok = ok.select("seg", pl.col("row").alias("ok"), pl.col("t").alias("t_ok"))
     df = (
-        submits.join_asof(errors, left_on="row", right_on="err", by="seg",
-                          strategy="forward", check_sortedness=False)
-        .join_asof(
-            errors.rename({"err": "err_b", "t_err": "t_err_b"}), left_on="row",
-            right_on="err_b", by="seg", strategy="backward", check_sortedness=False,
+        submits.join_asof(
+            errors,
+            left_on="row",
+            right_on="err",
+            by="seg",
+            strategy="forward",
+            check_sortedness=False,
         )
-        .join_asof(ok, left_on="row", right_on="ok", by="seg", strategy="forward",
-                   check_sortedness=False)
+        .join_asof(
+            errors.rename({"err": "err_b", "t_err": "t_err_b"}),
+            left_on="row",
+            right_on="err_b",
+            by="seg",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .join_asof(
+            ok, left_on="row", right_on="ok", by="seg", strategy="forward", check_sortedness=False
+        )
     )
     end = session_end(ctx, df["seg"])
     df = df.with_columns(end=pl.Series(end))
     after = pl.col("t_err").is_not_null() & (pl.col("t_err") - pl.col("t") <= cfg.error_window_ms)
-    before = pl.col("t_err_b").is_not_null() & (
-        pl.col("t") - pl.col("t_err_b") <= cfg.tolerance_ms
-    )
+    before = pl.col("t_err_b").is_not_null() & (pl.col("t") - pl.col("t_err_b") <= cfg.tolerance_ms)
     success = pl.col("t_ok").is_not_null() & (pl.col("t_ok") - pl.col("t") <= cfg.success_window_ms)
     silent = ~success & (pl.col("end") - pl.col("t") > cfg.success_window_ms)
-    df = df.with_columns(
-        error_row=pl.when(before & ~after).then(pl.col("err_b")).when(after).then(pl.col("err")),
-    ).with_columns(
-        failed=pl.col("error_row").is_not_null() | silent,
-        outcome=pl.when(pl.col("error_row").is_not_null())
-        .then(pl.lit("error"))
-        .when(success)
-        .then(pl.lit("success"))
-        .when(silent)
-        .then(pl.lit("silent"))
-        .otherwise(pl.lit("unknown")),
-    ).select("row", "seg", "pv", "url", "t", "failed", "error_row", "outcome")
+    df = (
+        df.with_columns(
+            error_row=pl.when(before & ~after)
+            .then(pl.col("err_b"))
+            .when(after)
+            .then(pl.col("err")),
+        )
+        .with_columns(
+            failed=pl.col("error_row").is_not_null() | silent,
+            outcome=pl.when(pl.col("error_row").is_not_null())
+            .then(pl.lit("error"))
+            .when(success)
+            .then(pl.lit("success"))
+            .when(silent)
+            .then(pl.lit("silent"))
+            .otherwise(pl.lit("unknown")),
+        )
+        .select("row", "seg", "pv", "url", "t", "failed", "error_row", "outcome")
+    )
     ctx.cache[key] = df
     return df
 
@@ -127,7 +142,7 @@ def run(ctx: Context, cfg: FailedSubmitConfig) -> pl.DataFrame:
         explanation=pl.when(pl.col("outcome") == "error")
         .then(
             pl.format(
-                "submitting {} was rejected {} s later: field {} showed \"{}\"",
+                'submitting {} was rejected {} s later: field {} showed "{}"',
                 pl.col("form").fill_null("the form"),
                 secs(pl.col("delay")),
                 pl.col("field").fill_null("(unnamed)"),

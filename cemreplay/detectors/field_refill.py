@@ -40,22 +40,30 @@ def run(ctx: Context, cfg: FieldRefillConfig) -> pl.DataFrame:
     )
     blurs = of_kind(ev, EventKind.BLUR).select("seg", "pv", "f", pl.col("row").alias("blur"))
     fs = ctx.cache.get("cfg:failed_submit", FailedSubmitConfig())
-    failed = failures(ctx, fs).filter(pl.col("failed")).select(
-        "seg", "pv", pl.col("row").alias("fail")
+    failed = (
+        failures(ctx, fs).filter(pl.col("failed")).select("seg", "pv", pl.col("row").alias("fail"))
     )
     df = changes.join_asof(
-        blurs, left_on="row", right_on="blur", by=["seg", "pv", "f"], strategy="backward",
+        blurs,
+        left_on="row",
+        right_on="blur",
+        by=["seg", "pv", "f"],
+        strategy="backward",
         check_sortedness=False,
     ).join_asof(
-        failed, left_on="row", right_on="fail", by=["seg", "pv"], strategy="backward",
+        failed,
+        left_on="row",
+        right_on="fail",
+        by=["seg", "pv"],
+        strategy="backward",
         check_sortedness=False,
     )
     left = pl.col("blur").is_not_null() & (pl.col("blur") > pl.col("prev"))
     resubmit = pl.col("fail").is_not_null() & (pl.col("fail") > pl.col("prev"))
     df = df.filter(pl.col("prev").is_not_null() & (left | resubmit)).with_columns(
-        why=pl.when(resubmit).then(pl.lit("after a failed submit")).otherwise(
-            pl.lit("after leaving it")
-        )
+        why=pl.when(resubmit)
+        .then(pl.lit("after a failed submit"))
+        .otherwise(pl.lit("after leaving it"))
     )
     if df.height == 0:
         return empty_raw()
@@ -70,7 +78,7 @@ def run(ctx: Context, cfg: FieldRefillConfig) -> pl.DataFrame:
         n=pl.col("why").cum_count().over(pl.col("seg"), pl.col("pv"), pl.col("f")),
     ).with_columns(
         explanation=pl.format(
-            "field {} changed again {} s later {} (\"{}\" -> \"{}\"), return {} to it",
+            'field {} changed again {} s later {} ("{}" -> "{}"), return {} to it',
             pl.col("field").fill_null("(unnamed)"),
             secs(pl.col("dt")),
             pl.col("why"),

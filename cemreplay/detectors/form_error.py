@@ -38,7 +38,11 @@ def run(ctx: Context, cfg: FormErrorConfig) -> pl.DataFrame:
         "seg", "pv", "f", pl.col("row").alias("typed")
     )
     df = errors.join_asof(
-        typed, left_on="row", right_on="typed", by=["seg", "pv", "f"], strategy="backward",
+        typed,
+        left_on="row",
+        right_on="typed",
+        by=["seg", "pv", "f"],
+        strategy="backward",
         check_sortedness=False,
     )
     rows = df["row"].to_numpy()
@@ -50,14 +54,16 @@ def run(ctx: Context, cfg: FormErrorConfig) -> pl.DataFrame:
         message=ctx.strings("text", rows),
         shape=pl.when(pl.Series(has)).then(ctx.strings("text", safe)),
         length=pl.when(pl.Series(has)).then(pl.Series(ctx.a[safe])),
-        source=pl.Series(ctx.a[rows]).replace_strict(_SOURCE, default="other", return_dtype=pl.String),
+        source=pl.Series(ctx.a[rows]).replace_strict(
+            _SOURCE, default="other", return_dtype=pl.String
+        ),
     )
     message = pl.col("message").fill_null("(no message)")
     df = df.with_columns(
         explanation=pl.when(pl.col("shape").is_not_null())
         .then(
             pl.format(
-                "field {} rejected \"{}\" ({} characters typed): \"{}\" ({} validation)",
+                'field {} rejected "{}" ({} characters typed): "{}" ({} validation)',
                 pl.col("field").fill_null("(unnamed)"),
                 pl.col("shape"),
                 pl.col("length"),
@@ -67,7 +73,7 @@ def run(ctx: Context, cfg: FormErrorConfig) -> pl.DataFrame:
         )
         .otherwise(
             pl.format(
-                "field {} showed \"{}\" ({} validation) with nothing typed in it before",
+                'field {} showed "{}" ({} validation) with nothing typed in it before',
                 pl.col("field").fill_null("(unnamed)"),
                 message,
                 pl.col("source"),

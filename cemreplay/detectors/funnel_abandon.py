@@ -105,7 +105,7 @@ def run(ctx: Context, cfg: FunnelAbandonConfig) -> pl.DataFrame:
         last = (
             df.select("_i", "session_id", "t0", "end")
             .join(others.select("session_id", "kind", "t", "target", "field"), on="session_id")
-            .filter((pl.col("t") <= pl.col("end")))
+            .filter(pl.col("t") <= pl.col("end"))
             .sort("_i", "t")
             .group_by("_i")
             .agg(pl.all().last())

@@ -62,8 +62,8 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
     url = ctx.target[views]
     t = ctx.t[views]
     inter = np.zeros(ctx.n, dtype=np.bool_)
-    for k in _INTERACTION:
-        inter |= ctx.kind == int(k)
+    for what in _INTERACTION:
+        inter |= ctx.kind == int(what)
     touched = ctx.pv_row[inter]
     acts = np.bincount(touched[touched >= 0], minlength=ctx.n)[views]
     same_next = np.zeros(len(views), dtype=np.bool_)
@@ -78,12 +78,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
         .agg(pl.col("dwell").median().alias("median"), pl.len().alias("views"))
     )
     cand = np.zeros(len(views), dtype=np.bool_)
-    cand[1:-1] = (
-        same_next[1:-1]
-        & same_next[:-2]
-        & (url[2:] == url[:-2])
-        & (url[1:-1] != url[:-2])
-    )
+    cand[1:-1] = same_next[1:-1] & same_next[:-2] & (url[2:] == url[:-2]) & (url[1:-1] != url[:-2])
     k = np.flatnonzero(cand)
     if len(k) == 0:
         return empty_raw()

@@ -93,12 +93,28 @@ def bursts(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
     is_click = ctx.kind == int(EventKind.CLICK)
     eligible = is_click & ((ctx.a & _BAD) == 0)
     first, last, count, spread = K.rage_bursts(
-        ctx.starts, ctx.t, ctx.x, ctx.y, ctx.target, ctx.pv, eligible, is_click,
-        cfg.max_interval_ms, float(cfg.max_distance_px), cfg.min_clicks,
+        ctx.starts,
+        ctx.t,
+        ctx.x,
+        ctx.y,
+        ctx.target,
+        ctx.pv,
+        eligible,
+        is_click,
+        cfg.max_interval_ms,
+        float(cfg.max_distance_px),
+        cfg.min_clicks,
     )
     all_resp, d123 = K.burst_checks(
-        first, last, ctx.t, ctx.b, is_click, ctx.prev_resp, ctx.next_resp,
-        cfg.tolerance_ms, cfg.response_ms,
+        first,
+        last,
+        ctx.t,
+        ctx.b,
+        is_click,
+        ctx.prev_resp,
+        ctx.next_resp,
+        cfg.tolerance_ms,
+        cfg.response_ms,
     )
     repeat = ctx.target_mask(cfg.repeat_controls)[np.maximum(ctx.target[first], 0)]
     repeat &= ctx.target[first] >= 0

@@ -69,8 +69,14 @@ def run(ctx: Context, cfg: ThrashedCursorConfig) -> pl.DataFrame:
     mt = ctx.t[moves]
     run_id = K.trajectories(mt, seg, ctx.pv[moves], cfg.max_gap_ms)
     first, last, rev, ratio = K.thrash_episodes(
-        mt, ctx.x[moves], ctx.y[moves], run_id,
-        cfg.window_ms, cfg.min_reversals, float(cfg.min_ratio), float(cfg.min_speed_px_s),
+        mt,
+        ctx.x[moves],
+        ctx.y[moves],
+        run_id,
+        cfg.window_ms,
+        cfg.min_reversals,
+        float(cfg.min_ratio),
+        float(cfg.min_speed_px_s),
     )
     if len(first) == 0:
         return empty_raw()

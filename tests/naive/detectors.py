@@ -45,8 +45,17 @@ def sessions(events: list[Event]) -> dict[str, list[Event]]:
     return out
 
 
-def _f(sid: str, kind: str, e: Event, t: int, target: Any = None, field: Any = None,
-       count: int = 1, dur: int = 0, detail: Any = None) -> Finding:
+def _f(
+    sid: str,
+    kind: str,
+    e: Event,
+    t: int,
+    target: Any = None,
+    field: Any = None,
+    count: int = 1,
+    dur: int = 0,
+    detail: Any = None,
+) -> Finding:
     return (sid, kind, t, e["pv"], target, field, count, dur, detail)
 
 
@@ -67,8 +76,12 @@ def rage(ss: dict[str, list[Event]], cfg: Any) -> tuple[list[Finding], set[tuple
             if cur and ok:
                 p, f = cur[-1], cur[0]
                 d = math.hypot(c["x"] - p["x"], c["y"] - p["y"])
-                if (c["target"] == f["target"] and c["pv"] == f["pv"]
-                        and c["t"] - p["t"] <= cfg.max_interval_ms and d <= cfg.max_distance_px):
+                if (
+                    c["target"] == f["target"]
+                    and c["pv"] == f["pv"]
+                    and c["t"] - p["t"] <= cfg.max_interval_ms
+                    and d <= cfg.max_distance_px
+                ):
                     cur.append(c)
                     continue
             chains.append(cur)
@@ -86,8 +99,18 @@ def rage(ss: dict[str, list[Event]], cfg: Any) -> tuple[list[Finding], set[tuple
             if cfg.suppress_triple_click and triple and not ch[0]["a"] & INTERACTIVE:
                 continue
             members.update((sid, c["n"]) for c in ch)
-            found.append(_f(sid, "rage_click", ch[0], ch[0]["t"], tgt, None, len(ch),
-                            ch[-1]["t"] - ch[0]["t"]))
+            found.append(
+                _f(
+                    sid,
+                    "rage_click",
+                    ch[0],
+                    ch[0]["t"],
+                    tgt,
+                    None,
+                    len(ch),
+                    ch[-1]["t"] - ch[0]["t"],
+                )
+            )
     return found, members
 
 
@@ -99,7 +122,8 @@ def error_ties(ss: dict[str, list[Event]], cfg: Any) -> dict[tuple[str, int], li
             if e["kind"] == CLICK:
                 last = e
             is_err = e["kind"] == JSERR or (
-                e["kind"] == NETFAIL and (e["a"] == 0 or e["a"] >= cfg.min_status))
+                e["kind"] == NETFAIL and (e["a"] == 0 or e["a"] >= cfg.min_status)
+            )
             if is_err and last is not None and e["t"] - last["t"] <= cfg.window_ms:
                 ties[(sid, last["n"])].append(e)
     return ties
@@ -113,15 +137,32 @@ def errors(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
         if first["kind"] == JSERR:
             detail = f'JS error "{first["text"] or "(no message)"}"'
         else:
-            detail = (f'{first["text"] or "request"} {first["target"] or "(unknown URL)"} '
-                      f'failed with status {first["a"]}')
-        out.append(_f(sid, "error_click", c, c["t"], c["target"], None, len(errs),
-                      first["t"] - c["t"], detail))
+            detail = (
+                f"{first['text'] or 'request'} {first['target'] or '(unknown URL)'} "
+                f"failed with status {first['a']}"
+            )
+        out.append(
+            _f(
+                sid,
+                "error_click",
+                c,
+                c["t"],
+                c["target"],
+                None,
+                len(errs),
+                first["t"] - c["t"],
+                detail,
+            )
+        )
     return out
 
 
-def dead(ss: dict[str, list[Event]], cfg: Any, members: set[tuple[str, int]],
-         ties: dict[tuple[str, int], list[Event]]) -> list[Finding]:
+def dead(
+    ss: dict[str, list[Event]],
+    cfg: Any,
+    members: set[tuple[str, int]],
+    ties: dict[tuple[str, int], list[Event]],
+) -> list[Finding]:
     out = []
     never = TEXT_INPUT | NEW_CONTEXT | MODIFIERS | 3
     for sid, rows in ss.items():
@@ -146,7 +187,11 @@ def thrash(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
         moves = [e for e in rows if e["kind"] == MOVE]
         runs: list[list[Event]] = []
         for m in moves:
-            if runs and runs[-1][-1]["pv"] == m["pv"] and m["t"] - runs[-1][-1]["t"] <= cfg.max_gap_ms:
+            if (
+                runs
+                and runs[-1][-1]["pv"] == m["pv"]
+                and m["t"] - runs[-1][-1]["t"] <= cfg.max_gap_ms
+            ):
                 runs[-1].append(m)
             else:
                 runs.append([m])
@@ -156,17 +201,21 @@ def thrash(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
                 i = min(k for k in range(j + 1) if run[j]["t"] - run[k]["t"] <= cfg.window_ms)
                 if j - i < 2:
                     continue
-                w = run[i:j + 1]
+                w = run[i : j + 1]
                 rev = 0
                 for k in range(2, len(w)):
                     for ax in ("x", "y"):
                         p = w[k - 1][ax] - w[k - 2][ax]
                         q = w[k][ax] - w[k - 1][ax]
                         rev += (p > 0 > q) or (p < 0 < q)
-                path = sum(math.hypot(w[k]["x"] - w[k - 1]["x"], w[k]["y"] - w[k - 1]["y"])
-                           for k in range(1, len(w)))
-                diag = math.hypot(max(e["x"] for e in w) - min(e["x"] for e in w),
-                                  max(e["y"] for e in w) - min(e["y"] for e in w))
+                path = sum(
+                    math.hypot(w[k]["x"] - w[k - 1]["x"], w[k]["y"] - w[k - 1]["y"])
+                    for k in range(1, len(w))
+                )
+                diag = math.hypot(
+                    max(e["x"] for e in w) - min(e["x"] for e in w),
+                    max(e["y"] for e in w) - min(e["y"] for e in w),
+                )
                 dur = w[-1]["t"] - w[0]["t"]
                 if rev < cfg.min_reversals or diag <= 0 or dur <= 0:
                     continue
@@ -178,8 +227,18 @@ def thrash(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
                 else:
                     episodes.append([i, j, rev])
             for i, j, rev in episodes:
-                out.append(_f(sid, "thrashed_cursor", run[i], run[i]["t"], None, None, rev,
-                              run[j]["t"] - run[i]["t"]))
+                out.append(
+                    _f(
+                        sid,
+                        "thrashed_cursor",
+                        run[i],
+                        run[i]["t"],
+                        None,
+                        None,
+                        rev,
+                        run[j]["t"] - run[i]["t"],
+                    )
+                )
     return out
 
 
@@ -224,8 +283,9 @@ def scrolls(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
         for e, r in zip(sc, revs, strict=True):
             running += r
             if running >= bar:
-                out.append(_f(sid, "excessive_scroll", e, e["t"], None, None, total,
-                              e["t"] - sc[0]["t"]))
+                out.append(
+                    _f(sid, "excessive_scroll", e, e["t"], None, None, total, e["t"] - sc[0]["t"])
+                )
                 break
     return out
 
@@ -240,15 +300,20 @@ def quick_back(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
         for k in range(1, len(views) - 1):
             a, b, c = views[k - 1], views[k], views[k + 1]
             if c["target"] == a["target"] and b["target"] != a["target"]:
-                acts = sum(1 for e in rows if e["kind"] in (CLICK, FOCUS, CHANGE, SUBMIT)
-                           and e["pv"] == b["pv"])
+                acts = sum(
+                    1
+                    for e in rows
+                    if e["kind"] in (CLICK, FOCUS, CHANGE, SUBMIT) and e["pv"] == b["pv"]
+                )
                 cands.append((sid, a, b, c, acts))
     out = []
     for sid, a, b, c, acts in cands:
         d = c["t"] - b["t"]
         base = dwell[b["target"]]
         fast = d < cfg.quick_ms and acts == 0
-        under = len(base) >= cfg.min_baseline_views and d < cfg.baseline_ratio * statistics.median(base)
+        under = len(base) >= cfg.min_baseline_views and d < cfg.baseline_ratio * statistics.median(
+            base
+        )
         if fast or under:
             out.append(_f(sid, "quick_back", b, c["t"], a["target"], None, acts, d))
     return out
@@ -260,8 +325,11 @@ def form_errors(ss: dict[str, list[Event]]) -> list[Finding]:
         for e in rows:
             if e["kind"] != VALID:
                 continue
-            typed = [p for p in rows[: e["n"]] if p["kind"] in (CHANGE, BLUR)
-                     and p["pv"] == e["pv"] and p["target"] == e["target"]]
+            typed = [
+                p
+                for p in rows[: e["n"]]
+                if p["kind"] in (CHANGE, BLUR) and p["pv"] == e["pv"] and p["target"] == e["target"]
+            ]
             msg = e["text"] or "(no message)"
             shape = typed[-1]["text"] if typed else None
             detail = f"{msg} | {shape}" if shape is not None else msg
@@ -277,11 +345,17 @@ def submits(ss: dict[str, list[Event]], cfg: Any) -> list[tuple[str, Event, bool
         for s in rows:
             if s["kind"] != SUBMIT:
                 continue
-            later = [e for e in rows[s["n"] + 1:] if e["kind"] == VALID]
+            later = [e for e in rows[s["n"] + 1 :] if e["kind"] == VALID]
             earlier = [e for e in rows[: s["n"]] if e["kind"] == VALID]
-            oks = [e for e in rows[s["n"] + 1:] if e["kind"] == PV or (
-                e["kind"] == MILESTONE and (not cfg.success_milestones
-                                            or e["target"] in cfg.success_milestones))]
+            oks = [
+                e
+                for e in rows[s["n"] + 1 :]
+                if e["kind"] == PV
+                or (
+                    e["kind"] == MILESTONE
+                    and (not cfg.success_milestones or e["target"] in cfg.success_milestones)
+                )
+            ]
             err = None
             if later and later[0]["t"] - s["t"] <= cfg.error_window_ms:
                 err = later[0]
@@ -299,11 +373,33 @@ def failed(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
         if not bad:
             continue
         if err is not None:
-            out.append(_f(sid, "failed_submit", s, s["t"], s["target"], err["target"], 1,
-                          err["t"] - s["t"], f"validation error: {err['text'] or '(no message)'}"))
+            out.append(
+                _f(
+                    sid,
+                    "failed_submit",
+                    s,
+                    s["t"],
+                    s["target"],
+                    err["target"],
+                    1,
+                    err["t"] - s["t"],
+                    f"validation error: {err['text'] or '(no message)'}",
+                )
+            )
         else:
-            out.append(_f(sid, "failed_submit", s, s["t"], s["target"], None, 1,
-                          cfg.success_window_ms, "no success"))
+            out.append(
+                _f(
+                    sid,
+                    "failed_submit",
+                    s,
+                    s["t"],
+                    s["target"],
+                    None,
+                    1,
+                    cfg.success_window_ms,
+                    "no success",
+                )
+            )
     return out
 
 
@@ -316,18 +412,31 @@ def refills(ss: dict[str, list[Event]], fcfg: Any) -> list[Finding]:
             if c["kind"] != CHANGE:
                 continue
             key = (c["pv"], c["target"])
-            prev = [p for p in rows[: c["n"]] if p["kind"] == CHANGE and (p["pv"], p["target"]) == key]
+            prev = [
+                p for p in rows[: c["n"]] if p["kind"] == CHANGE and (p["pv"], p["target"]) == key
+            ]
             if not prev:
                 continue
             p = prev[-1]
-            between = rows[p["n"] + 1: c["n"]]
+            between = rows[p["n"] + 1 : c["n"]]
             left = any(e["kind"] == BLUR and (e["pv"], e["target"]) == key for e in between)
             resub = any((sid, e["n"]) in fails and e["pv"] == c["pv"] for e in between)
             if left or resub:
                 count[key] += 1
                 why = "after a failed submit" if resub else "after leaving it"
-                out.append(_f(sid, "field_refill", c, c["t"], None, c["target"], count[key],
-                              c["t"] - p["t"], why))
+                out.append(
+                    _f(
+                        sid,
+                        "field_refill",
+                        c,
+                        c["t"],
+                        None,
+                        c["target"],
+                        count[key],
+                        c["t"] - p["t"],
+                        why,
+                    )
+                )
     return out
 
 
@@ -348,8 +457,18 @@ def abandons(ss: dict[str, list[Event]], cfg: Any, fcfg: Any) -> list[Finding]:
             if any(n > last["n"] for n in ok_rows[(sid, url)]):
                 continue
             fields = len({e["target"] for e in ts})
-            out.append(_f(sid, "form_abandon", last, last["t"], None, last["target"], fields,
-                          last["t"] - ts[0]["t"]))
+            out.append(
+                _f(
+                    sid,
+                    "form_abandon",
+                    last,
+                    last["t"],
+                    None,
+                    last["target"],
+                    fields,
+                    last["t"] - ts[0]["t"],
+                )
+            )
     return out
 
 
@@ -386,8 +505,19 @@ def funnels(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
         end_t = rows[-1]["t"]
         for entry, reach, k in attempts:
             end = min(end_t, entry["t"] + cfg.window_ms)
-            out.append(_f(sid, "funnel_abandon", reach, reach["t"], None, None, k + 1,
-                          end - entry["t"], steps[k]))
+            out.append(
+                _f(
+                    sid,
+                    "funnel_abandon",
+                    reach,
+                    reach["t"],
+                    None,
+                    None,
+                    k + 1,
+                    end - entry["t"],
+                    steps[k],
+                )
+            )
     return out
 
 
