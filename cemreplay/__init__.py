@@ -9,6 +9,8 @@ from cemreplay.errors import (
     WireVersionError,
 )
 from cemreplay.schema import EVENT_SCHEMA, WIRE_VERSION, ClickFlag, EventKind
+from cemreplay.detectors import detect
+from cemreplay.score import score
 
 __version__ = "0.1.0"
 
@@ -24,4 +26,6 @@ __all__ = [
     "SchemaError",
     "WireVersionError",
     "__version__",
+    "detect",
+    "score",
 ]
