@@ -100,3 +100,33 @@ def split_id(sid: pl.Expr, piece: pl.Expr) -> pl.Expr:
         .then(s)
         .otherwise(pl.concat_str(s, pl.lit("~"), (piece + 1).cast(pl.String)))
     )
+
+
+def run_aggregate(
+    frame: pl.DataFrame,
+    key: str,
+    *,
+    first: dict[str, pl.Expr],
+    last: dict[str, pl.Expr],
+    sums: dict[str, pl.Expr],
+) -> pl.DataFrame:
+    """Aggregate contiguous runs of ``key`` without hashing: one row per run, in order.
+
+    ``first``/``last`` take an expression's value on a run's first/last row; ``sums`` add an
+    integer expression over the run (as differences of a running sum at the run ends).
+    """
+    k = pl.col(key)
+    is_first = k.ne_missing(k.shift(1))
+    is_last = k.ne_missing(k.shift(-1))
+    cum = {name: e.cast(pl.Int64).cum_sum() for name, e in sums.items()}
+    heads = frame.lazy().filter(is_first).select(k, **first)
+    tails = (
+        frame.lazy()
+        .with_columns(**cum)
+        .filter(is_last)
+        .select(
+            **last,
+            **{n: (pl.col(n) - pl.col(n).shift(1, fill_value=0)) for n in sums},
+        )
+    )
+    return pl.concat([heads, tails], how="horizontal").collect()

@@ -6,7 +6,7 @@ import polars as pl
 
 from cemreplay.events import check
 from cemreplay.journeys._urls import normalise
-from cemreplay.journeys._work import prepare, split_id
+from cemreplay.journeys._work import prepare, run_aggregate, split_id
 from cemreplay.journeys.rules import SessionRules, UrlRules
 from cemreplay.schema import EventKind
 
@@ -44,22 +44,35 @@ def page_table(work: pl.DataFrame, urls: UrlRules) -> pl.DataFrame:
         _vis=vis,
         _depth=depth,
     )
-    agg = w.group_by("_pg", maintain_order=True).agg(
-        session_id=pl.col("session_id").first(),
-        visitor_id=pl.col("visitor_id").first(),
-        _sid=pl.col("_sid").first(),
-        _gs=pl.col("_gs").first(),
-        _piece=pl.col("_piece").first(),
-        _ref=pl.col("_ref").first(),
-        page_view=pl.col("_cnt").last(),
-        start=pl.col("_tm").first(),
-        dwell_ms=pl.col("_dt").sum(),
-        hidden_ms=(pl.col("_dt") * pl.col("_vis")).sum(),
-        max_scroll_depth=pl.col("_depth").max(),
-        events=pl.len().cast(pl.UInt32),
-        clicks=(kind == int(K.CLICK)).sum().cast(pl.UInt32),
-        errors=kind.is_in([int(K.JS_ERROR), int(K.NETWORK_FAILURE)]).sum().cast(pl.UInt32),
-        validation_errors=(kind == int(K.VALIDATION_ERROR)).sum().cast(pl.UInt32),
+    agg = run_aggregate(
+        w,
+        "_pg",
+        first={
+            "session_id": pl.col("session_id"),
+            "visitor_id": pl.col("visitor_id"),
+            "_sid": pl.col("_sid"),
+            "_gs": pl.col("_gs"),
+            "_piece": pl.col("_piece"),
+            "_ref": pl.col("_ref"),
+            "start": pl.col("_tm"),
+        },
+        last={"page_view": pl.col("_cnt")},
+        sums={
+            "dwell_ms": pl.col("_dt"),
+            "hidden_ms": pl.col("_dt") * pl.col("_vis"),
+            "events": pl.col("kind").is_not_null(),
+            "clicks": kind == int(K.CLICK),
+            "errors": kind.is_in([int(K.JS_ERROR), int(K.NETWORK_FAILURE)]),
+            "validation_errors": kind == int(K.VALIDATION_ERROR),
+        },
+    ).with_columns(pl.col("events", "clicks", "errors", "validation_errors").cast(pl.UInt32))
+    scroll = (
+        w.filter(pl.col("_depth").is_not_null())
+        .group_by("_pg")
+        .agg(max_scroll_depth=pl.col("_depth").max())
+    )
+    agg = agg.with_columns(_pg=pl.int_range(pl.len(), dtype=pl.UInt32)).join(
+        scroll, on="_pg", how="left", maintain_order="left"
     )
     ref = agg["_ref"]
     url = work["target"].gather(ref)

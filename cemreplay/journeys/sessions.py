@@ -8,7 +8,7 @@ import polars as pl
 
 from cemreplay.events import check
 from cemreplay.journeys._urls import goal_mask, normalise
-from cemreplay.journeys._work import prepare, split_id
+from cemreplay.journeys._work import prepare, run_aggregate, split_id
 from cemreplay.journeys.rules import Goal, SessionRules, UrlRules
 from cemreplay.schema import DeviceClass, EventKind
 
@@ -51,23 +51,36 @@ def session_table(
     """Sessions from a prepared working frame, ordered by ``_gs`` (private columns kept)."""
     kind = pl.col("kind")
     work = work.with_columns(_goal=goal_flag(work, rules.goal, rules.urls))
-    agg = work.group_by("_gs", maintain_order=True).agg(
-        session_id=pl.col("session_id").first(),
-        visitor_id=pl.col("visitor_id").first(),
-        _sid=pl.col("_sid").first(),
-        _piece=pl.col("_piece").first(),
-        start=pl.col("_tm").first(),
-        end=pl.col("_tm").last(),
-        _entry=pl.col("_ref").first(),
-        _exit=pl.col("_ref").last(),
-        page_views=(kind == int(K.PAGE_VIEW)).sum().cast(pl.UInt32),
-        events=pl.len().cast(pl.UInt32),
-        clicks=(kind == int(K.CLICK)).sum().cast(pl.UInt32),
-        errors=kind.is_in(_ERRORS).sum().cast(pl.UInt32),
-        validation_errors=(kind == int(K.VALIDATION_ERROR)).sum().cast(pl.UInt32),
-        milestones=(kind == int(K.MILESTONE)).sum().cast(pl.UInt32),
-        converted_at=pl.col("t").filter(pl.col("_goal")).first(),
+    agg = run_aggregate(
+        work,
+        "_gs",
+        first={
+            "session_id": pl.col("session_id"),
+            "visitor_id": pl.col("visitor_id"),
+            "_sid": pl.col("_sid"),
+            "_piece": pl.col("_piece"),
+            "start": pl.col("_tm"),
+            "_entry": pl.col("_ref"),
+        },
+        last={"end": pl.col("_tm"), "_exit": pl.col("_ref")},
+        sums={
+            "page_views": kind == int(K.PAGE_VIEW),
+            "events": pl.col("kind").is_not_null(),
+            "clicks": kind == int(K.CLICK),
+            "errors": kind.is_in(_ERRORS),
+            "validation_errors": kind == int(K.VALIDATION_ERROR),
+            "milestones": kind == int(K.MILESTONE),
+        },
+    ).with_columns(
+        pl.col("page_views", "events", "clicks", "errors", "validation_errors", "milestones")
+        .cast(pl.UInt32)
     )
+    goals = (
+        work.filter(pl.col("_goal"))
+        .group_by("_gs")
+        .agg(converted_at=pl.col("t").first())
+    )
+    agg = agg.join(goals, on="_gs", how="left", maintain_order="left")
     target, device = work["target"], work["a"]
     entry = target.gather(agg["_entry"])
     out = agg.with_columns(
