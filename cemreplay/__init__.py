@@ -11,6 +11,14 @@ from cemreplay.errors import (
 from cemreplay.schema import EVENT_SCHEMA, WIRE_VERSION, ClickFlag, EventKind
 from cemreplay.detectors import detect
 from cemreplay.score import score
+from cemreplay.journeys import (
+    clicks_to_goal,
+    funnel,
+    page_views,
+    paths,
+    sessions,
+    with_page_views,
+)
 
 __version__ = "0.1.0"
 
@@ -26,6 +34,12 @@ __all__ = [
     "SchemaError",
     "WireVersionError",
     "__version__",
+    "clicks_to_goal",
     "detect",
+    "funnel",
+    "page_views",
+    "paths",
     "score",
+    "sessions",
+    "with_page_views",
 ]
