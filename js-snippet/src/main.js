@@ -312,7 +312,8 @@ function onClick(e) {
   }
   if (t.closest('[data-cem-no-rage]')) f |= F.NO_RAGE;
   clickT = now();
-  mutN = 0;
+  // counts from before the response window are stale, unless a MUTATION is about to be sent
+  if (!mutTimer) mutN = 0;
   rec(K.CLICK, selector(it || t), 0, f, e.pageX, e.pageY, e.detail);
 }
 
