@@ -79,6 +79,8 @@ PAGE = """<!doctype html>
 <button id="reject" onclick="Promise.reject(new Error('no account for %(email)s'))">Reject</button>
 <button id="fetchfail" onclick="fetch('/api/fail?token=abc123')">Fail</button>
 <button id="fetchok" onclick="fetch('/api/ok')">Ok</button>
+<button id="xhrfail" onclick="const x = new XMLHttpRequest(); x.open('post', '/api/fail?k=v');
+  x.send('{}')">Xhr</button>
 <a id="next" href="/spa/step2"
   onclick="event.preventDefault(); history.pushState({}, '', '/spa/step2?utm_campaign=spring')">
   Next</a>
@@ -89,7 +91,7 @@ PAGE = """<!doctype html>
 <script>
   const q = new URLSearchParams(location.search);
   if (!q.has('noinit')) cemreplay.init({endpoint: '%(collector)s', siteKey: 'test-site',
-    flushMs: 1000, consent: q.get('consent') !== '0'});
+    flushMs: 1000, consent: q.get('consent') !== '0', sampleRate: +(q.get('sample') || 1)});
 </script>
 </body></html>
 """
@@ -256,6 +258,7 @@ def test_a_visit_recorded_privately_and_completely(browser: Browser, site: Site)
     page.click("#reject")
     page.click("#fetchfail")
     page.click("#fetchok")
+    page.click("#xhrfail")  # the test site answers POST with 501
     page.click("#next")  # history.pushState
     page.click('a[href="#s3"]')  # a fragment: hashchange
     page.go_back()  # back to /spa/step2: a fragment change again
@@ -349,7 +352,8 @@ def test_a_visit_recorded_privately_and_completely(browser: Browser, site: Site)
     assert any("no account for" in r["text"] for r in js)
     failures = rows(df, EventKind.NETWORK_FAILURE)
     assert [(r["a"], r["target"], r["text"]) for r in failures] == [
-        (500, f"{site.url}/api/fail?token=", "GET")
+        (500, f"{site.url}/api/fail?token=", "GET"),
+        (501, f"{site.url}/api/fail?k=", "POST"),
     ]
     requests = {r["target"] for r in rows(df, EventKind.REQUEST)}
     assert {f"{site.url}/api/fail?token=", f"{site.url}/api/ok"} <= requests
@@ -410,6 +414,7 @@ def test_collector_down_costs_the_page_nothing(browser: Browser, site: Site) -> 
     for _ in range(3):
         page.click("#grow")
         page.click("#fetchok")
+    page.click("#xhrfail")  # the test site answers POST with 501
     assert flush(page) is False
     assert page.evaluate("JSON.parse(localStorage.getItem('cem_q')).length") >= 1
     # the page's own code keeps working: its fetch, history and handlers are intact
@@ -446,4 +451,16 @@ def test_cost_per_event(browser: Browser, site: Site) -> None:
     cost = {k: round(recorded[k] - baseline[k], 2) for k in baseline}
     print(f"\nsnippet cost per event (µs, Chromium headless): {cost}; API functions: {listeners}")
     assert set(cost) == {"click", "mousemove", "focus_blur"}
+    context.close()
+
+
+def test_unsampled_sessions_send_nothing(browser: Browser, site: Site) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{site.url}/checkout?sample=0")
+    page.click("#dead")
+    page.evaluate("cemreplay.track('x')")
+    assert page.evaluate("cemreplay.sessionId()")  # the session exists, it is just not recorded
+    assert flush(page) is True  # nothing to send
+    assert site.received.count() == 0
     context.close()
