@@ -523,8 +523,8 @@ function start() {
 /** Start recording. Options: endpoint, siteKey, flushMs, maxBatchEvents, sampleRate, maskAll, consent. */
 const init = g((opts) => {
   if (o) return;
+  url = opts.endpoint.replace(/\/$/, '') + '/v1/batch'; // no endpoint: throws, init can be retried
   o = { flushMs: 5000, maxBatchEvents: 500, sampleRate: 1, maskAll: false, ...opts };
-  url = o.endpoint.replace(/\/$/, '') + '/v1/batch';
   const c = store(L, 'cem_c');
   if (c === 1 || (c !== 0 && o.consent !== false)) start();
 });
@@ -564,4 +564,5 @@ const optIn = g(() => {
   o && start();
 });
 
-W.cemreplay = { init, track, formError, flush, sessionId, visitorId, optOut, optIn };
+// A second copy of the script on the page leaves the first one in charge.
+W.cemreplay = W.cemreplay || { init, track, formError, flush, sessionId, visitorId, optOut, optIn };
