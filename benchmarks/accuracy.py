@@ -24,12 +24,16 @@ from cemreplay.synth import generate
 
 def evaluate(findings: pl.DataFrame, truth: pl.DataFrame, tolerance_ms: int) -> dict[str, object]:
     truth = truth.with_columns(pl.col("session_id").cast(pl.String), pl.col("kind").cast(pl.String))
-    pos = truth.filter(~pl.col("kind").str.starts_with("negative:")).select(
-        "session_id", "kind", pl.col("t").alias("t_truth")
-    ).with_row_index("truth_id")
-    got = findings.filter(pl.col("kind").is_in(list(KINDS))).select(
-        "session_id", "kind", "t"
-    ).with_row_index("finding_id")
+    pos = (
+        truth.filter(~pl.col("kind").str.starts_with("negative:"))
+        .select("session_id", "kind", pl.col("t").alias("t_truth"))
+        .with_row_index("truth_id")
+    )
+    got = (
+        findings.filter(pl.col("kind").is_in(list(KINDS)))
+        .select("session_id", "kind", "t")
+        .with_row_index("finding_id")
+    )
     pairs = got.join(pos, on=["session_id", "kind"]).filter(
         (pl.col("t") - pl.col("t_truth")).abs() <= tolerance_ms
     )
@@ -38,9 +42,11 @@ def evaluate(findings: pl.DataFrame, truth: pl.DataFrame, tolerance_ms: int) -> 
     neg = truth.filter(pl.col("kind").str.starts_with("negative:")).select(
         "session_id", pl.col("kind").alias("negative"), pl.col("t").alias("t_neg")
     )
-    on_neg = got.join(neg, on="session_id").filter(
-        (pl.col("t") - pl.col("t_neg")).abs() <= tolerance_ms
-    ).filter(pl.col("kind").is_in(["rage_click", "dead_click", "error_click"]))
+    on_neg = (
+        got.join(neg, on="session_id")
+        .filter((pl.col("t") - pl.col("t_neg")).abs() <= tolerance_ms)
+        .filter(pl.col("kind").is_in(["rage_click", "dead_click", "error_click"]))
+    )
     per_kind = {}
     for kind in KINDS:
         n_f = got.filter(pl.col("kind") == kind).height

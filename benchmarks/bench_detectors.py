@@ -71,8 +71,13 @@ def python_rage(rows: list[dict[str, Any]]) -> int:
             continue
         ok = (r["a"] & BAD) == 0
         if (
-            ok and last is not None and n > 0 and r["session_id"] == last["session_id"]
-            and r["target"] == last["target"] and r["t"] - last["t"] <= 1000
+            ok
+            and last is not None
+            and n > 0
+            and r["session_id"] == last["session_id"]
+            and r["target"] == last["target"]
+            and r["page_view"] == last["page_view"]
+            and r["t"] - last["t"] <= 1000
             and math.hypot(r["x"] - last["x"], r["y"] - last["y"]) <= 30
         ):
             n += 1
@@ -108,8 +113,14 @@ def main() -> None:
     from cemreplay.journeys import with_page_views
 
     tagged = with_page_views(ev).select(
-        pl.col("session_id").cast(pl.String), "t", "kind", "x", "y", "a",
-        pl.col("target").cast(pl.String), "page_view",
+        pl.col("session_id").cast(pl.String),
+        "t",
+        "kind",
+        "x",
+        "y",
+        "a",
+        pl.col("target").cast(pl.String),
+        "page_view",
     )
     con.register("ev", tagged.to_arrow())
     duck_s = best(lambda: con.execute(SQL).fetchall(), repeat=2)
@@ -119,7 +130,7 @@ def main() -> None:
     ours_small_s = best(lambda: detect(ev.head(args.python_events), kinds="rage_click"))
     out = {
         "machine": f"{platform.machine()} {platform.processor() or ''} "
-                   f"{os.cpu_count()} cpus, {platform.python_version()}",
+        f"{os.cpu_count()} cpus, {platform.python_version()}",
         "events": n,
         "all_detectors": {"seconds": round(all_s, 3), "events_per_s": round(n / all_s)},
         "rage_click": {
