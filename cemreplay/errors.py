@@ -74,3 +74,11 @@ class RecordingError(DecodeError):
         "cemreplay.wire.read_rrweb() takes an rrweb event array (JSON), PostHog's JSONL of "
         "windows, or either gzipped"
     )
+
+
+class SessionNotFoundError(CemReplayError, KeyError):
+    """No events for the requested session id (a typo, or events not yet stored)."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; show the message as written.
+        return str(self.args[0]) if self.args else ""
