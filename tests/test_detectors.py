@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -279,7 +280,11 @@ def test_page_views_match_journeys() -> None:
         }
     )
     ctx = prepare(ev)
-    ours = ctx.events.select("session_id", "batch", "i", "page_view", "page_url")
+    url = ctx.events["target"].gather(np.maximum(ctx.pv_row, 0)).cast(pl.String)
+    url = url.set(pl.Series(ctx.pv_row < 0), None)
+    ours = ctx.events.select("session_id", "batch", "i").with_columns(
+        page_view=pl.Series(ctx.pv, dtype=pl.UInt32), page_url=url
+    )
     theirs = with_page_views(ev).select(
         "session_id", "batch", "i", "page_view", pl.col("page_url").cast(pl.String)
     )

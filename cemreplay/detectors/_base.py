@@ -127,8 +127,9 @@ class Context:
     """The event table prepared once for all detectors.
 
     ``events`` holds the input rows grouped by session and, within a session, ordered by
-    ``t`` (ties keep recording order), with ``page_view`` (UInt32 ordinal from 0 within the
-    session) and ``page_url`` added. The numpy arrays are views of its columns.
+    ``t`` (ties keep recording order). ``pv`` is each row's page view ordinal (from 0 within
+    the session, as :func:`cemreplay.journeys.with_page_views` counts) and ``pv_row`` the row
+    of its PAGE_VIEW event. The numpy arrays are its columns.
     """
 
     events: pl.DataFrame
@@ -166,14 +167,12 @@ class Context:
         """A lookup table over target codes: True where the target matches any pattern."""
         key = f"mask:{patterns}"
         if key not in self.cache:
-            codes = (
-                self.events.select(
-                    c=pl.col("target").to_physical(), s=pl.col("target").cast(pl.String)
-                )
-                .unique("c")
-                .drop_nulls()
+            uniq = self.events["target"].unique().drop_nulls()
+            codes = pl.DataFrame(
+                {"c": uniq.to_physical().cast(pl.Int64), "s": uniq.cast(pl.String)}
             )
-            size = int(codes["c"].cast(pl.Int64).max() or 0) + 1 if codes.height else 1  # type: ignore[arg-type]
+            top = codes["c"].max() if codes.height else None
+            size = int(top) + 1 if isinstance(top, int) else 1
             mask = np.zeros(size + 1, dtype=np.bool_)
             if patterns and codes.height:
                 rx = "|".join(f"(?:{p})" for p in patterns)
@@ -227,11 +226,6 @@ def prepare(events: pl.DataFrame) -> Context:
         resp_lut[int(k)] = True
     prev_resp, next_resp = K.response_times(starts, t, kind, resp_lut)
     url = K.gather_or(target, pv_row, -1)
-    page_url = events["target"].gather(np.maximum(pv_row, 0))
-    events = events.with_columns(
-        page_view=pl.Series(pv, dtype=pl.UInt32),
-        page_url=pl.when(pl.Series(pv_row >= 0)).then(page_url.cast(pl.String)),
-    )
     return Context(
         events=events,
         starts=starts,
@@ -295,15 +289,17 @@ def assemble(ctx: Context, kind: str, found: pl.DataFrame) -> pl.DataFrame:
     if found.height == 0:
         return empty_findings()
     rows = found["row"].to_numpy()
-    ev = ctx.events[rows]
+    ev = ctx.events.select("session_id", "visitor_id")[rows]
+    pv_row = ctx.pv_row[rows]
+    url = ctx.events["target"].gather(np.maximum(pv_row, 0)).cast(pl.String)
     return pl.DataFrame(
         {
             "session_id": ev["session_id"].cast(pl.String),
             "visitor_id": ev["visitor_id"].cast(pl.String),
-            "page_view": ev["page_view"],
+            "page_view": pl.Series(ctx.pv[rows], dtype=pl.UInt32),
             "kind": pl.Series([kind] * found.height, dtype=pl.String),
             "t": found["t"],
-            "page_url": ev["page_url"],
+            "page_url": url.set(pl.Series(pv_row < 0), None),
             "target": found["target"],
             "field": found["field"],
             "severity": found["severity"].clip(0.0, 1.0),
