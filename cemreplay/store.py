@@ -1,0 +1,823 @@
+"""The store: raw batches as the source of truth, a sessions index, quarantine and findings.
+
+This is the only module that touches a database. :class:`Store` is the interface (a
+``Protocol``, so a PostgreSQL store can be added beside :class:`SQLiteStore` later);
+:func:`open_store` opens one from a path.
+
+What is kept (see ``docs/store.md``):
+
+* ``batches``: every accepted batch, as received after scrubbing (:mod:`cemreplay.scrub`),
+  keyed by ``(session_id, seq)``. A retried batch (same key, same bytes) is stored once; the
+  same key with other bytes goes to quarantine as a conflict. Everything else is derived
+  from these rows and can be rebuilt.
+* ``sessions``: one row per session for lookups. :meth:`SQLiteStore.put_batches` fills the
+  ids, the first batch time, the batch and event counts, and marks the session *dirty*;
+  :meth:`SQLiteStore.analyze` decodes dirty sessions and fills the rest: exact first/last
+  event time, page count, the segment fields (``locale``, ``country``, ``campaign`` from the
+  ``ATTRIBUTE`` events, ``device`` from the first page view) and the struggle score.
+* ``quarantine``: batches that failed validation, with the decoder's code and reason and
+  their bytes (e-mail-like and long digit runs masked in place), never dropped.
+* ``findings``: the detectors' findings per session, replaced when a session is re-analyzed.
+
+The SQLite database runs in WAL mode with ``synchronous=FULL``: when :meth:`put_batches`
+returns, its batches survive a crash or a power cut. One call is one transaction, so a
+caller that gathers many batches into one call (the collector's writer does) pays one sync
+for all of them. Several threads and processes may write one store; writers queue on
+SQLite's lock (``busy_timeout``).
+
+The schema is versioned by ``PRAGMA user_version`` and migrated forward on open, one step at a
+time (:data:`MIGRATIONS`); a store written by a newer cemreplay is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol, runtime_checkable
+
+import msgpack
+import polars as pl
+
+from cemreplay import ingest
+from cemreplay.errors import CemReplayError, ConfigError
+from cemreplay.schema import DeviceClass, EventKind
+from cemreplay.scrub import mask_bytes
+from cemreplay.wire import decode_report
+
+__all__ = [
+    "FINDING_COLUMNS",
+    "MIGRATIONS",
+    "QUARANTINE_SCHEMA",
+    "SCHEMA_VERSION",
+    "SESSIONS_SCHEMA",
+    "AnalyzeResult",
+    "Outcome",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "UnknownSessionError",
+    "open_store",
+]
+
+
+class StoreError(CemReplayError):
+    """The store cannot be opened or written (wrong file, newer schema, disk full)."""
+
+
+class UnknownSessionError(CemReplayError, LookupError):
+    """No batch of this session is stored."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one batch given to :meth:`Store.put_batches`.
+
+    ``status`` is ``"stored"`` (new), ``"duplicate"`` (the same bytes were already stored:
+    nothing to do) or ``"quarantined"`` (failed validation, or conflicts with a stored batch
+    of the same key; ``reason`` says why, ``code`` is the decoder's code).
+    """
+
+    status: Literal["stored", "duplicate", "quarantined"]
+    session_id: str | None
+    seq: int | None
+    reason: str | None = None
+    code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the batch is safely stored (new or already there)."""
+        return self.status != "quarantined"
+
+
+@dataclass(frozen=True)
+class AnalyzeResult:
+    """What :meth:`Store.analyze` did."""
+
+    sessions: int
+    events: int
+    findings: int
+    quarantined: int
+    detectors: bool  # False when cemreplay.detectors could not be imported
+
+
+SESSIONS_SCHEMA: Final = pl.Schema(
+    {
+        "session_id": pl.String(),
+        "visitor_id": pl.String(),
+        "site_key": pl.String(),
+        "first_ts": pl.Int64(),
+        "last_ts": pl.Int64(),
+        "pages": pl.Int64(),
+        "events": pl.Int64(),
+        "batches": pl.Int64(),
+        "locale": pl.String(),
+        "country": pl.String(),
+        "campaign": pl.String(),
+        "device": pl.String(),
+        "score": pl.Float64(),
+        "analyzed": pl.Boolean(),
+    }
+)
+
+QUARANTINE_SCHEMA: Final = pl.Schema(
+    {
+        "id": pl.Int64(),
+        "received_ms": pl.Int64(),
+        "session_id": pl.String(),
+        "seq": pl.Int64(),
+        "code": pl.Int64(),
+        "reason": pl.String(),
+        "data": pl.Binary(),
+    }
+)
+
+#: The columns of the findings table (those of ``cemreplay.detectors.detect``'s output).
+FINDING_COLUMNS: Final = pl.Schema(
+    {
+        "session_id": pl.String(),
+        "visitor_id": pl.String(),
+        "page_view": pl.UInt32(),
+        "kind": pl.String(),
+        "t": pl.Int64(),
+        "page_url": pl.String(),
+        "target": pl.String(),
+        "field": pl.String(),
+        "severity": pl.Float64(),
+        "count": pl.UInt32(),
+        "duration_ms": pl.Int64(),
+        "detail": pl.String(),
+        "explanation": pl.String(),
+    }
+)
+
+#: The schema version this cemreplay writes.
+SCHEMA_VERSION: Final = 2
+
+# ----------------------------------------------------------------------------------------------
+# Migrations: MIGRATIONS[v] brings a database at version v-1 to version v. A new database runs
+# them all, so every step is exercised by every test that opens a store.
+
+_V1_DDL: Final = """
+CREATE TABLE batches (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY,
+    received_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+
+
+def _migrate_v1(con: sqlite3.Connection) -> None:
+    """Raw batches and quarantine only (cemreplay's first store)."""
+    for stmt in _statements(_V1_DDL):
+        con.execute(stmt)
+
+
+def _migrate_v2(con: sqlite3.Connection) -> None:
+    """Envelope columns on batches (backfilled), the sessions index, findings, richer quarantine."""
+    for col, typ in (
+        ("visitor_id", "TEXT"),
+        ("site_key", "TEXT"),
+        ("base_ts", "INTEGER"),
+        ("n", "INTEGER"),
+    ):
+        con.execute(f"ALTER TABLE batches ADD COLUMN {col} {typ}")
+    rows = con.execute("SELECT rowid, data FROM batches").fetchall()
+    for rowid, data in rows:
+        env = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        con.execute(
+            "UPDATE batches SET site_key=?, visitor_id=?, base_ts=?, n=? WHERE rowid=?",
+            (env[1], env[2], env[5], env[8], rowid),
+        )
+    for col, typ in (
+        ("session_id", "TEXT"),
+        ("seq", "INTEGER"),
+        ("code", "INTEGER NOT NULL DEFAULT 0"),
+    ):
+        con.execute(f"ALTER TABLE quarantine ADD COLUMN {col} {typ}")
+    for stmt in _statements(
+        """
+        CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            site_key TEXT NOT NULL,
+            first_ts INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL,
+            pages INTEGER,
+            events INTEGER NOT NULL,
+            batches INTEGER NOT NULL,
+            locale TEXT,
+            country TEXT,
+            campaign TEXT,
+            device TEXT,
+            score REAL,
+            dirty INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX sessions_visitor ON sessions (visitor_id, first_ts);
+        CREATE INDEX sessions_first ON sessions (first_ts);
+        CREATE INDEX sessions_dirty ON sessions (dirty) WHERE dirty = 1;
+        CREATE TABLE findings (
+            session_id TEXT NOT NULL,
+            visitor_id TEXT,
+            page_view INTEGER,
+            kind TEXT NOT NULL,
+            t INTEGER,
+            page_url TEXT,
+            target TEXT,
+            field TEXT,
+            severity REAL,
+            count INTEGER,
+            duration_ms INTEGER,
+            detail TEXT,
+            explanation TEXT
+        );
+        CREATE INDEX findings_session ON findings (session_id);
+        CREATE INDEX findings_kind ON findings (kind);
+        INSERT INTO sessions (session_id, visitor_id, site_key, first_ts, last_ts, events,
+                              batches, dirty)
+            SELECT session_id, min(visitor_id), min(site_key), min(base_ts), max(base_ts),
+                   sum(n), count(*), 1
+            FROM batches GROUP BY session_id;
+        """
+    ):
+        con.execute(stmt)
+
+
+MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {
+    1: _migrate_v1,
+    2: _migrate_v2,
+}
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What a store does. :class:`SQLiteStore` is the one there is."""
+
+    def put_batches(self, batches: Sequence[bytes], *, scrub: bool = True) -> list[Outcome]: ...
+
+    def session_events(self, session_id: str) -> pl.DataFrame: ...
+
+    def sessions(
+        self,
+        *,
+        visitor: str | None = None,
+        since: int | datetime | str | None = None,
+        limit: int | None = 100,
+        session_id: str | None = None,
+    ) -> pl.DataFrame: ...
+
+    def events(
+        self, *, sessions: Iterable[str] | None = None, visitors: Iterable[str] | None = None
+    ) -> pl.DataFrame: ...
+
+    def iter_events(self, *, chunk_visitors: int = 5_000) -> Iterator[pl.DataFrame]: ...
+
+    def quarantine(self, *, limit: int | None = None) -> pl.DataFrame: ...
+
+    def save_findings(
+        self, findings: pl.DataFrame, *, sessions: Iterable[str] | None = None
+    ) -> None: ...
+
+    def findings(
+        self, *, kind: str | Sequence[str] | None = None, session_id: str | None = None
+    ) -> pl.DataFrame: ...
+
+    def analyze(
+        self, *, progress: Callable[[int, int], None] | None = None, chunk_visitors: int = 2_000
+    ) -> AnalyzeResult: ...
+
+    def close(self) -> None: ...
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def parse_since(since: int | datetime | str | None) -> int | None:
+    """Epoch ms from an int (ms), a datetime, an ISO 8601 date/time (UTC unless it says
+    otherwise) or a duration back from now (``30m``, ``12h``, ``7d``)."""
+    if since is None:
+        return None
+    if isinstance(since, bool):
+        raise ConfigError(f"since must be a time, got {since!r}")
+    if isinstance(since, int):
+        return since
+    if isinstance(since, datetime):
+        dt = since if since.tzinfo else since.replace(tzinfo=UTC)
+        return int(dt.timestamp() * 1000)
+    s = str(since).strip()
+    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+    if len(s) > 1 and s[-1] in units and s[:-1].isdigit():
+        return _now_ms() - int(s[:-1]) * units[s[-1]]
+    if s.isdigit():
+        return int(s)
+    try:
+        return parse_since(datetime.fromisoformat(s))
+    except ValueError:
+        raise ConfigError(
+            f"since {since!r} is not a time; hint: use epoch ms, an ISO date such as "
+            "2026-01-31 or 2026-01-31T12:00, or a duration back from now such as 24h or 7d"
+        ) from None
+
+
+class SQLiteStore:
+    """A :class:`Store` in one SQLite file (WAL, ``synchronous=FULL``).
+
+    Safe to share between threads (each thread gets its own connection) and to open from
+    several processes at once.
+
+    >>> import tempfile, os
+    >>> with SQLiteStore(os.path.join(tempfile.mkdtemp(), "s.db")) as st:
+    ...     st.sessions().height
+    0
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0):
+        self.path = Path(path)
+        self._timeout = timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if self.path.is_dir():
+            raise StoreError(
+                f"{self.path} is a directory; hint: give a file path such as "
+                f"{self.path / 'cemreplay.db'}"
+            )
+        if not self.path.parent.exists():
+            raise StoreError(f"folder {self.path.parent} does not exist; hint: create it first")
+        self._migrate()
+
+    # -- connections and transactions
+
+    def _con(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            try:
+                con = sqlite3.connect(
+                    self.path,
+                    timeout=self._timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                con.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+                mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"{self.path} cannot be put in WAL mode (got {mode})")
+                con.execute("PRAGMA synchronous = FULL")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(
+                    f"cannot open {self.path} as a cemreplay store: {exc}; hint: is it an "
+                    "SQLite file written by cemreplay?"
+                ) from exc
+            self._local.con = con
+            with self._lock:
+                self._all.append(con)
+        return con
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        con = self._con()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"cannot write {self.path}: {exc}; hint: another process may "
+                "hold a long transaction"
+            ) from exc
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        try:
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise StoreError(f"cannot commit to {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        con = self._con()
+        con.execute("BEGIN")
+        try:
+            yield con
+        finally:
+            con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as con:
+            have = int(con.execute("PRAGMA user_version").fetchone()[0])
+            if have > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has store schema version {have}, newer than this cemreplay's "
+                    f"{SCHEMA_VERSION}; hint: upgrade cemreplay"
+                )
+            for v in range(have + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[v](con)
+                con.execute(f"PRAGMA user_version = {v}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._con().execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close every connection this store opened (call when no thread still uses it)."""
+        with self._lock:
+            for con in self._all:
+                con.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing
+
+    def put_batches(self, batches: Sequence[bytes], *, scrub: bool = True) -> list[Outcome]:
+        """Validate, scrub and store ``batches`` in one transaction; one :class:`Outcome` each.
+
+        When this returns, every batch whose outcome is ``ok`` is durably stored. Bad batches
+        go to quarantine (same transaction) with their reason.
+        """
+        prepared = ingest.prepare(batches, scrub=scrub)
+        now = _now_ms()
+        out: list[Outcome] = []
+        sess: dict[str, list[Any]] = {}
+        with self._write() as con:
+            for raw, p in zip(batches, prepared, strict=True):
+                if isinstance(p, ingest.Bad):
+                    self._quarantine(
+                        con, now, p.session_id, p.seq, p.code, p.reason, mask_bytes(bytes(raw))
+                    )
+                    out.append(Outcome("quarantined", p.session_id, p.seq, p.reason, p.code))
+                    continue
+                cur = con.execute(
+                    "INSERT INTO batches (session_id, seq, received_ms, data, visitor_id, "
+                    "site_key, base_ts, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (session_id, seq) DO NOTHING",
+                    (p.session_id, p.seq, now, p.data, p.visitor_id, p.site_key, p.base_ts, p.n),
+                )
+                if cur.rowcount == 1:
+                    out.append(Outcome("stored", p.session_id, p.seq))
+                    s = sess.get(p.session_id)
+                    if s is None:
+                        sess[p.session_id] = [
+                            p.visitor_id,
+                            p.site_key,
+                            p.base_ts,
+                            p.base_ts,
+                            p.n,
+                            1,
+                        ]
+                    else:
+                        s[2] = min(s[2], p.base_ts)
+                        s[3] = max(s[3], p.base_ts)
+                        s[4] += p.n
+                        s[5] += 1
+                    continue
+                (old,) = con.execute(
+                    "SELECT data FROM batches WHERE session_id = ? AND seq = ?",
+                    (p.session_id, p.seq),
+                ).fetchone()
+                if bytes(old) == p.data:
+                    out.append(Outcome("duplicate", p.session_id, p.seq))
+                    continue
+                reason = "another batch has the same session_id and seq but other content"
+                code = ingest.DUPLICATE_CONFLICT
+                self._quarantine(con, now, p.session_id, p.seq, code, reason, p.data)
+                out.append(Outcome("quarantined", p.session_id, p.seq, reason, code))
+            if sess:
+                con.executemany(
+                    "INSERT INTO sessions (session_id, visitor_id, site_key, first_ts, last_ts, "
+                    "events, batches, dirty) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
+                    "ON CONFLICT (session_id) DO UPDATE SET "
+                    "first_ts = min(first_ts, excluded.first_ts), "
+                    "last_ts = max(last_ts, excluded.last_ts), "
+                    "events = events + excluded.events, "
+                    "batches = batches + excluded.batches, dirty = 1",
+                    [(k, *v) for k, v in sess.items()],
+                )
+        return out
+
+    @staticmethod
+    def _quarantine(
+        con: sqlite3.Connection,
+        now: int,
+        session_id: str | None,
+        seq: int | None,
+        code: int,
+        reason: str,
+        data: bytes,
+    ) -> None:
+        con.execute(
+            "INSERT INTO quarantine (received_ms, session_id, seq, code, reason, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                now,
+                session_id,
+                seq if seq is None or 0 <= seq < 1 << 63 else None,
+                code,
+                reason,
+                data,
+            ),
+        )
+
+    # -- reading
+
+    def _batches_of(self, con: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[bytes]:
+        rows = con.execute(f"SELECT data FROM batches WHERE {where}", args).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def session_events(self, session_id: str) -> pl.DataFrame:
+        """The event table of one session (all its stored batches, decoded).
+
+        Raises :class:`UnknownSessionError` when no batch of it is stored.
+        """
+        with self._read() as con:
+            data = self._batches_of(con, "session_id = ? ORDER BY seq", (session_id,))
+        if not data:
+            raise UnknownSessionError(
+                f"no session {session_id!r} in {self.path}; hint: `cemreplay sessions --db "
+                f"{self.path} --visitor ID` lists a visitor's sessions"
+            )
+        return decode_report(data).events
+
+    def events(
+        self, *, sessions: Iterable[str] | None = None, visitors: Iterable[str] | None = None
+    ) -> pl.DataFrame:
+        """The event table of the given sessions and/or visitors' sessions (default: all)."""
+        with self._read() as con:
+            if sessions is None and visitors is None:
+                data = self._batches_of(con, "1", ())
+            else:
+                data = []
+                for col, given in (("session_id", sessions), ("visitor_id", visitors)):
+                    if given is None:
+                        continue
+                    ids = list(given)
+                    for k in range(0, len(ids), 500):
+                        part = ids[k : k + 500]
+                        marks = ",".join("?" * len(part))
+                        data += self._batches_of(con, f"{col} IN ({marks})", part)
+        return decode_report(data).events
+
+    def iter_events(self, *, chunk_visitors: int = 5_000) -> Iterator[pl.DataFrame]:
+        """The whole store's events, a chunk of visitors at a time (each visitor whole)."""
+        for visitors in self._visitor_chunks("1", chunk_visitors):
+            yield self.events(visitors=visitors)
+
+    def _visitor_chunks(self, where: str, size: int) -> list[list[str]]:
+        if size < 1:
+            raise ConfigError(f"chunk_visitors must be >= 1, got {size}")
+        with self._read() as con:
+            vs = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT visitor_id FROM sessions WHERE {where} ORDER BY visitor_id"
+                )
+            ]
+        return [vs[k : k + size] for k in range(0, len(vs), size)]
+
+    def sessions(
+        self,
+        *,
+        visitor: str | None = None,
+        since: int | datetime | str | None = None,
+        limit: int | None = 100,
+        session_id: str | None = None,
+    ) -> pl.DataFrame:
+        """The sessions index (:data:`SESSIONS_SCHEMA`), newest first.
+
+        ``visitor``: one visitor's sessions; ``since``: sessions whose last time is at or after
+        it (see :func:`parse_since`); ``session_id``: that session only.
+        """
+        where, args = ["1"], list[Any]()
+        if visitor is not None:
+            where.append("visitor_id = ?")
+            args.append(visitor)
+        if session_id is not None:
+            where.append("session_id = ?")
+            args.append(session_id)
+        t0 = parse_since(since)
+        if t0 is not None:
+            where.append("last_ts >= ?")
+            args.append(t0)
+        sql = (
+            "SELECT session_id, visitor_id, site_key, first_ts, last_ts, pages, events, "
+            "batches, locale, country, campaign, device, score, dirty = 0 FROM sessions "
+            f"WHERE {' AND '.join(where)} ORDER BY first_ts DESC, session_id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._read() as con:
+            rows = con.execute(sql, args).fetchall()
+        return pl.DataFrame(rows, schema=SESSIONS_SCHEMA, orient="row")
+
+    def quarantine(self, *, limit: int | None = None) -> pl.DataFrame:
+        """Quarantined batches (:data:`QUARANTINE_SCHEMA`), oldest first."""
+        sql = (
+            "SELECT id, received_ms, session_id, seq, code, reason, data FROM quarantine "
+            "ORDER BY id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._read() as con:
+            rows = [(*r[:6], bytes(r[6])) for r in con.execute(sql)]
+        return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row")
+
+    # -- findings
+
+    def save_findings(
+        self, findings: pl.DataFrame, *, sessions: Iterable[str] | None = None
+    ) -> None:
+        """Replace the stored findings of ``sessions`` (default: those in ``findings``)."""
+        with self._write() as con:
+            self._save_findings(con, findings, sessions)
+
+    @staticmethod
+    def _save_findings(
+        con: sqlite3.Connection, findings: pl.DataFrame, sessions: Iterable[str] | None
+    ) -> int:
+        missing = [c for c in ("session_id", "kind") if c not in findings.columns]
+        if missing:
+            raise ConfigError(
+                f"findings lack column(s) {missing}; hint: pass the frame "
+                "cemreplay.detect() returns"
+            )
+        cols = [c for c in FINDING_COLUMNS if c in findings.columns]
+        frame = findings.select(pl.col(c).cast(FINDING_COLUMNS[c]) for c in cols)
+        ids = list(sessions) if sessions is not None else frame["session_id"].unique().to_list()
+        con.executemany("DELETE FROM findings WHERE session_id = ?", [(s,) for s in ids])
+        con.executemany(
+            f"INSERT INTO findings ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            frame.iter_rows(),
+        )
+        return frame.height
+
+    def findings(
+        self, *, kind: str | Sequence[str] | None = None, session_id: str | None = None
+    ) -> pl.DataFrame:
+        """Stored findings (:data:`FINDING_COLUMNS`), by session and time; filter by kind(s)
+        and/or session."""
+        where, args = ["1"], list[Any]()
+        if kind is not None:
+            kinds = [kind] if isinstance(kind, str) else list(kind)
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            args += kinds
+        if session_id is not None:
+            where.append("session_id = ?")
+            args.append(session_id)
+        with self._read() as con:
+            rows = con.execute(
+                f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings WHERE {' AND '.join(where)} "
+                "ORDER BY session_id, t, kind",
+                args,
+            ).fetchall()
+        return pl.DataFrame(rows, schema=FINDING_COLUMNS, orient="row")
+
+    # -- analysis
+
+    def analyze(
+        self, *, progress: Callable[[int, int], None] | None = None, chunk_visitors: int = 2_000
+    ) -> AnalyzeResult:
+        """Decode the sessions changed since the last run and bring the index up to date.
+
+        For each chunk of visitors with a changed session: decode all their batches, fill the
+        sessions index (times, counts, segment fields), run ``cemreplay.detectors.detect`` and
+        ``cemreplay.score`` when they can be imported, and replace those sessions' findings.
+        Batches the session-level decode rejects for good (a string table entry defined twice
+        differently, a changed visitor id) move to quarantine. ``progress(done, total)`` is
+        called after each chunk, with visitors as the unit.
+        """
+        try:
+            from cemreplay.detectors import detect
+            from cemreplay.score import score
+        except ImportError:  # pragma: no cover - only in a partial install
+            detect = score = None  # type: ignore[assignment]
+        chunks = self._visitor_chunks("dirty = 1", chunk_visitors)
+        total = sum(len(c) for c in chunks)
+        done = n_sess = n_ev = n_find = n_quar = 0
+        if progress is not None:
+            progress(0, total)
+        for visitors in chunks:
+            with self._read() as con:
+                marks = ",".join("?" * len(visitors))
+                rows = con.execute(
+                    f"SELECT session_id, seq, data FROM batches WHERE visitor_id IN ({marks})",
+                    visitors,
+                ).fetchall()
+            data = [bytes(r[2]) for r in rows]
+            report = decode_report(data)
+            seen: dict[str, int] = {}
+            for r in rows:
+                seen[r[0]] = seen.get(r[0], 0) + 1
+            moved = [q for q in report.quarantined if q.code in _PERMANENT]
+            ev = report.events
+            stats = _session_stats(ev)
+            found = detect(ev) if detect is not None and ev.height else None
+            scores = (
+                dict(score(found).select("session_id", "score").iter_rows())
+                if found is not None and score is not None and found.height
+                else {}
+            )
+            with self._write() as con:
+                for q in moved:
+                    sid, seq, raw = rows[q.index]
+                    self._quarantine(con, _now_ms(), sid, seq, q.code, q.reason, bytes(raw))
+                    con.execute("DELETE FROM batches WHERE session_id = ? AND seq = ?", (sid, seq))
+                    con.execute(
+                        "UPDATE sessions SET batches = batches - 1 WHERE session_id = ?", (sid,)
+                    )
+                    seen[sid] -= 1
+                if found is not None:
+                    n_find += self._save_findings(con, found, seen)
+                upd = []
+                for sid, n_batches in seen.items():
+                    st = stats.get(sid)
+                    sc = scores.get(sid, 0.0) if detect is not None else None
+                    upd.append((*(st if st is not None else (None,) * 8), sc, n_batches, sid))
+                con.executemany(
+                    "UPDATE sessions SET "
+                    "first_ts = coalesce(?, first_ts), last_ts = coalesce(?, last_ts), "
+                    "events = coalesce(?, events), pages = coalesce(?, 0), locale = ?, "
+                    "country = ?, campaign = ?, device = ?, score = ?, "
+                    "dirty = CASE WHEN batches = ? THEN 0 ELSE 1 END WHERE session_id = ?",
+                    upd,
+                )
+            n_sess += len(seen)
+            n_ev += ev.height
+            n_quar += len(moved)
+            done += len(visitors)
+            if progress is not None:
+                progress(done, total)
+        return AnalyzeResult(n_sess, n_ev, n_find, n_quar, detect is not None)
+
+
+#: Decoder codes for faults between batches that no later batch can mend.
+_PERMANENT: Final = frozenset({17, 18})  # STRING_CONFLICT, VISITOR_CHANGE
+
+_DEVICES: Final = {d.value: d.name.lower() for d in DeviceClass}
+
+
+def _session_stats(ev: pl.DataFrame) -> dict[str, tuple[Any, ...]]:
+    """Per session: first_ts, last_ts, events, pages, locale, country, campaign, device."""
+    if ev.height == 0:
+        return {}
+    e = ev.select(
+        pl.col("session_id").cast(pl.String),
+        "t",
+        "kind",
+        "a",
+        pl.col("target").cast(pl.String),
+        pl.col("text").cast(pl.String),
+    )
+    pv = int(EventKind.PAGE_VIEW)
+    at = int(EventKind.ATTRIBUTE)
+
+    def attr(key: str) -> pl.Expr:
+        return pl.col("text").filter((pl.col("kind") == at) & (pl.col("target") == key)).first()
+
+    g = e.group_by("session_id", maintain_order=True).agg(
+        pl.col("t").min().alias("first_ts"),
+        pl.col("t").max().alias("last_ts"),
+        pl.len().alias("events"),
+        (pl.col("kind") == pv).sum().alias("pages"),
+        attr("locale").alias("locale"),
+        attr("country").alias("country"),
+        attr("utm_campaign").alias("campaign"),
+        pl.col("a").filter(pl.col("kind") == pv).first().alias("device"),
+    )
+    g = g.with_columns(
+        pl.col("device").replace_strict(_DEVICES, default=None, return_dtype=pl.String)
+    )
+    return {r[0]: r[1:] for r in g.iter_rows()}
+
+
+def open_store(path: str | os.PathLike[str]) -> Store:
+    """Open (creating and migrating as needed) the store at ``path``: an SQLite file."""
+    return SQLiteStore(path)
