@@ -84,9 +84,9 @@ class DecodeReport:
 BATCHES_SCHEMA = pl.Schema(
     {
         "index": pl.Int64(),
-        "session_id": pl.String(),
-        "visitor_id": pl.String(),
-        "site_key": pl.String(),
+        "session_id": pl.Categorical(),
+        "visitor_id": pl.Categorical(),
+        "site_key": pl.Categorical(),
         "seq": pl.Int64(),
         "base_ts": pl.Int64(),
         "n": pl.Int64(),
@@ -140,7 +140,7 @@ def decode_report(batches: Iterable[BatchLike], *, engine: Engine = "numba") -> 
 
     See :class:`DecodeReport`. Same arguments as :func:`decode`.
     """
-    items = [bytes(b) if not isinstance(b, bytes) else b for b in batches]
+    items = batches if isinstance(batches, list) else list(batches)
     if engine == "python":
         from cemreplay.wire.reference import decode_reference
 
@@ -196,9 +196,9 @@ def _categorical(codes: np.ndarray, ok: np.ndarray | None = None) -> pl.Series:
     return s.cat.to(pl.Categorical)
 
 
-def _decode_numba(items: list[bytes]) -> DecodeReport:
+def _decode_numba(items: list[BatchLike]) -> DecodeReport:
     nb_ = len(items)
-    lens = np.fromiter((len(b) for b in items), dtype=np.int64, count=nb_)
+    lens = np.fromiter(map(len, items), dtype=np.int64, count=nb_)
     ends = np.cumsum(lens)
     starts = ends - lens
     buf = np.frombuffer(b"".join(items), dtype=np.uint8) if nb_ else np.zeros(0, np.uint8)
@@ -302,10 +302,15 @@ def _decode_numba(items: list[bytes]) -> DecodeReport:
         eb = s_batch[e_sel]
         e_local = meta[eb, K.M_STR_BASE] + s_j[e_sel]
         e_gid = strs.ids[e_sel]
-        eo = np.lexsort((seq[eb], e_local, sess[eb]))
-        eb, e_local, e_gid, e_sel = eb[eo], e_local[eo], e_gid[eo], e_sel[eo]
-        head = np.ones(len(eb), np.bool_)
-        head[1:] = (sess[eb][1:] != sess[eb][:-1]) | (e_local[1:] != e_local[:-1])
+        # Usually entries already come in (session, entry) order, each entry once: no sort.
+        ekey = (sess[eb] << 32) | e_local
+        if len(ekey) < 2 or bool((ekey[1:] > ekey[:-1]).all()):
+            head = np.ones(len(eb), np.bool_)
+        else:
+            eo = np.lexsort((seq[eb], e_local, sess[eb]))
+            eb, e_local, e_gid, e_sel = eb[eo], e_local[eo], e_gid[eo], e_sel[eo]
+            head = np.ones(len(eb), np.bool_)
+            head[1:] = (sess[eb][1:] != sess[eb][:-1]) | (e_local[1:] != e_local[:-1])
         definer_gid = e_gid[head][np.cumsum(head) - 1]
         conflict = e_gid != definer_gid
         if conflict.any():
@@ -324,7 +329,9 @@ def _decode_numba(items: list[bytes]) -> DecodeReport:
         in_kept[:] = False
         in_kept[kept] = True
         keep_e = in_kept[eb]
-        d_sess = np.searchsorted(k_sess, sess[eb[keep_e]])
+        sess_pos = np.full(len(sess_strings), -1, np.int64)
+        sess_pos[k_sess] = np.arange(len(k_sess))
+        d_sess = sess_pos[sess[eb[keep_e]]]
         d_local = e_local[keep_e]
         d_gid = e_gid[keep_e]
         tlen = np.zeros(len(k_sess), np.int64)
@@ -406,9 +413,9 @@ def _decode_numba(items: list[bytes]) -> DecodeReport:
     batch_table = pl.DataFrame(
         {
             "index": order,
-            "session_id": [sess_strings[g] for g in sess[order]],
-            "visitor_id": [ids[1].strings[g] for g in vis[order]],
-            "site_key": [ids[0].strings[g] for g in site[order]],
+            "session_id": _categorical(ids[2].phys[sess[order]]),
+            "visitor_id": _categorical(ids[1].phys[vis[order]]),
+            "site_key": _categorical(ids[0].phys[site[order]]),
             "seq": seq[order],
             "base_ts": meta[order, K.M_BASE_TS],
             "n": n_ev,

@@ -7,6 +7,7 @@ that the numba path gives the same table and the same quarantine on generated an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -280,7 +281,8 @@ def _fail_pos(data: bytes, p: int, end: int) -> int:
     return p
 
 
-def decode_reference(items: list[bytes]) -> DecodeReport:
+def decode_reference(raw: Sequence[bytes | bytearray | memoryview]) -> DecodeReport:
+    items = [bytes(b) for b in raw]
     envs: dict[int, _Env] = {}
     errors: dict[int, tuple[int, int, int]] = {}
     for b, data in enumerate(items):
