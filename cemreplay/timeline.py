@@ -546,7 +546,7 @@ def render_text(
         return f"\x1b[{_STYLE[style]}m{s}\x1b[0m" if color else s
 
     def wrap(first: str, rest: str, *, indent: int, style: str | None = None) -> list[str]:
-        lines = textwrap.wrap(_clean(rest), width - indent) or [""]
+        lines = textwrap.wrap(_clean(rest), width - indent, break_on_hyphens=False) or [""]
         body = [first + lines[0]] + [" " * indent + ln for ln in lines[1:]]
         return [paint(style, ln) if style else ln for ln in body]
 
@@ -613,7 +613,7 @@ def _header(data: dict[str, Any], paint: Any, wrap: Any) -> list[str]:
     lines = [
         paint("head", f"Session {_clean(data['session_id'])}")
         + f"  visitor {_clean(data['visitor_id'])}",
-        f"When      {when}, lasted {duration(data['duration_ms'])}",
+        *wrap("When      ", f"{when}, lasted {duration(data['duration_ms'])}", indent=10),
         f"Device    {data['device_class']}, viewport "
         f"{data['viewport']['width']}x{data['viewport']['height']}",
     ]
@@ -641,7 +641,7 @@ def _page_heading(page: dict[str, Any], n: int, i: int, paint: Any, wrap: Any) -
         facts.append(f"{page['mouse_moves']} mouse moves")
     if page["max_scroll_depth_pct"] is not None:
         facts.append(f"scrolled to {page['max_scroll_depth_pct']}% of the page")
-    out = ["", paint("page", head)]
+    out = ["", *wrap("", head, indent=3, style="page")]
     if facts:
         out += wrap("   ", ", ".join(facts), indent=3, style="dim")
     return out
