@@ -1,0 +1,644 @@
+"""The collector: an ASGI app that receives batches, validates, scrubs and stores them.
+
+``create_app(db)`` returns a Starlette app; ``serve(db)`` runs it under uvicorn (one command:
+``cemreplay serve --db PATH``). Routes:
+
+* ``POST /v1/batch``: one wire batch per body (``Content-Encoding: gzip`` allowed).
+  ``204`` once the batch is durably stored (or was already), ``400`` with a JSON reason for a
+  bad batch (kept in quarantine), ``409`` when another batch with the same session and seq
+  was stored (this one is quarantined as a conflict), ``403`` for a foreign origin or site
+  key, ``413`` for a body or a decompressed batch over the limits, ``415`` for another
+  content type or encoding, ``429`` when the write queue is full, ``503`` while the store
+  cannot be written. ``OPTIONS`` answers CORS preflights.
+* ``GET /v1/snippet.js``: the built capture snippet.
+* ``GET /healthz``: liveness and the write queue's length.
+* For support reps, behind the token: ``GET /`` (search by session or visitor id),
+  ``GET /sessions/<id>`` (the HTML replay), ``GET /api/sessions/<id>`` (JSON).
+
+Group commit: request handlers only read and check the body, then queue it. One writer
+thread takes everything queued (up to ``max_group``), validates it with one decoder call,
+writes it in one transaction (``synchronous=FULL``), and only then answers all of those
+requests. See ``docs/collector.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import importlib
+import json
+import os
+import queue
+import secrets
+import threading
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+import msgpack
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Route
+
+from cemreplay.errors import CemReplayError, ConfigError
+from cemreplay.store import Outcome, SQLiteStore, UnknownSessionError
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_DECOMPRESSED",
+    "DEFAULT_MAX_QUEUE",
+    "create_app",
+    "serve",
+    "snippet_path",
+]
+
+#: Largest request body (compressed or not) in bytes: a batch of 65,535 events is far under.
+DEFAULT_MAX_BODY: Final = 1 << 20
+#: Largest batch after gzip is undone: the wire format's own limit (schema.MAX_BATCH_BYTES).
+DEFAULT_MAX_DECOMPRESSED: Final = 4 << 20
+#: Batches waiting for the writer before new ones get 429.
+DEFAULT_MAX_QUEUE: Final = 20_000
+#: Most batches the writer commits in one transaction.
+DEFAULT_MAX_GROUP: Final = 2_000
+
+_CONTENT_TYPES: Final = frozenset(
+    {"", "application/msgpack", "application/x-msgpack", "application/octet-stream", "text/plain"}
+)
+_COOKIE: Final = "cemreplay_token"
+_NO_STORE: Final = {"Cache-Control": "no-store"}
+
+
+def snippet_path() -> Path | None:
+    """Where the built snippet is: packaged (``cemreplay/_static``) or in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for p in (
+        here / "_static" / "cemreplay.min.js",
+        here.parent / "js-snippet" / "dist" / "cemreplay.min.js",
+    ):
+        if p.is_file():
+            return p
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# The writer: group commit
+
+
+@dataclass
+class _Job:
+    data: bytes
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Outcome]
+
+
+def _settle(
+    jobs: list[_Job],
+    outcomes: Sequence[Outcome] | None,
+    exc: BaseException | None,
+) -> None:
+    for k, job in enumerate(jobs):
+        if job.future.done():
+            continue  # the client went away
+        if outcomes is not None:
+            job.future.set_result(outcomes[k])
+        else:
+            job.future.set_exception(exc or RuntimeError("writer stopped"))
+
+
+@dataclass
+class _Writer:
+    store: SQLiteStore
+    max_queue: int
+    max_group: int
+    q: queue.Queue[_Job | None] = field(init=False)
+    thread: threading.Thread | None = None
+    stored: int = 0
+    commits: int = 0
+    failing: str | None = None
+
+    def __post_init__(self) -> None:
+        self.q = queue.Queue(maxsize=self.max_queue)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="cemreplay-writer", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.q.put(None)  # after every job already queued
+            self.thread.join(timeout=30)
+            self.thread = None
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self.q.get()
+            if first is None:
+                return
+            jobs = [first]
+            while len(jobs) < self.max_group:
+                try:
+                    job = self.q.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                jobs.append(job)
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            outcomes = self.store.put_batches([j.data for j in jobs])
+        except Exception as exc:  # disk full, I/O error: answer 503, keep serving
+            self.failing = str(exc)
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+            for j in jobs:
+                by_loop.setdefault(j.loop, []).append(j)
+            for loop, js in by_loop.items():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, js, None, exc)
+            return
+        self.failing = None
+        self.commits += 1
+        self.stored += sum(o.status == "stored" for o in outcomes)
+        groups: dict[asyncio.AbstractEventLoop, tuple[list[_Job], list[Outcome]]] = {}
+        for j, o in zip(jobs, outcomes, strict=True):
+            js, os_ = groups.setdefault(j.loop, ([], []))
+            js.append(j)
+            os_.append(o)
+        for loop, (js, os_) in groups.items():
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, js, os_, None)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+class _BadBodyError(Exception):
+    pass
+
+
+async def _read_body(request: Request, max_body: int, max_out: int, gzip: bool) -> bytes:
+    """The body, gunzipped when ``gzip``, never holding more than the limits allow."""
+    parts: list[bytes] = []
+    size = out = 0
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body:
+            raise _TooLargeError(f"request body is over {max_body} bytes")
+        if inflater is None:
+            parts.append(chunk)
+            continue
+        data = chunk
+        while data:
+            try:
+                piece = inflater.decompress(data, max_out - out + 1)
+            except zlib.error as exc:
+                raise _BadBodyError(f"body is not valid gzip: {exc}") from None
+            out += len(piece)
+            if out > max_out:
+                raise _TooLargeError(f"batch is over {max_out} bytes once decompressed")
+            parts.append(piece)
+            data = inflater.unconsumed_tail
+            if inflater.eof:
+                if data or inflater.unused_data:
+                    raise _BadBodyError("bytes follow the end of the gzip stream")
+                break
+    if inflater is not None:
+        if not inflater.eof:
+            raise _BadBodyError("gzip stream is cut short")
+    elif size > max_out:
+        raise _TooLargeError(f"batch is over {max_out} bytes")
+    return b"".join(parts)
+
+
+def _peek_site_key(data: bytes) -> str | None:
+    """Element 1 of the batch when it can be read cheaply, else None (the decoder will say)."""
+    try:
+        u = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
+        u.feed(data)
+        if u.read_array_header() < 2:
+            return None
+        u.skip()
+        v = u.unpack()
+    except Exception:
+        return None
+    return v if isinstance(v, str) else None
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{escape(title)}</title>"
+        "<style>body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;"
+        "padding:0 1rem}input{font:inherit;padding:.4rem;width:24rem}table{border-collapse:"
+        "collapse}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}"
+        "</style>"
+        f"<h1>{escape(title)}</h1>{body}</html>"
+    )
+
+
+def _score(v: float | None) -> str:
+    return "" if v is None else f"{v:.1f}"
+
+
+def _ms_iso(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ----------------------------------------------------------------------------------------------
+# The app
+
+
+def create_app(
+    db_path: str | os.PathLike[str],
+    *,
+    site_key: str | None = None,
+    allow_origins: Sequence[str] = (),
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    max_group: int = DEFAULT_MAX_GROUP,
+) -> Starlette:
+    """The collector as a Starlette app over the store at ``db_path`` (created if absent).
+
+    Parameters
+    ----------
+    site_key:
+        Accept only batches whose site key (element 1) is this; None accepts any.
+    allow_origins:
+        Browser origins (``https://shop.example``) allowed to send batches; empty or ``"*"``
+        allows any. A request with another ``Origin`` gets 403.
+    token:
+        The secret support reps' lookup pages need (``Authorization: Bearer``, ``?token=``
+        once, then a cookie). None turns the lookup pages off (403); ingest never needs it.
+    max_body, max_decompressed:
+        Byte limits of the request body and of the batch after gzip (413 beyond).
+    max_queue, max_group:
+        Batches waiting for the writer before 429; most batches per transaction.
+    """
+    for name, v in (
+        ("max_body", max_body),
+        ("max_decompressed", max_decompressed),
+        ("max_queue", max_queue),
+        ("max_group", max_group),
+    ):
+        if not isinstance(v, int) or v < 1:
+            raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
+    store = SQLiteStore(db_path)
+    writer = _Writer(store, max_queue, max_group)
+    origins = {o.rstrip("/").lower() for o in allow_origins}
+    any_origin = not origins or "*" in origins
+
+    def origin_ok(origin: str | None) -> bool:
+        return origin is None or any_origin or origin.rstrip("/").lower() in origins
+
+    def cors(origin: str | None) -> dict[str, str]:
+        if origin is None:
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    # -- ingest
+
+    async def preflight(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if not origin_ok(origin):
+            return _error(
+                403,
+                f"origin {origin} is not allowed; hint: start the collector "
+                "with --allow-origin for it",
+            )
+        return Response(
+            status_code=204,
+            headers={
+                **cors(origin),
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Content-Type, Content-Encoding",
+                "Access-Control-Max-Age": "86400",
+            },
+        )
+
+    async def post_batch(request: Request) -> Response:
+        h = request.headers
+        origin = h.get("origin")
+        if not origin_ok(origin):
+            return _error(
+                403,
+                f"origin {origin} is not allowed; hint: start the collector "
+                "with --allow-origin for it",
+            )
+        ch = cors(origin)
+        ctype = h.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in _CONTENT_TYPES:
+            return _error(
+                415,
+                f"content type {ctype!r} is not accepted; hint: send "
+                "application/msgpack (or text/plain from sendBeacon)",
+                ch,
+            )
+        enc = h.get("content-encoding", "").strip().lower()
+        if enc not in ("", "identity", "gzip"):
+            return _error(415, f"content encoding {enc!r} is not accepted; hint: gzip or none", ch)
+        declared = h.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            return _error(413, f"request body is over {max_body} bytes", ch)
+        try:
+            data = await _read_body(request, max_body, max_decompressed, enc == "gzip")
+        except _TooLargeError as exc:
+            return _error(413, str(exc), ch)
+        except _BadBodyError as exc:
+            return _error(400, str(exc), ch)
+        if not data:
+            return _error(400, "empty body; hint: send one wire batch per request", ch)
+        if site_key is not None:
+            got = _peek_site_key(data)
+            if got is not None and got != site_key:
+                return _error(403, f"site key {got!r} is not this collector's", ch)
+        loop = asyncio.get_running_loop()
+        job = _Job(data, loop, loop.create_future())
+        try:
+            writer.q.put_nowait(job)
+        except queue.Full:
+            return _error(429, "write queue is full; retry shortly", {**ch, "Retry-After": "1"})
+        try:
+            outcome = await job.future
+        except Exception as exc:
+            return _error(503, f"store cannot be written: {exc}", {**ch, "Retry-After": "5"})
+        if outcome.ok:
+            return Response(status_code=204, headers=ch)
+        status = 409 if outcome.code == 19 else 400
+        return _error(
+            status, outcome.reason or "bad batch", ch, code=outcome.code, quarantined=True
+        )
+
+    async def snippet(request: Request) -> Response:
+        p = snippet_path()
+        if p is None:
+            return PlainTextResponse(
+                "// cemreplay snippet is not built; hint: cd js-snippet && npm ci && "
+                "npm run build\n",
+                status_code=404,
+                media_type="application/javascript",
+            )
+        return Response(
+            p.read_bytes(),
+            media_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    async def healthz(request: Request) -> Response:
+        ok = writer.thread is not None and writer.thread.is_alive() and writer.failing is None
+        return JSONResponse(
+            {
+                "ok": ok,
+                "queued": writer.q.qsize(),
+                "stored": writer.stored,
+                "commits": writer.commits,
+                "error": writer.failing,
+            },
+            status_code=200 if ok else 503,
+            headers=_NO_STORE,
+        )
+
+    # -- lookups (token)
+
+    def authorized(request: Request) -> Response | None:
+        """None when the request carries the token, else the response to send."""
+        wants_html = not request.url.path.startswith("/api/")
+        if token is None:
+            msg = "session lookup is off; hint: start the collector with --token SECRET"
+            return (
+                HTMLResponse(_page("Lookup is off", f"<p>{escape(msg)}</p>"), 403)
+                if wants_html
+                else _error(403, msg)
+            )
+        given = request.query_params.get("token")
+        if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+            rest = {k: v for k, v in request.query_params.items() if k != "token"}
+            url = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+            r = RedirectResponse(url, status_code=303)
+            r.set_cookie(
+                _COOKIE,
+                token,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+                path="/",
+            )
+            return r
+        auth = request.headers.get("authorization", "")
+        cand = (
+            auth[7:].strip()
+            if auth.lower().startswith("bearer ")
+            else request.cookies.get(_COOKIE, "")
+        )
+        if cand and hmac.compare_digest(cand.encode(), token.encode()):
+            return None
+        msg = "this page needs the lookup token; hint: open it once with ?token=SECRET"
+        hdr = {"WWW-Authenticate": "Bearer", **_NO_STORE}
+        return (
+            HTMLResponse(_page("Token needed", f"<p>{escape(msg)}</p>"), 401, hdr)
+            if wants_html
+            else _error(401, msg, hdr)
+        )
+
+    def load(session_id: str) -> tuple[Any, Any, dict[str, Any]]:
+        """Events, findings and index row of a session (findings computed if not analyzed)."""
+        events = store.session_events(session_id)
+        idx = store.sessions(session_id=session_id, limit=1)
+        row = idx.to_dicts()[0] if idx.height else {"session_id": session_id}
+        if row.get("analyzed"):
+            found = store.findings(session_id=session_id)
+        else:
+            from cemreplay.detectors import detect
+
+            found = detect(events)
+        return events, found, row
+
+    async def search(request: Request) -> Response:
+        if (deny := authorized(request)) is not None:
+            return deny
+        q = request.query_params.get("q", "").strip()
+        form = (
+            "<form method=get action='/'><input name=q autofocus placeholder='session id "
+            f"or visitor id' value='{escape(q, quote=True)}'> <button>Look up</button></form>"
+        )
+        if not q:
+            return HTMLResponse(_page("cemreplay session lookup", form), headers=_NO_STORE)
+        found = await run_in_threadpool(store.sessions, session_id=q, limit=1)
+        if found.height:
+            return RedirectResponse(f"/sessions/{quote(q, safe='')}", status_code=303)
+        rows = await run_in_threadpool(store.sessions, visitor=q, limit=200)
+        if rows.height == 0:
+            body = form + f"<p>No session or visitor <code>{escape(q)}</code>.</p>"
+            return HTMLResponse(_page("cemreplay session lookup", body), headers=_NO_STORE)
+        trs = "".join(
+            f"<tr><td><a href='/sessions/{quote(r['session_id'], safe='')}'>"
+            f"{escape(r['session_id'])}</a></td><td>{_ms_iso(r['first_ts'])}</td>"
+            f"<td>{r['pages'] if r['pages'] is not None else ''}</td><td>{r['events']}</td>"
+            f"<td>{_score(r['score'])}</td></tr>"
+            for r in rows.iter_rows(named=True)
+        )
+        body = (
+            form + f"<p>Visitor <code>{escape(q)}</code>: {rows.height} session(s)</p>"
+            "<table><tr><th>session</th><th>started (UTC)</th><th>pages</th><th>events</th>"
+            f"<th>score</th></tr>{trs}</table>"
+        )
+        return HTMLResponse(_page("cemreplay session lookup", body), headers=_NO_STORE)
+
+    async def session_page(request: Request) -> Response:
+        if (deny := authorized(request)) is not None:
+            return deny
+        sid = request.path_params["session_id"]
+        try:
+            render_html = importlib.import_module("cemreplay.replay").render_html
+        except ImportError:
+            return HTMLResponse(
+                _page("Replay unavailable", "<p>cemreplay.replay is not installed.</p>"), 501
+            )
+
+        def work() -> str:
+            events, found, _ = load(sid)
+            return str(render_html(events, found, session_id=sid))
+
+        try:
+            html = await run_in_threadpool(work)
+        except UnknownSessionError as exc:
+            return HTMLResponse(
+                _page("No such session", f"<p>{escape(str(exc))}</p>"), 404, headers=_NO_STORE
+            )
+        return HTMLResponse(html, headers=_NO_STORE)
+
+    async def session_api(request: Request) -> Response:
+        if (deny := authorized(request)) is not None:
+            return deny
+        sid = request.path_params["session_id"]
+
+        def work() -> dict[str, Any]:
+            from cemreplay.timeline import to_json
+
+            events, found, row = load(sid)
+            return {
+                "session": row,
+                "timeline": to_json(events, found, session_id=sid, score=row.get("score")),
+            }
+
+        try:
+            data = await run_in_threadpool(work)
+        except UnknownSessionError as exc:
+            return _error(404, str(exc), _NO_STORE)
+        except CemReplayError as exc:
+            return _error(422, str(exc), _NO_STORE)
+        return Response(
+            json.dumps(data, default=str), media_type="application/json", headers=_NO_STORE
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(writer.stop)
+            store.close()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/batch", post_batch, methods=["POST"]),
+            Route("/v1/batch", preflight, methods=["OPTIONS"]),
+            Route("/v1/snippet.js", snippet, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/", search, methods=["GET"]),
+            Route("/sessions/{session_id:path}", session_page, methods=["GET"]),
+            Route("/api/sessions/{session_id:path}", session_api, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.writer = writer
+    return app
+
+
+#: The worked example of docs/wire-format.md: a valid two-event batch.
+_EXAMPLE: Final = bytes.fromhex(
+    "9d01a16ba27631a2733100cf0000018bcfe5680000"
+    "92a12faa627574746f6e2362757902c4020103c40300f403"
+    "c40d8014a00b0200b712cf0a800102c403010002"
+)
+
+
+def _warm_up() -> None:
+    """Compile the decoder's kernels now rather than on the first request."""
+    from cemreplay import ingest
+
+    ingest.prepare([_EXAMPLE])
+
+
+def serve(
+    db_path: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    site_key: str | None = None,
+    allow_origins: Sequence[str] = (),
+    token: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Run the collector under uvicorn until interrupted (SIGINT/SIGTERM drain the queue)."""
+    import uvicorn
+
+    app = create_app(db_path, site_key=site_key, allow_origins=allow_origins, token=token)
+    _warm_up()
+    if log is not None:
+        shown = host if ":" not in host else f"[{host}]"
+        log(f"cemreplay collector on http://{shown}:{port} (store {db_path})")
+        if token is not None:
+            log(f"session lookup: http://{shown}:{port}/?token={token}")
+        else:
+            log("session lookup is off (no --token)")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def new_token() -> str:
+    """A random lookup token."""
+    return secrets.token_urlsafe(24)
