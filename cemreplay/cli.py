@@ -35,10 +35,265 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_demo)
 
 
+# -- store, collector and lookup commands (docs/cli.md) ----------------------------------------
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _plain_table(rows: list[dict[str, object]], cols: Sequence[str]) -> str:
+    """A plain-text table: a header, a rule, one line per row."""
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in rows]
+    widths = [max([len(c)] + [len(row[k]) for row in cells]) for k, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+              for row in cells]
+    return "\n".join(lines)
+
+
+def _iso_ms(ms: object) -> object:
+    from datetime import UTC, datetime
+
+    if not isinstance(ms, int):
+        return ms
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, metavar="PATH", help="the store (an SQLite file)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from cemreplay.collector import new_token, serve
+
+    token = args.token or os.environ.get("CEMREPLAY_TOKEN") or new_token()
+    serve(args.db, host=args.host, port=args.port, site_key=args.site_key,
+          allow_origins=args.allow_origin, token=token, log=_stderr)
+    return 0
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the collector: receive batches, store them, serve session lookup",
+        description="Run the collector (POST /v1/batch, GET /v1/snippet.js, /healthz) and the "
+        "support reps' session lookup (/, /sessions/ID, /api/sessions/ID) over one store.",
+    )
+    _add_db(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--site-key", metavar="KEY", help="accept only batches with this site key")
+    p.add_argument("--allow-origin", metavar="ORIGIN", action="append", default=[],
+                   help="a browser origin allowed to send batches (repeatable; default any)")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="secret for the lookup pages (default $CEMREPLAY_TOKEN, else a random "
+                   "one printed at start)")
+    p.set_defaults(handler=_serve)
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    import json
+
+    from cemreplay.store import open_store
+
+    with open_store(args.db, create=False) as st:
+        df = st.sessions(visitor=args.visitor, since=args.since, limit=args.limit)
+    rows = df.to_dicts()
+    if args.format == "json":
+        print(json.dumps(rows, default=str))
+        return 0
+    cols = ["session_id", "visitor_id", "first_ts", "last_ts", "pages", "events", "device",
+            "locale", "country", "campaign", "score"]
+    for r in rows:
+        r["first_ts"], r["last_ts"] = _iso_ms(r["first_ts"]), _iso_ms(r["last_ts"])
+    print(_plain_table(rows, cols))
+    return 0
+
+
+def _add_sessions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sessions",
+        help="list sessions from the store's index, newest first",
+        description="List sessions from the store's sessions index, newest first. Page "
+        "counts, segments and scores appear once `cemreplay analyze` has run.",
+    )
+    _add_db(p)
+    p.add_argument("--visitor", metavar="ID", help="only this visitor's sessions")
+    p.add_argument("--since", metavar="WHEN",
+                   help="only sessions active since: ISO date/time (UTC), epoch ms, or a "
+                   "duration back from now such as 24h or 7d")
+    p.add_argument("--limit", type=int, default=100, help="most sessions listed (default 100)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="output format (default table)")
+    p.set_defaults(handler=_sessions)
+
+
+def _color(mode: str) -> bool:
+    import os
+
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _show(args: argparse.Namespace) -> int:
+    import json
+
+    from cemreplay.store import open_store
+    from cemreplay.timeline import render_text, to_json
+
+    with open_store(args.db, create=False) as st:
+        v = st.session_view(args.session_id)
+    score = v.info.get("score")
+    if args.format == "json":
+        print(json.dumps(to_json(v.events, v.findings, session_id=args.session_id, score=score)))
+    else:
+        print(render_text(v.events, v.findings, session_id=args.session_id,
+                          color=_color(args.color), score=score))
+    return 0
+
+
+def _add_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "show",
+        help="show one session as a timeline with its findings",
+        description="Show one session from the store as a timeline (text or JSON) with its "
+        "findings: what a support rep needs when a visitor reads out a session id.",
+    )
+    p.add_argument("session_id", metavar="SESSION_ID", help="the session id")
+    _add_db(p)
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (default text)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text output (default auto: on a terminal, unless NO_COLOR)")
+    p.set_defaults(handler=_show)
+
+
+_FINDING_FIELDS = ("session_id", "visitor_id", "page_view", "kind", "t", "page_url", "target",
+                   "field", "severity", "count", "duration_ms", "detail", "explanation")
+
+
+def _findings(args: argparse.Namespace) -> int:
+    import json
+
+    from cemreplay.detectors import detect
+
+    kinds = [k.strip() for arg in args.kind for k in arg.split(",") if k.strip()] or None
+    if args.rrweb is not None:
+        from cemreplay.wire import read_rrweb
+
+        found = detect(read_rrweb(args.rrweb), kinds=kinds)
+    else:
+        from cemreplay.store import open_store
+
+        with open_store(args.db, create=False) as st:
+            found = st.findings(kind=kinds)
+    rows = found.select([c for c in _FINDING_FIELDS if c in found.columns]).to_dicts()
+    if args.format == "json":
+        print(json.dumps(rows, default=str))
+        return 0
+    for r in rows:
+        r["t"] = _iso_ms(r.get("t"))
+    print(_plain_table(rows, ["session_id", "kind", "t", "page_url", "target", "field",
+                              "explanation"]))
+    return 0
+
+
+def _add_findings(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "findings",
+        help="list findings from the store, or detect them in an rrweb recording",
+        description="List the findings `cemreplay analyze` stored, or run the detectors on an "
+        "rrweb/PostHog recording without a store (--rrweb).",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--db", metavar="PATH", help="the store (an SQLite file)")
+    src.add_argument("--rrweb", metavar="PATH",
+                     help="an rrweb JSON or PostHog JSONL recording (gzip allowed) instead")
+    p.add_argument("--kind", action="append", default=[], metavar="KIND",
+                   help="only findings of this kind (repeatable or comma-separated)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="output format (default table)")
+    p.set_defaults(handler=_findings)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cemreplay.replay import render_html
+    from cemreplay.store import open_store
+
+    with open_store(args.db, create=False) as st:
+        v = st.session_view(args.session_id)
+    html = render_html(v.events, v.findings, session_id=args.session_id)
+    Path(args.output).write_text(html, encoding="utf-8")
+    _stderr(f"wrote {args.output}")
+    return 0
+
+
+def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="write one session's self-contained HTML replay",
+        description="Write one session's replay as a single self-contained HTML file.",
+    )
+    p.add_argument("session_id", metavar="SESSION_ID", help="the session id")
+    _add_db(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="file to write")
+    p.set_defaults(handler=_replay)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import time
+
+    from cemreplay.store import open_store
+
+    t0 = time.monotonic()
+
+    def bar(done: int, total: int) -> None:
+        if not sys.stderr.isatty() and done not in (0, total):
+            return
+        frac = done / total if total else 1.0
+        fill = int(frac * 30)
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\ranalyze [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
+                         f"{done}/{total} visitors {time.monotonic() - t0:5.1f}s{end}")
+        sys.stderr.flush()
+
+    with open_store(args.db, create=False) as st:
+        r = st.analyze(progress=bar)
+    print(f"analyzed {r.sessions} sessions, {r.events} events: {r.findings} findings, "
+          f"{r.quarantined} batches quarantined")
+    return 0
+
+
+def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="decode changed sessions, run the detectors, update the index and findings",
+        description="Decode every session changed since the last run, fill the sessions "
+        "index (pages, segments, score) and replace those sessions' findings.",
+    )
+    _add_db(p)
+    p.set_defaults(handler=_analyze)
+
+
 # Subcommand registrars, in the order `--help` lists them. Add yours here.
 # cli-registrars:start
 REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_demo,
+    _add_serve,
+    _add_sessions,
+    _add_show,
+    _add_findings,
+    _add_replay,
+    _add_analyze,
 ]
 # cli-registrars:end
 

@@ -474,19 +474,6 @@ def create_app(
             else _error(401, msg, hdr)
         )
 
-    def load(session_id: str) -> tuple[Any, Any, dict[str, Any]]:
-        """Events, findings and index row of a session (findings computed if not analyzed)."""
-        events = store.session_events(session_id)
-        idx = store.sessions(session_id=session_id, limit=1)
-        row = idx.to_dicts()[0] if idx.height else {"session_id": session_id}
-        if row.get("analyzed"):
-            found = store.findings(session_id=session_id)
-        else:
-            from cemreplay.detectors import detect
-
-            found = detect(events)
-        return events, found, row
-
     async def search(request: Request) -> Response:
         if (deny := authorized(request)) is not None:
             return deny
@@ -530,8 +517,8 @@ def create_app(
             )
 
         def work() -> str:
-            events, found, _ = load(sid)
-            return str(render_html(events, found, session_id=sid))
+            v = store.session_view(sid)
+            return str(render_html(v.events, v.findings, session_id=sid))
 
         try:
             html = await run_in_threadpool(work)
@@ -549,10 +536,12 @@ def create_app(
         def work() -> dict[str, Any]:
             from cemreplay.timeline import to_json
 
-            events, found, row = load(sid)
+            v = store.session_view(sid)
             return {
-                "session": row,
-                "timeline": to_json(events, found, session_id=sid, score=row.get("score")),
+                "session": v.info,
+                "timeline": to_json(
+                    v.events, v.findings, session_id=sid, score=v.info.get("score")
+                ),
             }
 
         try:

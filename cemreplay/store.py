@@ -60,6 +60,7 @@ __all__ = [
     "AnalyzeResult",
     "Outcome",
     "SQLiteStore",
+    "SessionView",
     "Store",
     "StoreError",
     "UnknownSessionError",
@@ -105,6 +106,15 @@ class AnalyzeResult:
     findings: int
     quarantined: int
     detectors: bool  # False when cemreplay.detectors could not be imported
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What a lookup shows: a session's events, findings and its sessions index row."""
+
+    events: pl.DataFrame
+    findings: pl.DataFrame
+    info: dict[str, Any]
 
 
 SESSIONS_SCHEMA: Final = pl.Schema(
@@ -278,6 +288,8 @@ class Store(Protocol):
 
     def session_events(self, session_id: str) -> pl.DataFrame: ...
 
+    def session_view(self, session_id: str) -> SessionView: ...
+
     def sessions(
         self,
         *,
@@ -353,7 +365,9 @@ class SQLiteStore:
     0
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0):
+    def __init__(
+        self, path: str | os.PathLike[str], *, create: bool = True, timeout_s: float = 30.0
+    ):
         self.path = Path(path)
         self._timeout = timeout_s
         self._local = threading.local()
@@ -363,6 +377,11 @@ class SQLiteStore:
             raise StoreError(
                 f"{self.path} is a directory; hint: give a file path such as "
                 f"{self.path / 'cemreplay.db'}"
+            )
+        if not create and not self.path.exists():
+            raise StoreError(
+                f"no store at {self.path}; hint: check the path, or start `cemreplay serve "
+                f"--db {self.path}` to create one"
             )
         if not self.path.parent.exists():
             raise StoreError(f"folder {self.path.parent} does not exist; hint: create it first")
@@ -650,6 +669,23 @@ class SQLiteStore:
             rows = [(*r[:6], bytes(r[6])) for r in con.execute(sql)]
         return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row")
 
+    def session_view(self, session_id: str) -> SessionView:
+        """One session for a lookup: its events, findings and index row.
+
+        The findings are the stored ones when the session is analyzed and unchanged since;
+        otherwise they are computed now from its events (and not stored).
+        """
+        events = self.session_events(session_id)
+        idx = self.sessions(session_id=session_id, limit=1)
+        info: dict[str, Any] = idx.to_dicts()[0] if idx.height else {"session_id": session_id}
+        if info.get("analyzed"):
+            found = self.findings(session_id=session_id)
+        else:
+            from cemreplay.detectors import detect
+
+            found = detect(events)
+        return SessionView(events, found, info)
+
     # -- findings
 
     def save_findings(
@@ -818,6 +854,9 @@ def _session_stats(ev: pl.DataFrame) -> dict[str, tuple[Any, ...]]:
     return {r[0]: r[1:] for r in g.iter_rows()}
 
 
-def open_store(path: str | os.PathLike[str]) -> Store:
-    """Open (creating and migrating as needed) the store at ``path``: an SQLite file."""
-    return SQLiteStore(path)
+def open_store(path: str | os.PathLike[str], *, create: bool = True) -> SQLiteStore:
+    """Open the store at ``path`` (an SQLite file), migrating it as needed.
+
+    With ``create=False`` a missing file is a :class:`StoreError` rather than a new store.
+    """
+    return SQLiteStore(path, create=create)
