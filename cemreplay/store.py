@@ -602,7 +602,15 @@ class SQLiteStore:
                     for k in range(0, len(ids), 500):
                         part = ids[k : k + 500]
                         marks = ",".join("?" * len(part))
-                        data += self._batches_of(con, f"{col} IN ({marks})", part)
+                        data += self._batches_of(
+                            con,
+                            f"session_id IN ({marks})"
+                            if col == "session_id"
+                            # by the session's visitor (its first batch's), as analyze groups
+                            else "session_id IN (SELECT session_id FROM sessions "
+                            f"WHERE visitor_id IN ({marks}))",
+                            part,
+                        )
         return decode_report(data).events
 
     def iter_events(self, *, chunk_visitors: int = 5_000) -> Iterator[pl.DataFrame]:
@@ -764,7 +772,8 @@ class SQLiteStore:
             with self._read() as con:
                 marks = ",".join("?" * len(visitors))
                 rows = con.execute(
-                    f"SELECT session_id, seq, data FROM batches WHERE visitor_id IN ({marks})",
+                    "SELECT session_id, seq, data FROM batches WHERE session_id IN "
+                    f"(SELECT session_id FROM sessions WHERE visitor_id IN ({marks}))",
                     visitors,
                 ).fetchall()
             data = [bytes(r[2]) for r in rows]
