@@ -511,10 +511,20 @@ def _event_text(e: dict[str, Any]) -> str:
     if k == "page_leave":
         return "the page was closed or left"
     if k == "activity":
-        way = "down" if e["to_y"] > e["from_y"] else "up" if e["to_y"] < e["from_y"] else "to"
+        start, end, deepest = e["from_y"], e["to_y"], e["max_y"]
+        if deepest > max(start, end):
+            way = f"down to y={deepest} and back up to y={end}"
+        else:
+            way = (
+                f"down to y={end}"
+                if end > start
+                else f"up to y={end}"
+                if end < start
+                else "in place"
+            )
         depth = f" ({e['depth_pct']}% of the page seen)" if e["depth_pct"] is not None else ""
         span = duration(e["until_offset_ms"] - e["offset_ms"])
-        return f"{e['scrolls']}x over {span}, {way} to y={e['to_y']}{depth}"
+        return f"{e['scrolls']}x over {span}, {way}{depth}"
     return ""
 
 
@@ -638,7 +648,7 @@ def _page_heading(page: dict[str, Any], n: int, i: int, paint: Any, wrap: Any) -
     if page["navigation"] and page["navigation"] != "load":
         facts.append(f"by {page['navigation']}")
     if page["mouse_moves"]:
-        facts.append(f"{page['mouse_moves']} mouse moves")
+        facts.append(f"{page['mouse_moves']} mouse move{'s' * (page['mouse_moves'] != 1)}")
     if page["max_scroll_depth_pct"] is not None:
         facts.append(f"scrolled to {page['max_scroll_depth_pct']}% of the page")
     out = ["", *wrap("", head, indent=3, style="page")]

@@ -241,7 +241,10 @@ def test_text_event_lines(text: str) -> None:
     assert f'  +00:09.0  typed      phone  "{PHONE_SHAPE}" (15 chars)' in lines
     assert "  +00:13.1  failed req POST /api/coupon -> 500" in lines
     assert "  +00:16.0  submit     form#shipping" in lines
-    assert any(ln.startswith("  +00:01.5  scroll     2x over 0.3 s") for ln in lines)
+    assert (
+        "  +00:01.5  scroll     2x over 0.3 s, down to y=200 and back up to y=0 "
+        "(50% of the page seen)"
+    ) in lines
     at = text.index("  +00:16.0  invalid")
     invalid = " ".join(text[at : text.index("\n  +", at)].split())  # the line and its wrap
     assert invalid == (
@@ -255,6 +258,7 @@ def test_text_groups_lines_under_pages_in_order(text: str) -> None:
     checkout_at = text.index("-- page 2/2  /checkout  at +00:03.5, 26.5 s on page")
     assert cart < text.index("a.checkout-button (640") < checkout_at < text.index("input#phone (")
     assert "3 mouse moves, scrolled to 50% of the page" in text[cart:checkout_at]
+    assert "from /cart, by push, 1 mouse move\n" in text
     times = [ln.split()[0] for ln in text.splitlines() if ln.startswith("  +")]
     assert times == sorted(times)
 

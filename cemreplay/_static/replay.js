@@ -107,7 +107,9 @@
       case "visibility_hidden": return "switched away from this tab";
       case "visibility_visible": return "came back" + (e.hidden_ms ? " after " + dur(e.hidden_ms) : "");
       case "page_leave": return "closed or left the page";
-      case "activity": return e.scrolls + "\u00d7 to y=" + e.to_y +
+      case "activity": return e.scrolls + "\u00d7 " +
+        (e.max_y > Math.max(e.from_y, e.to_y) ? "down to y=" + e.max_y + ", back up to y=" + e.to_y
+          : (e.to_y >= e.from_y ? "down" : "up") + " to y=" + e.to_y) +
         (e.depth_pct !== null ? " (" + e.depth_pct + "% seen)" : "");
     }
     return "";
@@ -185,6 +187,12 @@
   D.events.forEach(function (e) { rows.push({ off: e.offset_ms, order: 1, event: e }); });
   findings.forEach(function (f) { rows.push({ off: f.offset_ms, order: 2, finding: f }); });
   rows.sort(function (a, b) { return a.off - b.off || a.order - b.order; });
+  var typed = {};
+  rows = rows.filter(function (r) { // leaving a field as just typed adds nothing to read
+    var e = r.event;
+    if (e && e.kind === "change") typed[e.field] = e.shape;
+    return !(e && e.kind === "blur" && typed[e.field] === e.shape);
+  });
   rows.forEach(function (r) {
     var li;
     if (r.page) {
