@@ -72,7 +72,7 @@ def session_events(events: pl.DataFrame, session_id: str) -> pl.DataFrame:
     """
     check(events)
     sid = str(session_id)
-    one = events.filter(pl.col("session_id").cast(pl.String) == sid)
+    one = events.filter(pl.col("session_id") == sid)
     if one.is_empty():
         known = events.get_column("session_id").unique().cast(pl.String).drop_nulls().to_list()
         near = [k for k in known if k.casefold() == sid.strip().casefold()]
