@@ -1,0 +1,1 @@
+"""cemreplay's benchmark harness: `python -m benchmarks --help`."""

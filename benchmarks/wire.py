@@ -1,0 +1,142 @@
+"""Wire size and decode speed: cemreplay's format against the formats users would pick.
+
+    python -m benchmarks wire [--events 10000000] [--peer-events 300000] [--cores 1] [--quick]
+
+Measured in one run on the same events (the generator's default mix):
+
+* bytes per event of cemreplay's wire format, batched as the snippet flushes (every 5 s) and
+  in "ordinary" batches of 100-500 events; rrweb-style JSON and row-per-event msgpack for the
+  same events;
+* decode throughput (events/s, best of 3) of cemreplay's numba decoder over the ordinary
+  batches, against row msgpack + polars and rrweb JSON parsed with the standard library and
+  with orjson, each brought to the same event table (checked equal). The peers are pure Python
+  per event, so they run on the first ``--peer-events`` events; throughput is per event either
+  way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from benchmarks._data import machine, ordinary_batches, stream
+from benchmarks.peers import row_msgpack, rrweb_json
+from cemreplay import synth, wire
+
+
+def _best(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    return a.select(pl.all().cast(pl.String)).equals(b.select(pl.all().cast(pl.String)))
+
+
+def run(events: int, peer_events: int, reps: int, gen_events: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"stage": "wire", "machine": machine(), "events": events}
+    t0 = time.perf_counter()
+    gen = synth.generate(events=gen_events, seed=5)
+    result["generator"] = {
+        "events": gen.events.height,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "events_per_s": round(gen.events.height / (time.perf_counter() - t0)),
+    }
+    data = stream(events)
+    ordinary = ordinary_batches(data)
+    snippet_batches = wire.encode(data)
+    batches = wire.encode(ordinary)
+    size_snippet = sum(map(len, snippet_batches))
+    size = sum(map(len, batches))
+    wire.decode(batches[:3])  # compile / load the kernels outside the timing
+    secs, decoded = _best(lambda: wire.decode(batches), reps)
+    assert decoded.equals(ordinary), "cemreplay decode differs from its input"
+    cem_rate = ordinary.height / secs
+    result["cemreplay"] = {
+        "bytes_per_event_snippet_batches": round(size_snippet / data.height, 2),
+        "events_per_snippet_batch": round(data.height / len(snippet_batches), 1),
+        "bytes_per_event_ordinary_batches": round(size / ordinary.height, 2),
+        "events_per_ordinary_batch": round(ordinary.height / len(batches), 1),
+        "decode_seconds": round(secs, 4),
+        "decode_events_per_s": round(cem_rate),
+    }
+    sub = ordinary.head(peer_events)
+    peers: dict[str, dict[str, Any]] = {}
+    for name, enc, dec in (
+        ("row msgpack + polars", row_msgpack.encode, row_msgpack.decode),
+        ("rrweb JSON + json (stdlib)", rrweb_json.encode, rrweb_json.decode_stdlib),
+        ("rrweb JSON + orjson", rrweb_json.encode, rrweb_json.decode_orjson),
+    ):
+        payload = enc(sub)
+        psecs, out = _best(lambda dec=dec, payload=payload: dec(payload), reps)
+        assert _same(out, sub), f"{name} decode differs from its input"
+        rate = sub.height / psecs
+        peers[name] = {
+            "events": sub.height,
+            "bytes_per_event": round(sum(map(len, payload)) / sub.height, 2),
+            "decode_events_per_s": round(rate),
+            "cemreplay_speedup": round(cem_rate / rate, 1),
+        }
+    result["peers"] = peers
+    result["targets"] = {
+        "wire_bytes_per_event<=8 (snippet batches)": result["cemreplay"][
+            "bytes_per_event_snippet_batches"
+        ]
+        <= 8,
+        "wire_bytes_per_event<=8 (ordinary batches)": result["cemreplay"][
+            "bytes_per_event_ordinary_batches"
+        ]
+        <= 8,
+        "decode>=30M events/s": cem_rate >= 30e6,
+        "decode>=10x row msgpack": peers["row msgpack + polars"]["cemreplay_speedup"] >= 10,
+        "generator 10M events < 10 s": result["generator"]["events_per_s"] >= 1e6,
+    }
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    c = result["cemreplay"]
+    lines = [
+        f"wire: {result['events']:,} events; machine {result['machine']}",
+        f"{'format':<28} {'bytes/event':>12} {'decode ev/s':>14} {'cemreplay x':>12}",
+        f"{'cemreplay (ordinary)':<28} {c['bytes_per_event_ordinary_batches']:>12} "
+        f"{c['decode_events_per_s']:>14,} {'1.0':>12}",
+        f"{'cemreplay (snippet 5 s)':<28} {c['bytes_per_event_snippet_batches']:>12} {'':>14}",
+    ]
+    for name, p in result["peers"].items():
+        lines.append(
+            f"{name:<28} {p['bytes_per_event']:>12} {p['decode_events_per_s']:>14,} "
+            f"{p['cemreplay_speedup']:>12}"
+        )
+    g = result["generator"]
+    lines.append(f"generator: {g['events']:,} events in {g['seconds']} s")
+    lines.append(
+        "targets: "
+        + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items())
+    )
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--peer-events", type=int, default=300_000)
+    p.add_argument("--gen-events", type=int, default=10_000_000)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--cores", type=int, default=1, help="pin to this many cores (default 1)")
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quick:
+        args.events, args.peer_events, args.gen_events, args.reps = 200_000, 20_000, 50_000, 1
+    if args.cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
+    return run(args.events, args.peer_events, args.reps, args.gen_events)
