@@ -238,3 +238,20 @@ def test_hostile_session_renders_as_text(browser: Any, tmp_path: Path) -> None:
     assert "locale: " + XSS_SCRIPT in opened.texts("#who .chip")
     assert opened.requests == [] and opened.errors == []
     page.close()
+
+
+def test_sparse_session_plays_without_errors(browser: Any, tmp_path: Path) -> None:
+    """No page view, no geometry, no findings: still a working player, nothing thrown."""
+    import polars as pl
+
+    from tests.session_tables import K, e, table
+
+    events = table([e(0, K.CLICK, x=10, y=20, target="b"), e(900, K.JS_ERROR, text="boom")])
+    opened = Opened(browser, render_html(events, pl.DataFrame(), session_id=SID), tmp_path)
+    assert opened.texts("#findings li") == ["No struggle found in this session."]
+    assert opened.text("#url") == "(unknown URL)"
+    opened.page.click("#play")
+    opened.until("document.getElementById('play').textContent === 'Play'")
+    assert opened.text("#time") == "00:00.9 / 00:00.9"
+    assert opened.requests == [] and opened.errors == []
+    opened.page.close()
