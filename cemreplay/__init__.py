@@ -1,5 +1,6 @@
 """cemreplay: see why visitors struggle. Public API only; everything else is private."""
 
+from cemreplay.detectors import detect
 from cemreplay.errors import (
     CemReplayError,
     ConfigError,
@@ -8,9 +9,6 @@ from cemreplay.errors import (
     SchemaError,
     WireVersionError,
 )
-from cemreplay.schema import EVENT_SCHEMA, WIRE_VERSION, ClickFlag, EventKind
-from cemreplay.detectors import detect
-from cemreplay.score import score
 from cemreplay.journeys import (
     clicks_to_goal,
     funnel,
@@ -19,6 +17,8 @@ from cemreplay.journeys import (
     sessions,
     with_page_views,
 )
+from cemreplay.schema import EVENT_SCHEMA, WIRE_VERSION, ClickFlag, EventKind
+from cemreplay.score import score
 
 __version__ = "0.1.0"
 
