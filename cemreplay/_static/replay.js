@@ -68,6 +68,7 @@
   });
   pages.forEach(function (p) {
     p.pointer.sort(function (a, b) { return a[0] - b[0]; });
+    p.pointer.forEach(function (m) { p.height = Math.max(p.height, m[2] + 40); });
     var vw = (p.viewport && p.viewport.width) || 1280, vh = (p.viewport && p.viewport.height) || 800;
     p.vw = vw; p.vh = vh; p.height = Math.max(p.height, vh);
   });
@@ -324,9 +325,16 @@
   function draw(t) {
     var page = pages[Math.max(0, upto(pages, t, function (p) { return p.offset_ms; }))];
     build(page, t);
-    // scroll
+    // scroll as recorded; but scrolls are sampled (every 250 ms at most), so when the pointer
+    // is outside the recorded view the view follows it: the rep always sees where they click
     var si = upto(page.scrolls, t, function (s) { return s[0]; });
     var sx = si >= 0 ? page.scrolls[si][1] : 0, sy = si >= 0 ? page.scrolls[si][2] : 0;
+    var pj = upto(page.pointer, t, function (m) { return m[0]; });
+    if (pj >= 0 && (si < 0 || page.pointer[pj][0] >= page.scrolls[si][0])) {
+      var py = page.pointer[pj][2], margin = 80;
+      if (py > sy + page.vh - margin) sy = Math.min(py - page.vh + margin * 2, page.height - page.vh);
+      if (py < sy + margin / 2) sy = Math.max(0, py - margin * 2);
+    }
     doc.style.transform = "translate(" + -sx + "px," + -sy + "px)";
     // pointer: interpolated between samples less than a second apart
     var pi = upto(page.pointer, t, function (m) { return m[0]; });
