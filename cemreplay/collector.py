@@ -33,7 +33,7 @@ import queue
 import secrets
 import threading
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -52,6 +52,7 @@ from starlette.responses import (
     Response,
 )
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.store import Outcome, SQLiteStore, UnknownSessionError
@@ -195,6 +196,12 @@ def _error(
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
+def _err(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> tuple[int, dict[str, str], bytes]:
+    return status, dict(headers or {}), json.dumps({"error": message, **extra}).encode()
+
+
 class _TooLargeError(Exception):
     pass
 
@@ -203,12 +210,14 @@ class _BadBodyError(Exception):
     pass
 
 
-async def _read_body(request: Request, max_body: int, max_out: int, gzip: bool) -> bytes:
+async def _read_body(
+    chunks: AsyncIterator[bytes], max_body: int, max_out: int, gzip: bool
+) -> bytes:
     """The body, gunzipped when ``gzip``, never holding more than the limits allow."""
     parts: list[bytes] = []
     size = out = 0
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > max_body:
             raise _TooLargeError(f"request body is over {max_body} bytes")
@@ -350,11 +359,13 @@ def create_app(
             },
         )
 
-    async def post_batch(request: Request) -> Response:
-        h = request.headers
+    async def ingest(
+        h: Mapping[str, str], chunks: AsyncIterator[bytes]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The whole of ``POST /v1/batch``: status, headers and body of the answer."""
         origin = h.get("origin")
         if not origin_ok(origin):
-            return _error(
+            return _err(
                 403,
                 f"origin {origin} is not allowed; hint: start the collector "
                 "with --allow-origin for it",
@@ -362,7 +373,7 @@ def create_app(
         ch = cors(origin)
         ctype = h.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in _CONTENT_TYPES:
-            return _error(
+            return _err(
                 415,
                 f"content type {ctype!r} is not accepted; hint: send "
                 "application/msgpack (or text/plain from sendBeacon)",
@@ -370,38 +381,69 @@ def create_app(
             )
         enc = h.get("content-encoding", "").strip().lower()
         if enc not in ("", "identity", "gzip"):
-            return _error(415, f"content encoding {enc!r} is not accepted; hint: gzip or none", ch)
+            return _err(415, f"content encoding {enc!r} is not accepted; hint: gzip or none", ch)
         declared = h.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body:
-            return _error(413, f"request body is over {max_body} bytes", ch)
+            return _err(413, f"request body is over {max_body} bytes", ch)
         try:
-            data = await _read_body(request, max_body, max_decompressed, enc == "gzip")
+            data = await _read_body(chunks, max_body, max_decompressed, enc == "gzip")
         except _TooLargeError as exc:
-            return _error(413, str(exc), ch)
+            return _err(413, str(exc), ch)
         except _BadBodyError as exc:
-            return _error(400, str(exc), ch)
+            return _err(400, str(exc), ch)
         if not data:
-            return _error(400, "empty body; hint: send one wire batch per request", ch)
+            return _err(400, "empty body; hint: send one wire batch per request", ch)
         if site_key is not None:
             got = _peek_site_key(data)
             if got is not None and got != site_key:
-                return _error(403, f"site key {got!r} is not this collector's", ch)
+                return _err(403, f"site key {got!r} is not this collector's", ch)
         loop = asyncio.get_running_loop()
         job = _Job(data, loop, loop.create_future())
         try:
             writer.q.put_nowait(job)
         except queue.Full:
-            return _error(429, "write queue is full; retry shortly", {**ch, "Retry-After": "1"})
+            return _err(429, "write queue is full; retry shortly", {**ch, "Retry-After": "1"})
         try:
             outcome = await job.future
         except Exception as exc:
-            return _error(503, f"store cannot be written: {exc}", {**ch, "Retry-After": "5"})
+            return _err(503, f"store cannot be written: {exc}", {**ch, "Retry-After": "5"})
         if outcome.ok:
-            return Response(status_code=204, headers=ch)
+            return 204, ch, b""
         status = 409 if outcome.code == 19 else 400
-        return _error(
-            status, outcome.reason or "bad batch", ch, code=outcome.code, quarantined=True
+        return _err(status, outcome.reason or "bad batch", ch, code=outcome.code, quarantined=True)
+
+    async def post_batch(request: Request) -> Response:
+        status, headers, body = await ingest(request.headers, request.stream())
+        return Response(
+            body,
+            status_code=status,
+            headers=headers,
+            media_type="application/json" if body else None,
         )
+
+    async def fast_ingest(scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v1/batch`` straight on ASGI, without Starlette's request machinery: the
+        hot path, taken for every batch."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                msg = await receive()
+                if msg["type"] != "http.request":
+                    return
+                body = msg.get("body", b"")
+                if body:
+                    yield body
+                if not msg.get("more_body", False):
+                    return
+
+        status, hdrs, body = await ingest(headers, chunks())
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in hdrs.items()]
+        if body:
+            raw.append((b"content-type", b"application/json"))
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
 
     async def snippet(request: Request) -> Response:
         p = snippet_path()
@@ -563,7 +605,7 @@ def create_app(
             await run_in_threadpool(writer.stop)
             store.close()
 
-    app = Starlette(
+    app = _CollectorApp(
         routes=[
             Route("/v1/batch", post_batch, methods=["POST"]),
             Route("/v1/batch", preflight, methods=["OPTIONS"]),
@@ -577,7 +619,25 @@ def create_app(
     )
     app.state.store = store
     app.state.writer = writer
+    app.fast_ingest = fast_ingest
     return app
+
+
+class _CollectorApp(Starlette):
+    """Starlette, with ``POST /v1/batch`` answered before the middleware and router."""
+
+    fast_ingest: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.fast_ingest is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/v1/batch"
+        ):
+            await self.fast_ingest(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 #: The worked example of docs/wire-format.md: a valid two-event batch.

@@ -122,36 +122,41 @@ def scrub_batch(env: list[Any]) -> tuple[list[Any], int]:
     return new, changed
 
 
-def _probe(env: list[Any], k: int) -> list[bytes]:
-    """The batch under a session id of its own, behind a filler for entries below str_base."""
+def _probe(env: list[Any], k: int, filler: bool) -> list[bytes]:
+    """The batch under a session id of its own, behind a filler for entries below str_base
+    when ``filler``."""
     sid = f"\x00probe{k}"
     probe = list(env)
     probe[3] = sid
     out = []
     str_base, seq = env[6], env[4]
-    if 0 < str_base <= MAX_FILLER and 0 <= seq <= _U32:
+    if filler and 0 < str_base <= MAX_FILLER and 0 <= seq <= _U32:
         filler_seq = seq + 1 if seq < _U32 else seq - 1
-        out.append(
-            _pack(
-                [
-                    env[0],
-                    env[1],
-                    env[2],
-                    sid,
-                    filler_seq,
-                    0,
-                    0,
-                    [""] * str_base,
-                    0,
-                    b"",
-                    b"",
-                    b"",
-                    b"",
-                ]
-            )
-        )
+        fill = [env[0], env[1], env[2], sid, filler_seq, 0, 0, [""] * str_base, 0]
+        out.append(_pack([*fill, b"", b"", b"", b""]))
     out.append(_pack(probe))
     return out
+
+
+def _faults(
+    batches: Sequence[bytes], envs: list[list[Any] | None], which: list[int], filler: bool
+) -> dict[int, tuple[int, str]]:
+    """Decoder faults (code, reason) of the inputs ``which``, by input index."""
+    probes: list[bytes] = []
+    probe_of: list[int] = []  # probe index -> input index
+    for k in which:
+        env = envs[k]
+        parts = _probe(env, k, filler) if env is not None else [bytes(batches[k])]
+        probes += parts
+        probe_of += [k] * len(parts)
+    # The last probe of each input is the batch itself (a filler goes first).
+    main_probe = {k: j for j, k in enumerate(probe_of)}
+    faults: dict[int, tuple[int, str]] = {}
+    for q in decode_report(probes).quarantined:
+        k = probe_of[q.index]
+        if main_probe[k] == q.index:  # a filler's own fault is not the batch's
+            faults[k] = (q.code, q.reason)
+    return faults
 
 
 def prepare(batches: Sequence[bytes], *, scrub: bool = True) -> list[Good | Bad]:
@@ -161,24 +166,16 @@ def prepare(batches: Sequence[bytes], *, scrub: bool = True) -> list[Good | Bad]
     affect each other here (duplicates and conflicts between them are the store's business).
     """
     envs = [_envelope(b) for b in batches]
-    probes: list[bytes] = []
-    probe_of: list[int] = []  # probe index -> input index
-    for k, env in enumerate(envs):
-        parts = _probe(env, k) if env is not None else [bytes(batches[k])]
-        for p in parts:
-            probes.append(p)
-            probe_of.append(k)
-    # The last probe of each input is the batch itself (a filler goes first).
-    main_probe = {k: j for j, k in enumerate(probe_of)}
-    report = decode_report(probes)
-    faults: dict[int, tuple[int, str]] = {}
-    for q in report.quarantined:
-        k = probe_of[q.index]
-        if main_probe[k] != q.index:
-            continue  # a filler's own fault is not the batch's
-        if q.code == UNDEFINED_REF and envs[k] is not None:
-            continue  # refers below str_base past MAX_FILLER: checked with its session
-        faults[k] = (q.code, q.reason)
+    # First without fillers (most batches refer only to their own strings), then again with
+    # fillers for those that refer below their str_base.
+    faults = _faults(batches, envs, list(range(len(batches))), filler=False)
+    again = [k for k, (code, _) in faults.items() if code == UNDEFINED_REF]
+    if again:
+        for k in again:
+            del faults[k]
+        faults.update(_faults(batches, envs, again, filler=True))
+    for k in [k for k, (code, _) in faults.items() if code == UNDEFINED_REF]:
+        del faults[k]  # refers below str_base past MAX_FILLER: checked with its session
     out: list[Good | Bad] = []
     for k, env in enumerate(envs):
         if k in faults:

@@ -35,7 +35,10 @@ _PHONE_INTL = re.compile(r"(?<![\w+])\+\d(?:[\s().-]{0,2}\d){6,14}(?!\d)")
 _PHONE = re.compile(r"(?<![\w.])\(?\d{2,5}\)?(?:[\s.-]\(?\d{2,5}\)?){1,4}(?![\w])")
 _DIGITS = re.compile(rf"\d{{{MIN_DIGIT_RUN},}}")
 _SHAPE = re.compile(r"[aA9\W_]*")
-_HAS_DIGIT_OR_AT = re.compile(r"[0-9@%]")
+# Nothing can match unless the string holds an "@" (or "%40") or at least 7 digits.
+_MAYBE = re.compile(r"@|%40|\d(?:\D*\d){6}")
+_CACHE: dict[str, str] = {}
+_CACHE_MAX: Final = 200_000
 
 
 def luhn_ok(digits: str) -> bool:
@@ -76,13 +79,22 @@ def scrub_text(s: str) -> str:
     >>> scrub_text("+99 999 99 999")  # a shape: kept
     '+99 999 99 999'
     """
-    if _HAS_DIGIT_OR_AT.search(s) is None or is_shape(s):
+    if _MAYBE.search(s) is None:
         return s
-    s = _EMAIL.sub("[email]", s)
-    s = _CARD.sub(_card, s)
-    s = _PHONE_INTL.sub("[phone]", s)
-    s = _PHONE.sub(_phone, s)
-    return _DIGITS.sub("[digits]", s)
+    hit = _CACHE.get(s)
+    if hit is not None:
+        return hit
+    out = s
+    if not is_shape(s):
+        out = _EMAIL.sub("[email]", out)
+        out = _CARD.sub(_card, out)
+        out = _PHONE_INTL.sub("[phone]", out)
+        out = _PHONE.sub(_phone, out)
+        out = _DIGITS.sub("[digits]", out)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[s] = out
+    return out
 
 
 _B_EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")

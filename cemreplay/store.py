@@ -487,7 +487,12 @@ class SQLiteStore:
         now = _now_ms()
         out: list[Outcome] = []
         sess: dict[str, list[Any]] = {}
+        rows: list[tuple[Any, ...]] = []
         with self._write() as con:
+            # What the group's keys already hold (we hold the write lock: nothing changes).
+            have = self._existing(
+                con, [(p.session_id, p.seq) for p in prepared if isinstance(p, ingest.Good)]
+            )
             for raw, p in zip(batches, prepared, strict=True):
                 if isinstance(p, ingest.Bad):
                     self._quarantine(
@@ -495,13 +500,13 @@ class SQLiteStore:
                     )
                     out.append(Outcome("quarantined", p.session_id, p.seq, p.reason, p.code))
                     continue
-                cur = con.execute(
-                    "INSERT INTO batches (session_id, seq, received_ms, data, visitor_id, "
-                    "site_key, base_ts, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (session_id, seq) DO NOTHING",
-                    (p.session_id, p.seq, now, p.data, p.visitor_id, p.site_key, p.base_ts, p.n),
-                )
-                if cur.rowcount == 1:
+                key = (p.session_id, p.seq)
+                old = have.get(key)
+                if old is None:
+                    have[key] = p.data
+                    rows.append(
+                        (p.session_id, p.seq, now, p.data, p.visitor_id, p.site_key, p.base_ts, p.n)
+                    )
                     out.append(Outcome("stored", p.session_id, p.seq))
                     s = sess.get(p.session_id)
                     if s is None:
@@ -518,18 +523,18 @@ class SQLiteStore:
                         s[3] = max(s[3], p.base_ts)
                         s[4] += p.n
                         s[5] += 1
-                    continue
-                (old,) = con.execute(
-                    "SELECT data FROM batches WHERE session_id = ? AND seq = ?",
-                    (p.session_id, p.seq),
-                ).fetchone()
-                if bytes(old) == p.data:
+                elif old == p.data:
                     out.append(Outcome("duplicate", p.session_id, p.seq))
-                    continue
-                reason = "another batch has the same session_id and seq but other content"
-                code = ingest.DUPLICATE_CONFLICT
-                self._quarantine(con, now, p.session_id, p.seq, code, reason, p.data)
-                out.append(Outcome("quarantined", p.session_id, p.seq, reason, code))
+                else:
+                    reason = "another batch has the same session_id and seq but other content"
+                    code = ingest.DUPLICATE_CONFLICT
+                    self._quarantine(con, now, p.session_id, p.seq, code, reason, p.data)
+                    out.append(Outcome("quarantined", p.session_id, p.seq, reason, code))
+            con.executemany(
+                "INSERT INTO batches (session_id, seq, received_ms, data, visitor_id, "
+                "site_key, base_ts, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             if sess:
                 con.executemany(
                     "INSERT INTO sessions (session_id, visitor_id, site_key, first_ts, last_ts, "
@@ -542,6 +547,24 @@ class SQLiteStore:
                     [(k, *v) for k, v in sess.items()],
                 )
         return out
+
+    @staticmethod
+    def _existing(
+        con: sqlite3.Connection, keys: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], bytes]:
+        """Stored bytes of those ``(session_id, seq)`` keys that exist."""
+        found: dict[tuple[str, int], bytes] = {}
+        for k in range(0, len(keys), 400):
+            part = keys[k : k + 400]
+            marks = ",".join("(?, ?)" for _ in part)
+            flat = [v for key in part for v in key]
+            for sid, seq, data in con.execute(
+                "SELECT session_id, seq, data FROM batches WHERE (session_id, seq) IN "
+                f"(VALUES {marks})",
+                flat,
+            ):
+                found[(sid, seq)] = bytes(data)
+        return found
 
     @staticmethod
     def _quarantine(
