@@ -82,6 +82,9 @@ class ClickFlag(IntFlag):
     NO_RAGE = 1 << 9
     #: a[href]
     LINK = 1 << 10
+    #: what was clicked is not known (imported recordings without a DOM snapshot): the other
+    #: element bits are then 0 because nobody knows, not because the element is plain text
+    UNKNOWN_ELEMENT = 1 << 11
 
     #: any modifier key held
     MODIFIERS = CTRL | SHIFT | ALT | META

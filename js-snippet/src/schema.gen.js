@@ -32,6 +32,7 @@ export const F = {
   NEW_CONTEXT: 256,
   NO_RAGE: 512,
   LINK: 1024,
+  UNKNOWN_ELEMENT: 2048,
 };
 export const DEVICE = {
   UNKNOWN: 0,
