@@ -70,9 +70,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     from cemreplay.collector import new_token, serve
 
-    token = args.token or os.environ.get("CEMREPLAY_TOKEN") or new_token()
+    given = args.token or os.environ.get("CEMREPLAY_TOKEN")
     serve(args.db, host=args.host, port=args.port, site_key=args.site_key,
-          allow_origins=args.allow_origin, token=token, log=_stderr)
+          allow_origins=args.allow_origin, token=given or new_token(), log=_stderr,
+          show_token=not given)
     return 0
 
 

@@ -664,6 +664,7 @@ def serve(
     allow_origins: Sequence[str] = (),
     token: str | None = None,
     log: Callable[[str], None] | None = None,
+    show_token: bool = False,
 ) -> None:
     """Run the collector under uvicorn until interrupted (SIGINT/SIGTERM drain the queue)."""
     import uvicorn
@@ -674,7 +675,8 @@ def serve(
         shown = host if ":" not in host else f"[{host}]"
         log(f"cemreplay collector on http://{shown}:{port} (store {db_path})")
         if token is not None:
-            log(f"session lookup: http://{shown}:{port}/?token={token}")
+            shown_token = token if show_token else "<your token>"
+            log(f"session lookup: http://{shown}:{port}/?token={shown_token}")
         else:
             log("session lookup is off (no --token)")
     uvicorn.run(
