@@ -540,8 +540,11 @@ const formError = g((el, message) => {
 /** Send everything now; resolves true once the queue is empty (every batch answered 2xx, or refused for good). */
 const flush = () =>
   Promise.resolve()
-    .then(() => on && (seal(), sending))
-    .then(() => on && send(1))
+    .then(() => on && seal())
+    // wait out any round in flight (a timer's may stop early in back-off), then force one
+    .then(function f() {
+      return on && (sending ? sending.then(f) : send(1));
+    })
     .catch(() => false);
 
 /** The session id (what a visitor reads out to support); null when not recording. */
