@@ -203,18 +203,28 @@ def generate(
     ``struggle_rate`` of the sessions gets one or two planted struggles; see
     ``docs/synth.md`` for what is planted and how. The same arguments give identical frames.
     """
-    if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 0:
-        raise ConfigError(f"sessions must be an int >= 0, got {sessions!r}; hint: e.g. 1_000")
-    if events is not None and (
-        isinstance(events, bool) or not isinstance(events, int) or events < 1
-    ):
-        raise ConfigError(f"events must be an int >= 1 or None, got {events!r}")
-    if not isinstance(days, int) or days < 1:
-        raise ConfigError(f"days must be an int >= 1, got {days!r}")
-    if not 0.0 <= float(struggle_rate) <= 1.0:
-        raise ConfigError(f"struggle_rate must be within 0..1, got {struggle_rate!r}")
-    if not 0 <= start_ms < 2**53 - days * 86_400_000 - 10**9:
-        raise ConfigError(f"start_ms must be epoch milliseconds, got {start_ms!r}")
+    def _int(name: str, value: object, lo: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ConfigError(
+                f"generate(): {name} must be an int >= {lo}, got {value!r}; "
+                "hint: see docs/synth.md for the arguments"
+            )
+
+    _int("sessions", sessions, 0)
+    _int("seed", seed, 0)
+    _int("days", days, 1)
+    if events is not None:
+        _int("events", events, 1)
+    if not isinstance(struggle_rate, int | float) or not 0.0 <= float(struggle_rate) <= 1.0:
+        raise ConfigError(
+            f"generate(): struggle_rate must be within 0..1, got {struggle_rate!r}; "
+            "hint: 0.3 plants struggles in about 30 % of the sessions"
+        )
+    if not isinstance(start_ms, int) or not 0 <= start_ms < 2**53 - days * 86_400_000 - 10**9:
+        raise ConfigError(
+            f"generate(): start_ms must be epoch milliseconds, got {start_ms!r}; "
+            "hint: the default 1_767_225_600_000 is 2026-01-01T00:00Z"
+        )
     if events is None and sessions == 0:
         return Traffic(events=empty(), truth=pl.DataFrame(schema=TRUTH_SCHEMA))
     if events is None:

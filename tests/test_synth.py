@@ -356,6 +356,8 @@ def test_struggle_rate_zero_plants_nothing_but_natural_drop_offs() -> None:
         {"days": 0},
         {"struggle_rate": 1.5},
         {"start_ms": -5},
+        {"seed": -1},
+        {"sessions": 2.5},
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any]) -> None:
