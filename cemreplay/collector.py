@@ -32,6 +32,7 @@ import os
 import queue
 import secrets
 import threading
+import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ DEFAULT_MAX_BODY: Final = 1 << 20
 DEFAULT_MAX_DECOMPRESSED: Final = 4 << 20
 #: Batches waiting for the writer before new ones get 429.
 DEFAULT_MAX_QUEUE: Final = 20_000
+#: How long the writer lets batches gather before a commit (PostgreSQL's commit_delay idea).
+DEFAULT_COMMIT_DELAY_MS: Final = float(os.environ.get("CEMREPLAY_COMMIT_DELAY_MS", "2"))
 #: Most batches the writer commits in one transaction.
 DEFAULT_MAX_GROUP: Final = 2_000
 
@@ -125,6 +128,7 @@ class _Writer:
     max_queue: int
     max_group: int
     q: queue.Queue[_Job | None] = field(init=False)
+    linger_s: float = 0.0
     thread: threading.Thread | None = None
     stored: int = 0
     commits: int = 0
@@ -150,6 +154,10 @@ class _Writer:
             if first is None:
                 return
             jobs = [first]
+            if self.linger_s > 0 and self.q.qsize() < self.max_group:
+                # Let the answers of the last commit bring their next batches (commit delay):
+                # bigger groups share the per-transaction cost.
+                time.sleep(self.linger_s)
             while len(jobs) < self.max_group:
                 try:
                     job = self.q.get_nowait()
@@ -300,6 +308,7 @@ def create_app(
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_group: int = DEFAULT_MAX_GROUP,
+    commit_delay_ms: float = DEFAULT_COMMIT_DELAY_MS,
 ) -> Starlette:
     """The collector as a Starlette app over the store at ``db_path`` (created if absent).
 
@@ -317,6 +326,9 @@ def create_app(
         Byte limits of the request body and of the batch after gzip (413 beyond).
     max_queue, max_group:
         Batches waiting for the writer before 429; most batches per transaction.
+    commit_delay_ms:
+        How long the writer waits for more batches before it validates and commits a
+        group (bigger groups share the per-transaction cost; adds at most this latency).
     """
     for name, v in (
         ("max_body", max_body),
@@ -327,7 +339,7 @@ def create_app(
         if not isinstance(v, int) or v < 1:
             raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
     store = SQLiteStore(db_path)
-    writer = _Writer(store, max_queue, max_group)
+    writer = _Writer(store, max_queue, max_group, commit_delay_ms / 1000)
     origins = {o.rstrip("/").lower() for o in allow_origins}
     any_origin = not origins or "*" in origins
 
