@@ -14,24 +14,36 @@ value at the end so that results never depend on it.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from cemreplay.events import check
-from cemreplay.schema import EventKind
+from cemreplay.journeys._scan import canonical_runs, codes, ints, tag_rows
 
 __all__ = ["canonical", "is_canonical", "with_page_views"]
 
-_PV = int(EventKind.PAGE_VIEW)
 _SID = pl.col("session_id").to_physical()
 
 
 def is_canonical(events: pl.DataFrame) -> bool:
     """True when each session's rows are contiguous and strictly ascending by ``(batch, i)``.
 
-    Strictly: a repeated ``(session_id, batch, i)`` makes the table not canonical.
+    Strictly: a repeated ``(session_id, batch, i)`` makes the table not canonical. One numba
+    pass over the codes (the polars version below when a session id is null).
     """
     if events.height <= 1:
         return True
+    sid = events["session_id"].to_physical()
+    if sid.null_count() or events["batch"].null_count() or events["i"].null_count():
+        return _is_canonical_polars(events)
+    codes = sid.to_numpy()
+    seen = np.zeros(int(codes.max()) + 1, dtype=np.bool_)
+    return bool(
+        canonical_runs(codes, events["batch"].to_numpy(), events["i"].to_numpy(), seen)
+    )
+
+
+def _is_canonical_polars(events: pl.DataFrame) -> bool:
     sid = _SID
     same = sid == sid.shift(1)
     ahead = (pl.col("batch") > pl.col("batch").shift(1)) | (
@@ -62,42 +74,19 @@ def canonical(events: pl.DataFrame) -> pl.DataFrame:
     return out.filter(~dup.fill_null(False))
 
 
-def _new_session() -> pl.Expr:
-    """True on the first row of each session (input in canonical order)."""
-    return _SID.ne_missing(_SID.shift(1))
-
-
-def _page_view_count() -> pl.Expr:
-    """PAGE_VIEW events up to and including this row, within its session (canonical input)."""
-    is_pv = (pl.col("kind") == _PV).cast(pl.UInt32)
-    cs = is_pv.cum_sum()
-    base = pl.when(_new_session()).then(cs - is_pv).forward_fill()
-    return cs - base
-
-
 def _tag(events: pl.DataFrame) -> pl.DataFrame:
-    """Add ``page_view`` and ``page_url`` to a canonical table."""
-    n = events.height
-    is_pv = pl.col("kind") == _PV
-    row = pl.int_range(pl.len(), dtype=pl.UInt32)
-    sid = _SID
-    tagged = events.with_columns(
-        _cnt=_page_view_count(),
-        _fw=pl.when(is_pv).then(row).forward_fill(),
-        _bw=pl.when(is_pv).then(row).backward_fill(),
-        _bw_sid=pl.when(is_pv).then(sid).backward_fill(),
+    """Add ``page_view`` and ``page_url`` to a canonical table (one scan, one gather)."""
+    if events.height == 0:
+        return events.with_columns(
+            page_view=pl.Series([], dtype=pl.UInt32), page_url=events["target"]
+        )
+    ordinal, ref, missing = tag_rows(codes(events["session_id"]), ints(events["kind"], np.uint8))
+    idx = pl.Series(ref)
+    if missing:
+        idx = idx.to_frame("r").select(pl.when(pl.col("r") >= 0).then(pl.col("r"))).to_series()
+    return events.with_columns(
+        page_view=pl.Series(ordinal), page_url=events["target"].gather(idx)
     )
-    ref = (
-        pl.when(pl.col("_cnt") > 0)
-        .then(pl.col("_fw"))
-        .when(pl.col("_bw_sid") == sid)
-        .then(pl.col("_bw"))
-    )
-    out = tagged.with_columns(
-        page_view=pl.when(pl.col("_cnt") > 0).then(pl.col("_cnt") - 1).otherwise(0),
-        page_url=pl.col("target").gather(ref) if n else pl.col("target"),
-    )
-    return out.drop("_cnt", "_fw", "_bw", "_bw_sid")
 
 
 def with_page_views(events: pl.DataFrame) -> pl.DataFrame:

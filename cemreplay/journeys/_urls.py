@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
+from cemreplay.journeys._scan import first_rows
 from cemreplay.journeys.rules import DEFAULT_ID_PATTERNS, Goal, UrlRules
 
-__all__ = ["goal_mask", "normalise", "pattern_regex"]
+__all__ = ["PageLookup", "normalise", "page_lookup", "pattern_regex"]
 
 
 def _collapse(path: pl.Expr, ids: str) -> pl.Expr:
@@ -84,14 +88,61 @@ def pattern_regex(pattern: str) -> str:
     return "^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$"
 
 
-def goal_mask(goal: Goal, kind: pl.Expr, name: pl.Expr, url: pl.Expr) -> pl.Expr:
-    """True where a point (page view or milestone) reaches ``goal``.
+@dataclass(frozen=True)
+class PageLookup:
+    """Normalised pages of the PAGE_VIEW targets of one table, by target code.
 
-    ``name`` is the milestone name (Categorical or String), ``url`` the normalised page URL.
+    ``page[code]`` is an index into ``names`` (-1: no PAGE_VIEW has that target); equal
+    normalised URLs share one index, so page equality is integer equality.
     """
-    if goal.milestone is not None:
-        return (kind == 19) & (name.cast(pl.String) == goal.milestone).fill_null(False)
-    assert goal.url is not None
-    return (kind == 1) & url.cast(pl.String).str.contains(pattern_regex(goal.url)).fill_null(
-        False
-    )
+
+    page: npt.NDArray[np.int64]
+    names: pl.Series
+
+    def of(self, code: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+        """Page index per target code (-1 for a code with no page, or NULL)."""
+        c = code.astype(np.int64)
+        if self.page.shape[0] == 0:
+            return np.full(c.shape[0], -1, dtype=np.int64)
+        ok = c < self.page.shape[0]
+        return np.where(ok, self.page[np.where(ok, c, 0)], -1)
+
+    def strings(self, idx: npt.NDArray[np.int64]) -> pl.Series:
+        """The page names of ``idx`` (null for -1), as String."""
+        s = pl.Series(idx)
+        if (idx < 0).any():
+            s = s.to_frame("r").select(pl.when(pl.col("r") >= 0).then(pl.col("r"))).to_series()
+        return self.names.gather(s)
+
+    def matching(self, goal: Goal) -> npt.NDArray[np.bool_]:
+        """True per target code whose page matches ``goal.url``."""
+        assert goal.url is not None
+        hit = self.names.str.contains(pattern_regex(goal.url)).fill_null(False).to_numpy()
+        out = np.zeros(self.page.shape[0], dtype=np.bool_)
+        ok = self.page >= 0
+        out[ok] = hit[self.page[ok]]
+        return out
+
+
+def page_lookup(
+    target: pl.Series,
+    tcode: npt.NDArray[np.uint32],
+    kind: npt.NDArray[np.uint8],
+    rules: UrlRules,
+) -> PageLookup:
+    """Normalise each distinct PAGE_VIEW target once (``tcode``: ``target``'s codes)."""
+    first = first_rows(tcode, kind, 1)
+    present = np.flatnonzero(first >= 0)
+    raw = target.gather(pl.Series(first[present])).cast(pl.String)
+    norm = normalise(raw, rules).alias("n")
+    names = norm.unique(maintain_order=True)
+    pid = (
+        norm.to_frame()
+        .join(names.to_frame().with_row_index("pid"), on="n", how="left",
+              maintain_order="left", nulls_equal=True)["pid"]
+        .to_numpy()
+        .astype(np.int64)
+    )  # fmt: skip
+    page = np.full(first.shape[0], -1, dtype=np.int64)
+    page[present] = pid
+    return PageLookup(page, names)

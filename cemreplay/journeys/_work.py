@@ -1,99 +1,130 @@
-"""The working frame every journeys function starts from (private).
+"""The working state every journeys function starts from (private).
 
-:func:`prepare` puts events in canonical order and adds, per row:
+:func:`prepare` puts events in canonical order (a no-op for the decoder's output) and runs
+the session splitter once, giving numpy arrays over the canonical rows:
 
-``_sid``    UInt32 physical code of ``session_id`` (the snippet session)
-``_new``    first row of its snippet session
-``_cnt``    PAGE_VIEW rows so far in the snippet session, this one included
-``_ref``    row index of the PAGE_VIEW of this row's page view (null: session has none)
-``_piece``  piece of the snippet session (0-based) after splitting by the rules
-``_tm``     running maximum of ``t`` within the snippet session
-``_gs``     global session number (contiguous, ascending)
+``sid``    physical code of ``session_id`` (the snippet session; :data:`NULL` for null)
+``kind``   event kind
+``t``      event time
+``tcode``  physical code of ``target``
+``tm``     running maximum of ``t`` within the snippet session
+``gs``     global session number (contiguous, ascending in row order)
+
+and per session ``piece`` (0-based within its snippet session). Nothing here is a polars
+expression over the whole table: those cost a pass (and often a copy) each, where the
+kernels in :mod:`cemreplay.journeys._scan` do all the work in one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from cemreplay.journeys._kernels import split
-from cemreplay.journeys._order import _SID, _page_view_count, canonical
-from cemreplay.journeys.rules import SessionRules
-from cemreplay.schema import EventKind
+from cemreplay.journeys._order import canonical
+from cemreplay.journeys._scan import NULL, codes, ints, split_rows
+from cemreplay.journeys._urls import PageLookup, page_lookup
+from cemreplay.journeys.rules import SessionRules, UrlRules
 
-_PV = int(EventKind.PAGE_VIEW)
-_ATTR = int(EventKind.ATTRIBUTE)
-
-
-def _campaign_breaks(work: pl.DataFrame) -> np.ndarray:
-    """True at a PAGE_VIEW (not the session's first) whose utm_campaign differs from the last."""
-    n = work.height
-    brk = np.zeros(n, dtype=np.bool_)
-    camp = work.filter(
-        (pl.col("kind") == _ATTR) & (pl.col("target") == "utm_campaign")
-    ).select("_sid", "_cnt", v=pl.col("text").cast(pl.String))
-    if camp.height == 0:
-        return brk
-    per_pv = (
-        camp.group_by("_sid", "_cnt")
-        .agg(first=pl.col("v").drop_nulls().first(), last=pl.col("v").drop_nulls().last())
-        .sort("_sid", "_cnt")
-        .with_columns(prev=pl.col("last").shift(1).over("_sid"))
-        .filter(
-            (pl.col("_cnt") >= 2)
-            & pl.col("first").is_not_null()
-            & pl.col("first").ne_missing(pl.col("prev"))
-        )
-    )
-    rows = (
-        work.select("_sid", "_cnt", "kind", r=pl.int_range(pl.len(), dtype=pl.UInt32))
-        .filter(pl.col("kind") == _PV)
-        .join(per_pv.select("_sid", "_cnt"), on=["_sid", "_cnt"])
-    )["r"].to_numpy()
-    brk[rows] = True
-    return brk
+__all__ = ["Work", "code_of", "codes", "prepare", "split_id"]
 
 
-def prepare(events: pl.DataFrame, rules: SessionRules) -> pl.DataFrame:
-    """Canonical events with the private columns listed in the module docstring."""
-    ev = canonical(events)
-    is_pv = pl.col("kind") == _PV
-    row = pl.int_range(pl.len(), dtype=pl.UInt32)
-    work = ev.with_columns(
-        _sid=_SID, _new=_SID.ne_missing(_SID.shift(1)), _cnt=_page_view_count()
-    ).with_columns(
-        _ref=pl.when(pl.col("_cnt") > 0)
-        .then(pl.when(is_pv).then(row).forward_fill())
-        .when(pl.when(is_pv).then(pl.col("_sid")).backward_fill() == pl.col("_sid"))
-        .then(pl.when(is_pv).then(row).backward_fill())
-    )
-    n = work.height
-    brk = _campaign_breaks(work) if rules.split_on_campaign else np.zeros(n, dtype=np.bool_)
-    if rules.midnight_tz is not None and n:
-        day = work.select(
+def code_of(dtype: pl.DataType, value: str) -> np.uint32:
+    """The physical code ``value`` has (or gets) in the Categorical ``dtype``."""
+    return np.uint32(pl.Series([value], dtype=dtype).to_physical()[0])
+
+
+@dataclass
+class Work:
+    """Canonical events, their code arrays and the session split (see the module docstring)."""
+
+    ev: pl.DataFrame
+    rules: SessionRules
+    sid: npt.NDArray[np.uint32]
+    kind: npt.NDArray[np.uint8]
+    t: npt.NDArray[np.int64]
+    tcode: npt.NDArray[np.uint32]
+    tm: npt.NDArray[np.int64]
+    gs: npt.NDArray[np.uint32]
+    piece: npt.NDArray[np.uint32]
+    n_sessions: int
+    n_pages: int
+    _xcode: npt.NDArray[np.uint32] | None = field(default=None, repr=False)
+    _pages: dict[UrlRules, PageLookup] = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return self.ev.height
+
+    @property
+    def xcode(self) -> npt.NDArray[np.uint32]:
+        """Physical codes of ``text`` (computed on first use)."""
+        if self._xcode is None:
+            self._xcode = codes(self.ev["text"])
+        return self._xcode
+
+    def pages(self, urls: UrlRules) -> PageLookup:
+        """Normalised pages of this table's PAGE_VIEW targets (computed once per rules)."""
+        if urls not in self._pages:
+            self._pages[urls] = page_lookup(self.ev["target"], self.tcode, self.kind, urls)
+        return self._pages[urls]
+
+    def code(self, column: str, value: str) -> np.uint32:
+        """The code of ``value`` in ``column``'s Categorical."""
+        return code_of(self.ev.schema[column], value)
+
+
+def _days(ev: pl.DataFrame, tz: str) -> npt.NDArray[np.int64]:
+    return (
+        ev.select(
             pl.from_epoch("t", time_unit="ms")
             .dt.replace_time_zone("UTC")
-            .dt.convert_time_zone(rules.midnight_tz)
+            .dt.convert_time_zone(tz)
             .dt.date()
             .cast(pl.Int64)
-        ).to_series().to_numpy()
+        )
+        .to_series()
+        .to_numpy()
+    )
+
+
+def prepare(events: pl.DataFrame, rules: SessionRules) -> Work:
+    """Canonical events, split into sessions by ``rules``."""
+    ev = canonical(events)
+    sid = codes(ev["session_id"])
+    kind = ints(ev["kind"], np.uint8)
+    t = ints(ev["t"], np.int64)
+    tcode = codes(ev["target"])
+    xcode = None
+    campaign = NULL
+    if rules.split_on_campaign and ev.height:
+        campaign = code_of(ev.schema["target"], "utm_campaign")
+        xcode = codes(ev["text"])
+    if rules.midnight_tz is not None and ev.height:
+        day = _days(ev, rules.midnight_tz)
     else:
-        day = np.zeros(n, dtype=np.int64)
-    piece, tm = split(
-        work["_new"].to_numpy(),
-        work["t"].to_numpy(),
-        brk,
+        day = np.zeros(0, dtype=np.int64)
+    tm, gs, piece, n_sessions, n_pages = split_rows(
+        sid,
+        t,
+        kind,
+        tcode,
+        xcode if xcode is not None else np.zeros(0, dtype=np.uint32),
+        campaign,
         day,
         rules.inactivity_ms or 0,
         rules.max_length_ms or 0,
     )
-    work = work.with_columns(_piece=pl.Series(piece), _tm=pl.Series(tm))
-    start = pl.col("_new") | (pl.col("_piece") != pl.col("_piece").shift(1)).fill_null(True)
-    return work.with_columns(_gs=(start.cast(pl.UInt32).cum_sum() - 1).set_sorted())
+    return Work(
+        ev, rules, sid, kind, t, tcode, tm, gs, piece, int(n_sessions), int(n_pages), xcode
+    )
 
 
 def split_id(sid: pl.Expr, piece: pl.Expr) -> pl.Expr:
-    """``<sid>`` for a snippet session's first piece, ``<sid>~<k>`` for the k-th (1-based)."""
+    """``<sid>`` for a snippet session's first piece (``piece`` 0), ``<sid>~<k>`` for the
+    k-th (1-based)."""
     s = sid.cast(pl.String)
     return (
         pl.when(piece == 0)
@@ -102,31 +133,9 @@ def split_id(sid: pl.Expr, piece: pl.Expr) -> pl.Expr:
     )
 
 
-def run_aggregate(
-    frame: pl.DataFrame,
-    key: str,
-    *,
-    first: dict[str, pl.Expr],
-    last: dict[str, pl.Expr],
-    sums: dict[str, pl.Expr],
-) -> pl.DataFrame:
-    """Aggregate contiguous runs of ``key`` without hashing: one row per run, in order.
-
-    ``first``/``last`` take an expression's value on a run's first/last row; ``sums`` add an
-    integer expression over the run (as differences of a running sum at the run ends).
-    """
-    k = pl.col(key)
-    is_first = k.ne_missing(k.shift(1))
-    is_last = k.ne_missing(k.shift(-1))
-    cum = {name: e.cast(pl.Int64).cum_sum() for name, e in sums.items()}
-    heads = frame.lazy().filter(is_first).select(k, **first)
-    tails = (
-        frame.lazy()
-        .with_columns(**cum)
-        .filter(is_last)
-        .select(
-            **last,
-            **{n: (pl.col(n) - pl.col(n).shift(1, fill_value=0)) for n in sums},
-        )
-    )
-    return pl.concat([heads, tails], how="horizontal").collect()
+def rows(index: npt.NDArray[np.int64]) -> pl.Series:
+    """Row indices for ``gather``: -1 becomes null."""
+    s = pl.Series(index)
+    if (index < 0).any():
+        s = s.to_frame("r").select(pl.when(pl.col("r") >= 0).then(pl.col("r"))).to_series()
+    return s

@@ -6,21 +6,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.errors import ConfigError
 from cemreplay.events import check
-from cemreplay.journeys._points import order_rows, points, unit_key
-from cemreplay.journeys._urls import goal_mask
-from cemreplay.journeys._work import prepare
+from cemreplay.journeys._points import Units, session_names, units
+from cemreplay.journeys._scan import unit_max
+from cemreplay.journeys._steps import last_before, match_steps
+from cemreplay.journeys._work import Work, prepare, rows
 from cemreplay.journeys.rules import Goal, SessionRules, check_unit
+from cemreplay.journeys.sessions import goal_codes
 from cemreplay.schema import EventKind
 
 __all__ = ["FunnelResult", "funnel"]
 
 K = EventKind
 _FIELD_KINDS = [int(K.FOCUS), int(K.BLUR), int(K.CHANGE), int(K.VALIDATION_ERROR)]
+_PV, _MS = int(K.PAGE_VIEW), int(K.MILESTONE)
 Order = Literal["ordered", "strict", "any"]
+_ORDERS = {"ordered": 0, "strict": 1, "any": 2}
 
 
 @dataclass(frozen=True)
@@ -74,48 +80,6 @@ def _check(steps: Sequence[Goal | str], order: str, window_ms: int | None) -> li
     return out
 
 
-def _attempts(pts: pl.DataFrame, masks: list[pl.Expr], order: Order, window: int) -> pl.DataFrame:
-    """Per attempt (a unit's possible start, ``o0``): the time each step was reached, or null."""
-    n = len(masks)
-    cand = [pts.filter(m).select("unit", "o", "t") for m in masks]
-    if order == "any":
-        anyhit = pl.any_horizontal(masks)
-        cur = pts.filter(anyhit).select("unit", o0="o", t0="t")
-        for k in range(n):
-            cur = cur.sort("o0").join_asof(
-                cand[k].rename({"o": f"o{k + 1}", "t": f"t{k + 1}"}).sort(f"o{k + 1}"),
-                left_on="o0", right_on=f"o{k + 1}", by="unit", strategy="forward",
-                check_sortedness=False,
-            )  # fmt: skip
-        ok = pl.lit(True)
-        for k in range(n):
-            t = pl.col(f"t{k + 1}")
-            ok = ok & t.is_not_null() & (t - pl.col("t0") <= window)
-            cur = cur.with_columns(pl.when(ok).then(t).alias(f"t{k + 1}"))
-        return cur.drop("t0", *[f"o{k + 1}" for k in range(n)])
-    cur = cand[0].select("unit", "o", o0="o", t0="t", t1="t")
-    for k in range(1, n):
-        if order == "ordered":
-            nxt = cand[k].rename({"o": "_o", "t": "_t"}).sort("_o")
-            cur = cur.sort("o").join_asof(
-                nxt, left_on="o", right_on="_o", by="unit", strategy="forward",
-                allow_exact_matches=False, check_sortedness=False,
-            )  # fmt: skip
-        else:  # strict: the very next point of the unit must be this step
-            nxt = pts.filter(masks[k]).select("unit", _o="o", _t="t")
-            cur = cur.with_columns(_next=pl.col("o") + 1).join(
-                nxt, left_on=["unit", "_next"], right_on=["unit", "_o"], how="left"
-            ).with_columns(_o=pl.when(pl.col("_t").is_not_null()).then(pl.col("_next")))
-            cur = cur.drop("_next")
-        hit = pl.col("_t").is_not_null() & (pl.col("_t") - pl.col("t0") <= window)
-        hit = hit & pl.col(f"t{k}").is_not_null()
-        cur = cur.with_columns(
-            pl.when(hit).then(pl.col("_t")).alias(f"t{k + 1}"),
-            o=pl.when(hit).then(pl.col("_o")).otherwise(pl.col("o")),
-        ).drop("_o", "_t")
-    return cur.drop("o", "t0")
-
-
 def funnel(
     events: pl.DataFrame,
     steps: Sequence[Goal | str],
@@ -167,27 +131,31 @@ def funnel(
     rules = rules or SessionRules()
     window = window_ms if window_ms is not None else 2**62
     work = prepare(events, rules)
-    pts = points(work, unit, rules.urls)
-    masks = [goal_mask(g, pl.col("kind"), pl.col("name"), pl.col("page")) for g in goals]
+    u = units(work, unit)
     n = len(goals)
     tcols = [f"t{k + 1}" for k in range(n)]
-    att = _attempts(pts, masks, order, window)
-    level = pl.lit(0, pl.UInt32)
-    ok = pl.lit(True)
-    for c in tcols:
-        ok = ok & pl.col(c).is_not_null()
-        level = level + ok.cast(pl.UInt32)
-    units = (
-        att.with_columns(level=level)
-        .filter(pl.col("level") > 0)
-        .sort("unit", "level", "o0", descending=[False, True, False])
-        .unique("unit", keep="first", maintain_order=True)
-        .select("unit", "level", *tcols)
+    pts = u.order(work, np.flatnonzero((work.kind == _PV) | (work.kind == _MS)))
+    hit = np.empty((pts.shape[0], n), dtype=np.bool_)
+    for k, g in enumerate(goals):
+        goal_kind, table = goal_codes(work, g, rules.urls)
+        code = work.tcode[pts].astype(np.int64)
+        ok = code < table.shape[0]
+        hit[:, k] = (work.kind[pts] == goal_kind) & ok & table[np.where(ok, code, 0)]
+    level, times = match_steps(
+        u.of_row[pts], work.tm[pts], hit, _ORDERS[order], window, u.n
     )
+    reached = np.flatnonzero(level > 0)
+    cols: dict[str, object] = {"unit": u.names.gather(pl.Series(reached)), "level": level[reached]}
+    for k, c in enumerate(tcols):
+        cols[c] = times[reached, k]
+    units_table = pl.DataFrame(cols).with_columns(
+        pl.when(pl.col("level") > k).then(pl.col(c)).alias(c) for k, c in enumerate(tcols)
+    )
+    units_table = units_table.sort("unit") if units_table.height else units_table
     step_rows = []
     for k in range(n):
-        entered = units.filter(pl.col("level") >= k + 1)
-        conv = units.filter(pl.col("level") >= min(k + 2, n))
+        entered = units_table.filter(pl.col("level") >= k + 1)
+        conv = units_table.filter(pl.col("level") >= min(k + 2, n))
         to_next = (
             (conv[tcols[k + 1]] - conv[tcols[k]]).median() if k + 1 < n and conv.height else None
         )
@@ -212,54 +180,59 @@ def funnel(
             "median_ms_from_start": pl.Float64,
         },
     )  # fmt: skip
-    drops = _drops(work, pts, units, n, unit, window, findings)
-    return FunnelResult(step_table, units, drops)
+    drops = _drops(work, u, reached, level, times, window, findings)
+    return FunnelResult(step_table, units_table, drops)
 
 
 def _drops(
-    work: pl.DataFrame,
-    pts: pl.DataFrame,
-    units: pl.DataFrame,
-    n: int,
-    unit: Literal["session", "visitor"],
+    work: Work,
+    u: Units,
+    entered: npt.NDArray[np.int64],
+    level: npt.NDArray[np.uint32],
+    times: npt.NDArray[np.int64],
     window: int,
     findings: pl.DataFrame | None,
 ) -> pl.DataFrame:
     """Dropped units with the last page, field and finding between their last step and the
     end of their window (or their last event)."""
-    step_t = pl.coalesce([pl.col(f"t{k}") for k in range(n, 0, -1)]) if n else pl.lit(None)
-    last_end = work.group_by(u=unit_key(unit)).agg(_end=pl.col("_tm").max())
-    d = (
-        units.filter(pl.col("level") < n)
-        .select("unit", step="level", at=step_t, t1="t1")
-        .join(last_end, left_on="unit", right_on="u", how="left")
-        .with_columns(until=pl.min_horizontal("_end", pl.col("t1") + window))
-        .drop("_end", "t1")
-        .sort("until")
+    n = times.shape[1]
+    dropped = entered[level[entered] < n]
+    lv = level[dropped].astype(np.int64)
+    at = times[dropped, np.maximum(lv - 1, 0)]
+    tmax = unit_max(u.of_row, work.tm, u.n)
+    until = np.full(u.n, np.iinfo(np.int64).min, dtype=np.int64)
+    until[dropped] = np.minimum(tmax[dropped], times[dropped, 0] + window)
+    pages = work.pages(work.rules.urls)
+    pv = np.flatnonzero(work.kind == _PV)
+    pv = pv[pages.of(work.tcode[pv]) >= 0]
+    last_pv = last_before(pv, u.of_row, work.tm, work.gs, u.rank, until, u.n)[dropped]
+    fields = np.flatnonzero(np.isin(work.kind, _FIELD_KINDS))
+    last_f = last_before(fields, u.of_row, work.tm, work.gs, u.rank, until, u.n)[dropped]
+    last_f = np.where((last_f >= 0) & (work.tm[np.maximum(last_f, 0)] >= at), last_f, -1)
+    page_idx = np.where(last_pv >= 0, pages.of(work.tcode[np.maximum(last_pv, 0)]), -1)
+    d = pl.DataFrame(
+        {
+            "unit": u.names.gather(pl.Series(dropped)),
+            "step": lv.astype(np.uint32),
+            "at": at,
+            "last_page": pages.strings(page_idx),
+            "last_field": work.ev["target"].gather(rows(last_f)).cast(pl.String),
+            "until": until[dropped],
+        }
     )
-    pages = pts.filter(pl.col("page").is_not_null()).select("unit", _pt="t", last_page="page")
-    d = d.join_asof(
-        pages.sort("_pt"), left_on="until", right_on="_pt", by="unit", check_sortedness=False
-    )
-    fields = work.filter(pl.col("kind").is_in(_FIELD_KINDS)).select(
-        unit=unit_key(unit), _ft="_tm", last_field=pl.col("target").cast(pl.String)
-    )
-    d = d.join_asof(
-        fields.sort("_ft"), left_on="until", right_on="_ft", by="unit", check_sortedness=False
-    ).with_columns(last_field=pl.when(pl.col("_ft") >= pl.col("at")).then(pl.col("last_field")))
     if findings is not None and findings.height:
-        d = d.join_asof(
-            _finding_units(work, findings, unit).sort("_xt"), left_on="until",
+        d = d.sort("until").join_asof(
+            _finding_units(work, u, findings).sort("_xt"), left_on="until",
             right_on="_xt", by="unit", check_sortedness=False,
         ).with_columns(
             last_finding=pl.when(pl.col("_xt") >= pl.col("at")).then(pl.col("last_finding"))
-        )
+        )  # fmt: skip
     else:
         d = d.with_columns(last_finding=pl.lit(None, pl.String))
     return d.select("unit", "step", "at", "last_page", "last_field", "last_finding").sort("unit")
 
 
-def _finding_units(work: pl.DataFrame, findings: pl.DataFrame, unit: str) -> pl.DataFrame:
+def _finding_units(work: Work, u: Units, findings: pl.DataFrame) -> pl.DataFrame:
     """Findings (session_id, t, kind) mapped to units: ``unit, _xt, last_finding``."""
     missing = {"session_id", "t", "kind"} - set(findings.columns)
     if missing:
@@ -272,12 +245,14 @@ def _finding_units(work: pl.DataFrame, findings: pl.DataFrame, unit: str) -> pl.
         _xt=pl.col("t").cast(pl.Int64),
         last_finding=pl.col("kind").cast(pl.String),
     )
-    starts = order_rows(
-        work.group_by("_gs").agg(
-            pl.col("session_id", "visitor_id", "_piece", "batch", "i").first(),
-            _tm=pl.col("_tm").first(),
-        ).with_columns(unit=unit_key("visitor" if unit == "visitor" else "session"))
-    ).select(pl.col("session_id").cast(pl.String), "unit", _st="_tm")
+    heads, split_names = session_names(work)
+    starts = pl.DataFrame(
+        {
+            "session_id": work.ev["session_id"].gather(pl.Series(heads)).cast(pl.String),
+            "unit": split_names if u.by_rows else u.names.gather(pl.Series(u.of_row[heads])),
+            "_st": work.tm[heads],
+        }
+    )
     first = starts.group_by("session_id").agg(_u0=pl.col("unit").first())
     mapped = f.sort("_xt").join_asof(
         starts.sort("_st"),

@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from cemreplay.errors import ConfigError
 from cemreplay.events import check
-from cemreplay.journeys._points import order_rows, unit_key
+from cemreplay.journeys._points import units
+from cemreplay.journeys._scan import unit_scan
 from cemreplay.journeys._work import prepare
 from cemreplay.journeys.rules import Goal, SessionRules, check_unit
-from cemreplay.journeys.sessions import goal_flag
+from cemreplay.journeys.sessions import goal_codes
 from cemreplay.schema import EventKind
 
 __all__ = ["GoalResult", "clicks_to_goal"]
@@ -82,31 +84,28 @@ def clicks_to_goal(
         raise ConfigError(f"max_clicks must be an int >= 0, got {max_clicks!r}; hint: 3")
     rules = rules or SessionRules()
     work = prepare(events, rules)
-    rows = order_rows(
-        work.select(
-            "session_id", "visitor_id", "_piece", "batch", "i", "_tm", "kind",
-            _goal=goal_flag(work, goal, rules.urls),
-        ).with_columns(unit=unit_key(unit))
-    )  # fmt: skip
-    kind = pl.col("kind")
-    first_goal = pl.col("o").filter(pl.col("_goal")).min()
-    before = pl.col("o") < first_goal.fill_null(2**62)
-    units = (
-        rows.group_by("unit")
-        .agg(
-            reached=pl.col("_goal").any(),
-            clicks=((kind == int(K.CLICK)) & before).sum().cast(pl.UInt32),
-            page_views=((kind == int(K.PAGE_VIEW)) & before).sum().cast(pl.UInt32),
-            ms=pl.col("_tm").filter(pl.col("_goal")).min() - pl.col("_tm").min(),
-        )
-        .sort("unit")
+    u = units(work, unit)
+    goal_kind, goal_table = goal_codes(work, goal, rules.urls)
+    g, tmin, clicks, views = unit_scan(
+        u.of_row, work.tm, work.gs, u.rank, work.kind, goal_kind, goal_table, work.tcode, u.n
     )
-    hit = units.filter(pl.col("reached"))
+    reached = g >= 0
+    units_table = pl.DataFrame(
+        {
+            "unit": u.names,
+            "reached": reached,
+            "clicks": clicks,
+            "page_views": views,
+            "ms": np.where(reached, work.tm[np.where(reached, g, 0)] - tmin, 0),
+        }
+    ).with_columns(ms=pl.when(pl.col("reached")).then(pl.col("ms")))
+    units_table = units_table.sort("unit") if u.n else units_table
+    hit = units_table.filter(pl.col("reached"))
     summary = pl.DataFrame(
         {
-            "units": [units.height],
+            "units": [units_table.height],
             "reached": [hit.height],
-            "reach_rate": [hit.height / units.height if units.height else None],
+            "reach_rate": [hit.height / units_table.height if units_table.height else None],
             "median_clicks": [hit["clicks"].median()],
             "p90_clicks": [hit["clicks"].quantile(0.9, "nearest")],
             "within_max_clicks": [
@@ -121,4 +120,4 @@ def clicks_to_goal(
             "within_max_clicks": pl.Float64, "median_ms": pl.Float64, "p90_ms": pl.Float64,
         },
     )  # fmt: skip
-    return GoalResult(units, summary)
+    return GoalResult(units_table, summary)

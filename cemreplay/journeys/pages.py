@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from cemreplay.events import check
-from cemreplay.journeys._urls import normalise
-from cemreplay.journeys._work import prepare, run_aggregate, split_id
+from cemreplay.journeys._scan import ints, page_aggregates
+from cemreplay.journeys._work import Work, prepare, rows, split_id
 from cemreplay.journeys.rules import SessionRules, UrlRules
 from cemreplay.schema import EventKind
 
@@ -22,70 +23,44 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def page_table(work: pl.DataFrame, urls: UrlRules) -> pl.DataFrame:
-    """Page views from a prepared working frame, in working order (private ``_gs`` kept)."""
-    kind = pl.col("kind")
-    same_next = pl.col("_sid").shift(-1) == pl.col("_sid")
-    starts = pl.col("_new") | ((kind == int(K.PAGE_VIEW)) & (pl.col("_cnt") >= 2))
-    vis = (
-        pl.when(kind == int(K.VISIBILITY_HIDDEN))
-        .then(pl.lit(1, pl.Int64))
-        .when((kind == int(K.VISIBILITY_VISIBLE)) | starts)
-        .then(pl.lit(0, pl.Int64))
-        .forward_fill()
-    )
-    depth = (
-        pl.when((kind == int(K.SCROLL)) & (pl.col("a") > 0))
-        .then(((pl.col("y") + pl.col("b")) / pl.col("a")).clip(0.0, 1.0))
-    )
-    w = work.with_columns(
-        _pg=(starts.cast(pl.UInt32).cum_sum() - 1).set_sorted(),
-        _dt=pl.when(same_next).then(pl.col("_tm").shift(-1) - pl.col("_tm")).otherwise(0),
-        _vis=vis,
-        _depth=depth,
-    )
-    agg = run_aggregate(
-        w,
-        "_pg",
-        first={
-            "session_id": pl.col("session_id"),
-            "visitor_id": pl.col("visitor_id"),
-            "_sid": pl.col("_sid"),
-            "_gs": pl.col("_gs"),
-            "_piece": pl.col("_piece"),
-            "_ref": pl.col("_ref"),
-            "start": pl.col("_tm"),
-        },
-        last={"page_view": pl.col("_cnt")},
-        sums={
-            "dwell_ms": pl.col("_dt"),
-            "hidden_ms": pl.col("_dt") * pl.col("_vis"),
-            "events": pl.col("kind").is_not_null(),
-            "clicks": kind == int(K.CLICK),
-            "errors": kind.is_in([int(K.JS_ERROR), int(K.NETWORK_FAILURE)]),
-            "validation_errors": kind == int(K.VALIDATION_ERROR),
-        },
-    ).with_columns(pl.col("events", "clicks", "errors", "validation_errors").cast(pl.UInt32))
-    scroll = (
-        w.filter(pl.col("_depth").is_not_null())
-        .group_by("_pg")
-        .agg(max_scroll_depth=pl.col("_depth").max())
-    )
-    agg = agg.with_columns(_pg=pl.int_range(pl.len(), dtype=pl.UInt32)).join(
-        scroll, on="_pg", how="left", maintain_order="left"
-    )
-    ref = agg["_ref"]
-    url = work["target"].gather(ref)
-    return agg.with_columns(
-        page_view=pl.when(pl.col("page_view") > 0).then(pl.col("page_view") - 1).otherwise(0),
-        split_session_id=split_id(pl.col("session_id"), pl.col("_piece")),
-        url=url.cast(pl.String),
-        page=normalise(url, urls),
-        referrer=work["text"].gather(ref).cast(pl.String),
-        navigation=work["b"].gather(ref),
-        end=pl.col("start") + pl.col("dwell_ms"),
-        visible_ms=pl.col("dwell_ms") - pl.col("hidden_ms"),
-    )
+def page_table(work: Work, urls: UrlRules) -> pl.DataFrame:
+    """Page views of a prepared working state, in working order, with the private ``_gs``
+    (session of the first event) and ``_page`` (page index in ``work.pages(urls)``)."""
+    ev = work.ev
+    first, ref, ordinal, dwell, hidden, counts, depth = page_aggregates(
+        work.sid, work.gs, work.tm, work.kind, ints(ev["y"], np.int32),
+        ints(ev["a"], np.int32), ints(ev["b"], np.int32), work.n_pages,
+    )  # fmt: skip
+    pages = work.pages(urls)
+    page = np.where(ref >= 0, pages.of(work.tcode[np.where(ref >= 0, ref, 0)]), -1)
+    gs = work.gs[first]
+    first_s, ref_s = pl.Series(first), rows(ref)
+    start = work.tm[first]
+    url = ev["target"].gather(ref_s)
+    return pl.DataFrame(
+        {
+            "session_id": ev["session_id"].gather(first_s),
+            "page_view": ordinal,
+            "_piece": work.piece[gs],
+            "visitor_id": ev["visitor_id"].gather(first_s),
+            "url": url.cast(pl.String),
+            "page": pages.strings(page),
+            "referrer": ev["text"].gather(ref_s).cast(pl.String),
+            "navigation": ev["b"].gather(ref_s),
+            "start": start,
+            "end": start + dwell,
+            "dwell_ms": dwell,
+            "visible_ms": dwell - hidden,
+            "hidden_ms": hidden,
+            "max_scroll_depth": pl.Series(depth, nan_to_null=True),
+            "events": counts[:, 0],
+            "clicks": counts[:, 1],
+            "errors": counts[:, 2],
+            "validation_errors": counts[:, 3],
+            "_gs": gs,
+            "_page": page,
+        }
+    ).with_columns(split_session_id=split_id(pl.col("session_id"), pl.col("_piece")))
 
 
 def page_views(events: pl.DataFrame, rules: SessionRules | None = None) -> pl.DataFrame:

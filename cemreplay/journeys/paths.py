@@ -46,7 +46,7 @@ def paths(
     rules = rules or SessionRules()
     pv = page_table(prepare(events, rules), rules.urls).filter(pl.col("page").is_not_null())
     if collapse_repeats:
-        same = (pl.col("page") == pl.col("page").shift(1)) & (
+        same = (pl.col("_page") == pl.col("_page").shift(1)) & (
             pl.col("_gs") == pl.col("_gs").shift(1)
         )
         pv = pv.filter(~same.fill_null(False))
@@ -58,7 +58,7 @@ def paths(
             visitor_id=pl.col("visitor_id").first().cast(pl.String),
             path=pl.col("page"),
             length=pl.len().cast(pl.UInt32),
-            loops=(pl.len() - pl.col("page").n_unique()).cast(pl.UInt32),
+            loops=(pl.len() - pl.col("_page").n_unique()).cast(pl.UInt32),
         )
         .drop("_gs")
     )

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.events import check
-from cemreplay.journeys._urls import goal_mask, normalise
-from cemreplay.journeys._work import prepare, run_aggregate, split_id
+from cemreplay.journeys._scan import session_aggregates
+from cemreplay.journeys._work import Work, prepare, rows, split_id
 from cemreplay.journeys.rules import Goal, SessionRules, UrlRules
 from cemreplay.schema import DeviceClass, EventKind
 
-__all__ = ["DEVICE", "goal_flag", "session_table", "sessions"]
+__all__ = ["DEVICE", "goal_codes", "session_table", "sessions"]
 
 K = EventKind
 #: Device class names, in DeviceClass order.
 DEVICE = pl.Enum([d.name.lower() for d in DeviceClass])
-_ERRORS = (int(K.JS_ERROR), int(K.NETWORK_FAILURE))
+#: The count columns, in the order of ``session_aggregates``' counts.
+_COUNTS = ("page_views", "events", "clicks", "errors", "validation_errors", "milestones")
 #: Output column <- ATTRIBUTE key.
 _SEGMENTS = {
     "locale": "locale",
@@ -29,72 +32,61 @@ _SEGMENTS = {
 }
 
 
-def goal_flag(work: pl.DataFrame, goal: Goal, urls: UrlRules) -> pl.Expr:
-    """Expression: True on rows of ``work`` that reach ``goal`` (milestone or page view)."""
+def goal_codes(work: Work, goal: Goal, urls: UrlRules) -> tuple[int, npt.NDArray[np.bool_]]:
+    """The kind of a goal row and, per target code, whether a row of that kind reaches
+    ``goal`` (a milestone name or a page pattern matched against normalised URLs)."""
     if goal.milestone is not None:
-        return goal_mask(goal, pl.col("kind"), pl.col("target"), pl.col("target"))
-    raw = work.filter(pl.col("kind") == int(K.PAGE_VIEW))["target"].unique().drop_nulls()
-    frame = pl.DataFrame({"raw": raw.cast(pl.String)}).with_columns(
-        n=normalise(raw, urls)
-    )
-    hit = frame.filter(goal_mask(goal, pl.lit(int(K.PAGE_VIEW)), pl.lit(None), pl.col("n")))
-    return (pl.col("kind") == int(K.PAGE_VIEW)) & pl.col("target").cast(pl.String).is_in(
-        hit["raw"].implode()
-    ).fill_null(False)
+        code = int(work.code("target", goal.milestone))
+        table = np.zeros(code + 1, dtype=np.bool_)
+        table[code] = True
+        return int(K.MILESTONE), table
+    return int(K.PAGE_VIEW), work.pages(urls).matching(goal)
 
 
 def session_table(
-    work: pl.DataFrame,
+    work: Work,
     rules: SessionRules,
     country_lookup: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
-    """Sessions from a prepared working frame, ordered by ``_gs`` (private columns kept)."""
-    kind = pl.col("kind")
-    work = work.with_columns(_goal=goal_flag(work, rules.goal, rules.urls))
-    agg = run_aggregate(
-        work,
-        "_gs",
-        first={
-            "session_id": pl.col("session_id"),
-            "visitor_id": pl.col("visitor_id"),
-            "_sid": pl.col("_sid"),
-            "_piece": pl.col("_piece"),
-            "start": pl.col("_tm"),
-            "_entry": pl.col("_ref"),
-        },
-        last={"end": pl.col("_tm"), "_exit": pl.col("_ref")},
-        sums={
-            "page_views": kind == int(K.PAGE_VIEW),
-            "events": pl.col("kind").is_not_null(),
-            "clicks": kind == int(K.CLICK),
-            "errors": kind.is_in(_ERRORS),
-            "validation_errors": kind == int(K.VALIDATION_ERROR),
-            "milestones": kind == int(K.MILESTONE),
-        },
-    ).with_columns(
-        pl.col("page_views", "events", "clicks", "errors", "validation_errors", "milestones")
-        .cast(pl.UInt32)
+    """Sessions of a prepared working state, in working order (one scan, then per-session
+    gathers)."""
+    ev = work.ev
+    goal_kind, goal_table = goal_codes(work, rules.goal, rules.urls)
+    seg_codes = np.array([work.code("target", key) for key in _SEGMENTS.values()], np.uint32)
+    first, last, entry, exit_, counts, conv, seg = session_aggregates(
+        work.sid, work.gs, work.t, work.kind, work.tcode, work.xcode,
+        goal_kind, goal_table, seg_codes, work.n_sessions,
+    )  # fmt: skip
+    pages = work.pages(rules.urls)
+    entry_code = work.tcode[np.where(entry >= 0, entry, 0)]
+    exit_code = work.tcode[np.where(exit_ >= 0, exit_, 0)]
+    device = ev["a"].gather(rows(entry)).clip(0, len(DeviceClass) - 1).cast(pl.UInt32)
+    first_s = pl.Series(first)
+    cols: dict[str, pl.Series | npt.NDArray[np.generic]] = {
+        "session_id": ev["session_id"].gather(first_s),
+        "visitor_id": ev["visitor_id"].gather(first_s),
+        "_piece": work.piece,
+        "start": work.tm[first],
+        "end": work.tm[last],
+        "entry_page": pages.strings(np.where(entry >= 0, pages.of(entry_code), -1)),
+        "exit_page": pages.strings(np.where(exit_ >= 0, pages.of(exit_code), -1)),
+    }
+    for j, name in enumerate(_COUNTS):
+        cols[name] = counts[:, j]
+    cols["device"] = device.replace_strict(
+        list(range(len(DeviceClass))), DEVICE.categories, return_dtype=DEVICE
     )
-    goals = (
-        work.filter(pl.col("_goal"))
-        .group_by("_gs")
-        .agg(converted_at=pl.col("t").first())
-    )
-    agg = agg.join(goals, on="_gs", how="left", maintain_order="left")
-    target, device = work["target"], work["a"]
-    entry = target.gather(agg["_entry"])
-    out = agg.with_columns(
+    cols["converted_at"] = work.t[np.where(conv >= 0, conv, 0)]
+    text = ev["text"]
+    for j, col in enumerate(_SEGMENTS):
+        cols[col] = text.gather(rows(seg[:, j])).cast(pl.String)
+    out = pl.DataFrame(cols).with_columns(
         split_session_id=split_id(pl.col("session_id"), pl.col("_piece")),
         piece=(pl.col("_piece") + 1).cast(pl.UInt32),
         duration_ms=pl.col("end") - pl.col("start"),
-        entry_page=normalise(entry, rules.urls),
-        exit_page=normalise(target.gather(agg["_exit"]), rules.urls),
-        device=pl.Series(device.gather(agg["_entry"])).clip(0, len(DeviceClass) - 1)
-        .cast(pl.UInt32)
-        .replace_strict(list(range(len(DeviceClass))), DEVICE.categories, return_dtype=DEVICE),
-        converted=pl.col("converted_at").is_not_null(),
+        converted=pl.Series(conv >= 0),
+        converted_at=pl.when(pl.Series(conv >= 0)).then(pl.col("converted_at")),
     )
-    out = _segments(work, out)
     country = pl.col("_country_attr")
     if country_lookup:
         looked = pl.col("session_id").cast(pl.String).replace_strict(
@@ -104,27 +96,6 @@ def session_table(
     region = pl.col("locale").str.extract(r"^[A-Za-z]{2,3}[-_](?:[A-Za-z]{4}[-_])?([A-Za-z]{2})\b")
     out = out.with_columns(country=country.fill_null(region.str.to_uppercase()))
     return out.drop("_country_attr")
-
-
-def _segments(work: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
-    """Per session: the first value set in it, else the last one set earlier in its snippet
-    session (the snippet only re-sends an attribute when it changes)."""
-    attrs = work.filter(
-        (pl.col("kind") == int(K.ATTRIBUTE))
-        & pl.col("target").cast(pl.String).is_in(list(_SEGMENTS.values()))
-    ).select("_gs", key=pl.col("target").cast(pl.String), v=pl.col("text").cast(pl.String))
-    for col, key in _SEGMENTS.items():
-        per = (
-            attrs.filter(pl.col("key") == key)
-            .group_by("_gs")
-            .agg(_f=pl.col("v").drop_nulls().first(), _l=pl.col("v").drop_nulls().last())
-        )
-        table = table.join(per, on="_gs", how="left", maintain_order="left").with_columns(
-            pl.coalesce(
-                pl.col("_f"), pl.col("_l").shift(1).forward_fill().over("_sid")
-            ).alias(col)
-        ).drop("_f", "_l")
-    return table
 
 
 #: Column order of :func:`sessions`.
