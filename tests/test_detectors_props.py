@@ -38,6 +38,7 @@ FLAGS = [
     int(ClickFlag.INTERACTIVE | ClickFlag.CTRL),
     int(ClickFlag.INTERACTIVE | ClickFlag.NEW_CONTEXT),
     int(ClickFlag.NO_RAGE),
+    int(ClickFlag.UNKNOWN_ELEMENT),
     1,
     2,
 ]

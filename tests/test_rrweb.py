@@ -197,7 +197,8 @@ def test_posthog_rage_bursts(
     assert burst["t"].max() - burst["t"].min() == span_ms  # type: ignore[operator]
     assert set(burst.select("x", "y").rows()) == {xy}
     assert burst["b"].to_list() == list(range(1, n + 1))
-    assert burst["a"].to_list() == [0] * n  # no snapshot: no flags known
+    # no snapshot: nothing is known about the element, and the flags say so
+    assert burst["a"].to_list() == [int(ClickFlag.UNKNOWN_ELEMENT)] * n
 
 
 @needs_fixtures
@@ -341,7 +342,7 @@ def test_click_flags_and_selectors() -> None:
         ("body>section>div", F.INTERACTIVE | F.NO_RAGE),
         ("body>div.card.wide", 0),
         ("body>span", 0),
-        ("node:99", 0),  # not in the snapshot
+        ("node:99", F.UNKNOWN_ELEMENT),  # not in the snapshot: its element bits say nothing
     ]
 
 

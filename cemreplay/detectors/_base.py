@@ -122,6 +122,10 @@ def check_strings(owner: object, name: str, *, non_empty: bool = True, regex: bo
 # ----------------------------------------------------------------------------- the context
 
 
+#: The code of a null string in the prepared ``target`` column (categorical codes are UInt32).
+NULL: Final = np.uint32(2**32 - 1)
+
+
 @dataclass
 class Context:
     """The event table prepared once for all detectors.
@@ -129,7 +133,10 @@ class Context:
     ``events`` holds the input rows grouped by session and, within a session, ordered by
     ``t`` (ties keep recording order). ``pv`` is each row's page view ordinal (from 0 within
     the session, as :func:`cemreplay.journeys.with_page_views` counts) and ``pv_row`` the row
-    of its PAGE_VIEW event. The numpy arrays are its columns.
+    of its PAGE_VIEW event. The numpy arrays are its columns, zero-copy where polars allows
+    (``target`` holds the categorical's physical codes, :data:`NULL` for null). Arrays only
+    some detectors need (rows of a kind, response times at clicks) are computed on first use
+    and kept in ``cache``.
     """
 
     events: pl.DataFrame
@@ -140,108 +147,155 @@ class Context:
     y: npt.NDArray[np.int32]
     a: npt.NDArray[np.int32]
     b: npt.NDArray[np.int32]
-    target: I64  # physical code of target, -1 when null
-    text: I64  # physical code of text, -1 when null
-    pv: I64  # page view ordinal
-    pv_row: I64  # row of the page view's PAGE_VIEW event, -1 before the first one
-    prev_resp: I64  # t of the latest response event at or before each row (session), min
-    next_resp: I64  # t of the earliest response event at or after each row (session), max
+    target: npt.NDArray[np.uint32]  # physical code of target, NULL when null
+    pv: npt.NDArray[np.int32]  # page view ordinal
+    pv_row: npt.NDArray[Any]  # row of the page view's PAGE_VIEW event, -1 before the first one
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return len(self.t)
 
-    def url_codes(self) -> I64:
-        """Per row: the physical code of its page view's URL, -1 when unknown."""
+    def url_codes(self) -> npt.NDArray[np.uint32]:
+        """Per row: the physical code of its page view's URL, NULL when unknown."""
         if "url" not in self.cache:
-            self.cache["url"] = K.gather_or(self.target, self.pv_row, -1)
-        out: I64 = self.cache["url"]
+            self.cache["url"] = K.gather_or(self.target, self.pv_row, NULL)
+        out: npt.NDArray[np.uint32] = self.cache["url"]
         return out
+
+    def url_at(self, rows: I64) -> npt.NDArray[np.uint32]:
+        """At ``rows``: the physical code of the page view's URL, NULL when unknown."""
+        if "url" in self.cache:
+            return self.url_codes()[rows]
+        out: npt.NDArray[np.uint32] = K.gather_or(self.target, self.pv_row[rows], NULL)
+        return out
+
+    def rows(self, *kinds: EventKind) -> I64:
+        """Rows of the given kinds, ascending (cached)."""
+        key = f"rows:{sorted(int(k) for k in kinds)}"
+        if key not in self.cache:
+            lut = np.zeros(256, dtype=np.bool_)
+            for k in kinds:
+                lut[int(k)] = True
+            self.cache[key] = K.rows_of(self.kind, lut)
+        out: I64 = self.cache[key]
+        return out
+
+    def seg(self, rows: I64) -> I64:
+        """The session index of each of ``rows`` (ascending)."""
+        out: I64 = K.segments(self.starts, rows)
+        return out
+
+    def responses(self, rows: I64) -> tuple[I64, I64]:
+        """At ``rows`` (ascending): t of the latest response event (``RESPONSE_KINDS``) at or
+        before each in its session (SMALL when none) and of the earliest at or after (BIG)."""
+        prev, nxt = K.response_times(self.starts, self.t, self.kind, _RESPONSE_LUT, rows)
+        return prev, nxt
 
     def strings(self, column: str, rows: I64) -> pl.Series:
         """The values of a string column at ``rows`` (as String)."""
         return self.events[column].gather(rows).cast(pl.String)
 
-    def target_mask(self, patterns: tuple[str, ...]) -> npt.NDArray[np.bool_]:
-        """A lookup table over target codes: True where the target matches any pattern."""
-        key = f"mask:{patterns}"
-        if key not in self.cache:
-            uniq = self.events["target"].unique().drop_nulls()
-            codes = pl.DataFrame(
-                {"c": uniq.to_physical().cast(pl.Int64), "s": uniq.cast(pl.String)}
-            )
-            top = codes["c"].max() if codes.height else None
-            size = int(top) + 1 if isinstance(top, int) else 1
-            mask = np.zeros(size + 1, dtype=np.bool_)
-            if patterns and codes.height:
-                rx = "|".join(f"(?:{p})" for p in patterns)
-                hit = codes.filter(pl.col("s").str.contains(rx))["c"].to_numpy()
-                mask[hit.astype(np.int64)] = True
-            self.cache[key] = mask
-        out: npt.NDArray[np.bool_] = self.cache[key]
+    def code_strings(self, rows: I64) -> tuple[npt.NDArray[np.uint32], pl.Series]:
+        """The distinct non-null target codes at ``rows`` and their strings (one look-up per
+        distinct category, never one per row)."""
+        codes = self.target[rows]
+        uniq, first = np.unique(codes, return_index=True)
+        keep = uniq != NULL
+        return uniq[keep], self.strings("target", rows[first[keep]])
+
+    def target_lut(self, codes: npt.NDArray[np.uint32], values: Any, default: Any) -> Any:
+        """A lookup table over target codes (any code, NULL included): ``values`` at
+        ``codes``, ``default`` elsewhere. Index it with :meth:`lookup`."""
+        top = int(codes.max()) + 1 if len(codes) else 0
+        lut = np.full(top + 1, default, dtype=np.asarray(values).dtype)
+        lut[codes.astype(np.int64)] = values
+        return lut
+
+    @staticmethod
+    def lookup(lut: Any, codes: npt.NDArray[np.uint32]) -> Any:
+        """``lut`` at ``codes``; codes past its end (NULL among them) get its last entry."""
+        return lut[np.minimum(codes, np.uint32(len(lut) - 1))]
+
+    def target_mask(self, patterns: tuple[str, ...], rows: I64) -> npt.NDArray[np.bool_]:
+        """Per row of ``rows``: does its target match any of the patterns? Each distinct
+        target is matched once."""
+        if not patterns or len(rows) == 0:
+            return np.zeros(len(rows), dtype=np.bool_)
+        codes, names = self.code_strings(rows)
+        rx = "|".join(f"(?:{p})" for p in patterns)
+        hit = names.str.contains(rx).fill_null(False).to_numpy()
+        lut = self.target_lut(codes, hit, False)
+        out: npt.NDArray[np.bool_] = self.lookup(lut, self.target[rows])
         return out
 
 
-def _int_array(s: pl.Series, dtype: type[np.generic]) -> Any:
-    return np.ascontiguousarray(s.to_numpy(), dtype=dtype)
+_RESPONSE_LUT: Final = np.zeros(256, dtype=np.bool_)
+for _k in RESPONSE_KINDS:
+    _RESPONSE_LUT[int(_k)] = True
 
 
-def _codes(s: pl.Series) -> I64:
-    return np.ascontiguousarray(s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy())
+def _array(s: pl.Series) -> Any:
+    """A numeric column as numpy, without a copy when it is one chunk without nulls."""
+    return s.to_numpy()
+
+
+def _codes(s: pl.Series) -> npt.NDArray[np.uint32]:
+    phys = s.to_physical()
+    if phys.null_count():
+        phys = phys.fill_null(NULL)
+    out: npt.NDArray[np.uint32] = phys.to_numpy()
+    return out
 
 
 def prepare(events: pl.DataFrame) -> Context:
     """Check the event table, tag page views in recording order (as
-    :func:`cemreplay.journeys.with_page_views` does), then order each session by ``t``."""
+    :func:`cemreplay.journeys.with_page_views` does), then order each session by ``t``.
+
+    The decoder's tables are canonical and nearly always in time order: then nothing is
+    copied or sorted, and the arrays are views of the polars columns."""
     check(events)
     events = events.select(_EVENT_COLS)
+    if events.n_chunks("all") != [1] * len(_EVENT_COLS):
+        events = events.rechunk()
     sid = _codes(events["session_id"])
-    t = _int_array(events["t"], np.int64)
-    canonical, t_sorted = K.order_checks(
-        sid, _int_array(events["batch"], np.int64), _int_array(events["i"], np.int64), t
-    )
+    t = _array(events["t"])
+    canonical, t_sorted = K.order_checks(sid, _array(events["batch"]), _array(events["i"]), t)
     if not canonical:
         from cemreplay.journeys import canonical as to_canonical
 
-        events = to_canonical(events)
+        events = to_canonical(events.select(_EVENT_COLS)).rechunk()
         sid = _codes(events["session_id"])
-        t = _int_array(events["t"], np.int64)
+        t = _array(events["t"])
         t_sorted = bool(K.order_checks(sid, sid, np.arange(len(sid)), t)[1])
     starts = K.run_starts(sid)
-    kind = _int_array(events["kind"], np.uint8)
-    pv, pv_row = K.page_views(starts, kind, int(EventKind.PAGE_VIEW))
+    kind = _array(events["kind"])
+    n = len(kind)
+    idx = np.int32 if n < 2**31 - 1 else np.int64
+    pv = np.empty(n, dtype=np.int32)
+    pv_row = np.empty(n, dtype=idx)
+    K.page_views(starts, kind, int(EventKind.PAGE_VIEW), pv, pv_row)
     if not t_sorted:
         # Early-stamped events: order each session by t, ties in recording order.
         seg = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
         order = np.lexsort((np.arange(len(t)), t, seg))
         events = events[order]
-        t = t[order]
-        kind = kind[order]
+        t = _array(events["t"])
+        kind = _array(events["kind"])
         pv = pv[order]
-        pv_row = K.page_view_rows(starts, kind, pv, int(EventKind.PAGE_VIEW))
-    target = _codes(events["target"])
-    resp_lut = np.zeros(256, dtype=np.bool_)
-    for k in RESPONSE_KINDS:
-        resp_lut[int(k)] = True
-    prev_resp, next_resp = K.response_times(starts, t, kind, resp_lut)
-    url = K.gather_or(target, pv_row, -1)
+        pv_row = K.page_view_rows(starts, kind, pv, int(EventKind.PAGE_VIEW)).astype(idx)
     return Context(
         events=events,
         starts=starts,
         t=t,
         kind=kind,
-        x=_int_array(events["x"], np.int32),
-        y=_int_array(events["y"], np.int32),
-        a=_int_array(events["a"], np.int32),
-        b=_int_array(events["b"], np.int32),
-        target=target,
-        text=_codes(events["text"]),
+        x=_array(events["x"]),
+        y=_array(events["y"]),
+        a=_array(events["a"]),
+        b=_array(events["b"]),
+        target=_codes(events["target"]),
         pv=pv,
         pv_row=pv_row,
-        prev_resp=prev_resp,
-        next_resp=next_resp,
-        cache={"url": url},
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from cemreplay.detectors._base import Context
+from cemreplay.detectors._base import NULL, Context
 from cemreplay.schema import EventKind
 
 FORM_KINDS = (
@@ -19,24 +19,28 @@ FORM_KINDS = (
 )
 
 
+def signed(codes: np.ndarray) -> np.ndarray:
+    """Target codes as Int64 with -1 for null."""
+    out = codes.astype(np.int64)
+    out[codes == NULL] = -1
+    return out
+
+
 def form_events(ctx: Context) -> pl.DataFrame:
     """Rows of the form-related kinds: row, seg (session index), pv, kind, t, f (target
-    code, -1 null), url (page URL code), a; in row order."""
+    code, -1 null), url (page URL code, -1 unknown), a; in row order."""
     if "forms" not in ctx.cache:
-        lut = np.zeros(256, dtype=np.bool_)
-        for k in FORM_KINDS:
-            lut[int(k)] = True
-        rows = np.flatnonzero(lut[ctx.kind])
+        rows = ctx.rows(*FORM_KINDS)
         ctx.cache["forms"] = pl.DataFrame(
             {
                 "row": rows,
-                "seg": np.searchsorted(ctx.starts, rows, side="right") - 1,
-                "pv": ctx.pv[rows],
+                "seg": ctx.seg(rows),
+                "pv": ctx.pv[rows].astype(np.int64),
                 "kind": ctx.kind[rows].astype(np.int64),
                 "t": ctx.t[rows],
-                "f": ctx.target[rows],
-                "url": ctx.url_codes()[rows],
-                "a": ctx.a[rows],
+                "f": signed(ctx.target[rows]),
+                "url": signed(ctx.url_at(rows)),
+                "a": ctx.a[rows].astype(np.int64),
             }
         )
     out: pl.DataFrame = ctx.cache["forms"]

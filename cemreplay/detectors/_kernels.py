@@ -27,15 +27,15 @@ def order_checks(sid: Any, batch: Any, idx: Any, t: Any) -> Any:
     t_sorted = True
     if n == 0:
         return canonical, t_sorted
-    top = 0
+    top = np.int64(0)
     for j in range(n):
-        top = max(top, sid[j])
-    seen = np.zeros(top + 2, dtype=np.bool_)
+        top = max(top, np.int64(sid[j]))
+    seen = np.zeros(top + 1, dtype=np.bool_)
     for j in range(n):
         if j == 0 or sid[j] != sid[j - 1]:
-            if seen[sid[j] + 1]:
+            if seen[sid[j]]:
                 return False, False
-            seen[sid[j] + 1] = True
+            seen[sid[j]] = True
         else:
             if batch[j] < batch[j - 1] or (batch[j] == batch[j - 1] and idx[j] <= idx[j - 1]):
                 canonical = False
@@ -78,80 +78,112 @@ def run_starts(sid: Any) -> Any:
 
 
 @numba.njit(cache=True)
-def page_views(starts: Any, kind: Any, pv_kind: int) -> Any:
-    """Per row, in recording order: the page view ordinal (0 for the first PAGE_VIEW and
-    anything before it) and the row of that page view's PAGE_VIEW event (rows before the
-    first one take the first one's; -1 when the session has none)."""
-    n = len(kind)
-    pv = np.zeros(n, dtype=np.int64)
-    pv_row = np.full(n, -1, dtype=np.int64)
+def page_views(starts: Any, kind: Any, pv_kind: int, pv: Any, pv_row: Any) -> None:
+    """Per row, in recording order, into ``pv`` and ``pv_row``: the page view ordinal (0 for
+    the first PAGE_VIEW and anything before it) and the row of that page view's PAGE_VIEW
+    event (rows before the first one take the first one's; -1 when the session has none)."""
     for s in range(len(starts) - 1):
         count = -1
         row = -1
+        first = -1
         for j in range(starts[s], starts[s + 1]):
             if kind[j] == pv_kind:
                 count += 1
                 row = j
+                if first < 0:
+                    first = j
+                    for k in range(starts[s], j):
+                        pv_row[k] = first
             pv[j] = max(count, 0)
             pv_row[j] = row
-        for j in range(starts[s], starts[s + 1]):
-            if pv_row[j] >= 0:
-                break
-        else:
-            continue
-        first = pv_row[j]
-        for k in range(starts[s], j):
-            pv_row[k] = first
-    return pv, pv_row
 
 
 @numba.njit(cache=True)
-def response_times(starts: Any, t: Any, kind: Any, lut: Any) -> Any:
-    """Per row: t of the latest response event at or before it in its session (SMALL when
-    none) and t of the earliest at or after it (BIG when none)."""
-    n = len(t)
-    prev = np.empty(n, dtype=np.int64)
-    nxt = np.empty(n, dtype=np.int64)
+def response_times(starts: Any, t: Any, kind: Any, lut: Any, rows: Any) -> Any:
+    """At each of ``rows`` (ascending): t of the latest response event at or before it in its
+    session (SMALL when none) and t of the earliest at or after it (BIG when none)."""
+    m = len(rows)
+    prev = np.empty(m, dtype=np.int64)
+    nxt = np.empty(m, dtype=np.int64)
+    p = 0
     for s in range(len(starts) - 1):
+        if p == m:
+            break
+        if rows[p] >= starts[s + 1]:
+            continue
         last = SMALL
+        pending = p
         for j in range(starts[s], starts[s + 1]):
             if lut[kind[j]]:
                 last = t[j]
-            prev[j] = last
-        first = BIG
-        for j in range(starts[s + 1] - 1, starts[s] - 1, -1):
-            if lut[kind[j]]:
-                first = t[j]
-            nxt[j] = first
+                while pending < p:
+                    nxt[pending] = t[j]
+                    pending += 1
+            if p < m and rows[p] == j:
+                prev[p] = last
+                if lut[kind[j]]:
+                    nxt[p] = t[j]
+                    pending = p + 1
+                p += 1
+        while pending < p:
+            nxt[pending] = BIG
+            pending += 1
     return prev, nxt
 
 
 @numba.njit(cache=True)
-def gather_or(values: Any, idx: Any, default: int) -> Any:
-    out = np.empty(len(idx), dtype=np.int64)
+def gather_or(values: Any, idx: Any, default: Any) -> Any:
+    out = np.empty(len(idx), dtype=values.dtype)
     for j in range(len(idx)):
         out[j] = values[idx[j]] if idx[j] >= 0 else default
     return out
 
 
 @numba.njit(cache=True)
+def rows_of(kind: Any, lut: Any) -> Any:
+    """Rows whose kind is set in ``lut``, ascending."""
+    m = 0
+    for j in range(len(kind)):
+        if lut[kind[j]]:
+            m += 1
+    out = np.empty(m, dtype=np.int64)
+    m = 0
+    for j in range(len(kind)):
+        if lut[kind[j]]:
+            out[m] = j
+            m += 1
+    return out
+
+
+@numba.njit(cache=True)
+def segments(starts: Any, rows: Any) -> Any:
+    """The session index of each of ``rows`` (ascending)."""
+    out = np.empty(len(rows), dtype=np.int64)
+    s = 0
+    for k in range(len(rows)):
+        while rows[k] >= starts[s + 1]:
+            s += 1
+        out[k] = s
+    return out
+
+
+@numba.njit(cache=True)
 def rage_bursts(
-    starts: Any,
+    cstarts: Any,
     t: Any,
     x: Any,
     y: Any,
     target: Any,
     pv: Any,
     eligible: Any,
-    is_click: Any,
     max_interval_ms: int,
     max_distance_px: float,
     min_clicks: int,
 ) -> Any:
-    """Chains of clicks: each eligible, on the same target and page view as the previous click,
-    at most ``max_interval_ms`` later and ``max_distance_px`` away. Any other click breaks a
-    chain. Returns (first row, last row, clicks, max step distance) of chains >= min_clicks."""
-    first = np.empty(0, dtype=np.int64)
+    """Chains of clicks (arrays over the clicks only, sessions at ``cstarts``): each eligible,
+    on the same target and page view as the previous click, at most ``max_interval_ms`` later
+    and ``max_distance_px`` away. Any other click breaks a chain. Returns (first click, last
+    click, clicks, max step distance) of chains >= min_clicks, as indices into the clicks."""
     cap = 16
     first = np.empty(cap, dtype=np.int64)
     last = np.empty(cap, dtype=np.int64)
@@ -159,15 +191,13 @@ def rage_bursts(
     spread = np.empty(cap, dtype=np.float64)
     m = 0
     lim2 = max_distance_px * max_distance_px
-    for s in range(len(starts) - 1):
+    for s in range(len(cstarts) - 1):
         c_first = -1
         c_last = -1
         c_n = 0
         c_d = 0.0
-        for j in range(starts[s], starts[s + 1] + 1):
-            end = j == starts[s + 1]
-            if not end and not is_click[j]:
-                continue
+        for j in range(cstarts[s], cstarts[s + 1] + 1):
+            end = j == cstarts[s + 1]
             joined = False
             if not end and eligible[j] and c_n > 0:
                 dx = float(x[j] - x[c_last])
@@ -227,14 +257,14 @@ def burst_checks(
     last: Any,
     t: Any,
     b: Any,
-    is_click: Any,
     prev_resp: Any,
     next_resp: Any,
     tolerance_ms: int,
     response_ms: int,
 ) -> Any:
-    """Per burst: did every click get a response, and are the click details exactly 1, 2, 3
-    (the browser's count of a triple click, which selects a paragraph)?"""
+    """Per burst (indices into the clicks): did every click get a response, and are the click
+    details exactly 1, 2, 3 (the browser's count of a triple click, which selects a
+    paragraph)?"""
     m = len(first)
     all_resp = np.ones(m, dtype=np.bool_)
     details_123 = np.zeros(m, dtype=np.bool_)
@@ -242,8 +272,6 @@ def burst_checks(
         seq = 0
         ok = True
         for j in range(first[k], last[k] + 1):
-            if not is_click[j]:
-                continue
             seq += 1
             if b[j] != seq:
                 ok = False
@@ -262,23 +290,50 @@ def mark_ranges(n: int, first: Any, last: Any) -> Any:
 
 
 @numba.njit(cache=True)
-def error_clicks(starts: Any, t: Any, is_click: Any, is_error: Any, window_ms: int) -> Any:
-    """Tie each error to the latest click at or before it in its session, when at most
-    ``window_ms`` earlier. Returns per row: errors tied to it (clicks only) and the row of
-    its first error (-1 when none)."""
-    n = len(t)
-    errors = np.zeros(n, dtype=np.int64)
-    first = np.full(n, -1, dtype=np.int64)
+def error_clicks(
+    starts: Any,
+    t: Any,
+    kind: Any,
+    status: Any,
+    click_kind: int,
+    js_kind: int,
+    net_kind: int,
+    min_status: int,
+    window_ms: int,
+) -> Any:
+    """Tie each error (a JS error, or a network failure with status 0 or >= min_status) to
+    the latest click at or before it in its session, when at most ``window_ms`` earlier.
+    Returns, per click that errors were tied to (ascending): its row, the errors tied to it
+    and the row of its first error."""
+    cap = 16
+    rows = np.empty(cap, dtype=np.int64)
+    errors = np.empty(cap, dtype=np.int64)
+    first = np.empty(cap, dtype=np.int64)
+    m = 0
     for s in range(len(starts) - 1):
         click = -1
         for j in range(starts[s], starts[s + 1]):
-            if is_click[j]:
+            k = kind[j]
+            if k == click_kind:
                 click = j
-            elif is_error[j] and click >= 0 and t[j] - t[click] <= window_ms:
-                errors[click] += 1
-                if first[click] < 0:
-                    first[click] = j
-    return errors, first
+                continue
+            is_error = k == js_kind or (
+                k == net_kind and (status[j] == 0 or status[j] >= min_status)
+            )
+            if is_error and click >= 0 and t[j] - t[click] <= window_ms:
+                if m > 0 and rows[m - 1] == click:
+                    errors[m - 1] += 1
+                    continue
+                if m == cap:
+                    cap *= 2
+                    rows = _grow(rows, cap)
+                    errors = _grow(errors, cap)
+                    first = _grow(first, cap)
+                rows[m] = click
+                errors[m] = 1
+                first[m] = j
+                m += 1
+    return rows[:m].copy(), errors[:m].copy(), first[:m].copy()
 
 
 @numba.njit(cache=True)

@@ -12,6 +12,8 @@ an error followed is reported as ``error_click`` only; neither is also a dead cl
 When a session captured no response signal at all (no mutation and no request: e.g. an rrweb
 import without DOM mutations) a dead click cannot be told from a live one. Such clicks are
 reported as kind ``unknown`` (severity 0) when ``report_unknown`` is set, never as dead.
+So are unanswered clicks on an element nobody knows (``ClickFlag.UNKNOWN_ELEMENT``: an import
+without a DOM snapshot): it may or may not have been interactive.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from cemreplay.detectors import _kernels as K
 from cemreplay.detectors import error_click, rage_click
 from cemreplay.detectors._base import (
     Context,
@@ -65,29 +68,30 @@ _NEVER = int(
 def candidates(
     ctx: Context, cfg: DeadClickConfig, rage: RageClickConfig, err: ErrorClickConfig
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Rows of unanswered eligible clicks, and whether their session has response signals."""
-    click = np.flatnonzero(ctx.kind == int(EventKind.CLICK))
-    a = ctx.a[click]
-    ok = ((a & int(ClickFlag.INTERACTIVE)) != 0) & ((a & _NEVER) == 0)
-    click = click[ok]
-    t = ctx.t[click]
-    answered = (ctx.prev_resp[click] >= t - cfg.tolerance_ms) | (
-        ctx.next_resp[click] <= t + cfg.timeout_ms
-    )
-    click = click[~answered]
+    """Rows of unanswered eligible clicks, and whether each can be called dead: its session
+    has response signals and its element is known (else it is ``unknown``)."""
+    c = rage_click.clicks(ctx)
+    rows = c["rows"]
+    a = ctx.a[rows]
+    interactive = (a & int(ClickFlag.INTERACTIVE)) != 0
+    unknown_element = (a & int(ClickFlag.UNKNOWN_ELEMENT)) != 0
+    ok = (interactive | unknown_element) & ((a & _NEVER) == 0)
+    t = ctx.t[rows]
+    answered = (c["prev_resp"] >= t - cfg.tolerance_ms) | (c["next_resp"] <= t + cfg.timeout_ms)
+    keep = ok & ~answered
     burst = rage_click.bursts(ctx, rage)
     if burst.height:
-        from cemreplay.detectors import _kernels as K
-
-        inside = K.mark_ranges(ctx.n, burst["first"].to_numpy(), burst["last"].to_numpy())
-        click = click[~inside[click]]
-    errors, _ = error_click.ties(ctx, err)
-    click = click[errors[click] == 0]
-    signal = (ctx.kind == int(EventKind.MUTATION)) | (ctx.kind == int(EventKind.REQUEST))
-    per_session = np.add.reduceat(signal.astype(np.int64), ctx.starts[:-1]) if ctx.n else signal
-    seg = np.searchsorted(ctx.starts, click, side="right") - 1
-    has = per_session[seg] > 0 if len(click) else np.zeros(0, dtype=np.bool_)
-    return click, has
+        first = np.searchsorted(rows, burst["first"].to_numpy())
+        last = np.searchsorted(rows, burst["last"].to_numpy())
+        keep &= ~K.mark_ranges(len(rows), first, last)
+    click = rows[keep]
+    tied, _, _ = error_click.ties(ctx, err)
+    click = click[~np.isin(click, tied)]
+    signal = ctx.rows(EventKind.MUTATION, EventKind.REQUEST)
+    per_session = np.bincount(ctx.seg(signal), minlength=len(ctx.starts) - 1)
+    has = per_session[ctx.seg(click)] > 0
+    known = (ctx.a[click] & int(ClickFlag.UNKNOWN_ELEMENT)) == 0
+    return click, has & known
 
 
 @register(
@@ -132,12 +136,27 @@ def unknown(ctx: Context, cfg: DeadClickConfig) -> pl.DataFrame:
     got = ctx.cache.get("dead_click:unknown")
     if got is None:
         return empty_raw()
+    rows = got[0]
     found: pl.DataFrame = got[1]
+    unknown_element = pl.Series((ctx.a[rows] & int(ClickFlag.UNKNOWN_ELEMENT)) != 0)
+    target = pl.col("target").fill_null("an unnamed element")
     return found.with_columns(
         severity=pl.lit(0.0),
-        explanation=pl.format(
-            "click on {} may be dead: no response followed, but this session captured no DOM "
-            "mutations or requests, so a response could not have been seen",
-            pl.col("target").fill_null("an unnamed element"),
+        explanation=pl.when(unknown_element)
+        .then(
+            pl.format(
+                "click on {} may be dead: no response followed within {} s, but what was "
+                "clicked is unknown (not in the recording's DOM snapshot), so it may not have "
+                "been meant to respond",
+                target,
+                secs(pl.lit(cfg.timeout_ms)),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "click on {} may be dead: no response followed, but this session captured no "
+                "DOM mutations or requests, so a response could not have been seen",
+                target,
+            )
         ),
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
@@ -36,32 +35,36 @@ class ErrorClickConfig:
         check_int(self, "min_status", 100, 999)
 
 
-def ties(ctx: Context, cfg: ErrorClickConfig) -> tuple[Any, Any]:
-    """Per row: errors tied to it (clicks only), and the row of its first error (-1)."""
+def ties(ctx: Context, cfg: ErrorClickConfig) -> tuple[Any, Any, Any]:
+    """Per click that errors were tied to (ascending): its row, the number of errors and the
+    row of its first error."""
     key = f"errors:{cfg}"
     if key not in ctx.cache:
-        is_click = ctx.kind == int(EventKind.CLICK)
-        failed = (ctx.kind == int(EventKind.NETWORK_FAILURE)) & (
-            (ctx.a == 0) | (ctx.a >= cfg.min_status)
+        ctx.cache[key] = K.error_clicks(
+            ctx.starts,
+            ctx.t,
+            ctx.kind,
+            ctx.a,
+            int(EventKind.CLICK),
+            int(EventKind.JS_ERROR),
+            int(EventKind.NETWORK_FAILURE),
+            cfg.min_status,
+            cfg.window_ms,
         )
-        is_error = (ctx.kind == int(EventKind.JS_ERROR)) | failed
-        ctx.cache[key] = K.error_clicks(ctx.starts, ctx.t, is_click, is_error, cfg.window_ms)
-    out: tuple[Any, Any] = ctx.cache[key]
+    out: tuple[Any, Any, Any] = ctx.cache[key]
     return out
 
 
 @register("error_click", ErrorClickConfig, "a JS error or failed request <= 2 s after a click")
 def run(ctx: Context, cfg: ErrorClickConfig) -> pl.DataFrame:
-    errors, first = ties(ctx, cfg)
-    rows = np.flatnonzero(errors)
+    rows, n_errors, err = ties(ctx, cfg)
     if len(rows) == 0:
         return empty_raw()
-    err = first[rows]
     df = pl.DataFrame(
         {
             "row": rows,
             "t": ctx.t[rows],
-            "n": errors[rows],
+            "n": n_errors,
             "delay": ctx.t[err] - ctx.t[rows],
             "js": ctx.kind[err] == int(EventKind.JS_ERROR),
             "status": ctx.a[err],

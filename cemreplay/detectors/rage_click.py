@@ -11,7 +11,8 @@ Not rage (suppressed):
   with ``data-cem-no-rage`` (``ClickFlag.NO_RAGE``), with a modifier key held or with a
   button other than the left one: such clicks never join a burst;
 * a triple click that selects text: exactly 3 clicks with ``detail`` 1, 2, 3 on an element
-  that is not interactive;
+  known not to be interactive (neither ``INTERACTIVE`` nor ``UNKNOWN_ELEMENT``: when nobody
+  knows what was clicked, nobody knows it was text);
 * repeat controls that work: a burst on a target matching ``repeat_controls`` (steppers
   +/-, next/prev, carousel, slider arrows) where every click got a response within
   ``response_ms``.
@@ -20,6 +21,7 @@ Not rage (suppressed):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -68,7 +70,8 @@ class RageClickConfig:
     tolerance_ms: int = 50
     #: Selector regexes of repeat controls (steppers, next/prev, carousels).
     repeat_controls: tuple[str, ...] = REPEAT_CONTROLS
-    #: Suppress 3-click bursts with detail 1, 2, 3 on non-interactive elements (text selection).
+    #: Suppress 3-click bursts with detail 1, 2, 3 on elements known not to be interactive
+    #: (text selection); a click on an unknown element (``UNKNOWN_ELEMENT``) is never one.
     suppress_triple_click: bool = True
 
     def __post_init__(self) -> None:
@@ -82,6 +85,24 @@ class RageClickConfig:
 
 
 _BAD = int(ClickFlag.TEXT_INPUT | ClickFlag.NO_RAGE | ClickFlag.MODIFIERS | ClickFlag.BUTTON_MASK)
+#: Element bits that keep a 1-2-3 burst from being a text selection: an interactive element,
+#: or one nobody knows (an imported recording without a DOM snapshot).
+_NOT_PLAIN_TEXT = int(ClickFlag.INTERACTIVE | ClickFlag.UNKNOWN_ELEMENT)
+
+
+def clicks(ctx: Context) -> dict[str, Any]:
+    """The clicks as arrays of their own (rows, sessions at ``starts``, response times)."""
+    if "clicks" not in ctx.cache:
+        rows = ctx.rows(EventKind.CLICK)
+        prev, nxt = ctx.responses(rows)
+        ctx.cache["clicks"] = {
+            "rows": rows,
+            "starts": np.searchsorted(rows, ctx.starts),
+            "prev_resp": prev,
+            "next_resp": nxt,
+        }
+    out: dict[str, Any] = ctx.cache["clicks"]
+    return out
 
 
 def bursts(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
@@ -90,17 +111,18 @@ def bursts(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
     if key in ctx.cache:
         out: pl.DataFrame = ctx.cache[key]
         return out
-    is_click = ctx.kind == int(EventKind.CLICK)
-    eligible = is_click & ((ctx.a & _BAD) == 0)
+    c = clicks(ctx)
+    rows = c["rows"]
+    t = ctx.t[rows]
+    a = ctx.a[rows]
     first, last, count, spread = K.rage_bursts(
-        ctx.starts,
-        ctx.t,
-        ctx.x,
-        ctx.y,
-        ctx.target,
-        ctx.pv,
-        eligible,
-        is_click,
+        c["starts"],
+        t,
+        ctx.x[rows],
+        ctx.y[rows],
+        ctx.target[rows],
+        ctx.pv[rows],
+        (a & _BAD) == 0,
         cfg.max_interval_ms,
         float(cfg.max_distance_px),
         cfg.min_clicks,
@@ -108,26 +130,25 @@ def bursts(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
     all_resp, d123 = K.burst_checks(
         first,
         last,
-        ctx.t,
-        ctx.b,
-        is_click,
-        ctx.prev_resp,
-        ctx.next_resp,
+        t,
+        ctx.b[rows],
+        c["prev_resp"],
+        c["next_resp"],
         cfg.tolerance_ms,
         cfg.response_ms,
     )
-    repeat = ctx.target_mask(cfg.repeat_controls)[np.maximum(ctx.target[first], 0)]
-    repeat &= ctx.target[first] >= 0
-    interactive = (ctx.a[first] & int(ClickFlag.INTERACTIVE)) != 0
-    drop = (repeat & all_resp) | (cfg.suppress_triple_click & d123 & ~interactive)
+    repeat = ctx.target_mask(cfg.repeat_controls, rows[first])
+    plain_text = (a[first] & _NOT_PLAIN_TEXT) == 0
+    drop = (repeat & all_resp) | (cfg.suppress_triple_click & d123 & plain_text)
     keep = ~drop
     out = pl.DataFrame(
         {
-            "first": first[keep],
-            "last": last[keep],
+            "first": rows[first[keep]],
+            "last": rows[last[keep]],
             "count": count[keep],
             "spread": spread[keep],
             "answered": all_resp[keep],
+            "next_resp": c["next_resp"][first[keep]],
         }
     )
     ctx.cache[key] = out
@@ -149,7 +170,7 @@ def run(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
     dur = ctx.t[last] - t0
     target = ctx.strings("target", first)
     # Was there any response between the first click and 3 s after the last?
-    after = ctx.next_resp[first] <= ctx.t[last] + 3_000
+    after = found["next_resp"].to_numpy() <= ctx.t[last] + 3_000
     df = pl.DataFrame(
         {
             "row": first,

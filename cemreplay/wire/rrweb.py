@@ -668,7 +668,8 @@ class _Session:
 
     def _click_target(self, nid: int) -> tuple[str, int]:
         """Selector and flags of a click, as ``onClick`` in main.js: the selector names the
-        closest interactive element (the span inside a button names the button)."""
+        closest interactive element (the span inside a button names the button). A node
+        missing from the node map is ``node:<id>`` with ``UNKNOWN_ELEMENT`` as its only flag."""
         chain: list[tuple[int, _Node]] = []
         cur: int | None = nid
         while cur is not None and len(chain) < _MAX_ANCESTORS:
@@ -678,7 +679,8 @@ class _Session:
             chain.append((cur, node))
             cur = node.parent
         if not chain:
-            return f"node:{nid}", 0
+            # Not in any snapshot: nothing is known about the element, and the flags say so.
+            return f"node:{nid}", int(ClickFlag.UNKNOWN_ELEMENT)
         flags = 0
         hit = next((i for i, n in chain if _interactive(n)), None)
         if hit is not None:

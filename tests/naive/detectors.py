@@ -20,6 +20,7 @@ PV, ATTR, CLICK, MOVE, SCROLL, FOCUS, BLUR, CHANGE, SUBMIT, VALID, JSERR, NETFAI
 MUTATION, REQUEST, HIDDEN, VISIBLE, LEAVE, RESIZE, MILESTONE = range(13, 20)
 RESPONSE = {MUTATION, REQUEST, PV, SCROLL, FOCUS, LEAVE}
 INTERACTIVE, TEXT_INPUT, NEW_CONTEXT, NO_RAGE = 1 << 6, 1 << 7, 1 << 8, 1 << 9
+UNKNOWN_ELEMENT = 1 << 11
 MODIFIERS = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5)
 
 Event = dict[str, Any]
@@ -96,7 +97,9 @@ def rage(ss: dict[str, list[Event]], cfg: Any) -> tuple[list[Finding], set[tuple
             triple = len(ch) == 3 and [c["b"] for c in ch] == [1, 2, 3]
             if repeat and answered:
                 continue
-            if cfg.suppress_triple_click and triple and not ch[0]["a"] & INTERACTIVE:
+            # Text selection only on an element known not to be interactive.
+            known_plain = not ch[0]["a"] & (INTERACTIVE | UNKNOWN_ELEMENT)
+            if cfg.suppress_triple_click and triple and known_plain:
                 continue
             members.update((sid, c["n"]) for c in ch)
             found.append(
@@ -168,13 +171,16 @@ def dead(
     for sid, rows in ss.items():
         signals = any(e["kind"] in (MUTATION, REQUEST) for e in rows)
         for c in rows:
-            if c["kind"] != CLICK or not c["a"] & INTERACTIVE or c["a"] & never:
+            # A click on an unknown element may have been on an interactive one.
+            if c["kind"] != CLICK or not c["a"] & (INTERACTIVE | UNKNOWN_ELEMENT):
+                continue
+            if c["a"] & never:
                 continue
             if _responded(rows, c["t"], cfg.tolerance_ms, cfg.timeout_ms):
                 continue
             if (sid, c["n"]) in members or (sid, c["n"]) in ties:
                 continue
-            kind = "dead_click" if signals else "unknown"
+            kind = "dead_click" if signals and not c["a"] & UNKNOWN_ELEMENT else "unknown"
             if kind == "unknown" and not cfg.report_unknown:
                 continue
             out.append(_f(sid, kind, c, c["t"], c["target"], None, 1, cfg.timeout_ms))
