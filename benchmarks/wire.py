@@ -125,10 +125,10 @@ def table(result: dict[str, Any]) -> str:
         )
     g = result["generator"]
     lines.append(f"generator: {g['events']:,} events in {g['seconds']} s")
-    lines.append(
-        "targets: "
-        + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items())
-    )
+    targets = result["targets"]
+    if isinstance(targets, dict):
+        targets = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items())
+    lines.append(f"targets: {targets}")
     return "\n".join(lines)
 
 
