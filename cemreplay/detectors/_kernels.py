@@ -184,7 +184,7 @@ def rage_bursts(
     on the same target and page view as the previous click, at most ``max_interval_ms`` later
     and ``max_distance_px`` away. Any other click breaks a chain. Returns (first click, last
     click, clicks, max step distance) of chains >= min_clicks, as indices into the clicks."""
-    cap = 16
+    cap = len(t) // max(min_clicks, 1) + 1  # bursts do not overlap
     first = np.empty(cap, dtype=np.int64)
     last = np.empty(cap, dtype=np.int64)
     count = np.empty(cap, dtype=np.int64)
@@ -216,12 +216,6 @@ def rage_bursts(
             if joined:
                 continue
             if c_n >= min_clicks:
-                if m == cap:
-                    cap *= 2
-                    first = _grow(first, cap)
-                    last = _grow(last, cap)
-                    count = _grow(count, cap)
-                    spread = _growf(spread, cap)
                 first[m] = c_first
                 last[m] = c_last
                 count[m] = c_n
@@ -235,20 +229,6 @@ def rage_bursts(
             else:
                 c_n = 0
     return first[:m].copy(), last[:m].copy(), count[:m].copy(), spread[:m].copy()
-
-
-@numba.njit(cache=True)
-def _grow(a: Any, cap: int) -> Any:
-    out = np.empty(cap, dtype=a.dtype)
-    out[: len(a)] = a
-    return out
-
-
-@numba.njit(cache=True)
-def _growf(a: Any, cap: int) -> Any:
-    out = np.empty(cap, dtype=np.float64)
-    out[: len(a)] = a
-    return out
 
 
 @numba.njit(cache=True)
@@ -305,7 +285,10 @@ def error_clicks(
     the latest click at or before it in its session, when at most ``window_ms`` earlier.
     Returns, per click that errors were tied to (ascending): its row, the errors tied to it
     and the row of its first error."""
-    cap = 16
+    # Each tie takes a click and an error: at most n // 2. Pages of the buffers are only
+    # touched where written, and the buffers are never reassigned inside the loop (a
+    # reassigned array costs reference counting on every iteration).
+    cap = len(kind) // 2 + 1
     rows = np.empty(cap, dtype=np.int64)
     errors = np.empty(cap, dtype=np.int64)
     first = np.empty(cap, dtype=np.int64)
@@ -324,11 +307,6 @@ def error_clicks(
                 if m > 0 and rows[m - 1] == click:
                     errors[m - 1] += 1
                     continue
-                if m == cap:
-                    cap *= 2
-                    rows = _grow(rows, cap)
-                    errors = _grow(errors, cap)
-                    first = _grow(first, cap)
                 rows[m] = click
                 errors[m] = 1
                 first[m] = j
@@ -338,41 +316,59 @@ def error_clicks(
 
 @numba.njit(cache=True)
 def thrash_episodes(
-    mt: Any,
-    mx: Any,
-    my: Any,
-    run: Any,
+    starts: Any,
+    rows: Any,
+    t: Any,
+    x: Any,
+    y: Any,
+    pv: Any,
+    max_gap_ms: int,
     window_ms: int,
     min_reversals: int,
     min_ratio: float,
     min_speed: float,
 ) -> Any:
-    """Episodes of shaking among mouse moves (rows of one trajectory share ``run``).
+    """Episodes of shaking among mouse moves (``rows``: the moves' rows, ascending).
 
-    A window is the moves i..j of one trajectory with t[j] - t[i] <= window_ms (i as early as
-    possible). It shakes when its direction reversals (sign flips of dx, plus of dy, between
-    consecutive steps) reach min_reversals, its path length over its bounding-box diagonal
-    reaches min_ratio and its mean speed reaches min_speed px/s. Shaking windows that overlap
-    form one episode. Returns (first move, last move, max reversals, max ratio) per episode.
+    Moves form trajectories: a new one at a new session or page view, or after a pause
+    longer than max_gap_ms. A window is the moves i..j of one trajectory with
+    t[j] - t[i] <= window_ms (i as early as possible). It shakes when its direction reversals
+    (sign flips of dx, plus of dy, between consecutive steps) reach min_reversals, its path
+    length over its bounding-box diagonal reaches min_ratio and its mean speed reaches
+    min_speed px/s. Shaking windows that overlap form one episode. Returns (first move, last
+    move, max reversals, max ratio) per episode, as indices into ``rows``.
     """
-    n = len(mt)
+    n = len(rows)
+    run = np.zeros(n, dtype=np.int32)
     seglen = np.zeros(n, dtype=np.float64)
-    rev = np.zeros(n, dtype=np.int64)
-    for k in range(1, n):
-        if run[k] == run[k - 1]:
-            dx = float(mx[k] - mx[k - 1])
-            dy = float(my[k] - my[k - 1])
+    rev = np.zeros(n, dtype=np.int32)
+    s = 0
+    r = 0
+    for k in range(n):
+        j = rows[k]
+        while j >= starts[s + 1]:
+            s += 1
+        if k > 0:
+            p = rows[k - 1]
+            if p < starts[s] or pv[j] != pv[p] or t[j] - t[p] > max_gap_ms:
+                r += 1
+        run[k] = r
+        if k > 0 and run[k - 1] == r:
+            p = rows[k - 1]
+            dx = float(x[j] - x[p])
+            dy = float(y[j] - y[p])
             seglen[k] = np.sqrt(dx * dx + dy * dy)
-            if k >= 2 and run[k - 2] == run[k]:
-                px = mx[k - 1] - mx[k - 2]
-                py = my[k - 1] - my[k - 2]
-                qx = mx[k] - mx[k - 1]
-                qy = my[k] - my[k - 1]
+            if k >= 2 and run[k - 2] == r:
+                q = rows[k - 2]
+                px = x[p] - x[q]
+                py = y[p] - y[q]
+                qx = x[j] - x[p]
+                qy = y[j] - y[p]
                 if (px > 0 and qx < 0) or (px < 0 and qx > 0):
                     rev[k] += 1
                 if (py > 0 and qy < 0) or (py < 0 and qy > 0):
                     rev[k] += 1
-    cap = 16
+    cap = n // 3 + 1  # episodes are disjoint runs of >= 3 moves
     e_first = np.empty(cap, dtype=np.int64)
     e_last = np.empty(cap, dtype=np.int64)
     e_rev = np.empty(cap, dtype=np.int64)
@@ -382,30 +378,32 @@ def thrash_episodes(
     for j in range(n):
         if j == 0 or run[j] != run[j - 1]:
             i = j
-        while mt[j] - mt[i] > window_ms:
+        while t[rows[j]] - t[rows[i]] > window_ms:
             i += 1
         if j - i < 2:
             continue
-        r = 0
+        rv = 0
         path = 0.0
-        x0 = mx[i]
-        x1 = mx[i]
-        y0 = my[i]
-        y1 = my[i]
+        x0 = x[rows[i]]
+        x1 = x0
+        y0 = y[rows[i]]
+        y1 = y0
         for k in range(i + 1, j + 1):
             path += seglen[k]
             if k >= i + 2:
-                r += rev[k]
-            x0 = min(x0, mx[k])
-            x1 = max(x1, mx[k])
-            y0 = min(y0, my[k])
-            y1 = max(y1, my[k])
-        if r < min_reversals:
+                rv += rev[k]
+            xk = x[rows[k]]
+            yk = y[rows[k]]
+            x0 = min(x0, xk)
+            x1 = max(x1, xk)
+            y0 = min(y0, yk)
+            y1 = max(y1, yk)
+        if rv < min_reversals:
             continue
         w = float(x1 - x0)
         h = float(y1 - y0)
         diag = np.sqrt(w * w + h * h)
-        dur = mt[j] - mt[i]
+        dur = t[rows[j]] - t[rows[i]]
         if diag <= 0.0 or dur <= 0:
             continue
         ratio = path / diag
@@ -413,56 +411,112 @@ def thrash_episodes(
             continue
         if m > 0 and run[e_last[m - 1]] == run[i] and i <= e_last[m - 1]:
             e_last[m - 1] = j
-            e_rev[m - 1] = max(e_rev[m - 1], r)
+            e_rev[m - 1] = max(e_rev[m - 1], rv)
             e_ratio[m - 1] = max(e_ratio[m - 1], ratio)
             continue
-        if m == cap:
-            cap *= 2
-            e_first = _grow(e_first, cap)
-            e_last = _grow(e_last, cap)
-            e_rev = _grow(e_rev, cap)
-            e_ratio = _growf(e_ratio, cap)
         e_first[m] = i
         e_last[m] = j
-        e_rev[m] = r
+        e_rev[m] = rv
         e_ratio[m] = ratio
         m += 1
     return e_first[:m].copy(), e_last[:m].copy(), e_rev[:m].copy(), e_ratio[:m].copy()
 
 
 @numba.njit(cache=True)
-def trajectories(mt: Any, seg: Any, pv: Any, max_gap_ms: int) -> Any:
-    """Number the trajectories among moves: a new one at a new session or page view, or
-    after a pause longer than max_gap_ms."""
-    n = len(mt)
-    run = np.zeros(n, dtype=np.int64)
-    r = 0
-    for k in range(1, n):
-        if seg[k] != seg[k - 1] or pv[k] != pv[k - 1] or mt[k] - mt[k - 1] > max_gap_ms:
-            r += 1
-        run[k] = r
-    return run
+def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, bar: Any) -> Any:
+    """Vertical scroll direction reversals per page view (``rows``: the scrolls' rows,
+    ascending). A scroll reverses when its direction is the opposite of the last nonzero
+    direction since the previous scroll of another page view (zero moves are skipped).
 
-
-@numba.njit(cache=True)
-def scroll_reversals(sy: Any, seg: Any, pv: Any) -> Any:
-    """Per scroll event: 1 when its vertical direction is the opposite of the last nonzero
-    direction in the same page view (zero moves are skipped), else 0."""
-    n = len(sy)
-    out = np.zeros(n, dtype=np.int64)
+    Page views are numbered in order of their first scroll. Returns per page view: its first
+    scroll's row and its reversals; and, when ``bar`` (per page view) is given, the row of
+    the scroll whose running count of reversals reached it (-1 when none did)."""
+    n = len(rows)
+    first = np.empty(n, dtype=np.int64)
+    total = np.empty(n, dtype=np.int64)
+    hit = np.full(len(bar), -1, dtype=np.int64)
+    m = 0
+    s = 0
     direction = 0
+    group = np.int64(-1)
+    ids = {np.int64(0): np.int64(0)}
     for k in range(n):
-        if k == 0 or seg[k] != seg[k - 1] or pv[k] != pv[k - 1]:
+        j = rows[k]
+        new_session = k == 0
+        while j >= starts[s + 1]:
+            s += 1
+            new_session = True
+        if new_session:
+            ids.clear()
+        if new_session or pv[j] != pv[rows[k - 1]]:
+            key = np.int64(pv[j])
+            if key in ids:
+                group = ids[key]
+            else:
+                first[m] = j
+                total[m] = 0
+                group = np.int64(m)
+                ids[key] = group
+                m += 1
             direction = 0
             continue
-        d = sy[k] - sy[k - 1]
+        d = y[j] - y[rows[k - 1]]
         if d == 0:
             continue
         now = 1 if d > 0 else -1
         if direction not in (0, now):
-            out[k] = 1
+            total[group] += 1
+            if len(bar) and hit[group] < 0 and total[group] >= bar[group]:
+                hit[group] = j
         direction = now
-    return out
+    return first[:m].copy(), total[:m].copy(), hit
+
+
+@numba.njit(cache=True)
+def refills(seg: Any, pv: Any, kind: Any, f: Any, failed: Any, change: int, blur: int) -> Any:
+    """Field refills among form events (arrays over those events, in row order): a CHANGE of
+    a field that had an earlier CHANGE in the same page view, with a BLUR of the field or a
+    failed submit (``failed``) of the page view in between. Returns per refill: its index,
+    the index of the earlier CHANGE, whether a failed submit came in between, and which
+    return to the field it is (1, 2, ...)."""
+    n = len(seg)
+    out = np.empty(n, dtype=np.int64)
+    prev = np.empty(n, dtype=np.int64)
+    resub = np.empty(n, dtype=np.int64)
+    nth = np.empty(n, dtype=np.int64)
+    m = 0
+    last_change = {np.int64(0): np.int64(0)}
+    last_blur = {np.int64(0): np.int64(0)}
+    count = {np.int64(0): np.int64(0)}
+    last_fail = {np.int64(0): np.int64(0)}
+    for k in range(n):
+        if k == 0 or seg[k] != seg[k - 1]:
+            last_change.clear()
+            last_blur.clear()
+            count.clear()
+            last_fail.clear()
+        page = np.int64(pv[k])
+        key = (page << 33) | np.int64(f[k] + 1)
+        if failed[k]:
+            last_fail[page] = np.int64(k)
+        if kind[k] == blur:
+            last_blur[key] = np.int64(k)
+        if kind[k] != change:
+            continue
+        if key in last_change:
+            p = last_change[key]
+            left = key in last_blur and last_blur[key] > p
+            again = page in last_fail and last_fail[page] > p
+            if left or again:
+                c = count.get(key, np.int64(0)) + 1
+                count[key] = c
+                out[m] = k
+                prev[m] = p
+                resub[m] = 1 if again else 0
+                nth[m] = c
+                m += 1
+        last_change[key] = np.int64(k)
+    return out[:m].copy(), prev[:m].copy(), resub[:m].copy(), nth[:m].copy()
 
 
 @numba.njit(cache=True)
@@ -474,7 +528,7 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
     last step within window_ms of entering; then it may enter again. Returns per attempt that
     did not convert: (row of entry, row where the furthest step was reached, that step)."""
     n = len(seg)
-    cap = 16
+    cap = n + 1  # one attempt per entering page view at most
     entry = np.empty(cap, dtype=np.int64)
     reach = np.empty(cap, dtype=np.int64)
     stepk = np.empty(cap, dtype=np.int64)
@@ -486,11 +540,6 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
         new_session = k == n or (k > 0 and seg[k] != seg[k - 1])
         expired = state >= 0 and k < n and not new_session and t[k] - t[e_row] > window_ms
         if state >= 0 and (new_session or expired):
-            if m == cap:
-                cap *= 2
-                entry = _grow(entry, cap)
-                reach = _grow(reach, cap)
-                stepk = _grow(stepk, cap)
             entry[m] = e_row
             reach[m] = r_row
             stepk[m] = state

@@ -56,44 +56,43 @@ class ExcessiveScrollConfig:
     ">= 4 scroll reversals and >= 3x the page's mean reversals",
 )
 def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
-    scroll = np.flatnonzero(ctx.kind == int(EventKind.SCROLL))
+    scroll = ctx.rows(EventKind.SCROLL)
     if len(scroll) == 0:
         return empty_raw()
-    seg = np.searchsorted(ctx.starts, scroll, side="right") - 1
-    rev = K.scroll_reversals(ctx.y[scroll], seg, ctx.pv[scroll])
-    url = ctx.url_codes()
-    sc = pl.DataFrame(
-        {"seg": seg, "pv": ctx.pv[scroll], "row": scroll, "rev": rev, "url": url[scroll]}
-    ).with_columns(n=pl.col("rev").cum_sum().over("seg", "pv"))
-    per_pv = sc.group_by("seg", "pv").agg(pl.col("url").first(), pl.col("rev").sum().alias("total"))
+    none = np.zeros(0, dtype=np.float64)
+    first, total, _ = K.scroll_pages(ctx.starts, scroll, ctx.y, ctx.pv, none)
     # Baseline over every page view of the URL, scrolled or not.
-    views = np.flatnonzero(ctx.kind == int(EventKind.PAGE_VIEW))
-    base = (
-        pl.DataFrame({"url": url[views]})
-        .group_by("url")
-        .agg(pl.len().alias("views"))
-        .join(per_pv.group_by("url").agg(pl.col("total").sum()), on="url", how="left")
-        .with_columns(mean=pl.col("total").fill_null(0) / pl.col("views"))
-        .select("url", "views", "mean")
+    views = ctx.rows(EventKind.PAGE_VIEW)
+    url_ids, inverse = np.unique(
+        np.concatenate([ctx.url_at(first), ctx.url_at(views)]), return_inverse=True
     )
-    per_pv = per_pv.join(base, on="url", how="left").with_columns(
-        pl.col("views").fill_null(0), pl.col("mean").fill_null(0.0)
+    page_url = inverse[: len(first)]
+    n_views = np.bincount(inverse[len(first) :], minlength=len(url_ids))
+    sums = np.bincount(page_url, weights=total, minlength=len(url_ids))
+    mean = np.divide(sums, n_views, out=np.zeros(len(url_ids)), where=n_views > 0)
+    v = n_views[page_url]
+    mu = mean[page_url]
+    has_base = v >= cfg.min_baseline_views
+    bar = np.where(
+        has_base,
+        np.maximum(float(cfg.min_reversals), mu * cfg.multiplier),
+        float(cfg.fallback_reversals),
     )
-    per_pv = per_pv.with_columns(
-        bar=pl.when(pl.col("views") >= cfg.min_baseline_views)
-        .then(pl.max_horizontal(pl.lit(float(cfg.min_reversals)), pl.col("mean") * cfg.multiplier))
-        .otherwise(pl.lit(float(cfg.fallback_reversals)))
-    ).filter(pl.col("total") >= pl.col("bar"))
-    if per_pv.height == 0:
+    flagged = total >= bar
+    if not flagged.any():
         return empty_raw()
-    hit = (
-        sc.join(per_pv.select("seg", "pv", "bar", "total", "mean", "views"), on=["seg", "pv"])
-        .group_by("seg", "pv")
-        .agg(
-            pl.col("row").min().alias("r0"),
-            pl.col("row").filter(pl.col("n") >= pl.col("bar")).min(),
-            pl.col("bar", "total", "mean", "views").first(),
-        )
+    _, _, reached = K.scroll_pages(
+        ctx.starts, scroll, ctx.y, ctx.pv, np.where(flagged, bar, np.inf)
+    )
+    hit = pl.DataFrame(
+        {
+            "r0": first[flagged],
+            "row": reached[flagged],
+            "bar": bar[flagged],
+            "total": total[flagged],
+            "mean": mu[flagged],
+            "views": v[flagged].astype(np.uint32),
+        }
     )
     rows = hit["row"].to_numpy()
     hit = hit.with_columns(t=pl.Series(ctx.t[rows]))

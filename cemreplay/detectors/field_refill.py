@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cemreplay.detectors import _kernels as K
 from cemreplay.detectors._base import Context, empty_raw, raw, register, secs
-from cemreplay.detectors._forms import form_events, of_kind
+from cemreplay.detectors._forms import form_events
 from cemreplay.detectors.failed_submit import FailedSubmitConfig, failures
 from cemreplay.schema import EventKind
 
@@ -30,43 +31,32 @@ class FieldRefillConfig:
 @register("field_refill", FieldRefillConfig, "a field changed, left, and changed again")
 def run(ctx: Context, cfg: FieldRefillConfig) -> pl.DataFrame:
     ev = form_events(ctx)
-    changes = of_kind(ev, EventKind.CHANGE).select("row", "seg", "pv", "f", "t")
-    if changes.height < 2:
+    if ev.height < 2:
         return empty_raw()
-    changes = changes.with_columns(
-        prev=pl.col("row").shift().over("seg", "pv", "f"),
-        t_prev=pl.col("t").shift().over("seg", "pv", "f"),
-        nth=pl.int_range(pl.len()).over("seg", "pv", "f"),
-    )
-    blurs = of_kind(ev, EventKind.BLUR).select("seg", "pv", "f", pl.col("row").alias("blur"))
     fs = ctx.cache.get("cfg:failed_submit", FailedSubmitConfig())
-    failed = (
-        failures(ctx, fs).filter(pl.col("failed")).select("seg", "pv", pl.col("row").alias("fail"))
+    failed_rows = failures(ctx, fs).filter(pl.col("failed"))["row"].to_numpy()
+    row = ev["row"].to_numpy()
+    k, prev, resub, nth = K.refills(
+        ev["seg"].to_numpy(),
+        ev["pv"].to_numpy(),
+        ev["kind"].to_numpy(),
+        ev["f"].to_numpy(),
+        np.isin(row, failed_rows),
+        int(EventKind.CHANGE),
+        int(EventKind.BLUR),
     )
-    df = changes.join_asof(
-        blurs,
-        left_on="row",
-        right_on="blur",
-        by=["seg", "pv", "f"],
-        strategy="backward",
-        check_sortedness=False,
-    ).join_asof(
-        failed,
-        left_on="row",
-        right_on="fail",
-        by=["seg", "pv"],
-        strategy="backward",
-        check_sortedness=False,
-    )
-    left = pl.col("blur").is_not_null() & (pl.col("blur") > pl.col("prev"))
-    resubmit = pl.col("fail").is_not_null() & (pl.col("fail") > pl.col("prev"))
-    df = df.filter(pl.col("prev").is_not_null() & (left | resubmit)).with_columns(
-        why=pl.when(resubmit)
-        .then(pl.lit("after a failed submit"))
-        .otherwise(pl.lit("after leaving it"))
-    )
-    if df.height == 0:
+    if len(k) == 0:
         return empty_raw()
+    df = pl.DataFrame(
+        {
+            "row": row[k],
+            "t": ctx.t[row[k]],
+            "t_prev": ctx.t[row[prev]],
+            "prev": row[prev],
+            "n": nth,
+            "why": np.where(resub == 1, "after a failed submit", "after leaving it"),
+        }
+    )
     rows = df["row"].to_numpy()
     df = df.with_columns(
         field=ctx.strings("target", rows),
@@ -75,8 +65,6 @@ def run(ctx: Context, cfg: FieldRefillConfig) -> pl.DataFrame:
         dt=pl.col("t") - pl.col("t_prev"),
     )
     df = df.with_columns(
-        n=pl.col("why").cum_count().over(pl.col("seg"), pl.col("pv"), pl.col("f")),
-    ).with_columns(
         explanation=pl.format(
             'field {} changed again {} s later {} ("{}" -> "{}"), return {} to it',
             pl.col("field").fill_null("(unnamed)"),
@@ -98,6 +86,3 @@ def run(ctx: Context, cfg: FieldRefillConfig) -> pl.DataFrame:
         detail=df["why"],
         explanation=df["explanation"],
     )
-
-
-_ = np  # numpy is used through polars conversions above

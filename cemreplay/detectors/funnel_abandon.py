@@ -68,22 +68,25 @@ def path_of(url: pl.Expr) -> pl.Expr:
     "entered /cart and did not reach /confirmation in order within 1 h",
 )
 def run(ctx: Context, cfg: FunnelAbandonConfig) -> pl.DataFrame:
-    views = np.flatnonzero(ctx.kind == int(EventKind.PAGE_VIEW))
+    views = ctx.rows(EventKind.PAGE_VIEW)
     if len(views) == 0:
         return empty_raw()
-    codes = pl.DataFrame({"c": ctx.target[views], "u": ctx.strings("target", views)}).unique("c")
-    codes = codes.with_columns(
-        step=path_of(pl.col("u")).replace_strict(
-            {s: i for i, s in enumerate(cfg.steps)}, default=-1, return_dtype=pl.Int64
+    # Each distinct URL's path is matched once; the rows look their step up by code.
+    codes, urls = ctx.code_strings(views)
+    step_of = (
+        pl.DataFrame({"u": urls})
+        .select(
+            path_of(pl.col("u")).replace_strict(
+                {s: i for i, s in enumerate(cfg.steps)}, default=-1, return_dtype=pl.Int64
+            )
         )
-    ).filter(pl.col("step") >= 0)
-    if codes.height == 0:
+        .to_series()
+        .to_numpy()
+    )
+    if not (step_of >= 0).any():
         return empty_raw()
-    lut = np.full(int(codes["c"].max()) + 2, -1, dtype=np.int64)  # type: ignore[arg-type]
-    lut[codes["c"].to_numpy()] = codes["step"].to_numpy()
-    code = ctx.target[views]
-    step = np.where((code >= 0) & (code < len(lut) - 1), lut[np.clip(code, 0, len(lut) - 1)], -1)
-    seg = np.searchsorted(ctx.starts, views, side="right") - 1
+    step = ctx.lookup(ctx.target_lut(codes, step_of, -1), ctx.target[views])
+    seg = ctx.seg(views)
     entry, reach, stepk = K.funnel_walk(seg, ctx.t[views], step, len(cfg.steps), cfg.window_ms)
     if len(entry) == 0:
         return empty_raw()

@@ -55,17 +55,17 @@ class QuickBackConfig:
     "A -> B -> A with under 5 s on B and no interaction, or under 1/4 of B's median dwell",
 )
 def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
-    views = np.flatnonzero(ctx.kind == int(EventKind.PAGE_VIEW))
+    views = ctx.rows(EventKind.PAGE_VIEW)
     if len(views) < 3:
         return empty_raw()
-    seg = np.searchsorted(ctx.starts, views, side="right") - 1
+    seg = ctx.seg(views)
     url = ctx.target[views]
     t = ctx.t[views]
-    inter = np.zeros(ctx.n, dtype=np.bool_)
-    for what in _INTERACTION:
-        inter |= ctx.kind == int(what)
-    touched = ctx.pv_row[inter]
-    acts = np.bincount(touched[touched >= 0], minlength=ctx.n)[views]
+    # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
+    touched = ctx.pv_row[ctx.rows(*_INTERACTION)]
+    touched = touched[touched >= 0]
+    at = np.searchsorted(views, touched)
+    acts = np.bincount(at, minlength=len(views) + 1)[: len(views)]
     same_next = np.zeros(len(views), dtype=np.bool_)
     same_next[:-1] = seg[1:] == seg[:-1]
     dwell = np.full(len(views), -1, dtype=np.int64)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
@@ -62,17 +61,17 @@ class ThrashedCursorConfig:
     ">= 5 direction reversals within 1 s, path >= 3x the box diagonal, >= 300 px/s",
 )
 def run(ctx: Context, cfg: ThrashedCursorConfig) -> pl.DataFrame:
-    moves = np.flatnonzero(ctx.kind == int(EventKind.MOUSE_MOVE))
+    moves = ctx.rows(EventKind.MOUSE_MOVE)
     if len(moves) < 3:
         return empty_raw()
-    seg = np.searchsorted(ctx.starts, moves, side="right") - 1
-    mt = ctx.t[moves]
-    run_id = K.trajectories(mt, seg, ctx.pv[moves], cfg.max_gap_ms)
     first, last, rev, ratio = K.thrash_episodes(
-        mt,
-        ctx.x[moves],
-        ctx.y[moves],
-        run_id,
+        ctx.starts,
+        moves,
+        ctx.t,
+        ctx.x,
+        ctx.y,
+        ctx.pv,
+        cfg.max_gap_ms,
         cfg.window_ms,
         cfg.min_reversals,
         float(cfg.min_ratio),
