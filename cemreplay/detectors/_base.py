@@ -148,13 +148,39 @@ class Context:
     a: npt.NDArray[np.int32]
     b: npt.NDArray[np.int32]
     target: npt.NDArray[np.uint32]  # physical code of target, NULL when null
-    pv: npt.NDArray[np.int32]  # page view ordinal
-    pv_row: npt.NDArray[Any]  # row of the page view's PAGE_VIEW event, -1 before the first one
+    pv: npt.NDArray[Any]  # page view ordinal (int16 or int32)
+    views: I64  # rows of the PAGE_VIEW events
+    #: row of each row's PAGE_VIEW event when sessions were reordered by t; None in the usual
+    #: case, where :meth:`pv_row_at` finds it from ``views``
+    pv_rows: npt.NDArray[np.int64] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return len(self.t)
+
+    def pv_row_at(self, rows: I64) -> I64:
+        """At ``rows``: the row of the PAGE_VIEW event of its page view (rows before the
+        first one take the first one's), -1 when the session has none."""
+        if self.pv_rows is not None:
+            return self.pv_rows[rows]
+        if len(self.views) == 0:
+            return np.full(len(rows), -1, dtype=np.int64)
+        if "view_starts" not in self.cache:
+            self.cache["view_starts"] = np.searchsorted(self.views, self.starts)
+        vs: I64 = self.cache["view_starts"]
+        seg = self.seg(rows)
+        lo = vs[seg]
+        has = vs[seg + 1] > lo
+        at = np.where(has, lo + self.pv[rows], 0)
+        out: I64 = np.where(has, self.views[np.minimum(at, len(self.views) - 1)], -1)
+        return out
+
+    @property
+    def pv_row(self) -> I64:
+        """Per row: the row of its page view's PAGE_VIEW event, -1 when none (a full array:
+        for tests; detectors ask :meth:`pv_row_at` for the rows they need)."""
+        return self.pv_row_at(np.arange(self.n))
 
     def url_codes(self) -> npt.NDArray[np.uint32]:
         """Per row: the physical code of its page view's URL, NULL when unknown."""
@@ -167,7 +193,7 @@ class Context:
         """At ``rows``: the physical code of the page view's URL, NULL when unknown."""
         if "url" in self.cache:
             return self.url_codes()[rows]
-        out: npt.NDArray[np.uint32] = K.gather_or(self.target, self.pv_row[rows], NULL)
+        out: npt.NDArray[np.uint32] = K.gather_or(self.target, self.pv_row_at(rows), NULL)
         return out
 
     def rows(self, *kinds: EventKind) -> I64:
@@ -230,6 +256,8 @@ class Context:
         return out
 
 
+_PAGE_VIEW_LUT: Final = np.zeros(256, dtype=np.bool_)
+_PAGE_VIEW_LUT[int(EventKind.PAGE_VIEW)] = True
 _RESPONSE_LUT: Final = np.zeros(256, dtype=np.bool_)
 for _k in RESPONSE_KINDS:
     _RESPONSE_LUT[int(_k)] = True
@@ -270,11 +298,13 @@ def prepare(events: pl.DataFrame) -> Context:
         t_sorted = bool(K.order_checks(sid, sid, np.arange(len(sid)), t)[1])
     starts = K.run_starts(sid)
     kind = _array(events["kind"])
-    n = len(kind)
-    idx = np.int32 if n < 2**31 - 1 else np.int64
-    pv = np.empty(n, dtype=np.int32)
-    pv_row = np.empty(n, dtype=idx)
-    K.page_views(starts, kind, int(EventKind.PAGE_VIEW), pv, pv_row)
+    views = K.rows_of(kind, _PAGE_VIEW_LUT)
+    per_session = np.bincount(K.segments(starts, views), minlength=len(starts) - 1)
+    # Page view ordinals are small: int16 unless some session has 32k page views.
+    wide = len(per_session) and per_session.max() >= 2**15
+    pv = np.empty(len(kind), dtype=np.int32 if wide else np.int16)
+    K.page_views(starts, kind, int(EventKind.PAGE_VIEW), pv)
+    pv_rows = None
     if not t_sorted:
         # Early-stamped events: order each session by t, ties in recording order.
         seg = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
@@ -283,7 +313,8 @@ def prepare(events: pl.DataFrame) -> Context:
         t = _array(events["t"])
         kind = _array(events["kind"])
         pv = pv[order]
-        pv_row = K.page_view_rows(starts, kind, pv, int(EventKind.PAGE_VIEW)).astype(idx)
+        pv_rows = K.page_view_rows(starts, kind, pv, int(EventKind.PAGE_VIEW))
+        views = K.rows_of(kind, _PAGE_VIEW_LUT)
     return Context(
         events=events,
         starts=starts,
@@ -295,7 +326,8 @@ def prepare(events: pl.DataFrame) -> Context:
         b=_array(events["b"]),
         target=_codes(events["target"]),
         pv=pv,
-        pv_row=pv_row,
+        views=views,
+        pv_rows=pv_rows,
     )
 
 
@@ -344,7 +376,7 @@ def assemble(ctx: Context, kind: str, found: pl.DataFrame) -> pl.DataFrame:
         return empty_findings()
     rows = found["row"].to_numpy()
     ev = ctx.events.select("session_id", "visitor_id")[rows]
-    pv_row = ctx.pv_row[rows]
+    pv_row = ctx.pv_row_at(rows)
     url = ctx.events["target"].gather(np.maximum(pv_row, 0)).cast(pl.String)
     return pl.DataFrame(
         {

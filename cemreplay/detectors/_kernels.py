@@ -78,24 +78,18 @@ def run_starts(sid: Any) -> Any:
 
 
 @numba.njit(cache=True)
-def page_views(starts: Any, kind: Any, pv_kind: int, pv: Any, pv_row: Any) -> None:
-    """Per row, in recording order, into ``pv`` and ``pv_row``: the page view ordinal (0 for
-    the first PAGE_VIEW and anything before it) and the row of that page view's PAGE_VIEW
-    event (rows before the first one take the first one's; -1 when the session has none)."""
+def page_views(starts: Any, kind: Any, pv_kind: int, pv: Any) -> None:
+    """Per row, in recording order, into ``pv``: the page view ordinal (0 for the first
+    PAGE_VIEW and anything before it)."""
     for s in range(len(starts) - 1):
-        count = -1
-        row = -1
-        first = -1
+        count = 0
+        seen = False
         for j in range(starts[s], starts[s + 1]):
             if kind[j] == pv_kind:
-                count += 1
-                row = j
-                if first < 0:
-                    first = j
-                    for k in range(starts[s], j):
-                        pv_row[k] = first
-            pv[j] = max(count, 0)
-            pv_row[j] = row
+                if seen:
+                    count += 1
+                seen = True
+            pv[j] = count
 
 
 @numba.njit(cache=True)
@@ -342,6 +336,7 @@ def thrash_episodes(
     run = np.zeros(n, dtype=np.int32)
     seglen = np.zeros(n, dtype=np.float64)
     rev = np.zeros(n, dtype=np.int32)
+    cum = np.zeros(n, dtype=np.int64)  # cum[k]: reversals of moves 0..k (a window's in O(1))
     s = 0
     r = 0
     for k in range(n):
@@ -368,6 +363,7 @@ def thrash_episodes(
                     rev[k] += 1
                 if (py > 0 and qy < 0) or (py < 0 and qy > 0):
                     rev[k] += 1
+        cum[k] = rev[k] + (cum[k - 1] if k > 0 else 0)
     cap = n // 3 + 1  # episodes are disjoint runs of >= 3 moves
     e_first = np.empty(cap, dtype=np.int64)
     e_last = np.empty(cap, dtype=np.int64)
@@ -382,7 +378,9 @@ def thrash_episodes(
             i += 1
         if j - i < 2:
             continue
-        rv = 0
+        rv = cum[j] - cum[i + 1]  # reversals of moves i+2..j
+        if rv < min_reversals:
+            continue
         path = 0.0
         x0 = x[rows[i]]
         x1 = x0
@@ -390,16 +388,12 @@ def thrash_episodes(
         y1 = y0
         for k in range(i + 1, j + 1):
             path += seglen[k]
-            if k >= i + 2:
-                rv += rev[k]
             xk = x[rows[k]]
             yk = y[rows[k]]
             x0 = min(x0, xk)
             x1 = max(x1, xk)
             y0 = min(y0, yk)
             y1 = max(y1, yk)
-        if rv < min_reversals:
-            continue
         w = float(x1 - x0)
         h = float(y1 - y0)
         diag = np.sqrt(w * w + h * h)
@@ -558,3 +552,28 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
         if state == n_steps - 1:
             state = -1
     return entry[:m].copy(), reach[:m].copy(), stepk[:m].copy()
+
+
+@numba.njit(cache=True)
+def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, blur: int) -> Any:
+    """Per ``error`` event among form events (arrays in row order): the index of the last
+    CHANGE or BLUR of the same field in the same page view before it, -1 when none."""
+    n = len(seg)
+    m = 0
+    for k in range(n):
+        if kind[k] == error:
+            m += 1
+    out = np.full(m, -1, dtype=np.int64)
+    last = {np.int64(0): np.int64(0)}
+    m = 0
+    for k in range(n):
+        if k == 0 or seg[k] != seg[k - 1]:
+            last.clear()
+        key = (np.int64(pv[k]) << 33) | np.int64(f[k] + 1)
+        if kind[k] == change or kind[k] == blur:
+            last[key] = np.int64(k)
+        elif kind[k] == error:
+            if key in last:
+                out[m] = last[key]
+            m += 1
+    return out

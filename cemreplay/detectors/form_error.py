@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cemreplay.detectors import _kernels as K
 from cemreplay.detectors._base import Context, empty_raw, raw, register
 from cemreplay.detectors._forms import form_events, of_kind
 from cemreplay.schema import ErrorSource, EventKind
@@ -34,21 +35,19 @@ def run(ctx: Context, cfg: FormErrorConfig) -> pl.DataFrame:
     errors = of_kind(ev, EventKind.VALIDATION_ERROR)
     if errors.height == 0:
         return empty_raw()
-    typed = of_kind(ev, EventKind.CHANGE, EventKind.BLUR).select(
-        "seg", "pv", "f", pl.col("row").alias("typed")
+    typed = K.last_typed(
+        ev["seg"].to_numpy(),
+        ev["pv"].to_numpy(),
+        ev["kind"].to_numpy(),
+        ev["f"].to_numpy(),
+        int(EventKind.VALIDATION_ERROR),
+        int(EventKind.CHANGE),
+        int(EventKind.BLUR),
     )
-    df = errors.join_asof(
-        typed,
-        left_on="row",
-        right_on="typed",
-        by=["seg", "pv", "f"],
-        strategy="backward",
-        check_sortedness=False,
-    )
+    df = errors
     rows = df["row"].to_numpy()
-    typed_rows = df["typed"].fill_null(-1).to_numpy()
-    has = typed_rows >= 0
-    safe = np.where(has, typed_rows, rows)
+    has = typed >= 0
+    safe = np.where(has, ev["row"].to_numpy()[np.maximum(typed, 0)], rows)
     df = df.with_columns(
         field=ctx.strings("target", rows),
         message=ctx.strings("text", rows),

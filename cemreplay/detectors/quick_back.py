@@ -55,14 +55,14 @@ class QuickBackConfig:
     "A -> B -> A with under 5 s on B and no interaction, or under 1/4 of B's median dwell",
 )
 def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
-    views = ctx.rows(EventKind.PAGE_VIEW)
+    views = ctx.views
     if len(views) < 3:
         return empty_raw()
     seg = ctx.seg(views)
     url = ctx.target[views]
     t = ctx.t[views]
     # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
-    touched = ctx.pv_row[ctx.rows(*_INTERACTION)]
+    touched = ctx.pv_row_at(ctx.rows(*_INTERACTION))
     touched = touched[touched >= 0]
     at = np.searchsorted(views, touched)
     acts = np.bincount(at, minlength=len(views) + 1)[: len(views)]
