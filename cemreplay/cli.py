@@ -18,20 +18,27 @@ Handler = Callable[[argparse.Namespace], int]
 def _demo(args: argparse.Namespace) -> int:
     from cemreplay.demo import run_demo
 
-    return run_demo(sessions=args.sessions, seed=args.seed, out=sys.stdout)
+    return run_demo(sessions=args.sessions, seed=args.seed, out=sys.stdout, db=args.db)
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
         help="generate a synthetic shop's traffic and run the pipeline on it",
-        description="Generate seeded synthetic traffic, encode it to wire batches as the snippet "
-        "would, decode it, and summarise what cemreplay finds.",
+        description="Generate seeded synthetic traffic, send it as the snippet would to a real "
+        "collector on 127.0.0.1, analyze the store it fills, and summarise what cemreplay "
+        "finds, with the commands to look a session up.",
     )
     p.add_argument(
-        "--sessions", type=int, default=2_000, help="sessions to generate (default 2000)"
+        "--sessions", type=int, default=500, help="sessions to generate (default 500)"
     )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="store to create (default cemreplay-demo.db here, recreated on every run)",
+    )
     p.set_defaults(handler=_demo)
 
 
@@ -48,8 +55,9 @@ def _plain_table(rows: list[dict[str, object]], cols: Sequence[str]) -> str:
     widths = [max([len(c)] + [len(row[k]) for row in cells]) for k, c in enumerate(cols)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-              for row in cells]
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     return "\n".join(lines)
 
 
@@ -71,9 +79,16 @@ def _serve(args: argparse.Namespace) -> int:
     from cemreplay.collector import new_token, serve
 
     given = args.token or os.environ.get("CEMREPLAY_TOKEN")
-    serve(args.db, host=args.host, port=args.port, site_key=args.site_key,
-          allow_origins=args.allow_origin, token=given or new_token(), log=_stderr,
-          show_token=not given)
+    serve(
+        args.db,
+        host=args.host,
+        port=args.port,
+        site_key=args.site_key,
+        allow_origins=args.allow_origin,
+        token=given or new_token(),
+        log=_stderr,
+        show_token=not given,
+    )
     return 0
 
 
@@ -88,11 +103,19 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--site-key", metavar="KEY", help="accept only batches with this site key")
-    p.add_argument("--allow-origin", metavar="ORIGIN", action="append", default=[],
-                   help="a browser origin allowed to send batches (repeatable; default any)")
-    p.add_argument("--token", metavar="TOKEN",
-                   help="secret for the lookup pages (default $CEMREPLAY_TOKEN, else a random "
-                   "one printed at start)")
+    p.add_argument(
+        "--allow-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="a browser origin allowed to send batches (repeatable; default any)",
+    )
+    p.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="secret for the lookup pages (default $CEMREPLAY_TOKEN, else a random "
+        "one printed at start)",
+    )
     p.set_defaults(handler=_serve)
 
 
@@ -107,8 +130,19 @@ def _sessions(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, default=str))
         return 0
-    cols = ["session_id", "visitor_id", "first_ts", "last_ts", "pages", "events", "device",
-            "locale", "country", "campaign", "score"]
+    cols = [
+        "session_id",
+        "visitor_id",
+        "first_ts",
+        "last_ts",
+        "pages",
+        "events",
+        "device",
+        "locale",
+        "country",
+        "campaign",
+        "score",
+    ]
     for r in rows:
         r["first_ts"], r["last_ts"] = _iso_ms(r["first_ts"]), _iso_ms(r["last_ts"])
     print(_plain_table(rows, cols))
@@ -124,12 +158,16 @@ def _add_sessions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     _add_db(p)
     p.add_argument("--visitor", metavar="ID", help="only this visitor's sessions")
-    p.add_argument("--since", metavar="WHEN",
-                   help="only sessions active since: ISO date/time (UTC), epoch ms, or a "
-                   "duration back from now such as 24h or 7d")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only sessions active since: ISO date/time (UTC), epoch ms, or a "
+        "duration back from now such as 24h or 7d",
+    )
     p.add_argument("--limit", type=int, default=100, help="most sessions listed (default 100)")
-    p.add_argument("--format", choices=("table", "json"), default="table",
-                   help="output format (default table)")
+    p.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format (default table)"
+    )
     p.set_defaults(handler=_sessions)
 
 
@@ -155,8 +193,15 @@ def _show(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(to_json(v.events, v.findings, session_id=args.session_id, score=score)))
     else:
-        print(render_text(v.events, v.findings, session_id=args.session_id,
-                          color=_color(args.color), score=score))
+        print(
+            render_text(
+                v.events,
+                v.findings,
+                session_id=args.session_id,
+                color=_color(args.color),
+                score=score,
+            )
+        )
     return 0
 
 
@@ -169,15 +214,33 @@ def _add_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("session_id", metavar="SESSION_ID", help="the session id")
     _add_db(p)
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="output format (default text)")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                   help="colour the text output (default auto: on a terminal, unless NO_COLOR)")
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default text)"
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the text output (default auto: on a terminal, unless NO_COLOR)",
+    )
     p.set_defaults(handler=_show)
 
 
-_FINDING_FIELDS = ("session_id", "visitor_id", "page_view", "kind", "t", "page_url", "target",
-                   "field", "severity", "count", "duration_ms", "detail", "explanation")
+_FINDING_FIELDS = (
+    "session_id",
+    "visitor_id",
+    "page_view",
+    "kind",
+    "t",
+    "page_url",
+    "target",
+    "field",
+    "severity",
+    "count",
+    "duration_ms",
+    "detail",
+    "explanation",
+)
 
 
 def _findings(args: argparse.Namespace) -> int:
@@ -201,8 +264,11 @@ def _findings(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         r["t"] = _iso_ms(r.get("t"))
-    print(_plain_table(rows, ["session_id", "kind", "t", "page_url", "target", "field",
-                              "explanation"]))
+    print(
+        _plain_table(
+            rows, ["session_id", "kind", "t", "page_url", "target", "field", "explanation"]
+        )
+    )
     return 0
 
 
@@ -215,12 +281,21 @@ def _add_findings(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--db", metavar="PATH", help="the store (an SQLite file)")
-    src.add_argument("--rrweb", metavar="PATH",
-                     help="an rrweb JSON or PostHog JSONL recording (gzip allowed) instead")
-    p.add_argument("--kind", action="append", default=[], metavar="KIND",
-                   help="only findings of this kind (repeatable or comma-separated)")
-    p.add_argument("--format", choices=("table", "json"), default="table",
-                   help="output format (default table)")
+    src.add_argument(
+        "--rrweb",
+        metavar="PATH",
+        help="an rrweb JSON or PostHog JSONL recording (gzip allowed) instead",
+    )
+    p.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="only findings of this kind (repeatable or comma-separated)",
+    )
+    p.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format (default table)"
+    )
     p.set_defaults(handler=_findings)
 
 
@@ -263,14 +338,18 @@ def _analyze(args: argparse.Namespace) -> int:
         frac = done / total if total else 1.0
         fill = int(frac * 30)
         end = "\n" if done == total else ""
-        sys.stderr.write(f"\ranalyze [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
-                         f"{done}/{total} visitors {time.monotonic() - t0:5.1f}s{end}")
+        sys.stderr.write(
+            f"\ranalyze [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
+            f"{done}/{total} visitors {time.monotonic() - t0:5.1f}s{end}"
+        )
         sys.stderr.flush()
 
     with open_store(args.db, create=False) as st:
         r = st.analyze(progress=bar)
-    print(f"analyzed {r.sessions} sessions, {r.events} events: {r.findings} findings, "
-          f"{r.quarantined} batches quarantined")
+    print(
+        f"analyzed {r.sessions} sessions, {r.events} events: {r.findings} findings, "
+        f"{r.quarantined} batches quarantined"
+    )
     return 0
 
 
