@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from cemreplay.events import check
-from cemreplay.journeys._scan import canonical_runs, codes, ints, tag_rows
+from cemreplay.journeys._scan import NULL, canonical_runs, codes, ints, tag_rows
 
 __all__ = ["canonical", "is_canonical", "with_page_views"]
 
@@ -83,7 +83,7 @@ def _tag(events: pl.DataFrame) -> pl.DataFrame:
     ordinal, ref, missing = tag_rows(codes(events["session_id"]), ints(events["kind"], np.uint8))
     idx = pl.Series(ref)
     if missing:
-        idx = idx.to_frame("r").select(pl.when(pl.col("r") >= 0).then(pl.col("r"))).to_series()
+        idx = idx.to_frame("r").select(pl.when(pl.col("r") != int(NULL)).then("r")).to_series()
     return events.with_columns(
         page_view=pl.Series(ordinal), page_url=events["target"].gather(idx)
     )

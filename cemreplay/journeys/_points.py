@@ -3,7 +3,8 @@
 A unit's rows are ordered by ``(tm, session_id, batch, i)``: running time first, then the
 snippet session's id (lexical) and recording order. For sessions that is simply the
 canonical row order (``tm`` never falls within a snippet session); a visitor's rows merge
-its snippet sessions, so :func:`visitor_order` sorts the few rows that need it.
+its snippet sessions, so :meth:`Units.order` sorts the few rows that need it and the
+kernels compare rows with :func:`cemreplay.journeys._scan.before`.
 """
 
 from __future__ import annotations
@@ -14,55 +15,55 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cemreplay.journeys._scan import codes, dense_ids, run_starts
-from cemreplay.journeys._work import Work, split_id
+from cemreplay.journeys._scan import codes, dense_ids
+from cemreplay.journeys._work import Work
 from cemreplay.journeys.rules import Unit
 
-__all__ = ["Units", "session_names", "units"]
-
-
-def session_names(work: Work) -> tuple[npt.NDArray[np.int64], pl.Series]:
-    """First row of each session and its ``split_session_id`` (String)."""
-    first = run_starts(work.gs, work.n_sessions)
-    names = (
-        pl.DataFrame({"s": work.ev["session_id"].gather(pl.Series(first)), "p": work.piece})
-        .select(split_id(pl.col("s"), pl.col("p")))
-        .to_series()
-    )
-    return first, names
+__all__ = ["Units", "units"]
 
 
 @dataclass(frozen=True)
 class Units:
-    """``of_row[k]``: unit number of row ``k``; ``names``: each unit's name (String);
-    ``rank[g]``: lexical rank of session ``g``'s snippet session id (ties in ``tm`` between
-    snippet sessions of one visitor); ``by_rows``: units are contiguous in row order."""
+    """The counting units of a working state.
 
-    of_row: npt.NDArray[np.uint32]
+    ``vis``: unit number per row when units are visitors (empty for sessions, whose unit
+    number is the session number); ``names``: each unit's name (String); ``rank[g]``:
+    lexical rank of session ``g``'s snippet session id (ties in time between a visitor's
+    snippet sessions); ``of_session``: the unit of each session's first row.
+    """
+
+    vis: npt.NDArray[np.uint32]
     names: pl.Series
     rank: npt.NDArray[np.int64]
-    by_rows: bool
 
     @property
     def n(self) -> int:
         return self.names.len()
 
-    def order(self, work: Work, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Rows ``idx`` (ascending) sorted by unit, then unit order."""
+    @property
+    def by_rows(self) -> bool:
+        """Units are sessions: contiguous in row order, already in unit order."""
+        return bool(self.vis.shape[0] == 0)
+
+    def of(self, row: npt.NDArray[np.int64], ses: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+        """Unit of rows ``row`` in sessions ``ses``."""
+        return ses if self.by_rows else self.vis[row]
+
+    def order(
+        self, row: npt.NDArray[np.int64], ses: npt.NDArray[np.uint32], tm: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Positions that sort rows ``row`` (ascending) by unit, then unit order."""
         if self.by_rows:
-            return idx
-        keys = (idx, self.rank[work.gs[idx]], work.tm[idx], self.of_row[idx])
-        return idx[np.lexsort(keys)]
+            return np.arange(row.shape[0])
+        return np.lexsort((row, self.rank[ses], tm, self.vis[row]))
 
 
 def units(work: Work, by: Unit) -> Units:
     """The counting units of ``work``'s rows."""
     if by == "session":
-        _, names = session_names(work)
-        return Units(work.gs, names, np.zeros(work.n_sessions, dtype=np.int64), True)
+        empty = np.zeros(0, dtype=np.uint32)
+        names = work.names()["split_session_id"]
+        return Units(empty, names, np.zeros(work.n_sessions, dtype=np.int64))
     ids, first = dense_ids(codes(work.ev["visitor_id"]))
     names = work.ev["visitor_id"].gather(pl.Series(first)).cast(pl.String)
-    heads = run_starts(work.gs, work.n_sessions)
-    sid = work.ev["session_id"].gather(pl.Series(heads)).cast(pl.String)
-    rank = sid.rank("dense").cast(pl.Int64).to_numpy() if sid.len() else np.zeros(0, np.int64)
-    return Units(ids, names, rank, False)
+    return Units(ids, names, work.rank())

@@ -22,8 +22,11 @@ from numba import njit
 
 from cemreplay.schema import EventKind
 
-__all__ = ["NULL", "canonical_runs", "codes", "ints", "page_aggregates", "session_aggregates",
-           "split_rows", "tag_rows"]  # fmt: skip
+__all__ = [
+    "NULL", "before", "breaks", "canonical_runs", "codes", "dense_ids", "first_index", "ints",
+    "kind_rows", "page_aggregates", "session_aggregates", "session_t0", "split_rows", "tag_rows",
+    "unit_bounds", "unit_last", "unit_scan",
+]  # fmt: skip
 
 #: The code standing for a null string (or session id) in the code arrays.
 NULL = np.uint32(0xFFFF_FFFF)
@@ -86,94 +89,116 @@ def canonical_runs(
 
 
 @_jit
-def split_rows(
+def breaks(
     sid: U32,
-    t: I64,
     kind: npt.NDArray[np.uint8],
     tcode: U32,
     xcode: U32,
     campaign_code: np.uint32,
     day: I64,
+) -> npt.NDArray[np.bool_]:
+    """Rows that start a new session whatever the times: where the local ``day`` passes every
+    earlier day of the snippet session (``day`` of length ``n``; length 0 turns this off),
+    and, with ``campaign_code`` not :data:`NULL`, at a page view (not the snippet session's
+    first) whose first ``utm_campaign`` attribute differs from the last one set before it.
+    """
+    n = sid.shape[0]
+    brk = np.zeros(n, dtype=np.bool_)
+    use_day = day.shape[0] == n
+    campaign = campaign_code != NULL
+    dmax = np.int64(0)
+    cnt = 0
+    current = NULL
+    for k in range(n):
+        if k == 0 or sid[k] != sid[k - 1]:
+            dmax = day[k] if use_day else np.int64(0)
+            cnt = 0
+            current = NULL
+        else:
+            if use_day and day[k] > dmax:
+                brk[k] = True
+                dmax = day[k]
+            if campaign and kind[k] == _PV and cnt >= 1:
+                j = k + 1
+                while j < n and sid[j] == sid[k] and kind[j] != _PV:
+                    if kind[j] == _ATTR and tcode[j] == campaign_code and xcode[j] != NULL:
+                        if xcode[j] != current:
+                            brk[k] = True
+                        break
+                    j += 1
+        if kind[k] == _PV:
+            cnt += 1
+        if campaign and kind[k] == _ATTR and tcode[k] == campaign_code and xcode[k] != NULL:
+            current = xcode[k]
+    return brk
+
+
+@_jit
+def split_rows(
+    sid: U32,
+    t: I64,
+    kind: npt.NDArray[np.uint8],
+    brk: npt.NDArray[np.bool_],
     inactivity: int,
     max_length: int,
-) -> tuple[I64, U32, U32, int, int]:
+) -> tuple[I64, U32, int]:
     """Split snippet sessions into sessions (the rules of ``_kernels.split_reference``).
 
     A row starts a new piece when ``t`` exceeds the running maximum by more than
-    ``inactivity``, is more than ``max_length`` after the piece's start, when its local
-    ``day`` passes every earlier one (``day`` of length ``n``; length 0 turns this off), or,
-    with ``campaign_code`` not :data:`NULL`, at a page view (not the snippet session's first)
-    whose first ``utm_campaign`` attribute differs from the last one set before it.
+    ``inactivity``, is more than ``max_length`` after the piece's start, or at ``brk`` (of
+    length ``n``, see :func:`breaks`; length 0: nowhere). 0 turns a limit off.
 
-    Returns ``tm`` (running max of ``t``), ``gs`` (global session number per row),
-    ``piece`` (per session, 0-based within its snippet session), the number of sessions and
+    Returns each session's first row, its piece (0-based within its snippet session) and
     the number of page views (snippet sessions plus their second and later PAGE_VIEWs).
+    Nothing is stored per row: writing a fresh 10M-row array costs more in page faults
+    than the scan itself. (Rules that are off are not checked in the loop at all: unused
+    branches there cost as much as the work.)
     """
     n = t.shape[0]
-    tm = np.empty(n, dtype=np.int64)
-    gs = np.empty(n, dtype=np.uint32)
+    starts = np.empty(n, dtype=np.int64)
     piece_of = np.empty(n, dtype=np.uint32)
-    use_day = day.shape[0] == n and n > 0
-    campaign = campaign_code != NULL
+    use_brk = brk.shape[0] == n
     g = -1
     p = 0
     pages = 0
     start = np.int64(0)
     tmax = np.int64(0)
-    dmax = np.int64(0)
     cnt = 0
-    current = NULL
     for k in range(n):
         tk = t[k]
         if k == 0 or sid[k] != sid[k - 1]:
             g += 1
             p = 0
+            starts[g] = k
             piece_of[g] = 0
             start = tk
             tmax = tk
-            dmax = day[k] if use_day else np.int64(0)
             cnt = 0
-            current = NULL
             pages += 1
         else:
-            cut = False
-            if use_day and day[k] > dmax:
-                cut = True
+            cut = use_brk and brk[k]
             if inactivity > 0 and tk - tmax > inactivity:
                 cut = True
             if max_length > 0 and tk - start > max_length:
                 cut = True
             if kind[k] == _PV and cnt >= 1:
                 pages += 1
-                if campaign and not cut:
-                    j = k + 1
-                    while j < n and sid[j] == sid[k] and kind[j] != _PV:
-                        if kind[j] == _ATTR and tcode[j] == campaign_code and xcode[j] != NULL:
-                            if xcode[j] != current:
-                                cut = True
-                            break
-                        j += 1
             if cut:
                 g += 1
                 p += 1
+                starts[g] = k
                 piece_of[g] = p
                 start = max(tk, tmax)
             tmax = max(tmax, tk)
-            if use_day and day[k] > dmax:
-                dmax = day[k]
         if kind[k] == _PV:
             cnt += 1
-        if campaign and kind[k] == _ATTR and tcode[k] == campaign_code and xcode[k] != NULL:
-            current = xcode[k]
-        tm[k] = tmax
-        gs[k] = g
-    return tm, gs, piece_of[: g + 1].copy(), g + 1, pages
+    return starts[: g + 1].copy(), piece_of[: g + 1].copy(), pages
 
 
 @_jit
 def session_aggregates(
     sid: U32,
-    gs: U32,
+    starts: I64,
     t: I64,
     kind: npt.NDArray[np.uint8],
     tcode: U32,
@@ -181,23 +206,23 @@ def session_aggregates(
     goal_kind: int,
     goal_codes: npt.NDArray[np.bool_],
     seg_codes: U32,
-    n_sessions: int,
 ) -> tuple[I64, I64, I64, I64, npt.NDArray[np.uint32], I64, I64]:
-    """Per session: first and last row, entry and exit page-view rows, counts, goal time and
-    segment rows.
+    """Per session (first rows ``starts``): start and end (running max of ``t``),
+    entry and exit page-view rows, counts, goal row and segment rows.
 
     Entry/exit rows are the PAGE_VIEW rows of the page view the session's first/last row is
     in (rows before a snippet session's first PAGE_VIEW belong to it; -1 when it has none).
     ``counts[:, j]``: page views, events, clicks, errors (JS + network), validation errors,
-    milestones. ``conv``: ``t`` of the first goal row (``kind == goal_kind`` and
-    ``goal_codes[target]``), -1 in ``conv_row`` when none. ``seg[:, j]``: row of the
-    attribute giving segment ``seg_codes[j]``: the first set in the session, else the last
-    one set earlier in its snippet session (-1: none).
+    milestones. ``conv``: the first goal row (``kind == goal_kind`` and
+    ``goal_codes[target]``; -1: none). ``seg[:, j]``: row of the attribute giving segment
+    ``seg_codes[j]``: the first set in the session, else the last one set earlier in its
+    snippet session (-1: none).
     """
     n = t.shape[0]
+    n_sessions = starts.shape[0]
     m = seg_codes.shape[0]
-    first = np.full(n_sessions, -1, dtype=np.int64)
-    last = np.full(n_sessions, -1, dtype=np.int64)
+    t0 = np.empty(n_sessions, dtype=np.int64)
+    t1 = np.empty(n_sessions, dtype=np.int64)
     entry = np.full(n_sessions, -1, dtype=np.int64)
     exit_ = np.full(n_sessions, -1, dtype=np.int64)
     counts = np.zeros((n_sessions, 6), dtype=np.uint32)
@@ -209,17 +234,21 @@ def session_aggregates(
     last_pv = -1
     first_pv = -1
     g0 = 0
+    g = -1
+    tmax = np.int64(0)
     for k in range(n):
-        g = gs[k]
-        new_snippet = k == 0 or sid[k] != sid[k - 1]
-        if new_snippet:
+        if k == 0 or sid[k] != sid[k - 1]:
             last_pv = -1
             first_pv = -1
-            g0 = g
+            g0 = g + 1
+            tmax = t[k]
             for j in range(m):
                 carried[j] = -1
-        if first[g] < 0:
-            first[g] = k
+        elif t[k] > tmax:
+            tmax = t[k]
+        if g + 1 < n_sessions and starts[g + 1] == k:
+            g += 1
+            t0[g] = tmax
             for j in range(m):
                 seg[g, j] = carried[j]
                 have[j] = False
@@ -251,61 +280,105 @@ def session_aggregates(
                         have[j] = True
                     carried[j] = k
         counts[g, 1] += 1
-        if first[g] == k:
+        if starts[g] == k:
             entry[g] = last_pv
         exit_[g] = last_pv
-        last[g] = k
+        t1[g] = tmax
         if kk == goal_kind and conv_row[g] < 0:
             c = tcode[k]
             if c < n_goal and goal_codes[c]:
                 conv_row[g] = k
-    return first, last, entry, exit_, counts, conv_row, seg
+    return t0, t1, entry, exit_, counts, conv_row, seg
 
 
 @_jit
 def page_aggregates(
     sid: U32,
-    gs: U32,
-    tm: I64,
+    starts: I64,
+    t: I64,
     kind: npt.NDArray[np.uint8],
     y: npt.NDArray[np.int32],
     a: npt.NDArray[np.int32],
     b: npt.NDArray[np.int32],
     n_pages: int,
-) -> tuple[I64, I64, npt.NDArray[np.uint32], I64, I64, npt.NDArray[np.uint32], npt.NDArray[
-        np.float64]]:  # fmt: skip
+) -> tuple[I64, I64, npt.NDArray[np.uint32], npt.NDArray[np.uint32], I64, I64, I64, npt.NDArray[
+        np.uint32], npt.NDArray[np.float64]]:  # fmt: skip
     """Per page view: first row, PAGE_VIEW row (-1: the snippet session has none), ordinal,
-    dwell and hidden time, counts (events, clicks, errors, validation errors) and maximum
-    scroll depth (NaN: no scroll with a page height).
+    session of the first row, start (running max of ``t``), dwell and hidden time, counts
+    (events, clicks, errors, validation errors) and maximum scroll depth (NaN: no scroll
+    with a page height).
 
     A page view starts at a snippet session's first row and at each later PAGE_VIEW; dwell
-    adds the steps of the running maximum ``tm`` to the next row of the snippet session;
+    adds the steps of the running maximum of ``t`` to the next row of the snippet session;
     hidden adds those steps taken after a VISIBILITY_HIDDEN until a VISIBILITY_VISIBLE.
+    Totals build up in local variables and are stored when the page view ends (adding into
+    the output arrays row by row is several times slower).
     """
-    n = tm.shape[0]
+    n = t.shape[0]
+    n_sessions = starts.shape[0]
     first = np.empty(n_pages, dtype=np.int64)
     ref = np.full(n_pages, -1, dtype=np.int64)
     ordinal = np.empty(n_pages, dtype=np.uint32)
-    dwell = np.zeros(n_pages, dtype=np.int64)
-    hidden = np.zeros(n_pages, dtype=np.int64)
-    counts = np.zeros((n_pages, 4), dtype=np.uint32)
-    depth = np.full(n_pages, np.nan, dtype=np.float64)
+    sess = np.empty(n_pages, dtype=np.uint32)
+    start = np.empty(n_pages, dtype=np.int64)
+    dwell = np.empty(n_pages, dtype=np.int64)
+    hidden = np.empty(n_pages, dtype=np.int64)
+    counts = np.empty((n_pages, 4), dtype=np.uint32)
+    depth = np.empty(n_pages, dtype=np.float64)
     p = -1
+    g = -1
     cnt = 0
     vis = 0
-    for k in range(n):
-        kk = kind[k]
-        if k == 0 or sid[k] != sid[k - 1]:
+    o = 0
+    tmax = np.int64(0)
+    dw = np.int64(0)
+    hd = np.int64(0)
+    c0 = 0
+    c1 = 0
+    c2 = 0
+    c3 = 0
+    dp = np.nan
+    for k in range(n + 1):
+        kk = kind[k] if k < n else 0
+        new_snippet = k in (0, n) or sid[k] != sid[k - 1]
+        if k < n and g + 1 < n_sessions and starts[g + 1] == k:
+            g += 1
+        if not new_snippet and t[k] > tmax:
+            dt = t[k] - tmax
+            dw += dt
+            hd += dt * vis
+            tmax = t[k]
+        if new_snippet or (kk == _PV and cnt >= 1):
+            if p >= 0:
+                dwell[p] = dw
+                hidden[p] = hd
+                counts[p, 0] = c0
+                counts[p, 1] = c1
+                counts[p, 2] = c2
+                counts[p, 3] = c3
+                depth[p] = dp
+            if k == n:
+                break
+            if new_snippet:
+                tmax = t[k]
+                cnt = 0
+                o = 0
+            else:
+                o += 1
             p += 1
             first[p] = k
-            ordinal[p] = 0
-            cnt = 0
+            ordinal[p] = o
+            sess[p] = g
+            start[p] = tmax
             vis = 0
-        elif kk == _PV and cnt >= 1:
-            p += 1
-            first[p] = k
-            ordinal[p] = ordinal[p - 1] + 1
-            vis = 0
+            dw = np.int64(0)
+            hd = np.int64(0)
+            c0 = 0
+            c1 = 0
+            c2 = 0
+            c3 = 0
+            dp = np.nan
+        c0 += 1
         if kk == _PV:
             cnt += 1
             if ref[p] < 0:
@@ -315,42 +388,38 @@ def page_aggregates(
         elif kk == _VISIBLE:
             vis = 0
         elif kk == _CLICK:
-            counts[p, 1] += 1
+            c1 += 1
         elif kk in (_JSERR, _NETERR):
-            counts[p, 2] += 1
+            c2 += 1
         elif kk == _VERR:
-            counts[p, 3] += 1
+            c3 += 1
         elif kk == _SCROLL and a[k] > 0:
             d = min(max((np.float64(y[k]) + np.float64(b[k])) / np.float64(a[k]), 0.0), 1.0)
-            if np.isnan(depth[p]) or d > depth[p]:
-                depth[p] = d
-        counts[p, 0] += 1
-        if k + 1 < n and sid[k + 1] == sid[k]:
-            dt = tm[k + 1] - tm[k]
-            dwell[p] += dt
-            hidden[p] += dt * vis
-    return first, ref, ordinal, dwell, hidden, counts, depth
+            if np.isnan(dp) or d > dp:
+                dp = d
+    return first, ref, ordinal, sess, start, dwell, hidden, counts, depth
 
 
 @_jit
-def tag_rows(sid: U32, kind: npt.NDArray[np.uint8]) -> tuple[U32, I64, int]:
-    """Per row: page-view ordinal and the row of its PAGE_VIEW (-1: none), and how many rows
-    have none."""
+def tag_rows(sid: U32, kind: npt.NDArray[np.uint8]) -> tuple[U32, U32, int]:
+    """Per row: page-view ordinal and the row of its PAGE_VIEW (:data:`NULL`: none), and how
+    many rows have none."""
     n = sid.shape[0]
     ordinal = np.empty(n, dtype=np.uint32)
-    ref = np.empty(n, dtype=np.int64)
+    ref = np.empty(n, dtype=np.uint32)
     missing = 0
     k0 = 0
     while k0 < n:
         k1 = k0 + 1
         while k1 < n and sid[k1] == sid[k0]:
             k1 += 1
-        first_pv = -1
+        cur = NULL
         for k in range(k0, k1):
             if kind[k] == _PV:
-                first_pv = k
+                cur = np.uint32(k)
                 break
-        cur = first_pv
+        if cur == NULL:
+            missing += k1 - k0
         o = 0
         seen = 0
         for k in range(k0, k1):
@@ -358,39 +427,52 @@ def tag_rows(sid: U32, kind: npt.NDArray[np.uint8]) -> tuple[U32, I64, int]:
                 seen += 1
                 if seen >= 2:
                     o += 1
-                cur = k
+                cur = np.uint32(k)
             ordinal[k] = o
             ref[k] = cur
-        if first_pv < 0:
-            missing += k1 - k0
         k0 = k1
     return ordinal, ref, missing
 
 
 @_jit
-def first_rows(tcode: U32, kind: npt.NDArray[np.uint8], want: int) -> I64:
-    """``out[c]``: the first row of kind ``want`` whose target code is ``c`` (-1: none)."""
-    n = tcode.shape[0]
+def first_index(code: U32) -> I64:
+    """``out[c]``: the first position of code ``c`` in ``code`` (-1: absent; NULL ignored)."""
     top = np.int64(-1)
-    for k in range(n):
-        if kind[k] == want and tcode[k] != NULL and np.int64(tcode[k]) > top:
-            top = np.int64(tcode[k])
+    for k in range(code.shape[0]):
+        if code[k] != NULL and np.int64(code[k]) > top:
+            top = np.int64(code[k])
     out = np.full(top + 1, -1, dtype=np.int64)
-    for k in range(n):
-        if kind[k] == want and tcode[k] != NULL and out[tcode[k]] < 0:
-            out[tcode[k]] = k
+    for k in range(code.shape[0]):
+        if code[k] != NULL and out[code[k]] < 0:
+            out[code[k]] = k
     return out
 
 
 @_jit
-def run_starts(gs: U32, n_runs: int) -> I64:
-    """First row of each run of ``gs`` (values 0..n_runs-1, ascending in row order)."""
-    out = np.empty(n_runs, dtype=np.int64)
-    n = gs.shape[0]
+def kind_rows(
+    sid: U32, starts: I64, t: I64, kind: npt.NDArray[np.uint8], want: npt.NDArray[np.bool_]
+) -> tuple[I64, U32, I64]:
+    """The rows whose kind is in ``want`` (a table by kind), with their session and running
+    maximum of ``t``."""
+    n = t.shape[0]
+    n_sessions = starts.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    ses = np.empty(n, dtype=np.uint32)
+    tms = np.empty(n, dtype=np.int64)
+    m = 0
+    g = -1
+    tmax = np.int64(0)
     for k in range(n):
-        if k == 0 or gs[k] != gs[k - 1]:
-            out[gs[k]] = k
-    return out
+        if k == 0 or sid[k] != sid[k - 1] or t[k] > tmax:
+            tmax = t[k]
+        if g + 1 < n_sessions and starts[g + 1] == k:
+            g += 1
+        if want[kind[k]]:
+            idx[m] = k
+            ses[m] = g
+            tms[m] = tmax
+            m += 1
+    return idx[:m].copy(), ses[:m].copy(), tms[:m].copy()
 
 
 @_jit
@@ -416,62 +498,159 @@ def dense_ids(code: U32) -> tuple[U32, I64]:
 
 
 @_jit
-def precedes(k: int, g: int, tm: I64, gs: U32, rank: I64) -> bool:
-    """Row ``k`` comes before row ``g`` in unit order ``(tm, rank[gs], row)``."""
-    if tm[k] != tm[g]:
-        return bool(tm[k] < tm[g])
-    if rank[gs[k]] != rank[gs[g]]:
-        return bool(rank[gs[k]] < rank[gs[g]])
-    return k < g
+def before(ta: np.int64, ra: np.int64, a: int, tb: np.int64, rb: np.int64, b: int) -> bool:
+    """Row ``a`` (running time ``ta``, session rank ``ra``) comes before row ``b`` in unit
+    order: ``(tm, snippet session id, recording order)``."""
+    if ta != tb:
+        return bool(ta < tb)
+    if ra != rb:
+        return bool(ra < rb)
+    return a < b
 
 
 @_jit
 def unit_scan(
-    unit: U32,
-    tm: I64,
-    gs: U32,
-    rank: I64,
+    sid: U32,
+    starts: I64,
+    t: I64,
     kind: npt.NDArray[np.uint8],
+    tcode: U32,
+    vis: U32,
+    rank: I64,
     goal_kind: int,
     goal_codes: npt.NDArray[np.bool_],
-    tcode: U32,
     n_units: int,
-) -> tuple[I64, I64, npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+) -> tuple[I64, I64, I64, npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
     """Clicks-to-goal per unit: the first goal row (-1: none) in unit order (see
-    :func:`precedes`), the unit's smallest ``tm``, and the clicks and page views before that
-    goal (all of them when none)."""
-    n = tm.shape[0]
+    :func:`before`) and its running time, the unit's smallest running time, and the clicks
+    and page views before that goal (all of them when none).
+
+    The unit of a row is its session, or ``vis[row]`` when ``vis`` is not empty; ``rank``
+    gives each session's snippet session id rank (ties in time between a visitor's snippet
+    sessions).
+    """
+    n = t.shape[0]
+    n_sessions = starts.shape[0]
+    by_vis = vis.shape[0] == n
     goal = np.full(n_units, -1, dtype=np.int64)
+    goal_t = np.zeros(n_units, dtype=np.int64)
+    goal_r = np.zeros(n_units, dtype=np.int64)
     tmin = np.full(n_units, np.iinfo(np.int64).max, dtype=np.int64)
-    n_goal = goal_codes.shape[0]
-    for k in range(n):
-        u = unit[k]
-        tmin[u] = min(tmin[u], tm[k])
-        if kind[k] == goal_kind and tcode[k] < n_goal and goal_codes[tcode[k]]:
-            g = goal[u]
-            if g < 0 or precedes(k, g, tm, gs, rank):
-                goal[u] = k
     clicks = np.zeros(n_units, dtype=np.uint32)
     views = np.zeros(n_units, dtype=np.uint32)
-    for k in range(n):
-        kk = kind[k]
-        if kk not in (_CLICK, _PV):
-            continue
-        u = unit[k]
-        g = goal[u]
-        if g >= 0 and not precedes(k, g, tm, gs, rank):
-            continue
-        if kk == _CLICK:
-            clicks[u] += 1
-        else:
-            views[u] += 1
-    return goal, tmin, clicks, views
+    n_goal = goal_codes.shape[0]
+    for sweep in range(2):
+        g = -1
+        tmax = np.int64(0)
+        for k in range(n):
+            if k == 0 or sid[k] != sid[k - 1] or t[k] > tmax:
+                tmax = t[k]
+            if g + 1 < n_sessions and starts[g + 1] == k:
+                g += 1
+            u = vis[k] if by_vis else g
+            kk = kind[k]
+            if sweep == 0:
+                tmin[u] = min(tmin[u], tmax)
+                if kk == goal_kind and tcode[k] < n_goal and goal_codes[tcode[k]]:
+                    h = goal[u]
+                    if h < 0 or before(tmax, rank[g], k, goal_t[u], goal_r[u], h):
+                        goal[u] = k
+                        goal_t[u] = tmax
+                        goal_r[u] = rank[g]
+            elif kk in (_CLICK, _PV):
+                h = goal[u]
+                if h < 0 or before(tmax, rank[g], k, goal_t[u], goal_r[u], h):
+                    if kk == _CLICK:
+                        clicks[u] += 1
+                    else:
+                        views[u] += 1
+    return goal, goal_t, tmin, clicks, views
 
 
 @_jit
-def unit_max(unit: U32, tm: I64, n_units: int) -> I64:
-    """Largest ``tm`` per unit."""
+def unit_last(
+    sid: U32,
+    starts: I64,
+    t: I64,
+    kind: npt.NDArray[np.uint8],
+    tcode: U32,
+    vis: U32,
+    rank: I64,
+    until: I64,
+    page_codes: npt.NDArray[np.bool_],
+    field_kinds: npt.NDArray[np.bool_],
+) -> tuple[I64, I64, I64, I64]:
+    """Per unit (as in :func:`unit_scan`): the last PAGE_VIEW with a page (``page_codes``)
+    and the last field event (``field_kinds``) in unit order whose running time is at most
+    ``until[unit]``, with their running times (-1 rows: none)."""
+    n = t.shape[0]
+    n_units = until.shape[0]
+    n_sessions = starts.shape[0]
+    by_vis = vis.shape[0] == n
+    n_page = page_codes.shape[0]
+    page = np.full(n_units, -1, dtype=np.int64)
+    page_t = np.zeros(n_units, dtype=np.int64)
+    page_r = np.zeros(n_units, dtype=np.int64)
+    field = np.full(n_units, -1, dtype=np.int64)
+    field_t = np.zeros(n_units, dtype=np.int64)
+    field_r = np.zeros(n_units, dtype=np.int64)
+    g = -1
+    tmax = np.int64(0)
+    for k in range(n):
+        if k == 0 or sid[k] != sid[k - 1] or t[k] > tmax:
+            tmax = t[k]
+        if g + 1 < n_sessions and starts[g + 1] == k:
+            g += 1
+        u = vis[k] if by_vis else g
+        if tmax > until[u]:
+            continue
+        kk = kind[k]
+        if kk == _PV and tcode[k] < n_page and page_codes[tcode[k]]:
+            h = page[u]
+            if h < 0 or before(page_t[u], page_r[u], h, tmax, rank[g], k):
+                page[u] = k
+                page_t[u] = tmax
+                page_r[u] = rank[g]
+        elif field_kinds[kk]:
+            h = field[u]
+            if h < 0 or before(field_t[u], field_r[u], h, tmax, rank[g], k):
+                field[u] = k
+                field_t[u] = tmax
+                field_r[u] = rank[g]
+    return page, page_t, field, field_t
+
+
+@_jit
+def unit_bounds(
+    sid: U32, starts: I64, t: I64, vis: U32, n_units: int
+) -> I64:
+    """Largest running time per unit (as in :func:`unit_scan`)."""
+    n = t.shape[0]
+    n_sessions = starts.shape[0]
+    by_vis = vis.shape[0] == n
     out = np.full(n_units, np.iinfo(np.int64).min, dtype=np.int64)
-    for k in range(tm.shape[0]):
-        out[unit[k]] = max(out[unit[k]], tm[k])
+    g = -1
+    tmax = np.int64(0)
+    for k in range(n):
+        if k == 0 or sid[k] != sid[k - 1] or t[k] > tmax:
+            tmax = t[k]
+        if g + 1 < n_sessions and starts[g + 1] == k:
+            g += 1
+        u = vis[k] if by_vis else g
+        out[u] = max(out[u], tmax)
+    return out
+
+
+@_jit
+def session_t0(sid: U32, starts: I64, t: I64) -> I64:
+    """Running maximum of ``t`` at each session's first row."""
+    out = np.empty(starts.shape[0], dtype=np.int64)
+    g = 0
+    tmax = np.int64(0)
+    for k in range(t.shape[0]):
+        if k == 0 or sid[k] != sid[k - 1] or t[k] > tmax:
+            tmax = t[k]
+        if g < starts.shape[0] and starts[g] == k:
+            out[g] = tmax
+            g += 1
     return out

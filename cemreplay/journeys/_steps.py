@@ -12,9 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from cemreplay.journeys._scan import precedes
-
-__all__ = ["last_before", "match_steps"]
+__all__ = ["match_steps"]
 
 _jit = njit(cache=True, nogil=True)
 
@@ -97,21 +95,3 @@ def match_steps(
         level[u] = best
         a = b
     return level, times
-
-
-@_jit
-def last_before(
-    idx: I64, unit: U32, tm: I64, gs: U32, rank: I64, until: I64, n_units: int
-) -> I64:
-    """Per unit, the last of rows ``idx`` in unit order ``(tm, rank[gs], row)`` with ``tm <=
-    until[unit]`` (-1: none)."""
-    best = np.full(n_units, -1, dtype=np.int64)
-    for q in range(idx.shape[0]):
-        k = idx[q]
-        u = unit[k]
-        if tm[k] > until[u]:
-            continue
-        g = best[u]
-        if g < 0 or precedes(g, k, tm, gs, rank):
-            best[u] = k
-    return best

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cemreplay.journeys._scan import first_rows
+from cemreplay.journeys._scan import first_index
 from cemreplay.journeys.rules import DEFAULT_ID_PATTERNS, Goal, UrlRules
 
 __all__ = ["PageLookup", "normalise", "page_lookup", "pattern_regex"]
@@ -125,15 +125,16 @@ class PageLookup:
 
 
 def page_lookup(
-    target: pl.Series,
-    tcode: npt.NDArray[np.uint32],
-    kind: npt.NDArray[np.uint8],
-    rules: UrlRules,
+    target: pl.Series, tcode: npt.NDArray[np.uint32], at: npt.NDArray[np.int64], rules: UrlRules
 ) -> PageLookup:
-    """Normalise each distinct PAGE_VIEW target once (``tcode``: ``target``'s codes)."""
-    first = first_rows(tcode, kind, 1)
+    """Normalise each distinct ``target`` of rows ``at`` once (``tcode``: its codes).
+
+    Look-ups are valid for the codes of those rows only.
+    """
+    sub = tcode[at]
+    first = first_index(sub)
     present = np.flatnonzero(first >= 0)
-    raw = target.gather(pl.Series(first[present])).cast(pl.String)
+    raw = target.gather(pl.Series(at[first[present]])).cast(pl.String)
     norm = normalise(raw, rules).alias("n")
     names = norm.unique(maintain_order=True)
     pid = (

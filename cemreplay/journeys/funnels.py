@@ -12,9 +12,9 @@ import polars as pl
 
 from cemreplay.errors import ConfigError
 from cemreplay.events import check
-from cemreplay.journeys._points import Units, session_names, units
-from cemreplay.journeys._scan import unit_max
-from cemreplay.journeys._steps import last_before, match_steps
+from cemreplay.journeys._points import Units, units
+from cemreplay.journeys._scan import kind_rows, session_t0, unit_bounds, unit_last
+from cemreplay.journeys._steps import match_steps
 from cemreplay.journeys._work import Work, prepare, rows
 from cemreplay.journeys.rules import Goal, SessionRules, check_unit
 from cemreplay.journeys.sessions import goal_codes
@@ -134,16 +134,20 @@ def funnel(
     u = units(work, unit)
     n = len(goals)
     tcols = [f"t{k + 1}" for k in range(n)]
-    pts = u.order(work, np.flatnonzero((work.kind == _PV) | (work.kind == _MS)))
-    hit = np.empty((pts.shape[0], n), dtype=np.bool_)
+    want = np.zeros(256, dtype=np.bool_)
+    want[[_PV, _MS]] = True
+    pts, ses, tm = kind_rows(work.sid, work.starts, work.t, work.kind, want)
+    sort = u.order(pts, ses, tm)
+    pts, ses, tm = pts[sort], ses[sort], tm[sort]
+    kind = work.kind[pts]
+    code = work.tcode[pts].astype(np.int64)
+    hit = np.zeros((pts.shape[0], n), dtype=np.bool_)
     for k, g in enumerate(goals):
         goal_kind, table = goal_codes(work, g, rules.urls)
-        code = work.tcode[pts].astype(np.int64)
         ok = code < table.shape[0]
-        hit[:, k] = (work.kind[pts] == goal_kind) & ok & table[np.where(ok, code, 0)]
-    level, times = match_steps(
-        u.of_row[pts], work.tm[pts], hit, _ORDERS[order], window, u.n
-    )
+        if table.shape[0]:
+            hit[:, k] = (kind == goal_kind) & ok & table[np.where(ok, code, 0)]
+    level, times = match_steps(u.of(pts, ses), tm, hit, _ORDERS[order], window, u.n)
     reached = np.flatnonzero(level > 0)
     cols: dict[str, object] = {"unit": u.names.gather(pl.Series(reached)), "level": level[reached]}
     for k, c in enumerate(tcols):
@@ -199,16 +203,18 @@ def _drops(
     dropped = entered[level[entered] < n]
     lv = level[dropped].astype(np.int64)
     at = times[dropped, np.maximum(lv - 1, 0)]
-    tmax = unit_max(u.of_row, work.tm, u.n)
+    tmax = unit_bounds(work.sid, work.starts, work.t, u.vis, u.n)
     until = np.full(u.n, np.iinfo(np.int64).min, dtype=np.int64)
     until[dropped] = np.minimum(tmax[dropped], times[dropped, 0] + window)
     pages = work.pages(work.rules.urls)
-    pv = np.flatnonzero(work.kind == _PV)
-    pv = pv[pages.of(work.tcode[pv]) >= 0]
-    last_pv = last_before(pv, u.of_row, work.tm, work.gs, u.rank, until, u.n)[dropped]
-    fields = np.flatnonzero(np.isin(work.kind, _FIELD_KINDS))
-    last_f = last_before(fields, u.of_row, work.tm, work.gs, u.rank, until, u.n)[dropped]
-    last_f = np.where((last_f >= 0) & (work.tm[np.maximum(last_f, 0)] >= at), last_f, -1)
+    fields = np.zeros(256, dtype=np.bool_)
+    fields[_FIELD_KINDS] = True
+    last_pv, _, last_f, last_ft = unit_last(
+        work.sid, work.starts, work.t, work.kind, work.tcode, u.vis, u.rank, until,
+        pages.page >= 0, fields,
+    )  # fmt: skip
+    last_pv, last_f, last_ft = last_pv[dropped], last_f[dropped], last_ft[dropped]
+    last_f = np.where((last_f >= 0) & (last_ft >= at), last_f, -1)
     page_idx = np.where(last_pv >= 0, pages.of(work.tcode[np.maximum(last_pv, 0)]), -1)
     d = pl.DataFrame(
         {
@@ -245,12 +251,13 @@ def _finding_units(work: Work, u: Units, findings: pl.DataFrame) -> pl.DataFrame
         _xt=pl.col("t").cast(pl.Int64),
         last_finding=pl.col("kind").cast(pl.String),
     )
-    heads, split_names = session_names(work)
+    heads = work.starts
+    ses = np.arange(work.n_sessions, dtype=np.uint32)
     starts = pl.DataFrame(
         {
             "session_id": work.ev["session_id"].gather(pl.Series(heads)).cast(pl.String),
-            "unit": split_names if u.by_rows else u.names.gather(pl.Series(u.of_row[heads])),
-            "_st": work.tm[heads],
+            "unit": u.names.gather(pl.Series(u.of(heads, ses))),
+            "_st": session_t0(work.sid, heads, work.t),
         }
     )
     first = starts.group_by("session_id").agg(_u0=pl.col("unit").first())

@@ -86,9 +86,10 @@ def clicks_to_goal(
     work = prepare(events, rules)
     u = units(work, unit)
     goal_kind, goal_table = goal_codes(work, goal, rules.urls)
-    g, tmin, clicks, views = unit_scan(
-        u.of_row, work.tm, work.gs, u.rank, work.kind, goal_kind, goal_table, work.tcode, u.n
-    )
+    g, g_t, tmin, clicks, views = unit_scan(
+        work.sid, work.starts, work.t, work.kind, work.tcode, u.vis, u.rank,
+        goal_kind, goal_table, u.n,
+    )  # fmt: skip
     reached = g >= 0
     units_table = pl.DataFrame(
         {
@@ -96,7 +97,7 @@ def clicks_to_goal(
             "reached": reached,
             "clicks": clicks,
             "page_views": views,
-            "ms": np.where(reached, work.tm[np.where(reached, g, 0)] - tmin, 0),
+            "ms": np.where(reached, g_t - tmin, 0),
         }
     ).with_columns(ms=pl.when(pl.col("reached")).then(pl.col("ms")))
     units_table = units_table.sort("unit") if u.n else units_table

@@ -7,7 +7,7 @@ import polars as pl
 
 from cemreplay.events import check
 from cemreplay.journeys._scan import ints, page_aggregates
-from cemreplay.journeys._work import Work, prepare, rows, split_id
+from cemreplay.journeys._work import Work, prepare, rows
 from cemreplay.journeys.rules import SessionRules, UrlRules
 from cemreplay.schema import EventKind
 
@@ -25,24 +25,24 @@ COLUMNS = [
 
 def page_table(work: Work, urls: UrlRules) -> pl.DataFrame:
     """Page views of a prepared working state, in working order, with the private ``_gs``
-    (session of the first event) and ``_page`` (page index in ``work.pages(urls)``)."""
+    (session of the first event) and ``_page`` (page number: equal pages, equal numbers)."""
     ev = work.ev
-    first, ref, ordinal, dwell, hidden, counts, depth = page_aggregates(
-        work.sid, work.gs, work.tm, work.kind, ints(ev["y"], np.int32),
+    first, ref, ordinal, gs, start, dwell, hidden, counts, depth = page_aggregates(
+        work.sid, work.starts, work.t, work.kind, ints(ev["y"], np.int32),
         ints(ev["a"], np.int32), ints(ev["b"], np.int32), work.n_pages,
     )  # fmt: skip
-    pages = work.pages(urls)
+    pages = work.pages_at(ref[ref >= 0], urls)
     page = np.where(ref >= 0, pages.of(work.tcode[np.where(ref >= 0, ref, 0)]), -1)
-    gs = work.gs[first]
-    first_s, ref_s = pl.Series(first), rows(ref)
-    start = work.tm[first]
+    ref_s = rows(ref)
     url = ev["target"].gather(ref_s)
+    names = work.names()
+    gs_s = pl.Series(gs)
     return pl.DataFrame(
         {
-            "session_id": ev["session_id"].gather(first_s),
+            "session_id": names["session_id"].gather(gs_s),
             "page_view": ordinal,
-            "_piece": work.piece[gs],
-            "visitor_id": ev["visitor_id"].gather(first_s),
+            "split_session_id": names["split_session_id"].gather(gs_s),
+            "visitor_id": ev["visitor_id"].gather(pl.Series(first)).cast(pl.String),
             "url": url.cast(pl.String),
             "page": pages.strings(page),
             "referrer": ev["text"].gather(ref_s).cast(pl.String),
@@ -60,7 +60,7 @@ def page_table(work: Work, urls: UrlRules) -> pl.DataFrame:
             "_gs": gs,
             "_page": page,
         }
-    ).with_columns(split_session_id=split_id(pl.col("session_id"), pl.col("_piece")))
+    )
 
 
 def page_views(events: pl.DataFrame, rules: SessionRules | None = None) -> pl.DataFrame:
@@ -98,9 +98,9 @@ def page_views(events: pl.DataFrame, rules: SessionRules | None = None) -> pl.Da
     """
     check(events)
     rules = rules or SessionRules()
-    table = page_table(prepare(events, rules), rules.urls)
-    return (
-        table.select(COLUMNS)
-        .with_columns(pl.col("session_id", "visitor_id").cast(pl.String))
-        .sort("session_id", "page_view")
-    )
+    work = prepare(events, rules)
+    table = page_table(work, rules.urls)
+    if work.in_lexical_order():  # already sorted by session_id, then page_view
+        return table.select(COLUMNS)
+    rank = pl.Series(work.rank()).gather(table["_gs"])
+    return table.select(COLUMNS).sort(rank, "page_view")

@@ -10,7 +10,7 @@ import polars as pl
 
 from cemreplay.events import check
 from cemreplay.journeys._scan import session_aggregates
-from cemreplay.journeys._work import Work, prepare, rows, split_id
+from cemreplay.journeys._work import Work, prepare, rows
 from cemreplay.journeys.rules import Goal, SessionRules, UrlRules
 from cemreplay.schema import DeviceClass, EventKind
 
@@ -53,21 +53,22 @@ def session_table(
     ev = work.ev
     goal_kind, goal_table = goal_codes(work, rules.goal, rules.urls)
     seg_codes = np.array([work.code("target", key) for key in _SEGMENTS.values()], np.uint32)
-    first, last, entry, exit_, counts, conv, seg = session_aggregates(
-        work.sid, work.gs, work.t, work.kind, work.tcode, work.xcode,
-        goal_kind, goal_table, seg_codes, work.n_sessions,
+    t0, t1, entry, exit_, counts, conv, seg = session_aggregates(
+        work.sid, work.starts, work.t, work.kind, work.tcode, work.xcode,
+        goal_kind, goal_table, seg_codes,
     )  # fmt: skip
-    pages = work.pages(rules.urls)
+    ends = np.concatenate([entry, exit_])
+    pages = work.pages_at(ends[ends >= 0], rules.urls)
     entry_code = work.tcode[np.where(entry >= 0, entry, 0)]
     exit_code = work.tcode[np.where(exit_ >= 0, exit_, 0)]
     device = ev["a"].gather(rows(entry)).clip(0, len(DeviceClass) - 1).cast(pl.UInt32)
-    first_s = pl.Series(first)
+    names = work.names()
     cols: dict[str, pl.Series | npt.NDArray[np.generic]] = {
-        "session_id": ev["session_id"].gather(first_s),
-        "visitor_id": ev["visitor_id"].gather(first_s),
-        "_piece": work.piece,
-        "start": work.tm[first],
-        "end": work.tm[last],
+        "session_id": names["session_id"],
+        "visitor_id": names["visitor_id"],
+        "split_session_id": names["split_session_id"],
+        "start": t0,
+        "end": t1,
         "entry_page": pages.strings(np.where(entry >= 0, pages.of(entry_code), -1)),
         "exit_page": pages.strings(np.where(exit_ >= 0, pages.of(exit_code), -1)),
     }
@@ -81,8 +82,7 @@ def session_table(
     for j, col in enumerate(_SEGMENTS):
         cols[col] = text.gather(rows(seg[:, j])).cast(pl.String)
     out = pl.DataFrame(cols).with_columns(
-        split_session_id=split_id(pl.col("session_id"), pl.col("_piece")),
-        piece=(pl.col("_piece") + 1).cast(pl.UInt32),
+        piece=pl.Series(work.piece + 1),
         duration_ms=pl.col("end") - pl.col("start"),
         converted=pl.Series(conv >= 0),
         converted_at=pl.when(pl.Series(conv >= 0)).then(pl.col("converted_at")),
@@ -150,8 +150,4 @@ def sessions(
     check(events)
     rules = rules or SessionRules()
     table = session_table(prepare(events, rules), rules, country_lookup)
-    return (
-        table.select(COLUMNS)
-        .with_columns(pl.col("session_id", "visitor_id").cast(pl.String))
-        .sort("visitor_id", "start", "split_session_id")
-    )
+    return table.select(COLUMNS).sort("visitor_id", "start", "split_session_id")
