@@ -1,9 +1,16 @@
-"""Journeys benchmark: sessionize + page views throughput, peak memory, funnel over 1M sessions.
+"""Journeys benchmark: sessions + page views throughput, funnel time, peak memory per event.
 
-Prints one JSON object. Run: ``python benchmarks/bench_journeys.py [--events N] [--sessions M]``.
-The event stream is built by a vectorized numpy generator (cemreplay.synth, when present, is not
-used here so that figures stay comparable across its changes). Absolute figures depend on the
-machine; the JSON names it.
+Prints one JSON object. Run: ``python benchmarks/bench_journeys.py [--events 1000000 10000000]
+[--funnel-sessions 1000000] [--data table|stream]``.
+
+Each figure runs in its own subprocess so that its peak memory is its own: the child builds
+its table, resets the kernel's high-water mark of resident memory (``/proc/self/clear_refs``,
+falling back to ``ru_maxrss``), runs the timed calls and reports the peak above the resident
+size before them, per event. ``--data table`` (default) is a vectorized numpy generator kept
+here so that figures stay comparable across changes of ``cemreplay.synth``; ``--data stream``
+is the synthetic traffic mix of ``benchmarks/_data.py``. Timings are the best of ``--reps``
+runs; compare figures within one run (the JSON names the machine, its load and
+``POLARS_MAX_THREADS``).
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ import json
 import os
 import platform
 import resource
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -63,54 +74,126 @@ def table(n_events: int, n_sessions: int, seed: int = 0) -> pl.DataFrame:
     }, schema=EVENT_SCHEMA)  # fmt: skip
 
 
-def _rss_peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
-def best_of(fn: object, reps: int) -> float:
+def _reset_peak() -> bool:
+    """Reset the resident-memory high-water mark (Linux); False when not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return _status_kb("VmHWM") is not None
+
+
+def _peak_kb() -> int:
+    hwm = _status_kb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def best_of(fn: Callable[[], object], reps: int) -> float:
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         times.append(time.perf_counter() - t0)
     return min(times)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=10_000_000)
-    ap.add_argument("--sessions", type=int, default=100_000)
-    ap.add_argument("--funnel-sessions", type=int, default=1_000_000)
-    ap.add_argument("--reps", type=int, default=3)
-    args = ap.parse_args()
-    ev = table(args.events, args.sessions)
-    sessions(ev.head(10_000)), page_views(ev.head(10_000))  # warm up (numba compile, caches)
-    base = _rss_peak()
-    t_sess = best_of(lambda: sessions(ev), args.reps)
-    t_pv = best_of(lambda: page_views(ev), args.reps)
-    peak = _rss_peak()
+def build(data: str, n_events: int, n_sessions: int, seed: int) -> pl.DataFrame:
+    if data == "stream":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from benchmarks._data import stream
+
+        return stream(n_events)
+    return table(n_events, n_sessions, seed)
+
+
+def measure(fig: str, data: str, n_events: int, n_sessions: int, reps: int) -> dict[str, object]:
+    """One figure, in this process: timings and peak extra resident memory per event."""
+    if fig == "funnel":
+        ev = build(data, n_events, n_sessions, seed=1)
+        steps: list[Goal | str] = ["/", "/product/*", "/cart", "/checkout",
+                                   Goal(milestone="order_placed")]  # fmt: skip
+        funnel(ev.head(10_000), steps)  # warm up (numba cache load)
+        rss0 = (_status_kb("VmRSS") or 0) if _reset_peak() else _peak_kb()
+        t_f = best_of(lambda: funnel(ev, steps), reps)
+        res = funnel(ev, steps)
+        peak = max(_peak_kb() - rss0, 0) * 1024
+        units = sessions(ev).height  # the sessions the funnel counts (by="session")
+        return {
+            "funnel_events": ev.height,
+            "funnel_sessions": units,
+            "funnel_entered": int(res.steps["entered"][0]) if res.steps.height else 0,
+            "funnel_s": round(t_f, 3),
+            "funnel_peak_extra_bytes_per_event": round(peak / ev.height, 1),
+        }
+    ev = build(data, n_events, n_sessions, seed=0)
+    sessions(ev.head(10_000)), page_views(ev.head(10_000))  # warm up (numba cache load)
+    rss0 = (_status_kb("VmRSS") or 0) if _reset_peak() else _peak_kb()
+    t_sess = best_of(lambda: sessions(ev), reps)
+    t_pv = best_of(lambda: page_views(ev), reps)
+    peak = max(_peak_kb() - rss0, 0) * 1024
     n = ev.height
-    out: dict[str, object] = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-        f"polars {pl.__version__}, POLARS_MAX_THREADS={os.environ.get('POLARS_MAX_THREADS')}",
+    return {
         "events": n,
-        "snippet_sessions": args.sessions,
+        "snippet_sessions": ev["session_id"].n_unique(),
         "sessions_s": round(t_sess, 3),
         "page_views_s": round(t_pv, 3),
-        "sessionize_plus_page_views_events_per_s": round(n / (t_sess + t_pv)),
-        "sessionize_events_per_s": round(n / t_sess),
+        "sessions_plus_page_views_events_per_s": round(n / (t_sess + t_pv)),
+        "sessions_events_per_s": round(n / t_sess),
         "table_bytes_per_event": round(ev.estimated_size() / n, 1),
-        "peak_extra_rss_bytes_per_event": round(max(peak - base, 0) / n, 1),
+        "peak_extra_bytes_per_event": round(peak / n, 1),
     }
-    fe = table(args.funnel_sessions * 10, args.funnel_sessions, seed=1)
-    steps = ["/", "/product/*", "/cart", "/checkout", Goal(milestone="order_placed")]
-    t_f = best_of(lambda: funnel(fe, steps), max(1, args.reps - 1))
-    res = funnel(fe, steps)
-    out.update(
-        funnel_sessions=int(res.steps["entered"][0]) if res.steps.height else 0,
-        funnel_events=fe.height,
-        funnel_s=round(t_f, 3),
-    )
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "polars_threads": pl.thread_pool_size(),
+        "POLARS_MAX_THREADS": os.environ.get("POLARS_MAX_THREADS"),
+        "load_avg_1m_5m_15m": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--events-per-session", type=int, default=100)
+    ap.add_argument("--funnel-sessions", type=int, default=1_000_000)
+    ap.add_argument("--data", choices=["table", "stream"], default="table")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--figure", help=argparse.SUPPRESS)  # child mode: one figure, JSON out
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--m", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.figure:
+        print(json.dumps(measure(args.figure, args.data, args.n, args.m, args.reps)))
+        return
+
+    def child(fig: str, n: int, m: int) -> dict[str, object]:
+        cmd = [sys.executable, __file__, "--figure", fig, "--n", str(n), "--m", str(m),
+               "--data", args.data, "--reps", str(args.reps)]  # fmt: skip
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        out: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+        return out
+
+    out: dict[str, object] = {"machine": machine(), "data": args.data}
+    for n in args.events:
+        out[f"sessionize_{n}"] = child("sessionize", n, max(n // args.events_per_session, 1))
+    f = args.funnel_sessions
+    out["funnel"] = child("funnel", f * 10, f)
+    out["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=1))
 
 
