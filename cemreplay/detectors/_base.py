@@ -147,17 +147,56 @@ class Context:
     y: npt.NDArray[np.int32]
     a: npt.NDArray[np.int32]
     b: npt.NDArray[np.int32]
-    target: npt.NDArray[np.uint32]  # physical code of target, NULL when null
-    pv: npt.NDArray[Any]  # page view ordinal (int16 or int32)
     views: I64  # rows of the PAGE_VIEW events
-    #: row of each row's PAGE_VIEW event when sessions were reordered by t; None in the usual
-    #: case, where :meth:`pv_row_at` finds it from ``views``
+    #: page view ordinal and PAGE_VIEW row of each row when sessions were reordered by t;
+    #: None in the usual case, where they are found from ``views`` when asked for
+    pv_full: npt.NDArray[Any] | None = None
     pv_rows: npt.NDArray[np.int64] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return len(self.t)
+
+    @property
+    def target(self) -> npt.NDArray[np.uint32]:
+        """Per row: the physical code of ``target``, NULL when null (computed on first use;
+        detectors that need a few rows ask :meth:`target_at`)."""
+        if "target" not in self.cache:
+            self.cache["target"] = _codes(self.events["target"])
+        out: npt.NDArray[np.uint32] = self.cache["target"]
+        return out
+
+    def target_at(self, rows: I64) -> npt.NDArray[np.uint32]:
+        """The physical codes of ``target`` at ``rows``, NULL when null."""
+        if "target" in self.cache:
+            return self.target[rows]
+        return _codes(self.events["target"].to_physical().gather(rows))
+
+    @property
+    def pv(self) -> npt.NDArray[Any]:
+        """Per row: the page view ordinal (from 0 within the session, recording order;
+        int16 unless a session has 32k page views). Computed on first use."""
+        if self.pv_full is None:
+            self.pv_full = _page_views(self.starts, self.kind, self.views)
+        return self.pv_full
+
+    def pv_at(self, rows: I64) -> npt.NDArray[np.int64]:
+        """The page view ordinals at ``rows`` (ascending)."""
+        if self.pv_full is not None:
+            out: npt.NDArray[np.int64] = self.pv_full[rows].astype(np.int64)
+            return out
+        # In recording order: the PAGE_VIEW events of the session at or before the row.
+        lo = self._view_starts()[self.seg(rows)]
+        before = np.searchsorted(self.views, rows, side="right") - lo
+        out = np.maximum(before - 1, 0)
+        return out
+
+    def _view_starts(self) -> I64:
+        if "view_starts" not in self.cache:
+            self.cache["view_starts"] = np.searchsorted(self.views, self.starts)
+        out: I64 = self.cache["view_starts"]
+        return out
 
     def pv_row_at(self, rows: I64) -> I64:
         """At ``rows``: the row of the PAGE_VIEW event of its page view (rows before the
@@ -166,13 +205,11 @@ class Context:
             return self.pv_rows[rows]
         if len(self.views) == 0:
             return np.full(len(rows), -1, dtype=np.int64)
-        if "view_starts" not in self.cache:
-            self.cache["view_starts"] = np.searchsorted(self.views, self.starts)
-        vs: I64 = self.cache["view_starts"]
+        vs = self._view_starts()
         seg = self.seg(rows)
         lo = vs[seg]
         has = vs[seg + 1] > lo
-        at = np.where(has, lo + self.pv[rows], 0)
+        at = np.where(has, lo + self.pv_at(rows), 0)
         out: I64 = np.where(has, self.views[np.minimum(at, len(self.views) - 1)], -1)
         return out
 
@@ -193,7 +230,10 @@ class Context:
         """At ``rows``: the physical code of the page view's URL, NULL when unknown."""
         if "url" in self.cache:
             return self.url_codes()[rows]
-        out: npt.NDArray[np.uint32] = K.gather_or(self.target, self.pv_row_at(rows), NULL)
+        at = self.pv_row_at(rows)
+        out: npt.NDArray[np.uint32] = np.full(len(rows), NULL, dtype=np.uint32)
+        known = at >= 0
+        out[known] = self.target_at(at[known])
         return out
 
     def rows(self, *kinds: EventKind) -> I64:
@@ -212,11 +252,16 @@ class Context:
         out: I64 = K.segments(self.starts, rows)
         return out
 
-    def responses(self, rows: I64) -> tuple[I64, I64]:
-        """At ``rows`` (ascending): t of the latest response event (``RESPONSE_KINDS``) at or
-        before each in its session (SMALL when none) and of the earliest at or after (BIG)."""
-        prev, nxt = K.response_times(self.starts, self.t, self.kind, _RESPONSE_LUT, rows)
-        return prev, nxt
+    def responses(self, kind: EventKind) -> tuple[I64, I64, I64, I64]:
+        """The rows of ``kind`` (ascending) and at each: t of the latest response event
+        (``RESPONSE_KINDS``) at or before it in its session (SMALL when none), of the
+        earliest at or after it (BIG when none), and its page view ordinal. One pass."""
+        rows, prev, nxt, pv = K.response_times(
+            self.starts, self.t, self.kind, _RESPONSE_LUT, int(kind), int(EventKind.PAGE_VIEW)
+        )
+        if self.pv_full is not None:  # reordered by t: ordinals come from recording order
+            pv = self.pv_at(rows)
+        return rows, prev, nxt, pv
 
     def strings(self, column: str, rows: I64) -> pl.Series:
         """The values of a string column at ``rows`` (as String)."""
@@ -225,7 +270,7 @@ class Context:
     def code_strings(self, rows: I64) -> tuple[npt.NDArray[np.uint32], pl.Series]:
         """The distinct non-null target codes at ``rows`` and their strings (one look-up per
         distinct category, never one per row)."""
-        codes = self.target[rows]
+        codes = self.target_at(rows)
         uniq, first = np.unique(codes, return_index=True)
         keep = uniq != NULL
         return uniq[keep], self.strings("target", rows[first[keep]])
@@ -252,7 +297,7 @@ class Context:
         rx = "|".join(f"(?:{p})" for p in patterns)
         hit = names.str.contains(rx).fill_null(False).to_numpy()
         lut = self.target_lut(codes, hit, False)
-        out: npt.NDArray[np.bool_] = self.lookup(lut, self.target[rows])
+        out: npt.NDArray[np.bool_] = self.lookup(lut, self.target_at(rows))
         return out
 
 
@@ -274,6 +319,16 @@ def _codes(s: pl.Series) -> npt.NDArray[np.uint32]:
         phys = phys.fill_null(NULL)
     out: npt.NDArray[np.uint32] = phys.to_numpy()
     return out
+
+
+def _page_views(starts: I64, kind: npt.NDArray[np.uint8], views: I64) -> npt.NDArray[Any]:
+    """Per row: the page view ordinal, in recording order."""
+    per_session = np.bincount(K.segments(starts, views), minlength=len(starts) - 1)
+    # Page view ordinals are small: int16 unless some session has 32k page views.
+    wide = len(per_session) > 0 and per_session.max() >= 2**15
+    pv = np.empty(len(kind), dtype=np.int32 if wide else np.int16)
+    K.page_views(starts, kind, int(EventKind.PAGE_VIEW), pv)
+    return pv
 
 
 def prepare(events: pl.DataFrame) -> Context:
@@ -299,20 +354,16 @@ def prepare(events: pl.DataFrame) -> Context:
     starts = K.run_starts(sid)
     kind = _array(events["kind"])
     views = K.rows_of(kind, _PAGE_VIEW_LUT)
-    per_session = np.bincount(K.segments(starts, views), minlength=len(starts) - 1)
-    # Page view ordinals are small: int16 unless some session has 32k page views.
-    wide = len(per_session) and per_session.max() >= 2**15
-    pv = np.empty(len(kind), dtype=np.int32 if wide else np.int16)
-    K.page_views(starts, kind, int(EventKind.PAGE_VIEW), pv)
+    pv = None
     pv_rows = None
     if not t_sorted:
         # Early-stamped events: order each session by t, ties in recording order.
         seg = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
         order = np.lexsort((np.arange(len(t)), t, seg))
+        pv = _page_views(starts, kind, views)[order]
         events = events[order]
         t = _array(events["t"])
         kind = _array(events["kind"])
-        pv = pv[order]
         pv_rows = K.page_view_rows(starts, kind, pv, int(EventKind.PAGE_VIEW))
         views = K.rows_of(kind, _PAGE_VIEW_LUT)
     return Context(
@@ -324,9 +375,8 @@ def prepare(events: pl.DataFrame) -> Context:
         y=_array(events["y"]),
         a=_array(events["a"]),
         b=_array(events["b"]),
-        target=_codes(events["target"]),
-        pv=pv,
         views=views,
+        pv_full=pv,
         pv_rows=pv_rows,
     )
 
@@ -382,7 +432,7 @@ def assemble(ctx: Context, kind: str, found: pl.DataFrame) -> pl.DataFrame:
         {
             "session_id": ev["session_id"].cast(pl.String),
             "visitor_id": ev["visitor_id"].cast(pl.String),
-            "page_view": pl.Series(ctx.pv[rows], dtype=pl.UInt32),
+            "page_view": pl.Series(ctx.pv_at(rows), dtype=pl.UInt32),
             "kind": pl.Series([kind] * found.height, dtype=pl.String),
             "t": found["t"],
             "page_url": url.set(pl.Series(pv_row < 0), None),

@@ -35,10 +35,10 @@ def form_events(ctx: Context) -> pl.DataFrame:
             {
                 "row": rows,
                 "seg": ctx.seg(rows),
-                "pv": ctx.pv[rows].astype(np.int64),
+                "pv": ctx.pv_at(rows),
                 "kind": ctx.kind[rows].astype(np.int64),
                 "t": ctx.t[rows],
-                "f": signed(ctx.target[rows]),
+                "f": signed(ctx.target_at(rows)),
                 "url": signed(ctx.url_at(rows)),
                 "a": ctx.a[rows].astype(np.int64),
             }

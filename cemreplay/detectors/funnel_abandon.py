@@ -85,7 +85,7 @@ def run(ctx: Context, cfg: FunnelAbandonConfig) -> pl.DataFrame:
     )
     if not (step_of >= 0).any():
         return empty_raw()
-    step = ctx.lookup(ctx.target_lut(codes, step_of, -1), ctx.target[views])
+    step = ctx.lookup(ctx.target_lut(codes, step_of, -1), ctx.target_at(views))
     seg = ctx.seg(views)
     entry, reach, stepk = K.funnel_walk(seg, ctx.t[views], step, len(cfg.steps), cfg.window_ms)
     if len(entry) == 0:

@@ -59,7 +59,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
     if len(views) < 3:
         return empty_raw()
     seg = ctx.seg(views)
-    url = ctx.target[views]
+    url = ctx.target_at(views)
     t = ctx.t[views]
     # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
     touched = ctx.pv_row_at(ctx.rows(*_INTERACTION))

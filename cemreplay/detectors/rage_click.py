@@ -93,13 +93,13 @@ _NOT_PLAIN_TEXT = int(ClickFlag.INTERACTIVE | ClickFlag.UNKNOWN_ELEMENT)
 def clicks(ctx: Context) -> dict[str, Any]:
     """The clicks as arrays of their own (rows, sessions at ``starts``, response times)."""
     if "clicks" not in ctx.cache:
-        rows = ctx.rows(EventKind.CLICK)
-        prev, nxt = ctx.responses(rows)
+        rows, prev, nxt, pv = ctx.responses(EventKind.CLICK)
         ctx.cache["clicks"] = {
             "rows": rows,
             "starts": np.searchsorted(rows, ctx.starts),
             "prev_resp": prev,
             "next_resp": nxt,
+            "pv": pv,
         }
     out: dict[str, Any] = ctx.cache["clicks"]
     return out
@@ -120,8 +120,8 @@ def bursts(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
         t,
         ctx.x[rows],
         ctx.y[rows],
-        ctx.target[rows],
-        ctx.pv[rows],
+        ctx.target_at(rows),
+        c["pv"],
         (a & _BAD) == 0,
         cfg.max_interval_ms,
         float(cfg.max_distance_px),
