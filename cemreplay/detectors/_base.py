@@ -181,6 +181,11 @@ class Context:
             self.pv_full = _page_views(self.starts, self.kind, self.views)
         return self.pv_full
 
+    def pv_or_empty(self) -> npt.NDArray[Any]:
+        """The per-row ordinals when sessions were reordered by t, else an empty array: for
+        kernels that count page views from ``views`` themselves."""
+        return self.pv_full if self.pv_full is not None else np.zeros(0, dtype=np.int16)
+
     def pv_at(self, rows: I64) -> npt.NDArray[np.int64]:
         """The page view ordinals at ``rows`` (ascending)."""
         if self.pv_full is not None:

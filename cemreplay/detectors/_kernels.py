@@ -326,6 +326,7 @@ def thrash_episodes(
     x: Any,
     y: Any,
     pv: Any,
+    views: Any,
     max_gap_ms: int,
     window_ms: int,
     min_reversals: int,
@@ -340,7 +341,9 @@ def thrash_episodes(
     (sign flips of dx, plus of dy, between consecutive steps) reach min_reversals, its path
     length over its bounding-box diagonal reaches min_ratio and its mean speed reaches
     min_speed px/s. Shaking windows that overlap form one episode. Returns (first move, last
-    move, max reversals, max ratio) per episode, as indices into ``rows``.
+    move, max reversals, max ratio) per episode, as indices into ``rows``. Page view
+    ordinals come from ``pv`` (per row) or, when it is empty, from ``views`` (the PAGE_VIEW
+    rows, ascending; rows in recording order).
     """
     n = len(rows)
     run = np.zeros(n, dtype=np.int32)
@@ -349,14 +352,27 @@ def thrash_episodes(
     cum = np.zeros(n, dtype=np.int64)  # cum[k]: reversals of moves 0..k (a window's in O(1))
     s = 0
     r = 0
+    vs = 0  # first view of the session
+    vp = 0  # views at or before the row
+    pv_p = np.int64(0)
     for k in range(n):
         j = rows[k]
         while j >= starts[s + 1]:
             s += 1
+        if len(pv):
+            pv_j = np.int64(pv[j])
+        else:
+            while vs < len(views) and views[vs] < starts[s]:
+                vs += 1
+            vp = max(vp, vs)
+            while vp < len(views) and views[vp] <= j:
+                vp += 1
+            pv_j = np.int64(max(vp - vs - 1, 0))
         if k > 0:
             p = rows[k - 1]
-            if p < starts[s] or pv[j] != pv[p] or t[j] - t[p] > max_gap_ms:
+            if p < starts[s] or pv_j != pv_p or t[j] - t[p] > max_gap_ms:
                 r += 1
+        pv_p = pv_j
         run[k] = r
         if k > 0 and run[k - 1] == r:
             p = rows[k - 1]
@@ -427,14 +443,16 @@ def thrash_episodes(
 
 
 @numba.njit(cache=True)
-def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, bar: Any) -> Any:
+def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, views: Any, bar: Any) -> Any:
     """Vertical scroll direction reversals per page view (``rows``: the scrolls' rows,
     ascending). A scroll reverses when its direction is the opposite of the last nonzero
     direction since the previous scroll of another page view (zero moves are skipped).
 
     Page views are numbered in order of their first scroll. Returns per page view: its first
     scroll's row and its reversals; and, when ``bar`` (per page view) is given, the row of
-    the scroll whose running count of reversals reached it (-1 when none did)."""
+    the scroll whose running count of reversals reached it (-1 when none did). Page view
+    ordinals come from ``pv`` (per row) or, when it is empty, from ``views`` (the PAGE_VIEW
+    rows, ascending; rows in recording order)."""
     n = len(rows)
     first = np.empty(n, dtype=np.int64)
     total = np.empty(n, dtype=np.int64)
@@ -444,6 +462,9 @@ def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, bar: Any) -> Any:
     direction = 0
     group = np.int64(-1)
     ids = {np.int64(0): np.int64(0)}
+    vs = 0
+    vp = 0
+    pv_p = np.int64(0)
     for k in range(n):
         j = rows[k]
         new_session = k == 0
@@ -452,8 +473,19 @@ def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, bar: Any) -> Any:
             new_session = True
         if new_session:
             ids.clear()
-        if new_session or pv[j] != pv[rows[k - 1]]:
-            key = np.int64(pv[j])
+        if len(pv):
+            pv_j = np.int64(pv[j])
+        else:
+            while vs < len(views) and views[vs] < starts[s]:
+                vs += 1
+            vp = max(vp, vs)
+            while vp < len(views) and views[vp] <= j:
+                vp += 1
+            pv_j = np.int64(max(vp - vs - 1, 0))
+        changed = new_session or pv_j != pv_p
+        pv_p = pv_j
+        if changed:
+            key = pv_j
             if key in ids:
                 group = ids[key]
             else:

@@ -60,7 +60,7 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     if len(scroll) == 0:
         return empty_raw()
     none = np.zeros(0, dtype=np.float64)
-    first, total, _ = K.scroll_pages(ctx.starts, scroll, ctx.y, ctx.pv, none)
+    first, total, _ = K.scroll_pages(ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, none)
     # Baseline over every page view of the URL, scrolled or not.
     views = ctx.rows(EventKind.PAGE_VIEW)
     url_ids, inverse = np.unique(
@@ -82,7 +82,7 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     if not flagged.any():
         return empty_raw()
     _, _, reached = K.scroll_pages(
-        ctx.starts, scroll, ctx.y, ctx.pv, np.where(flagged, bar, np.inf)
+        ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, np.where(flagged, bar, np.inf)
     )
     hit = pl.DataFrame(
         {
