@@ -451,14 +451,19 @@ def first_index(code: U32) -> I64:
 @_jit
 def kind_rows(
     sid: U32, starts: I64, t: I64, kind: npt.NDArray[np.uint8], want: npt.NDArray[np.bool_]
-) -> tuple[I64, U32, I64]:
+) -> tuple[I64, U32, I64, I64]:
     """The rows whose kind is in ``want`` (a table by kind), with their session and running
-    maximum of ``t``."""
+    maximum of ``t``; and per session its last running time."""
     n = t.shape[0]
     n_sessions = starts.shape[0]
-    idx = np.empty(n, dtype=np.int64)
-    ses = np.empty(n, dtype=np.uint32)
-    tms = np.empty(n, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        if want[kind[k]]:
+            m += 1
+    idx = np.empty(m, dtype=np.int64)
+    ses = np.empty(m, dtype=np.uint32)
+    tms = np.empty(m, dtype=np.int64)
+    t_end = np.empty(n_sessions, dtype=np.int64)
     m = 0
     g = -1
     tmax = np.int64(0)
@@ -467,12 +472,13 @@ def kind_rows(
             tmax = t[k]
         if g + 1 < n_sessions and starts[g + 1] == k:
             g += 1
+        t_end[g] = tmax
         if want[kind[k]]:
             idx[m] = k
             ses[m] = g
             tms[m] = tmax
             m += 1
-    return idx[:m].copy(), ses[:m].copy(), tms[:m].copy()
+    return idx, ses, tms, t_end
 
 
 @_jit
@@ -571,6 +577,7 @@ def unit_scan(
 def unit_last(
     sid: U32,
     starts: I64,
+    piece: U32,
     t: I64,
     kind: npt.NDArray[np.uint8],
     tcode: U32,
@@ -579,10 +586,16 @@ def unit_last(
     until: I64,
     page_codes: npt.NDArray[np.bool_],
     field_kinds: npt.NDArray[np.bool_],
+    only: I64,
 ) -> tuple[I64, I64, I64, I64]:
     """Per unit (as in :func:`unit_scan`): the last PAGE_VIEW with a page (``page_codes``)
     and the last field event (``field_kinds``) in unit order whose running time is at most
-    ``until[unit]``, with their running times (-1 rows: none)."""
+    ``until[unit]``, with their running times (-1 rows: none).
+
+    With ``only`` not empty, just those sessions are read (units are sessions then; each is
+    read from its snippet session's first row, for the running time) and ``until`` and the
+    results are by position in ``only``.
+    """
     n = t.shape[0]
     n_units = until.shape[0]
     n_sessions = starts.shape[0]
@@ -594,29 +607,40 @@ def unit_last(
     field = np.full(n_units, -1, dtype=np.int64)
     field_t = np.zeros(n_units, dtype=np.int64)
     field_r = np.zeros(n_units, dtype=np.int64)
-    g = -1
-    tmax = np.int64(0)
-    for k in range(n):
-        if k == 0 or sid[k] != sid[k - 1] or t[k] > tmax:
-            tmax = t[k]
-        if g + 1 < n_sessions and starts[g + 1] == k:
-            g += 1
-        u = vis[k] if by_vis else g
-        if tmax > until[u]:
-            continue
-        kk = kind[k]
-        if kk == _PV and tcode[k] < n_page and page_codes[tcode[k]]:
-            h = page[u]
-            if h < 0 or before(page_t[u], page_r[u], h, tmax, rank[g], k):
-                page[u] = k
-                page_t[u] = tmax
-                page_r[u] = rank[g]
-        elif field_kinds[kk]:
-            h = field[u]
-            if h < 0 or before(field_t[u], field_r[u], h, tmax, rank[g], k):
-                field[u] = k
-                field_t[u] = tmax
-                field_r[u] = rank[g]
+    spans = max(only.shape[0], 1)
+    for q in range(spans):
+        if only.shape[0] == 0:
+            g, k0, k1, read_from = -1, 0, n, 0
+        else:
+            g1 = only[q]
+            g = g1 - np.int64(piece[g1]) - 1
+            k0 = starts[g + 1]
+            k1 = starts[g1 + 1] if g1 + 1 < n_sessions else n
+            read_from = starts[g1]
+        tmax = np.int64(0)
+        for k in range(k0, k1):
+            if k == k0 or sid[k] != sid[k - 1] or t[k] > tmax:
+                tmax = t[k]
+            if g + 1 < n_sessions and starts[g + 1] == k:
+                g += 1
+            if k < read_from:
+                continue
+            u = q if only.shape[0] else (vis[k] if by_vis else g)
+            if tmax > until[u]:
+                continue
+            kk = kind[k]
+            if kk == _PV and tcode[k] < n_page and page_codes[tcode[k]]:
+                h = page[u]
+                if h < 0 or before(page_t[u], page_r[u], h, tmax, rank[g], k):
+                    page[u] = k
+                    page_t[u] = tmax
+                    page_r[u] = rank[g]
+            elif field_kinds[kk]:
+                h = field[u]
+                if h < 0 or before(field_t[u], field_r[u], h, tmax, rank[g], k):
+                    field[u] = k
+                    field_t[u] = tmax
+                    field_r[u] = rank[g]
     return page, page_t, field, field_t
 
 

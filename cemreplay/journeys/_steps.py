@@ -1,9 +1,10 @@
 """Funnel step matching and drop-off tags: single scans over points in unit order (private).
 
 Points (page views and milestones) come sorted by unit, then unit order. ``hit[j, k]`` says
-whether point ``j`` reaches step ``k``. A backward pass gives, per point and step, the next
-point at or after it that reaches the step; every attempt (a possible start) then costs one
-look-up per step, so a unit costs O(points x steps) whatever its length.
+whether point ``j`` reaches step ``k``. A backward pass over each unit gives, per point and
+step, the next point at or after it that reaches the step (in a scratch table as long as the
+longest unit); every attempt (a possible start) then costs one look-up per step, so a unit
+costs O(points x steps) whatever its length.
 """
 
 from __future__ import annotations
@@ -35,24 +36,27 @@ def match_steps(
     n, m = hit.shape
     level = np.zeros(n_units, dtype=np.uint32)
     times = np.zeros((n_units, m), dtype=np.int64)
-    nxt = np.empty((n + 1, m), dtype=np.int64)
     cur_t = np.zeros(m, dtype=np.int64)
-    for k in range(m):
-        nxt[n, k] = -1
-    for j in range(n - 1, -1, -1):
-        same = j + 1 < n and unit[j + 1] == unit[j]
-        for k in range(m):
-            if hit[j, k]:
-                nxt[j, k] = j
-            elif same:
-                nxt[j, k] = nxt[j + 1, k]
-            else:
-                nxt[j, k] = -1
+    longest = 0
     a = 0
     while a < n:
         b = a + 1
         while b < n and unit[b] == unit[a]:
             b += 1
+        longest = max(longest, b - a)
+        a = b
+    # nxt[j - a, k]: the first point at or after j (in the unit) reaching step k, or -1
+    nxt = np.empty((longest + 1, m), dtype=np.int64)
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and unit[b] == unit[a]:
+            b += 1
+        for k in range(m):
+            nxt[b - a, k] = -1
+        for j in range(b - 1, a - 1, -1):
+            for k in range(m):
+                nxt[j - a, k] = j if hit[j, k] else nxt[j - a + 1, k]
         u = unit[a]
         best = 0
         for s in range(a, b):
@@ -68,7 +72,7 @@ def match_steps(
                 if not anyhit:
                     continue
                 for k in range(m):
-                    j = nxt[s, k]
+                    j = nxt[s - a, k]
                     if j < 0 or tm[j] - tm[s] > window:
                         break
                     cur_t[k] = tm[j]
@@ -82,7 +86,7 @@ def match_steps(
                 for k in range(1, m):
                     if c + 1 >= b:
                         break
-                    j = (c + 1 if hit[c + 1, k] else -1) if order == STRICT else nxt[c + 1, k]
+                    j = (c + 1 if hit[c + 1, k] else -1) if order == STRICT else nxt[c + 1 - a, k]
                     if j < 0 or tm[j] - tm[s] > window:
                         break
                     cur_t[k] = tm[j]

@@ -136,7 +136,7 @@ def funnel(
     tcols = [f"t{k + 1}" for k in range(n)]
     want = np.zeros(256, dtype=np.bool_)
     want[[_PV, _MS]] = True
-    pts, ses, tm = kind_rows(work.sid, work.starts, work.t, work.kind, want)
+    pts, ses, tm, t_end = kind_rows(work.sid, work.starts, work.t, work.kind, want)
     sort = u.order(pts, ses, tm)
     pts, ses, tm = pts[sort], ses[sort], tm[sort]
     kind = work.kind[pts]
@@ -149,7 +149,7 @@ def funnel(
             hit[:, k] = (kind == goal_kind) & ok & table[np.where(ok, code, 0)]
     level, times = match_steps(u.of(pts, ses), tm, hit, _ORDERS[order], window, u.n)
     reached = np.flatnonzero(level > 0)
-    cols: dict[str, object] = {"unit": u.names.gather(pl.Series(reached)), "level": level[reached]}
+    cols: dict[str, object] = {"unit": u.names(reached), "level": level[reached]}
     for k, c in enumerate(tcols):
         cols[c] = times[reached, k]
     units_table = pl.DataFrame(cols).with_columns(
@@ -184,7 +184,8 @@ def funnel(
             "median_ms_from_start": pl.Float64,
         },
     )  # fmt: skip
-    drops = _drops(work, u, reached, level, times, window, findings)
+    tmax = t_end if u.by_rows else unit_bounds(work.sid, work.starts, work.t, u.vis, u.n)
+    drops = _drops(work, u, reached, level, times, tmax, window, findings)
     return FunnelResult(step_table, units_table, drops)
 
 
@@ -194,6 +195,7 @@ def _drops(
     entered: npt.NDArray[np.int64],
     level: npt.NDArray[np.uint32],
     times: npt.NDArray[np.int64],
+    tmax: npt.NDArray[np.int64],
     window: int,
     findings: pl.DataFrame | None,
 ) -> pl.DataFrame:
@@ -203,22 +205,27 @@ def _drops(
     dropped = entered[level[entered] < n]
     lv = level[dropped].astype(np.int64)
     at = times[dropped, np.maximum(lv - 1, 0)]
-    tmax = unit_bounds(work.sid, work.starts, work.t, u.vis, u.n)
     until = np.full(u.n, np.iinfo(np.int64).min, dtype=np.int64)
     until[dropped] = np.minimum(tmax[dropped], times[dropped, 0] + window)
     pages = work.pages(work.rules.urls)
     fields = np.zeros(256, dtype=np.bool_)
     fields[_FIELD_KINDS] = True
-    last_pv, _, last_f, last_ft = unit_last(
-        work.sid, work.starts, work.t, work.kind, work.tcode, u.vis, u.rank, until,
-        pages.page >= 0, fields,
-    )  # fmt: skip
-    last_pv, last_f, last_ft = last_pv[dropped], last_f[dropped], last_ft[dropped]
+    if u.by_rows:  # read only the dropped sessions' rows
+        last_pv, _, last_f, last_ft = unit_last(
+            work.sid, work.starts, work.piece, work.t, work.kind, work.tcode, u.vis, u.rank,
+            until[dropped], pages.page >= 0, fields, dropped,
+        ) if dropped.shape[0] else (dropped, dropped, dropped, dropped)  # fmt: skip
+    else:
+        last_pv, _, last_f, last_ft = unit_last(
+            work.sid, work.starts, work.piece, work.t, work.kind, work.tcode, u.vis, u.rank,
+            until, pages.page >= 0, fields, np.zeros(0, dtype=np.int64),
+        )  # fmt: skip
+        last_pv, last_f, last_ft = last_pv[dropped], last_f[dropped], last_ft[dropped]
     last_f = np.where((last_f >= 0) & (last_ft >= at), last_f, -1)
     page_idx = np.where(last_pv >= 0, pages.of(work.tcode[np.maximum(last_pv, 0)]), -1)
     d = pl.DataFrame(
         {
-            "unit": u.names.gather(pl.Series(dropped)),
+            "unit": u.names(dropped),
             "step": lv.astype(np.uint32),
             "at": at,
             "last_page": pages.strings(page_idx),
@@ -256,7 +263,7 @@ def _finding_units(work: Work, u: Units, findings: pl.DataFrame) -> pl.DataFrame
     starts = pl.DataFrame(
         {
             "session_id": work.ev["session_id"].gather(pl.Series(heads)).cast(pl.String),
-            "unit": u.names.gather(pl.Series(u.of(heads, ses))),
+            "unit": u.names(u.of(heads, ses).astype(np.int64)),
             "_st": session_t0(work.sid, heads, work.t),
         }
     )

@@ -93,7 +93,7 @@ def clicks_to_goal(
     reached = g >= 0
     units_table = pl.DataFrame(
         {
-            "unit": u.names,
+            "unit": u.names(),
             "reached": reached,
             "clicks": clicks,
             "page_views": views,
