@@ -187,35 +187,33 @@ class Context:
         return self.pv_full if self.pv_full is not None else np.zeros(0, dtype=np.int16)
 
     def pv_at(self, rows: I64) -> npt.NDArray[np.int64]:
-        """The page view ordinals at ``rows`` (ascending)."""
+        """The page view ordinals at ``rows``."""
         if self.pv_full is not None:
             out: npt.NDArray[np.int64] = self.pv_full[rows].astype(np.int64)
             return out
-        # In recording order: the PAGE_VIEW events of the session at or before the row.
-        lo = self._view_starts()[self.seg(rows)]
-        before = np.searchsorted(self.views, rows, side="right") - lo
-        out = np.maximum(before - 1, 0)
-        return out
+        ordinal, _ = K.page_of(self.starts, self.views, rows)
+        return ordinal  # type: ignore[no-any-return]
 
-    def _view_starts(self) -> I64:
-        if "view_starts" not in self.cache:
-            self.cache["view_starts"] = np.searchsorted(self.views, self.starts)
-        out: I64 = self.cache["view_starts"]
-        return out
+    def view_index_at(self, rows: I64) -> I64:
+        """At ``rows``: the index into ``views`` of its page view's PAGE_VIEW event, -1 when
+        the session has none."""
+        if self.pv_rows is not None:
+            at = self.pv_rows[rows]
+            return np.where(at >= 0, np.searchsorted(self.views, at), -1)
+        _, index = K.page_of(self.starts, self.views, rows)
+        return index  # type: ignore[no-any-return]
 
     def pv_row_at(self, rows: I64) -> I64:
         """At ``rows``: the row of the PAGE_VIEW event of its page view (rows before the
         first one take the first one's), -1 when the session has none."""
         if self.pv_rows is not None:
             return self.pv_rows[rows]
-        if len(self.views) == 0:
-            return np.full(len(rows), -1, dtype=np.int64)
-        vs = self._view_starts()
-        seg = self.seg(rows)
-        lo = vs[seg]
-        has = vs[seg + 1] > lo
-        at = np.where(has, lo + self.pv_at(rows), 0)
-        out: I64 = np.where(has, self.views[np.minimum(at, len(self.views) - 1)], -1)
+        _, index = K.page_of(self.starts, self.views, rows)
+        out: I64 = (
+            np.where(index >= 0, self.views[np.maximum(index, 0)], -1)
+            if len(self.views)
+            else np.full(len(rows), -1, dtype=np.int64)
+        )
         return out
 
     @property

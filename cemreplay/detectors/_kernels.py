@@ -619,3 +619,36 @@ def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, bl
                 out[m] = last[key]
             m += 1
     return out
+
+
+@numba.njit(cache=True)
+def page_of(starts: Any, views: Any, rows: Any) -> Any:
+    """For each of ``rows`` (in recording order within sessions): its page view ordinal and
+    the index into ``views`` (the PAGE_VIEW rows, ascending) of that page view's event, -1
+    when the session has none. Rows before a session's first PAGE_VIEW take the first one.
+    A linear merge when ``rows`` ascend; any order works."""
+    m = len(rows)
+    nv = len(views)
+    ordinal = np.empty(m, dtype=np.int64)
+    index = np.empty(m, dtype=np.int64)
+    s = 0
+    vs = 0  # first view of the session
+    vp = 0  # first view after the row
+    for k in range(m):
+        j = rows[k]
+        if k > 0 and j < rows[k - 1]:  # rows went back: start over from the row's session
+            s = np.searchsorted(starts, j, side="right") - 1
+            vs = 0
+            vp = 0
+        while j >= starts[s + 1]:
+            s += 1
+        if vs < nv and views[vs] < starts[s]:
+            vs = np.searchsorted(views, starts[s])
+        vp = max(vp, vs)
+        if vp < nv and views[vp] <= j:
+            vp = np.searchsorted(views, j, side="right")
+        before = vp - vs
+        has = vs < nv and views[vs] < starts[s + 1]
+        ordinal[k] = max(before - 1, 0)
+        index[k] = vs + ordinal[k] if has else -1
+    return ordinal, index
