@@ -44,6 +44,17 @@ _VISIBLE = int(EventKind.VISIBILITY_VISIBLE)
 
 _jit = njit(cache=True, nogil=True)
 
+
+def _kinds(*kinds: int) -> npt.NDArray[np.bool_]:
+    out = np.zeros(256, dtype=np.bool_)
+    out[list(kinds)] = True
+    return out
+
+
+#: Kinds a session or page-view scan does anything with (one table look-up skips the rest).
+_SESSION_KINDS = _kinds(_PV, _CLICK, _JSERR, _NETERR, _VERR, _MS, _ATTR)
+_PAGE_KINDS = _kinds(_PV, _HIDDEN, _VISIBLE, _CLICK, _JSERR, _NETERR, _VERR, _SCROLL)
+
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
 T = TypeVar("T", bound=np.generic)
@@ -234,60 +245,72 @@ def session_aggregates(
     last_pv = -1
     first_pv = -1
     g0 = 0
-    g = -1
     tmax = np.int64(0)
-    for k in range(n):
-        if k == 0 or sid[k] != sid[k - 1]:
+    for g in range(n_sessions):
+        k0 = starts[g]
+        k1 = starts[g + 1] if g + 1 < n_sessions else n
+        if k0 == 0 or sid[k0] != sid[k0 - 1]:
             last_pv = -1
             first_pv = -1
-            g0 = g + 1
-            tmax = t[k]
+            g0 = g
+            tmax = t[k0]
             for j in range(m):
                 carried[j] = -1
-        elif t[k] > tmax:
-            tmax = t[k]
-        if g + 1 < n_sessions and starts[g + 1] == k:
-            g += 1
-            t0[g] = tmax
-            for j in range(m):
-                seg[g, j] = carried[j]
-                have[j] = False
-        kk = kind[k]
-        if kk == _PV:
-            last_pv = k
-            if first_pv < 0:
-                first_pv = k
-                for h in range(g0, g + 1):
-                    if entry[h] < 0:
-                        entry[h] = k
-                    if exit_[h] < 0:
-                        exit_[h] = k
-            counts[g, 0] += 1
-        elif kk == _CLICK:
-            counts[g, 2] += 1
-        elif kk in (_JSERR, _NETERR):
-            counts[g, 3] += 1
-        elif kk == _VERR:
-            counts[g, 4] += 1
-        elif kk == _MS:
-            counts[g, 5] += 1
-        elif kk == _ATTR and xcode[k] != NULL:
-            c = tcode[k]
-            for j in range(m):
-                if c == seg_codes[j]:
-                    if not have[j]:
-                        seg[g, j] = k
-                        have[j] = True
-                    carried[j] = k
-        counts[g, 1] += 1
-        if starts[g] == k:
-            entry[g] = last_pv
+        tmax = max(tmax, t[k0])
+        t0[g] = tmax
+        for j in range(m):
+            seg[g, j] = carried[j]
+            have[j] = False
+        n_pv = 0
+        n_click = 0
+        n_err = 0
+        n_verr = 0
+        n_ms = 0
+        conv = -1
+        for k in range(k0, k1):
+            tmax = max(tmax, t[k])
+            kk = kind[k]
+            if _SESSION_KINDS[kk]:
+                if kk == _PV:
+                    last_pv = k
+                    n_pv += 1
+                    if first_pv < 0:
+                        first_pv = k
+                        for h in range(g0, g + 1):
+                            if entry[h] < 0:
+                                entry[h] = k
+                            if exit_[h] < 0:
+                                exit_[h] = k
+                elif kk == _CLICK:
+                    n_click += 1
+                elif kk == _VERR:
+                    n_verr += 1
+                elif kk == _MS:
+                    n_ms += 1
+                elif kk == _ATTR:
+                    if xcode[k] != NULL:
+                        c = tcode[k]
+                        for j in range(m):
+                            if c == seg_codes[j]:
+                                if not have[j]:
+                                    seg[g, j] = k
+                                    have[j] = True
+                                carried[j] = k
+                else:
+                    n_err += 1
+                if kk == goal_kind and conv < 0 and tcode[k] < n_goal and goal_codes[tcode[k]]:
+                    conv = k
+            if k == k0:
+                entry[g] = last_pv
         exit_[g] = last_pv
         t1[g] = tmax
-        if kk == goal_kind and conv_row[g] < 0:
-            c = tcode[k]
-            if c < n_goal and goal_codes[c]:
-                conv_row[g] = k
+        counts[g, 0] = n_pv
+        counts[g, 1] = k1 - k0
+        counts[g, 2] = n_click
+        counts[g, 3] = n_err
+        counts[g, 4] = n_verr
+        counts[g, 5] = n_ms
+        conv_row[g] = conv
     return t0, t1, entry, exit_, counts, conv_row, seg
 
 
@@ -379,6 +402,8 @@ def page_aggregates(
             c3 = 0
             dp = np.nan
         c0 += 1
+        if not _PAGE_KINDS[kk]:
+            continue
         if kk == _PV:
             cnt += 1
             if ref[p] < 0:
