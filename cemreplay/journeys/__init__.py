@@ -1,8 +1,9 @@
 """Journeys: sessions, page views, paths, funnels and clicks-to-goal, from the event table.
 
-Everything here is vectorized polars (plus one small numba scan for the session splitter);
+The work is a few single passes over the event table in canonical order, as numba kernels
+(``_scan.py``, ``_steps.py``), with polars only for per-session and per-page outputs;
 ``tests/naive/journeys.py`` holds the slow, obviously correct versions they are checked
-against. See ``docs/journeys.md``.
+against (also with ``NUMBA_DISABLE_JIT=1``). See ``docs/journeys.md``.
 """
 
 from cemreplay.journeys._order import canonical, with_page_views

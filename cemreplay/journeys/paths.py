@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from cemreplay.errors import ConfigError
 from cemreplay.events import check
+from cemreplay.journeys._scan import kind_rows
 from cemreplay.journeys._work import prepare
-from cemreplay.journeys.pages import page_table
 from cemreplay.journeys.rules import SessionRules
+from cemreplay.schema import EventKind
 
 __all__ = ["path_tree", "paths", "top_paths"]
 
@@ -44,23 +46,44 @@ def paths(
     """
     check(events)
     rules = rules or SessionRules()
-    pv = page_table(prepare(events, rules), rules.urls).filter(pl.col("page").is_not_null())
+    work = prepare(events, rules)
+    want = np.zeros(256, dtype=np.bool_)
+    want[int(EventKind.PAGE_VIEW)] = True
+    # A page view's session is that of its first event: its PAGE_VIEW, except for a snippet
+    # session's first page view, which starts at the snippet session's first row.
+    row, ses, _, _ = kind_rows(work.sid, work.starts, work.t, work.kind, want)
+    sid = work.sid[row]
+    opens = np.ones(row.shape[0], dtype=np.bool_)
+    opens[1:] = sid[1:] != sid[:-1]
+    ses = np.where(opens, ses - work.piece[ses], ses)
+    first = np.where(opens, work.starts[ses], row)
+    pages = work.pages_at(row, rules.urls)
+    page = pages.of(work.tcode[row])
+    keep = page >= 0
     if collapse_repeats:
-        same = (pl.col("_page") == pl.col("_page").shift(1)) & (
-            pl.col("_gs") == pl.col("_gs").shift(1)
-        )
-        pv = pv.filter(~same.fill_null(False))
-    out = (
-        pv.group_by("_gs", maintain_order=True)
-        .agg(
-            split_session_id=pl.col("split_session_id").first(),
-            session_id=pl.col("session_id").first().cast(pl.String),
-            visitor_id=pl.col("visitor_id").first().cast(pl.String),
-            path=pl.col("page"),
-            length=pl.len().cast(pl.UInt32),
-            loops=(pl.len() - pl.col("_page").n_unique()).cast(pl.UInt32),
-        )
-        .drop("_gs")
+        keep[1:] &= ~((page[1:] == page[:-1]) & (ses[1:] == ses[:-1]))
+    kept = page[keep]
+    pv = pl.DataFrame(
+        {"_gs": ses[keep], "_first": first[keep], "_page": kept,
+         "page": pages.names.gather(pl.Series(kept))}
+    )  # fmt: skip
+    out = pv.group_by("_gs", maintain_order=True).agg(
+        _first=pl.col("_first").first(),
+        path=pl.col("page"),
+        length=pl.len().cast(pl.UInt32),
+        loops=(pl.len() - pl.col("_page").n_unique()).cast(pl.UInt32),
+    )
+    names = work.names()
+    gs = out["_gs"]
+    out = pl.DataFrame(
+        {
+            "split_session_id": names["split_session_id"].gather(gs),
+            "session_id": names["session_id"].gather(gs),
+            "visitor_id": work.ev["visitor_id"].gather(out["_first"]).cast(pl.String),
+            "path": out["path"],
+            "length": out["length"],
+            "loops": out["loops"],
+        }
     )
     return out.sort("split_session_id")
 
