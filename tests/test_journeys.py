@@ -238,6 +238,28 @@ def test_split_kernel_matches_reference(rows: list[Any], inactivity: int, max_le
     assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
 
 
+@SETTINGS
+@given(st.lists(st.tuples(st.booleans(), st.integers(-5, 4_000), st.booleans()), max_size=40),
+       st.integers(0, 3_000), st.integers(0, 9_000))
+def test_split_rows_matches_reference(rows: list[Any], inactivity: int, max_len: int) -> None:
+    """The scan journeys use (first row and piece per session) cuts where the reference does."""
+    import numpy as np
+
+    from cemreplay.journeys._scan import split_rows
+
+    n = len(rows)
+    new = np.array([True] + [r[0] for r in rows[1:]], dtype=np.bool_)[:n]
+    sid = (np.cumsum(new) - 1).astype(np.uint32)
+    t = np.cumsum([r[1] for r in rows]).astype(np.int64)
+    brk = np.array([r[2] for r in rows], dtype=np.bool_)
+    kind = np.zeros(n, dtype=np.uint8)
+    piece, _ = split_reference(new, t, brk, np.zeros(n, dtype=np.int64), inactivity, max_len)
+    starts, pieces, _ = split_rows(sid, t, kind, brk, inactivity, max_len)
+    want = [k for k in range(n) if new[k] or piece[k] != piece[k - 1]]
+    assert starts.tolist() == want
+    assert pieces.tolist() == [int(piece[k]) for k in want]
+
+
 def test_inactivity_and_max_length_split() -> None:
     ts = [0, 1_000, 31 * MIN + 1_000, 31 * MIN + 2_000]
     t = pl.DataFrame(
