@@ -131,12 +131,12 @@ class Context:
     """The event table prepared once for all detectors.
 
     ``events`` holds the input rows grouped by session and, within a session, ordered by
-    ``t`` (ties keep recording order). ``pv`` is each row's page view ordinal (from 0 within
-    the session, as :func:`cemreplay.journeys.with_page_views` counts) and ``pv_row`` the row
-    of its PAGE_VIEW event. The numpy arrays are its columns, zero-copy where polars allows
-    (``target`` holds the categorical's physical codes, :data:`NULL` for null). Arrays only
-    some detectors need (rows of a kind, response times at clicks) are computed on first use
-    and kept in ``cache``.
+    ``t`` (ties keep recording order). The numpy arrays are its columns, zero-copy where
+    polars allows. What only some detectors need is computed on first use and kept in
+    ``cache``: rows of a kind (:meth:`rows`), target codes (:meth:`target_at`: the
+    categorical's physical codes, :data:`NULL` for null), page view ordinals (:meth:`pv_at`,
+    from 0 within the session, as :func:`cemreplay.journeys.with_page_views` counts) and the
+    rows of their PAGE_VIEW events (:meth:`pv_row_at`), response times at clicks.
     """
 
     events: pl.DataFrame
@@ -346,17 +346,20 @@ def prepare(events: pl.DataFrame) -> Context:
         events = events.rechunk()
     sid = _codes(events["session_id"])
     t = _array(events["t"])
-    canonical, t_sorted = K.order_checks(sid, _array(events["batch"]), _array(events["i"]), t)
-    if not canonical:
+    kind = _array(events["kind"])
+    pv_kind = int(EventKind.PAGE_VIEW)
+    in_order, t_sorted, starts, views = K.scan(
+        sid, _array(events["batch"]), _array(events["i"]), t, kind, pv_kind
+    )
+    heads = sid[starts[:-1]]
+    if not in_order or len(np.unique(heads)) != len(heads):
         from cemreplay.journeys import canonical as to_canonical
 
         events = to_canonical(events.select(_EVENT_COLS)).rechunk()
         sid = _codes(events["session_id"])
         t = _array(events["t"])
-        t_sorted = bool(K.order_checks(sid, sid, np.arange(len(sid)), t)[1])
-    starts = K.run_starts(sid)
-    kind = _array(events["kind"])
-    views = K.rows_of(kind, _PAGE_VIEW_LUT)
+        kind = _array(events["kind"])
+        _, t_sorted, starts, views = K.scan(sid, sid, np.arange(len(sid)), t, kind, pv_kind)
     pv = None
     pv_rows = None
     if not t_sorted:

@@ -19,32 +19,6 @@ SMALL = np.int64(-(2**62))
 
 
 @numba.njit(cache=True)
-def order_checks(sid: Any, batch: Any, idx: Any, t: Any) -> Any:
-    """(canonical, t_sorted): each session's rows contiguous and strictly ascending by
-    (batch, i); and ``t`` never going down inside a session."""
-    n = len(sid)
-    canonical = True
-    t_sorted = True
-    if n == 0:
-        return canonical, t_sorted
-    top = np.int64(0)
-    for j in range(n):
-        top = max(top, np.int64(sid[j]))
-    seen = np.zeros(top + 1, dtype=np.bool_)
-    for j in range(n):
-        if j == 0 or sid[j] != sid[j - 1]:
-            if seen[sid[j]]:
-                return False, False
-            seen[sid[j]] = True
-        else:
-            if batch[j] < batch[j - 1] or (batch[j] == batch[j - 1] and idx[j] <= idx[j - 1]):
-                canonical = False
-            if t[j] < t[j - 1]:
-                t_sorted = False
-    return canonical, t_sorted
-
-
-@numba.njit(cache=True)
 def page_view_rows(starts: Any, kind: Any, pv: Any, pv_kind: int) -> Any:
     """Per row: the row of the PAGE_VIEW event of its page view (``pv`` ordinal), in any row
     order within a session; -1 when the session has none."""
@@ -61,20 +35,6 @@ def page_view_rows(starts: Any, kind: Any, pv: Any, pv_kind: int) -> Any:
         for j in range(starts[s], starts[s + 1]):
             out[j] = where[pv[j]]
     return out
-
-
-@numba.njit(cache=True)
-def run_starts(sid: Any) -> Any:
-    """Boundaries of the runs of equal ``sid``: rows starts[s]..starts[s+1]."""
-    n = len(sid)
-    out = np.empty(n + 1, dtype=np.int64)
-    m = 0
-    for j in range(n):
-        if j == 0 or sid[j] != sid[j - 1]:
-            out[m] = j
-            m += 1
-    out[m] = n
-    return out[: m + 1].copy()
 
 
 @numba.njit(cache=True)
@@ -652,3 +612,32 @@ def page_of(starts: Any, views: Any, rows: Any) -> Any:
         ordinal[k] = max(before - 1, 0)
         index[k] = vs + ordinal[k] if has else -1
     return ordinal, index
+
+
+@numba.njit(cache=True)
+def scan(sid: Any, batch: Any, idx: Any, t: Any, kind: Any, pv_kind: int) -> Any:
+    """One pass over the table: (in order, t_sorted, starts, views). ``in order``: inside
+    each run of equal ``sid`` rows strictly ascend by (batch, i); ``t_sorted``: ``t`` never
+    goes down inside a run; ``starts``: the run boundaries; ``views``: the PAGE_VIEW rows.
+    (That no session id starts two runs is the caller's check, on the run heads.)"""
+    n = len(sid)
+    in_order = True
+    t_sorted = True
+    starts = np.empty(n + 1, dtype=np.int64)
+    views = np.empty(n, dtype=np.int64)
+    m = 0
+    v = 0
+    for j in range(n):
+        if j == 0 or sid[j] != sid[j - 1]:
+            starts[m] = j
+            m += 1
+        else:
+            if batch[j] < batch[j - 1] or (batch[j] == batch[j - 1] and idx[j] <= idx[j - 1]):
+                in_order = False
+            if t[j] < t[j - 1]:
+                t_sorted = False
+        if kind[j] == pv_kind:
+            views[v] = j
+            v += 1
+    starts[m] = n
+    return in_order, t_sorted, starts[: m + 1].copy(), views[:v].copy()
