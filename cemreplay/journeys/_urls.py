@@ -98,6 +98,8 @@ class PageLookup:
 
     page: npt.NDArray[np.int64]
     names: pl.Series
+    slot: npt.NDArray[np.int64]
+    raw: pl.Series
 
     def of(self, code: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
         """Page index per target code (-1 for a code with no page, or NULL)."""
@@ -106,6 +108,18 @@ class PageLookup:
             return np.full(c.shape[0], -1, dtype=np.int64)
         ok = c < self.page.shape[0]
         return np.where(ok, self.page[np.where(ok, c, 0)], -1)
+
+    def urls(self, code: npt.NDArray[np.uint32], valid: npt.NDArray[np.bool_]) -> pl.Series:
+        """The raw URLs (String) of target codes ``code`` (null where not ``valid``)."""
+        c = code.astype(np.int64)
+        if self.slot.shape[0] == 0:
+            return pl.Series(np.full(c.shape[0], None), dtype=pl.String)
+        ok = valid & (c < self.slot.shape[0])
+        idx = np.where(ok, self.slot[np.where(ok, c, 0)], -1)
+        s = pl.Series(idx)
+        if (idx < 0).any():
+            s = s.to_frame("r").select(pl.when(pl.col("r") >= 0).then(pl.col("r"))).to_series()
+        return self.raw.gather(s)
 
     def strings(self, idx: npt.NDArray[np.int64]) -> pl.Series:
         """The page names of ``idx`` (null for -1), as String."""
@@ -146,4 +160,6 @@ def page_lookup(
     )  # fmt: skip
     page = np.full(first.shape[0], -1, dtype=np.int64)
     page[present] = pid
-    return PageLookup(page, names)
+    slot = np.full(first.shape[0], -1, dtype=np.int64)
+    slot[present] = np.arange(present.shape[0])
+    return PageLookup(page, names, slot, raw)

@@ -32,9 +32,9 @@ def page_table(work: Work, urls: UrlRules) -> pl.DataFrame:
         ints(ev["a"], np.int32), ints(ev["b"], np.int32), work.n_pages,
     )  # fmt: skip
     pages = work.pages_at(ref[ref >= 0], urls)
-    page = np.where(ref >= 0, pages.of(work.tcode[np.where(ref >= 0, ref, 0)]), -1)
+    ref_code = work.tcode[np.where(ref >= 0, ref, 0)]
+    page = np.where(ref >= 0, pages.of(ref_code), -1)
     ref_s = rows(ref)
-    url = ev["target"].gather(ref_s)
     names = work.names()
     gs_s = pl.Series(gs)
     return pl.DataFrame(
@@ -43,7 +43,7 @@ def page_table(work: Work, urls: UrlRules) -> pl.DataFrame:
             "page_view": ordinal,
             "split_session_id": names["split_session_id"].gather(gs_s),
             "visitor_id": ev["visitor_id"].gather(pl.Series(first)).cast(pl.String),
-            "url": url.cast(pl.String),
+            "url": pages.urls(ref_code, ref >= 0),
             "page": pages.strings(page),
             "referrer": ev["text"].gather(ref_s).cast(pl.String),
             "navigation": ev["b"].gather(ref_s),
