@@ -65,7 +65,8 @@ def _responded(rows: list[Event], t: int, lo: int, hi: int) -> bool:
 
 
 def rage(ss: dict[str, list[Event]], cfg: Any) -> tuple[list[Finding], set[tuple[str, int]]]:
-    found, members = [], set()
+    found: list[Finding] = []
+    members: set[tuple[str, int]] = set()
     pats = [re.compile(p) for p in cfg.repeat_controls]
     bad = TEXT_INPUT | NO_RAGE | MODIFIERS | 3
     for sid, rows in ss.items():
@@ -491,8 +492,10 @@ def funnels(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
     steps = list(cfg.steps)
     for sid, rows in ss.items():
         views = [e for e in rows if e["kind"] == PV]
-        state, entry, reach = -1, None, None
-        attempts = []
+        state = -1
+        entry: Event = {}
+        reach: Event = {}
+        attempts: list[tuple[Event, Event, int]] = []
         for v in views:
             if state >= 0 and v["t"] - entry["t"] > cfg.window_ms:
                 attempts.append((entry, reach, state))
