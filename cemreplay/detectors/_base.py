@@ -194,6 +194,17 @@ class Context:
         ordinal, _ = K.page_of(self.starts, self.views, rows)
         return ordinal  # type: ignore[no-any-return]
 
+    def page_at(self, rows: I64) -> tuple[I64, npt.NDArray[np.uint32]]:
+        """At ``rows``: the page view ordinal and the page's URL code (NULL when unknown),
+        from one walk over the PAGE_VIEW rows."""
+        if self.pv_full is not None or self.pv_rows is not None or len(self.views) == 0:
+            return self.pv_at(rows), self.url_at(rows)
+        ordinal, index = K.page_of(self.starts, self.views, rows)
+        url = np.full(len(rows), NULL, dtype=np.uint32)
+        known = index >= 0
+        url[known] = self.target_at(self.views[index[known]])
+        return ordinal, url
+
     def view_index_at(self, rows: I64) -> I64:
         """At ``rows``: the index into ``views`` of its page view's PAGE_VIEW event, -1 when
         the session has none."""

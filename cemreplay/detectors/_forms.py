@@ -31,15 +31,16 @@ def form_events(ctx: Context) -> pl.DataFrame:
     code, -1 null), url (page URL code, -1 unknown), a; in row order."""
     if "forms" not in ctx.cache:
         rows = ctx.rows(*FORM_KINDS)
+        pv, url = ctx.page_at(rows)
         ctx.cache["forms"] = pl.DataFrame(
             {
                 "row": rows,
                 "seg": ctx.seg(rows),
-                "pv": ctx.pv_at(rows),
+                "pv": pv,
                 "kind": ctx.kind[rows].astype(np.int64),
                 "t": ctx.t[rows],
                 "f": signed(ctx.target_at(rows)),
-                "url": signed(ctx.url_at(rows)),
+                "url": signed(url),
                 "a": ctx.a[rows].astype(np.int64),
             }
         )

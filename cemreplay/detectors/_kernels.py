@@ -308,7 +308,6 @@ def thrash_episodes(
     n = len(rows)
     run = np.zeros(n, dtype=np.int32)
     seglen = np.zeros(n, dtype=np.float64)
-    rev = np.zeros(n, dtype=np.int32)
     cum = np.zeros(n, dtype=np.int64)  # cum[k]: reversals of moves 0..k (a window's in O(1))
     s = 0
     r = 0
@@ -334,6 +333,7 @@ def thrash_episodes(
                 r += 1
         pv_p = pv_j
         run[k] = r
+        rev = 0
         if k > 0 and run[k - 1] == r:
             p = rows[k - 1]
             dx = float(x[j] - x[p])
@@ -346,10 +346,10 @@ def thrash_episodes(
                 qx = x[j] - x[p]
                 qy = y[j] - y[p]
                 if (px > 0 and qx < 0) or (px < 0 and qx > 0):
-                    rev[k] += 1
+                    rev += 1
                 if (py > 0 and qy < 0) or (py < 0 and qy > 0):
-                    rev[k] += 1
-        cum[k] = rev[k] + (cum[k - 1] if k > 0 else 0)
+                    rev += 1
+        cum[k] = rev + (cum[k - 1] if k > 0 else 0)
     cap = n // 3 + 1  # episodes are disjoint runs of >= 3 moves
     e_first = np.empty(cap, dtype=np.int64)
     e_last = np.empty(cap, dtype=np.int64)
