@@ -314,7 +314,6 @@ def session_aggregates(
     return t0, t1, entry, exit_, counts, conv_row, seg
 
 
-@_jit
 def page_aggregates(
     sid: U32,
     starts: I64,
@@ -326,6 +325,38 @@ def page_aggregates(
     n_pages: int,
 ) -> tuple[I64, I64, npt.NDArray[np.uint32], npt.NDArray[np.uint32], I64, I64, I64, npt.NDArray[
         np.uint32], npt.NDArray[np.float64]]:  # fmt: skip
+    """See :func:`_page_fill`. The outputs are allocated here, by numpy, which asks for huge
+    pages: numba's own allocations fault every 4 KiB, which cost more than the scan."""
+    out = (
+        np.empty(n_pages, dtype=np.int64), np.full(n_pages, -1, dtype=np.int64),
+        np.empty(n_pages, dtype=np.uint32), np.empty(n_pages, dtype=np.uint32),
+        np.empty(n_pages, dtype=np.int64), np.empty(n_pages, dtype=np.int64),
+        np.empty(n_pages, dtype=np.int64), np.empty((n_pages, 4), dtype=np.uint32),
+        np.empty(n_pages, dtype=np.float64),
+    )  # fmt: skip
+    _page_fill(sid, starts, t, kind, y, a, b, *out)
+    return out
+
+
+@_jit
+def _page_fill(
+    sid: U32,
+    starts: I64,
+    t: I64,
+    kind: npt.NDArray[np.uint8],
+    y: npt.NDArray[np.int32],
+    a: npt.NDArray[np.int32],
+    b: npt.NDArray[np.int32],
+    first: I64,
+    ref: I64,
+    ordinal: U32,
+    sess: U32,
+    start: I64,
+    dwell: I64,
+    hidden: I64,
+    counts: U32,
+    depth: npt.NDArray[np.float64],
+) -> None:
     """Per page view: first row, PAGE_VIEW row (-1: the snippet session has none), ordinal,
     session of the first row, start (running max of ``t``), dwell and hidden time, counts
     (events, clicks, errors, validation errors) and maximum scroll depth (NaN: no scroll
@@ -339,99 +370,86 @@ def page_aggregates(
     """
     n = t.shape[0]
     n_sessions = starts.shape[0]
-    first = np.empty(n_pages, dtype=np.int64)
-    ref = np.full(n_pages, -1, dtype=np.int64)
-    ordinal = np.empty(n_pages, dtype=np.uint32)
-    sess = np.empty(n_pages, dtype=np.uint32)
-    start = np.empty(n_pages, dtype=np.int64)
-    dwell = np.empty(n_pages, dtype=np.int64)
-    hidden = np.empty(n_pages, dtype=np.int64)
-    counts = np.empty((n_pages, 4), dtype=np.uint32)
-    depth = np.empty(n_pages, dtype=np.float64)
     p = -1
     g = -1
-    cnt = 0
-    vis = 0
-    o = 0
-    tmax = np.int64(0)
-    dw = np.int64(0)
-    hd = np.int64(0)
-    c0 = 0
-    c1 = 0
-    c2 = 0
-    c3 = 0
-    dp = np.nan
-    for k in range(n + 1):
-        kk = kind[k] if k < n else 0
-        new_snippet = k in (0, n) or sid[k] != sid[k - 1]
-        if k < n and g + 1 < n_sessions and starts[g + 1] == k:
-            g += 1
-        if not new_snippet and t[k] > tmax:
-            dt = t[k] - tmax
-            dw += dt
-            hd += dt * vis
-            tmax = t[k]
-        if new_snippet or (kk == _PV and cnt >= 1):
-            if p >= 0:
-                dwell[p] = dw
-                hidden[p] = hd
-                counts[p, 0] = c0
-                counts[p, 1] = c1
-                counts[p, 2] = c2
-                counts[p, 3] = c3
-                depth[p] = dp
-            if k == n:
-                break
-            if new_snippet:
-                tmax = t[k]
-                cnt = 0
-                o = 0
-            else:
-                o += 1
+    k0 = 0
+    while k0 < n:
+        k1 = k0 + 1
+        while k1 < n and sid[k1] == sid[k0]:
+            k1 += 1
+        tmax = t[k0]
+        cnt = 0
+        j = k0
+        while True:  # one page view per turn, from row j
             p += 1
-            first[p] = k
-            ordinal[p] = o
+            while g + 1 < n_sessions and starts[g + 1] <= j:
+                g += 1
+            first[p] = j
+            ordinal[p] = 0 if j == k0 else ordinal[p - 1] + 1
             sess[p] = g
             start[p] = tmax
-            vis = 0
-            dw = np.int64(0)
+            hidden_since = np.int64(-1)
             hd = np.int64(0)
-            c0 = 0
             c1 = 0
             c2 = 0
             c3 = 0
             dp = np.nan
-        c0 += 1
-        if not _PAGE_KINDS[kk]:
-            continue
-        if kk == _PV:
-            cnt += 1
-            if ref[p] < 0:
-                ref[p] = k
-        elif kk == _HIDDEN:
-            vis = 1
-        elif kk == _VISIBLE:
-            vis = 0
-        elif kk == _CLICK:
-            c1 += 1
-        elif kk in (_JSERR, _NETERR):
-            c2 += 1
-        elif kk == _VERR:
-            c3 += 1
-        elif kk == _SCROLL and a[k] > 0:
-            d = min(max((np.float64(y[k]) + np.float64(b[k])) / np.float64(a[k]), 0.0), 1.0)
-            if np.isnan(dp) or d > dp:
-                dp = d
-    return first, ref, ordinal, sess, start, dwell, hidden, counts, depth
+            end = k1
+            for k in range(j, k1):
+                tmax = max(tmax, t[k])
+                kk = kind[k]
+                if not _PAGE_KINDS[kk]:
+                    continue
+                if kk == _PV:
+                    if cnt >= 1 and k > j:
+                        end = k
+                        break
+                    cnt += 1
+                    if ref[p] < 0:
+                        ref[p] = k
+                elif kk == _HIDDEN:
+                    if hidden_since < 0:
+                        hidden_since = tmax
+                elif kk == _VISIBLE:
+                    if hidden_since >= 0:
+                        hd += tmax - hidden_since
+                        hidden_since = np.int64(-1)
+                elif kk == _CLICK:
+                    c1 += 1
+                elif kk in (_JSERR, _NETERR):
+                    c2 += 1
+                elif kk == _VERR:
+                    c3 += 1
+                elif kk == _SCROLL and a[k] > 0:
+                    d = min(max((np.float64(y[k]) + np.float64(b[k])) / np.float64(a[k]), 0.0), 1.0)
+                    if np.isnan(dp) or d > dp:
+                        dp = d
+            if hidden_since >= 0:
+                hd += tmax - hidden_since
+            dwell[p] = tmax - start[p]
+            hidden[p] = hd
+            counts[p, 0] = end - j
+            counts[p, 1] = c1
+            counts[p, 2] = c2
+            counts[p, 3] = c3
+            depth[p] = dp
+            if end == k1:
+                break
+            j = end
+        k0 = k1
+
+
+def tag_rows(sid: U32, kind: npt.NDArray[np.uint8]) -> tuple[U32, U32, int]:
+    """Per row: page-view ordinal and the row of its PAGE_VIEW (:data:`NULL`: none), and how
+    many rows have none. (Outputs allocated by numpy, see :func:`page_aggregates`.)"""
+    ordinal = np.empty(sid.shape[0], dtype=np.uint32)
+    ref = np.empty(sid.shape[0], dtype=np.uint32)
+    return ordinal, ref, _tag_fill(sid, kind, ordinal, ref)
 
 
 @_jit
-def tag_rows(sid: U32, kind: npt.NDArray[np.uint8]) -> tuple[U32, U32, int]:
-    """Per row: page-view ordinal and the row of its PAGE_VIEW (:data:`NULL`: none), and how
-    many rows have none."""
+def _tag_fill(sid: U32, kind: npt.NDArray[np.uint8], ordinal: U32, ref: U32) -> int:
     n = sid.shape[0]
-    ordinal = np.empty(n, dtype=np.uint32)
-    ref = np.empty(n, dtype=np.uint32)
     missing = 0
     k0 = 0
     while k0 < n:
@@ -456,7 +474,7 @@ def tag_rows(sid: U32, kind: npt.NDArray[np.uint8]) -> tuple[U32, U32, int]:
             ordinal[k] = o
             ref[k] = cur
         k0 = k1
-    return ordinal, ref, missing
+    return missing
 
 
 @_jit
