@@ -606,7 +606,10 @@ def _click_at(ev: Any, st: Any, sel: int, x: int, y: int, flags: int) -> None:
 
 @_jit
 def _click(ev: Any, st: Any, el: Any, r: int) -> None:
-    """Move to a point inside element row ``r`` and click it."""
+    """Move to a point inside element row ``r`` and click it (nothing when ``r`` < 0: the
+    element is not on this page, and a negative row must never index the table)."""
+    if r < 0:
+        return
     x = el[r, 1] + _ri(4, max(5, el[r, 3] - 4))
     y = el[r, 2] + _ri(4, max(5, el[r, 4] - 4))
     _move_to(ev, st, x, y)
@@ -789,10 +792,14 @@ def _go(ev: Any, st: Any, el: Any, n: int, url: int, ptype: int) -> int:
 
 
 @_jit
-def _burst(ev: Any, st: Any, el: Any, r: int, clicks: int, lo: int, hi: int, jit: int,
-           resp: bool) -> int:
+def _burst(
+    ev: Any, st: Any, el: Any, r: int, clicks: int, lo: int, hi: int, jit: int, resp: bool
+) -> int:
     """``clicks`` clicks on element row ``r``, ``lo``..``hi`` ms apart, positions within
-    ``jit`` px of the first; each answered by a MUTATION when ``resp``. Returns the first t."""
+    ``jit`` px of the first; each answered by a MUTATION when ``resp``. Returns the first t,
+    or -1 (and clicks nothing) when ``r`` < 0: the element is not on this page."""
+    if r < 0:
+        return -1
     x = el[r, 1] + _ri(8, max(9, el[r, 3] - 8))
     y = el[r, 2] + _ri(8, max(9, el[r, 4] - 8))
     _move_to(ev, st, x, y)
@@ -816,11 +823,15 @@ def _plant(ev: Any, R: Any, st: Any, el: Any, n: int, item: int) -> int:
     pt = st[_PTYPE]
     prod = pt == _PT_PROD
     if item == _RAGE:
-        sel = (_S_ADD if np.random.random() < 0.6 else _S_SIZE) if prod else (
-            _S_LOADMORE if np.random.random() < 0.5 else _S_FILTER)
+        sel = (
+            (_S_ADD if np.random.random() < 0.6 else _S_SIZE)
+            if prod
+            else (_S_LOADMORE if np.random.random() < 0.5 else _S_FILTER)
+        )
         k = _ri(3, 8)
         t0 = _burst(ev, st, el, _find(el, n, sel), k, 80, 160, 6, False)
-        _truth(R, st, _RAGE, t0, url, sel, -1, k, -1)
+        if t0 >= 0:  # planted only where the element is on the page
+            _truth(R, st, _RAGE, t0, url, sel, -1, k, -1)
         _wait(st, 3_600, 5_000)  # nothing answers: the dead-click window passes in silence
     elif item == _DEAD:
         sel = (_S_WISH if np.random.random() < 0.5 else _S_SIZEGUIDE) if prod else _S_SORT
@@ -924,20 +935,24 @@ def _plant(ev: Any, R: Any, st: Any, el: Any, n: int, item: int) -> int:
         sel = _S_QTYP if np.random.random() < 0.7 else _S_QTYM
         k = _ri(4, 6)
         t0 = _burst(ev, st, el, _find(el, n, sel), k, 150, 350, 3, True)
-        _truth(R, st, _N_STEPPER, t0, url, sel, -1, k, -1)
+        if t0 >= 0:  # planted only where the element is on the page
+            _truth(R, st, _N_STEPPER, t0, url, sel, -1, k, -1)
         _wait(st, 1_200, 3_000)
     elif item == _N_CAROUSEL:
         k = _ri(3, 6)
         t0 = _burst(ev, st, el, _find(el, n, _S_CAROUSEL), k, 250, 600, 3, True)
-        _truth(R, st, _N_CAROUSEL, t0, url, _S_CAROUSEL, -1, k, -1)
+        if t0 >= 0:  # planted only where the element is on the page
+            _truth(R, st, _N_CAROUSEL, t0, url, _S_CAROUSEL, -1, k, -1)
         _wait(st, 1_200, 3_000)
     elif item == _N_DOUBLE:
         t0 = _burst(ev, st, el, _find(el, n, _S_IMAGE), 2, 90, 220, 2, True)
-        _truth(R, st, _N_DOUBLE, t0, url, _S_IMAGE, -1, 2, -1)
+        if t0 >= 0:  # planted only where the element is on the page
+            _truth(R, st, _N_DOUBLE, t0, url, _S_IMAGE, -1, 2, -1)
         _wait(st, 1_500, 3_000)
     elif item == _N_TRIPLE:
         t0 = _burst(ev, st, el, _find(el, n, _S_DESC), 3, 90, 200, 2, False)
-        _truth(R, st, _N_TRIPLE, t0, url, _S_DESC, -1, 3, -1)
+        if t0 >= 0:  # planted only where the element is on the page
+            _truth(R, st, _N_TRIPLE, t0, url, _S_DESC, -1, 3, -1)
         _wait(st, 2_000, 5_000)
     elif item == _NEWSLETTER_ABANDON:
         fi = _FI_NEWS
@@ -961,11 +976,7 @@ def _browse(ev: Any, R: Any, st: Any, el: Any, n: int, item: int, add_to_cart: b
         _click(ev, st, el, _find(el, n, _S_ADD))
         _respond(ev, st, _S_ADD)
         _wait(st, 1_200, 4_000)
-    elif (
-        st[_PTYPE] == _PT_HOME
-        and st[_NOSEARCHHOME] == 0
-        and np.random.random() < 0.05
-    ):
+    elif st[_PTYPE] == _PT_HOME and st[_NOSEARCHHOME] == 0 and np.random.random() < 0.05:
         # An ordinary newsletter signup: sent, answered by a success milestone.
         _type(ev, st, el, n, _FI_NEWS, _SHAPES[_FI_NEWS, st[_LOC], _ri(0, 2)], True)
         _wait(st, 300, 1_200)
@@ -1087,8 +1098,23 @@ def _checkout(ev: Any, R: Any, st: Any, el: Any, n: int, scn: int) -> int:
 
 
 @_jit
-def _session(ev: Any, R: Any, st: Any, el: Any, s: int, start: int, dev: int, vw: int, vh: int,
-             loc: int, tz: int, camp: int, returning: int, rate: float, neg_rate: float) -> None:
+def _session(
+    ev: Any,
+    R: Any,
+    st: Any,
+    el: Any,
+    s: int,
+    start: int,
+    dev: int,
+    vw: int,
+    vh: int,
+    loc: int,
+    tz: int,
+    camp: int,
+    returning: int,
+    rate: float,
+    neg_rate: float,
+) -> None:
     p0 = st[_P]
     tp0 = st[_TP]
     st[:] = 0
@@ -1166,16 +1192,20 @@ def _session(ev: Any, R: Any, st: Any, el: Any, s: int, start: int, dev: int, vw
     # Page types: a random walk, then adjusted to what the plants need.
     types = np.zeros(nb, np.int64)
     r = np.random.random()
-    types[0] = _PT_HOME if r < 0.4 else (
-        _PT_CAT if r < 0.65 else (_PT_PROD if r < 0.9 else _PT_SEARCH))
+    types[0] = (
+        _PT_HOME if r < 0.4 else (_PT_CAT if r < 0.65 else (_PT_PROD if r < 0.9 else _PT_SEARCH))
+    )
     for k in range(1, nb):
         r = np.random.random()
         p = types[k - 1]
         if p == _PT_HOME:
             types[k] = _PT_CAT if r < 0.45 else (_PT_PROD if r < 0.8 else _PT_SEARCH)
         elif p == _PT_PROD:
-            types[k] = _PT_PROD if r < 0.35 else (
-                _PT_CAT if r < 0.7 else (_PT_HOME if r < 0.85 else _PT_SEARCH))
+            types[k] = (
+                _PT_PROD
+                if r < 0.35
+                else (_PT_CAT if r < 0.7 else (_PT_HOME if r < 0.85 else _PT_SEARCH))
+            )
         else:
             types[k] = _PT_PROD if r < 0.7 else (_PT_CAT if r < 0.85 else _PT_SEARCH)
     plant = np.full(nb, -1, np.int64)
@@ -1192,8 +1222,10 @@ def _session(ev: Any, R: Any, st: Any, el: Any, s: int, start: int, dev: int, vw
         elif it == _N_CAROUSEL:
             if t not in (_PT_HOME, _PT_PROD):
                 types[slot] = _PT_PROD
-        elif (it >= _N_STEPPER or it <= _ERROR) and t != _PT_PROD and not (
-            it <= _ERROR and t == _PT_CAT
+        elif (
+            (it >= _N_STEPPER or it <= _ERROR)
+            and t != _PT_PROD
+            and not (it <= _ERROR and t == _PT_CAT)
         ):
             types[slot] = _PT_PROD
     if enter:
@@ -1211,9 +1243,15 @@ def _session(ev: Any, R: Any, st: Any, el: Any, s: int, start: int, dev: int, vw
             urls[k] = _U_PROD0 + _ri(0, _N_PRODUCTS - 1)
         if k > 0 and urls[k] == urls[k - 1] and t != _PT_SEARCH:
             types[k] = _PT_SEARCH if t == _PT_HOME else t
-            urls[k] = _U_SEARCH if t == _PT_HOME else (
-                _U_CAT0 + (urls[k] - _U_CAT0 + 1) % _N_CAT if t == _PT_CAT
-                else _U_PROD0 + (urls[k] - _U_PROD0 + 1) % _N_PRODUCTS)
+            urls[k] = (
+                _U_SEARCH
+                if t == _PT_HOME
+                else (
+                    _U_CAT0 + (urls[k] - _U_CAT0 + 1) % _N_CAT
+                    if t == _PT_CAT
+                    else _U_PROD0 + (urls[k] - _U_PROD0 + 1) % _N_PRODUCTS
+                )
+            )
 
     # --- the landing page, with the session's attributes
     ref = -1
@@ -1320,9 +1358,23 @@ def _batches(ev: Any, lo: int, hi: int) -> None:
 
 
 @_jit
-def _kernel(seeds: Any, starts: Any, dev: Any, vw: Any, vh: Any, loc: Any, tz: Any, camp: Any,
-            ret: Any, rate: float, neg_rate: float, max_events: int, ev: Any, R: Any,
-            soff: Any) -> Any:
+def _kernel(
+    seeds: Any,
+    starts: Any,
+    dev: Any,
+    vw: Any,
+    vh: Any,
+    loc: Any,
+    tz: Any,
+    camp: Any,
+    ret: Any,
+    rate: float,
+    neg_rate: float,
+    max_events: int,
+    ev: Any,
+    R: Any,
+    soff: Any,
+) -> Any:
     st = np.zeros(_NST, np.int64)
     el = np.zeros((32, 6), np.int64)
     used = 0
@@ -1332,8 +1384,23 @@ def _kernel(seeds: Any, starts: Any, dev: Any, vw: Any, vh: Any, loc: Any, tz: A
             break
         np.random.seed(seeds[s])
         soff[s] = total
-        _session(ev, R, st, el, s, starts[s], dev[s], vw[s], vh[s], loc[s], tz[s], camp[s],
-                 ret[s], rate, neg_rate)
+        _session(
+            ev,
+            R,
+            st,
+            el,
+            s,
+            starts[s],
+            dev[s],
+            vw[s],
+            vh[s],
+            loc[s],
+            tz[s],
+            camp[s],
+            ret[s],
+            rate,
+            neg_rate,
+        )
         total = st[_P]
         _batches(ev, soff[s], total)
         used = s + 1

@@ -69,13 +69,15 @@ def test_canonical_order_and_batches() -> None:
     sid = ev["session_id"].cast(pl.String)
     assert sid.is_sorted()
     assert all(re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{10}", s) for s in sid.unique().to_list())
-    keyed = ev.select(
-        sid.alias("s"), "batch", "i", "t"
-    ).with_columns(
-        prev_b=pl.col("batch").shift().over("s"),
-        prev_i=pl.col("i").shift().over("s"),
-        prev_t=pl.col("t").shift().over("s"),
-    ).drop_nulls()
+    keyed = (
+        ev.select(sid.alias("s"), "batch", "i", "t")
+        .with_columns(
+            prev_b=pl.col("batch").shift().over("s"),
+            prev_i=pl.col("i").shift().over("s"),
+            prev_t=pl.col("t").shift().over("s"),
+        )
+        .drop_nulls()
+    )
     ordered = (keyed["batch"] > keyed["prev_b"]) | (
         (keyed["batch"] == keyed["prev_b"]) & (keyed["i"] > keyed["prev_i"])
     )
@@ -202,8 +204,13 @@ def test_truth_points_at_real_events() -> None:
     for row in truth.iter_rows(named=True):
         kind, sid, t = row["kind"], row["session_id"], row["t"]
         seen[kind] += 1
-        if kind in ("rage_click", "negative:stepper", "negative:carousel", "negative:double_click",
-                    "negative:triple_click"):
+        if kind in (
+            "rage_click",
+            "negative:stepper",
+            "negative:carousel",
+            "negative:double_click",
+            "negative:triple_click",
+        ):
             events, k = _at(sid, t, K.CLICK)
             n = int(row["detail"].split()[0])
             clicks = [e for e in events[k:] if e["kind"] == int(K.CLICK)][:n]
@@ -212,9 +219,7 @@ def test_truth_points_at_real_events() -> None:
                 assert b["t"] - a["t"] < 1_000
                 assert np.hypot(b["x"] - a["x"], b["y"] - a["y"]) < 30
             last = clicks[-1]["t"]
-            answered = [
-                e for e in events[k:] if e["kind"] in RESP and t <= e["t"] <= last + 100
-            ]
+            answered = [e for e in events[k:] if e["kind"] in RESP and t <= e["t"] <= last + 100]
             if kind == "rage_click":
                 assert n >= 3 and not answered
                 assert not [e for e in events[k:] if e["kind"] in RESP and e["t"] <= last + 3_000]
@@ -230,24 +235,29 @@ def test_truth_points_at_real_events() -> None:
         elif kind == "error_click":
             events, k = _at(sid, t, K.CLICK)
             errs = [
-                e for e in events[k:]
+                e
+                for e in events[k:]
                 if e["kind"] in (int(K.JS_ERROR), int(K.NETWORK_FAILURE)) and e["t"] <= t + 2_000
             ]
             assert errs
-            assert not [e for e in events[k + 1 :] if e["kind"] == int(K.CLICK)
-                        and e["t"] <= errs[0]["t"]]
+            assert not [
+                e for e in events[k + 1 :] if e["kind"] == int(K.CLICK) and e["t"] <= errs[0]["t"]
+            ]
         elif kind == "thrashed_cursor":
             events, k = _at(sid, t, K.MOUSE_MOVE)
-            xs = [e["x"] for e in events[k:] if e["kind"] == int(K.MOUSE_MOVE)
-                  and e["t"] <= t + 1_100]
+            xs = [
+                e["x"] for e in events[k:] if e["kind"] == int(K.MOUSE_MOVE) and e["t"] <= t + 1_100
+            ]
             dx = np.sign(np.diff(xs))
             assert int((dx[1:] != dx[:-1]).sum()) >= 6
         elif kind == "excessive_scroll":
             events, k = _at(sid, t, K.SCROLL)
             pv = _page_of(events, k)
             ys = [e["y"] for e in events[pv + 1 :] if e["kind"] == int(K.SCROLL)]
-            end = next((j for j in range(pv + 1, len(events))
-                        if events[j]["kind"] == int(K.PAGE_VIEW)), len(events))
+            end = next(
+                (j for j in range(pv + 1, len(events)) if events[j]["kind"] == int(K.PAGE_VIEW)),
+                len(events),
+            )
             ys = [e["y"] for e in events[pv + 1 : end] if e["kind"] == int(K.SCROLL)]
             d = np.sign(np.diff([0, *ys]))
             d = d[d != 0]
@@ -259,8 +269,12 @@ def test_truth_points_at_real_events() -> None:
             assert events[k]["target"] == events[a]["target"] == row["target"]
             assert events[b]["target"] == row["page_url"] != row["target"]
             assert t - events[b]["t"] < 5_000
-            assert not [e for e in events[b:k] if e["kind"] in (
-                int(K.CLICK), int(K.FOCUS), int(K.CHANGE), int(K.SUBMIT), int(K.SCROLL))]
+            assert not [
+                e
+                for e in events[b:k]
+                if e["kind"]
+                in (int(K.CLICK), int(K.FOCUS), int(K.CHANGE), int(K.SUBMIT), int(K.SCROLL))
+            ]
         elif kind == "form_error":
             events, k = _at(sid, t, K.VALIDATION_ERROR)
             assert events[k]["target"] == row["field"]
@@ -268,10 +282,14 @@ def test_truth_points_at_real_events() -> None:
         elif kind == "failed_submit":
             events, k = _at(sid, t, K.SUBMIT)
             later = events[k + 1 :]
-            errored = [e for e in later if e["kind"] == int(K.VALIDATION_ERROR)
-                       and e["t"] <= t + 5_000]
-            success = [e for e in later if e["kind"] in (int(K.PAGE_VIEW), int(K.MILESTONE))
-                       and e["t"] <= t + 10_000]
+            errored = [
+                e for e in later if e["kind"] == int(K.VALIDATION_ERROR) and e["t"] <= t + 5_000
+            ]
+            success = [
+                e
+                for e in later
+                if e["kind"] in (int(K.PAGE_VIEW), int(K.MILESTONE)) and e["t"] <= t + 10_000
+            ]
             assert errored or (not success and events[-1]["t"] > t + 10_000)
         elif kind == "field_refill":
             events, k = _at(sid, t, K.CHANGE)
@@ -279,23 +297,29 @@ def test_truth_points_at_real_events() -> None:
             pv = _page_of(events, k)
             before = [e["kind"] for e in events[pv:k] if e["target"] == f]
             assert int(K.CHANGE) in before
-            first = max(j for j, e in enumerate(events[pv:k]) if e["kind"] == int(K.CHANGE)
-                        and e["target"] == f)
-            assert int(K.BLUR) in [e["kind"] for e in events[pv + first : k]
-                                   if e["target"] == f] or int(K.SUBMIT) in [
-                e["kind"] for e in events[pv + first : k]]
+            first = max(
+                j
+                for j, e in enumerate(events[pv:k])
+                if e["kind"] == int(K.CHANGE) and e["target"] == f
+            )
+            assert int(K.BLUR) in [
+                e["kind"] for e in events[pv + first : k] if e["target"] == f
+            ] or int(K.SUBMIT) in [e["kind"] for e in events[pv + first : k]]
         elif kind == "form_abandon":
             events = by_session()[sid]
-            touches = [j for j, e in enumerate(events)
-                       if e["kind"] in (int(K.FOCUS), int(K.CHANGE))
-                       and events[_page_of(events, j)]["target"] == row["page_url"]]
+            touches = [
+                j
+                for j, e in enumerate(events)
+                if e["kind"] in (int(K.FOCUS), int(K.CHANGE))
+                and events[_page_of(events, j)]["target"] == row["page_url"]
+            ]
             last = touches[-1]
             assert events[last]["t"] == t and events[last]["target"] == row["field"]
             for j in range(last, len(events)):
                 if events[j]["kind"] == int(K.SUBMIT):
                     assert events[_page_of(events, j)]["target"] != row["page_url"] or not [
-                        e for e in events[j:] if e["kind"] in (int(K.PAGE_VIEW),
-                                                               int(K.MILESTONE))]
+                        e for e in events[j:] if e["kind"] in (int(K.PAGE_VIEW), int(K.MILESTONE))
+                    ]
         elif kind == "funnel_abandon":
             events, k = _at(sid, t, K.PAGE_VIEW)
             steps = ["/cart", "/checkout", "/checkout/payment", "/confirmation"]
@@ -385,3 +409,34 @@ def test_zero_sessions() -> None:
     tr = synth.generate(0)
     assert tr.events.height == 0 and tr.events.schema == EVENT_SCHEMA
     assert tr.truth.height == 0 and tr.truth.schema == synth.TRUTH_SCHEMA
+
+
+def test_a_missing_element_is_never_clicked() -> None:
+    """Planting on a page without the element must click nothing: a row of -1 once indexed
+    the element table's last row and produced clicks on a garbage target (seen once in 100k
+    sessions: a carousel look-alike clicking "/")."""
+    from cemreplay import _synth_kernel as k
+
+    st = np.zeros(k._NST, np.int64)
+    el = np.zeros((32, 6), np.int64)
+    el[-1] = [7, 100, 100, 40, 40, 0]  # what a -1 row would pick
+    ev = np.zeros((8, 64), np.int64)
+    assert k._burst(ev, st, el, -1, 3, 250, 600, 3, True) == -1
+    k._click(ev, st, el, -1)
+    assert st[k._P] == 0  # no event written at all
+
+
+def test_clicks_name_elements_and_negatives_match_their_clicks() -> None:
+    """A look-alike planted on a page without its element must not click a garbage row (a
+    negative row index once picked the element table's last row: a click on "/")."""
+    tr = synth.generate(sessions=20_000, seed=7)
+    clicks = tr.events.filter(pl.col("kind") == int(EventKind.CLICK)).select(
+        pl.col("session_id").cast(pl.String), "t", pl.col("target").cast(pl.String)
+    )
+    assert clicks.filter(pl.col("target").str.starts_with("/")).height == 0
+    neg = tr.truth.filter(pl.col("kind").str.starts_with("negative:")).select(
+        pl.col("session_id").cast(pl.String), "t", pl.col("target").alias("planted")
+    )
+    first = neg.join(clicks, on=["session_id", "t"], how="left")
+    assert first.filter(pl.col("target") != pl.col("planted")).height == 0
+    assert first["target"].null_count() == 0
