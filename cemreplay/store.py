@@ -558,18 +558,17 @@ class SQLiteStore:
     def _existing(
         con: sqlite3.Connection, keys: list[tuple[str, int]]
     ) -> dict[tuple[str, int], bytes]:
-        """Stored bytes of those ``(session_id, seq)`` keys that exist."""
+        """Stored bytes of those ``(session_id, seq)`` keys that exist.
+
+        One primary-key lookup per key: a row-value ``IN (VALUES ...)`` makes SQLite scan the
+        whole table, which grows with the store (15 ms per group at 30k batches).
+        """
         found: dict[tuple[str, int], bytes] = {}
-        for k in range(0, len(keys), 400):
-            part = keys[k : k + 400]
-            marks = ",".join("(?, ?)" for _ in part)
-            flat = [v for key in part for v in key]
-            for sid, seq, data in con.execute(
-                "SELECT session_id, seq, data FROM batches WHERE (session_id, seq) IN "
-                f"(VALUES {marks})",
-                flat,
-            ):
-                found[(sid, seq)] = bytes(data)
+        query = "SELECT data FROM batches WHERE session_id = ? AND seq = ?"
+        for key in keys:
+            row = con.execute(query, key).fetchone()
+            if row is not None:
+                found[key] = bytes(row[0])
         return found
 
     @staticmethod
