@@ -214,6 +214,26 @@ EVENT_SCHEMA: Final = pl.Schema(
     }
 )
 
+#: The findings table (``cemreplay.detect``'s output, and what the store keeps): one row per
+#: finding, sorted by session_id, t, kind.
+FINDINGS_SCHEMA: Final = pl.Schema(
+    {
+        "session_id": pl.String(),
+        "visitor_id": pl.String(),
+        "page_view": pl.UInt32(),
+        "kind": pl.String(),
+        "t": pl.Int64(),
+        "page_url": pl.String(),
+        "target": pl.String(),
+        "field": pl.String(),
+        "severity": pl.Float64(),
+        "count": pl.UInt32(),
+        "duration_ms": pl.Int64(),
+        "detail": pl.String(),
+        "explanation": pl.String(),
+    }
+)
+
 #: Column descriptions, for docs and ``--help`` output.
 EVENT_COLUMNS: Final = {
     "session_id": "the snippet's session id (what a visitor reads out to support)",

@@ -12,8 +12,9 @@ from typing import Literal
 
 import polars as pl
 
-from cemreplay.detectors._base import FINDINGS_SCHEMA, check_float
+from cemreplay.detectors._base import check_float
 from cemreplay.errors import ConfigError, SchemaError
+from cemreplay.schema import FINDINGS_SCHEMA
 
 __all__ = ["ScoreWeights", "score"]
 

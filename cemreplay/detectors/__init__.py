@@ -27,7 +27,6 @@ from cemreplay.detectors import (
     thrashed_cursor,
 )
 from cemreplay.detectors._base import (
-    FINDINGS_SCHEMA,
     REGISTRY,
     Context,
     assemble,
@@ -46,6 +45,7 @@ from cemreplay.detectors.quick_back import QuickBackConfig
 from cemreplay.detectors.rage_click import RageClickConfig
 from cemreplay.detectors.thrashed_cursor import ThrashedCursorConfig
 from cemreplay.errors import ConfigError
+from cemreplay.schema import FINDINGS_SCHEMA
 
 __all__ = [
     "FINDINGS_SCHEMA",

@@ -23,28 +23,9 @@ import polars as pl
 from cemreplay.detectors import _kernels as K
 from cemreplay.errors import ConfigError
 from cemreplay.events import check
-from cemreplay.schema import RESPONSE_KINDS, EventKind
+from cemreplay.schema import FINDINGS_SCHEMA, RESPONSE_KINDS, EventKind
 
 I64 = npt.NDArray[np.int64]
-
-#: The findings table: one row per finding, sorted by session_id, t, kind.
-FINDINGS_SCHEMA: Final = pl.Schema(
-    {
-        "session_id": pl.String(),
-        "visitor_id": pl.String(),
-        "page_view": pl.UInt32(),
-        "kind": pl.String(),
-        "t": pl.Int64(),
-        "page_url": pl.String(),
-        "target": pl.String(),
-        "field": pl.String(),
-        "severity": pl.Float64(),
-        "count": pl.UInt32(),
-        "duration_ms": pl.Int64(),
-        "detail": pl.String(),
-        "explanation": pl.String(),
-    }
-)
 
 RAW_SCHEMA: Final = pl.Schema(
     {

@@ -134,9 +134,11 @@ def _read_len(
 
 
 @jit
-def _read_str(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
-    """(length, start of the bytes, status); position after = start + length."""
-    n, q, st = _read_len(buf, p, end, 0xA0, 0xBF, 0x1F, 0xD9)
+def _read_sized(
+    buf: np.ndarray, p: int, end: int, fix_lo: int, fix_hi: int, fix_mask: int, c8: int
+) -> tuple[int, int, int]:
+    """A str or bin: (length, start of the bytes, status); position after = start + length."""
+    n, q, st = _read_len(buf, p, end, fix_lo, fix_hi, fix_mask, c8)
     if st != C.OK:
         return 0, p, st
     if q + n > end:
@@ -145,13 +147,13 @@ def _read_str(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
 
 
 @jit
+def _read_str(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+    return _read_sized(buf, p, end, 0xA0, 0xBF, 0x1F, 0xD9)
+
+
+@jit
 def _read_bin(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
-    n, q, st = _read_len(buf, p, end, 0x100, 0x100, 0, 0xC4)
-    if st != C.OK:
-        return 0, p, st
-    if q + n > end:
-        return 0, p, C.TRUNCATED
-    return n, q, C.OK
+    return _read_sized(buf, p, end, 0x100, 0x100, 0, 0xC4)
 
 
 @jit
