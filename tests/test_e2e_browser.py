@@ -7,39 +7,24 @@ from __future__ import annotations
 import socket
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+import uvicorn
 
 from cemreplay.cli import main as cli
 from cemreplay.detectors import detect
 from cemreplay.schema import EventKind
+from tests.browser_support import MARKS, launch, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
 DIST = Path(__file__).resolve().parent.parent / "js-snippet" / "dist" / "cemreplay.min.js"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-try:
-    import uvicorn
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing"),
-    pytest.mark.skipif(sync_playwright is None, reason="playwright or uvicorn missing"),
+    *MARKS,
     pytest.mark.skipif(
         not DIST.exists(), reason="snippet not built: cd js-snippet && npm run build"
     ),
@@ -70,15 +55,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture
@@ -134,26 +110,21 @@ def test_snippet_to_collector_to_support_rep(
     site: str, collector: tuple[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, db = collector
-    assert sync_playwright is not None
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(locale="nb-NO", timezone_id="Europe/Oslo")
-            page.goto(f"{site}/checkout?utm_campaign=spring-promo")
-            page.click("#phone")
-            page.keyboard.type(PHONE)
-            page.click("#email")
-            page.keyboard.type(EMAIL)
-            page.click("#send")  # the Norwegian number fails the US-only pattern
-            page.click("#coupon", click_count=1)
-            for _ in range(4):  # rage: the coupon button does nothing
-                page.click("#coupon", delay=10)
-            page.click("#err")
-            assert page.evaluate("cemreplay.flush()") is True  # acknowledged by the collector
-            sid = page.evaluate("cemreplay.sessionId()")
-            vid = page.evaluate("cemreplay.visitorId()")
-        finally:
-            browser.close()
+    with launch() as browser:
+        page = browser.new_page(locale="nb-NO", timezone_id="Europe/Oslo")
+        page.goto(f"{site}/checkout?utm_campaign=spring-promo")
+        page.click("#phone")
+        page.keyboard.type(PHONE)
+        page.click("#email")
+        page.keyboard.type(EMAIL)
+        page.click("#send")  # the Norwegian number fails the US-only pattern
+        page.click("#coupon", click_count=1)
+        for _ in range(4):  # rage: the coupon button does nothing
+            page.click("#coupon", delay=10)
+        page.click("#err")
+        assert page.evaluate("cemreplay.flush()") is True  # acknowledged by the collector
+        sid = page.evaluate("cemreplay.sessionId()")
+        vid = page.evaluate("cemreplay.visitorId()")
 
     # Nothing typed reached the database, in any table, in any form.
     con = sqlite3.connect(db)

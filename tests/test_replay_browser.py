@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cemreplay.replay import render_html
+from tests.browser_support import MARKS, launch
 from tests.session_tables import (
     PHONE_SHAPE,
     SID,
@@ -22,29 +23,13 @@ from tests.session_tables import (
     hostile,
 )
 
-pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (Debian) to run these")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed: pip install playwright"
-    )
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with launch() as b:
         yield b
-        b.close()
 
 
 class Opened:
