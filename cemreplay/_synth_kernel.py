@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cemreplay.schema import (
+    FINDING_KINDS,
     ClickFlag,
     DeviceClass,
     ErrorSource,
@@ -24,19 +25,7 @@ from cemreplay.schema import (
 )
 
 #: Kinds of planted struggles (the detectors' kind names).
-STRUGGLE_KINDS: Final = (
-    "rage_click",
-    "dead_click",
-    "error_click",
-    "thrashed_cursor",
-    "excessive_scroll",
-    "quick_back",
-    "form_error",
-    "failed_submit",
-    "field_refill",
-    "form_abandon",
-    "funnel_abandon",
-)
+STRUGGLE_KINDS: Final = FINDING_KINDS
 #: Kinds of planted look-alikes no detector may report.
 NEGATIVE_KINDS: Final = (
     "negative:stepper",

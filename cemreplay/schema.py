@@ -214,6 +214,23 @@ EVENT_SCHEMA: Final = pl.Schema(
     }
 )
 
+#: The kinds of finding, their names fixed (tools, reports and the generator's ground truth
+#: depend on them), in the order the detectors run: funnel_abandon last, because it names the
+#: last struggle before a drop-off.
+FINDING_KINDS: Final = (
+    "rage_click",
+    "dead_click",
+    "error_click",
+    "thrashed_cursor",
+    "excessive_scroll",
+    "quick_back",
+    "form_error",
+    "failed_submit",
+    "field_refill",
+    "form_abandon",
+    "funnel_abandon",
+)
+
 #: The findings table (``cemreplay.detect``'s output, and what the store keeps): one row per
 #: finding, sorted by session_id, t, kind.
 FINDINGS_SCHEMA: Final = pl.Schema(

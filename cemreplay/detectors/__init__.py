@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from cemreplay.detectors import (
+from cemreplay.detectors import (  # noqa: F401 - importing a detector registers it
     dead_click,
     error_click,
     excessive_scroll,
@@ -45,7 +45,7 @@ from cemreplay.detectors.quick_back import QuickBackConfig
 from cemreplay.detectors.rage_click import RageClickConfig
 from cemreplay.detectors.thrashed_cursor import ThrashedCursorConfig
 from cemreplay.errors import ConfigError
-from cemreplay.schema import FINDINGS_SCHEMA
+from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA
 
 __all__ = [
     "FINDINGS_SCHEMA",
@@ -67,38 +67,12 @@ __all__ = [
     "detect",
 ]
 
-#: The kinds of finding, in the order detectors run (funnel_abandon last: it names the last
-#: struggle before the drop-off, so it reads the others' findings).
-KINDS: tuple[str, ...] = (
-    "rage_click",
-    "dead_click",
-    "error_click",
-    "thrashed_cursor",
-    "excessive_scroll",
-    "quick_back",
-    "form_error",
-    "failed_submit",
-    "field_refill",
-    "form_abandon",
-    "funnel_abandon",
-)
+#: The kinds of finding, in the order detectors run (see cemreplay.schema.FINDING_KINDS).
+KINDS: tuple[str, ...] = FINDING_KINDS
 #: The kind of a click that may be dead in a session that captured no response signals.
 UNKNOWN = "unknown"
 
 assert set(KINDS) == set(REGISTRY), "every detector module registers itself"
-_ = (
-    dead_click,
-    error_click,
-    excessive_scroll,
-    failed_submit,
-    field_refill,
-    form_abandon,
-    form_error,
-    funnel_abandon,
-    quick_back,
-    rage_click,
-    thrashed_cursor,
-)
 
 
 @dataclass(frozen=True)
