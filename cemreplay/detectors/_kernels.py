@@ -278,6 +278,22 @@ def error_clicks(
     return rows[:m].copy(), errors[:m].copy(), first[:m].copy()
 
 
+@numba.njit(cache=True, inline="always")  # a step of the hot loops: no call left
+def _pv_step(pv: Any, views: Any, start: int, j: int, vs: int, vp: int) -> Any:
+    """Row ``j``'s page view ordinal, from ``pv`` (per row) or, when it is empty, by moving the
+    cursors over ``views`` (the PAGE_VIEW rows, ascending): ``vs`` the session's first view
+    (the session starts at row ``start``), ``vp`` the first view after the row. Returns
+    (ordinal, vs, vp); rows must come in recording order within sessions."""
+    if len(pv):
+        return np.int64(pv[j]), vs, vp
+    while vs < len(views) and views[vs] < start:
+        vs += 1
+    vp = max(vp, vs)
+    while vp < len(views) and views[vp] <= j:
+        vp += 1
+    return np.int64(max(vp - vs - 1, 0)), vs, vp
+
+
 @numba.njit(cache=True)
 def thrash_episodes(
     starts: Any,
@@ -318,15 +334,7 @@ def thrash_episodes(
         j = rows[k]
         while j >= starts[s + 1]:
             s += 1
-        if len(pv):
-            pv_j = np.int64(pv[j])
-        else:
-            while vs < len(views) and views[vs] < starts[s]:
-                vs += 1
-            vp = max(vp, vs)
-            while vp < len(views) and views[vp] <= j:
-                vp += 1
-            pv_j = np.int64(max(vp - vs - 1, 0))
+        pv_j, vs, vp = _pv_step(pv, views, starts[s], j, vs, vp)
         if k > 0:
             p = rows[k - 1]
             if p < starts[s] or pv_j != pv_p or t[j] - t[p] > max_gap_ms:
@@ -433,15 +441,7 @@ def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, views: Any, bar: Any) 
             new_session = True
         if new_session:
             ids.clear()
-        if len(pv):
-            pv_j = np.int64(pv[j])
-        else:
-            while vs < len(views) and views[vs] < starts[s]:
-                vs += 1
-            vp = max(vp, vs)
-            while vp < len(views) and views[vp] <= j:
-                vp += 1
-            pv_j = np.int64(max(vp - vs - 1, 0))
+        pv_j, vs, vp = _pv_step(pv, views, starts[s], j, vs, vp)
         changed = new_session or pv_j != pv_p
         pv_p = pv_j
         if changed:
