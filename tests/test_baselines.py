@@ -125,3 +125,30 @@ def test_bad_baselines_are_refused() -> None:
         Baselines(scroll=pl.DataFrame({"url": ["/a"]}))
     with pytest.raises(ConfigError, match="merge takes Baselines"):
         Baselines.merge([1])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("gap", [700, 2**32 + 5])
+def test_dwell_counts_equal_a_group_by(gap: int) -> None:
+    """The dwell partial is the count of each (URL, dwell to the next page view), whatever
+    the dwell's size (packed sort under 2**32 ms, lexsort above)."""
+    urls = ["/a", "/b", None, "/a", "/b", "/a"]
+    rows = [
+        {"session_id": f"s{k % 2}", "visitor_id": "v", "t": 1000 + j * gap + k, "batch": 0,
+         "i": j, "kind": int(K.PAGE_VIEW), "target": u}
+        for k in range(2) for j, u in enumerate(urls)
+    ]  # fmt: skip
+    events = pl.DataFrame(rows, schema=EVENT_SCHEMA)
+    want = (
+        events.sort("session_id", "t")
+        .with_columns(
+            url=pl.col("target").cast(pl.String),
+            dwell=pl.col("t").shift(-1).over("session_id") - pl.col("t"),
+        )
+        .drop_nulls("dwell")
+        .group_by("url", "dwell")
+        .agg(n=pl.len().cast(pl.Int64))
+        .sort("url", "dwell", nulls_last=True)
+    )
+    got = Baselines.merge([Baselines.of(events)]).dwell
+    assert_frame_equal(got, want.select(DWELL_SCHEMA.names()))
+    assert Baselines.of(events).scroll["views"].sum() == events.height

@@ -26,10 +26,17 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cemreplay.detectors._base import NULL, Context, prepare
+from cemreplay.detectors._base import I64, NULL, Context, prepare
 from cemreplay.errors import ConfigError
 
-__all__ = ["DWELL_SCHEMA", "SCROLL_SCHEMA", "Baselines", "medians", "url_keys"]
+__all__ = [
+    "DWELL_SCHEMA",
+    "SCROLL_SCHEMA",
+    "Baselines",
+    "medians",
+    "url_keys",
+    "url_value_counts",
+]
 
 #: Per page URL (null: unknown): page views, and scroll reversals summed over them.
 SCROLL_SCHEMA: Final = pl.Schema({"url": pl.String(), "views": pl.Int64(), "reversals": pl.Int64()})
@@ -133,8 +140,10 @@ class Baselines:
                 "hint: Baselines.merge(Baselines.of(p) for p in partitions)"
             )
         scroll = (
-            pl.concat([p.scroll for p in got]) if got else _empty(SCROLL_SCHEMA)
-        ).group_by("url").agg(pl.col("views").sum(), pl.col("reversals").sum())
+            (pl.concat([p.scroll for p in got]) if got else _empty(SCROLL_SCHEMA))
+            .group_by("url")
+            .agg(pl.col("views").sum(), pl.col("reversals").sum())
+        )
         dwell = (
             (pl.concat([p.dwell for p in got]) if got else _empty(DWELL_SCHEMA))
             .group_by("url", "dwell")
@@ -161,17 +170,57 @@ def url_keys(
     return inverse.reshape(-1), names.alias("url")
 
 
-def medians(dwell: pl.DataFrame) -> pl.DataFrame:
+def url_value_counts(ctx: Context, pv_rows: I64, values: I64) -> pl.DataFrame:
+    """Per URL of the PAGE_VIEW rows ``pv_rows`` and value (non-negative; as
+    :data:`DWELL_SCHEMA`'s ``url``, ``dwell``): how many rows, grouped by URL with values
+    ascending within one. One sort of a packed (URL code, value) key when values fit 32 bits."""
+    codes = ctx.target_at(pv_rows).astype(np.int64)
+    if len(values) and int(values.max()) >= 2**32:
+        order = np.lexsort((values, codes))
+    else:
+        order = np.argsort((codes << 32) | values)
+    code, value = codes[order], values[order]
+    new = np.ones(len(code), dtype=np.bool_)
+    new[1:] = (code[1:] != code[:-1]) | (value[1:] != value[:-1])
+    at = np.flatnonzero(new)
+    n = np.diff(np.append(at, len(code)))
+    head = new.copy()
+    head[1:] = code[1:] != code[:-1]
+    head = head[at]
+    names = ctx.strings("target", pv_rows[order[at[head]]])
+    names = names.set(pl.Series(code[at[head]] == NULL), None)
+    return pl.DataFrame(
+        {"url": names.gather(np.cumsum(head) - 1), "dwell": value[at], "n": n.astype(np.int64)},
+        schema=DWELL_SCHEMA,
+    )
+
+
+def medians(dwell: pl.DataFrame, *, grouped: bool = False) -> pl.DataFrame:
     """Per URL of a :data:`DWELL_SCHEMA` table: ``views`` (page views counted) and the exact
     ``median`` dwell (the mean of the two middle values for an even count, as
-    :meth:`polars.Expr.median` gives), from the value counts."""
-    total = pl.col("n").sum()
-    cum = pl.col("n").cum_sum()
-    lo = pl.col("dwell").filter(cum > (total - 1) // 2).first().cast(pl.Float64)
-    hi = pl.col("dwell").filter(cum > total // 2).first().cast(pl.Float64)
-    return (
-        dwell.filter(pl.col("n") > 0)
-        .sort("url", "dwell", nulls_last=True)
-        .group_by("url", maintain_order=True)
-        .agg(median=(lo + hi) / 2.0, views=total.cast(pl.UInt32))
+    :meth:`polars.Expr.median` gives), from the value counts.
+
+    ``grouped``: the rows are already grouped by URL, dwell ascending within each (skip the
+    sort)."""
+    table = dwell.filter(pl.col("n") > 0)
+    if not grouped:
+        table = table.sort("url", "dwell", nulls_last=True)
+    url = table["url"]
+    head = url.ne_missing(url.shift(1)).fill_null(True).to_numpy()
+    if len(head):
+        head[0] = True
+    starts = np.flatnonzero(head)
+    cum = np.cumsum(table["n"].to_numpy())
+    before = np.concatenate([[0], cum])[starts]  # page views in earlier URLs
+    total = np.append(cum[starts[1:] - 1], cum[-1:]) - before if len(starts) else before
+    d = table["dwell"].to_numpy()
+    # The k-th smallest value (from 0) of a group is at the first row whose cum passes k.
+    lo = d[np.searchsorted(cum, before + (total - 1) // 2, side="right")]
+    hi = d[np.searchsorted(cum, before + total // 2, side="right")]
+    return pl.DataFrame(
+        {
+            "url": url.gather(starts),
+            "median": (lo.astype(np.float64) + hi.astype(np.float64)) / 2.0,
+            "views": total.astype(np.uint32),
+        }
     )

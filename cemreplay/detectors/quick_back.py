@@ -27,7 +27,12 @@ from cemreplay.detectors._base import (
     register,
     secs,
 )
-from cemreplay.detectors.baselines import DWELL_SCHEMA, Baselines, medians, url_keys
+from cemreplay.detectors.baselines import (
+    Baselines,
+    medians,
+    url_keys,
+    url_value_counts,
+)
 from cemreplay.schema import EventKind
 
 __all__ = ["QuickBackConfig", "partial", "run"]
@@ -69,16 +74,11 @@ def _dwells(ctx: Context) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]
 
 def partial(ctx: Context) -> pl.DataFrame:
     """This table's part of the baseline (:data:`~cemreplay.detectors.baselines.DWELL_SCHEMA`):
-    per URL and dwell, the page views followed by another page view after that dwell."""
+    per URL and dwell, the page views followed by another page view after that dwell
+    (grouped by URL, dwell ascending within a URL)."""
     _, dwell = _dwells(ctx)
-    keys, names = url_keys(ctx, ctx.views)
     keep = dwell >= 0
-    counts = (
-        pl.DataFrame({"key": keys[keep], "dwell": dwell[keep]})
-        .group_by("key", "dwell")
-        .agg(n=pl.len().cast(pl.Int64))
-    )
-    return counts.with_columns(url=names.gather(counts["key"])).select(DWELL_SCHEMA.names())
+    return url_value_counts(ctx, ctx.views[keep], dwell[keep])
 
 
 @register(
@@ -103,7 +103,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
         return empty_raw()
     # The median dwell per URL, over all the data (given) or this table.
     given: Baselines | None = ctx.cache.get("baselines")
-    base = medians(given.dwell if given is not None else partial(ctx))
+    base = medians(given.dwell) if given is not None else medians(partial(ctx), grouped=True)
     keys, names = url_keys(ctx, views[k])
     df = (
         pl.DataFrame({"k": k, "url": names.gather(keys), "dwell": dwell[k], "acts": acts[k]})
