@@ -1,0 +1,359 @@
+"""The same analysis on a Dask cluster: partitions of an export analysed in parallel.
+
+``pip install cemreplay[dask]``. :func:`analyze_parquet` runs over the partitions that
+:mod:`cemreplay.export` wrote (a snippet session is never split between them) in two phases:
+
+1. per partition, the partial page baselines (:meth:`cemreplay.detectors.Baselines.of`),
+   merged by a tree reduction on the workers (:meth:`~cemreplay.detectors.Baselines.merge`,
+   ``split_every`` at a time) into the baselines of all the data;
+2. per partition, sessions (:func:`cemreplay.journeys.sessions`), findings
+   (:func:`cemreplay.detectors.detect` with the merged baselines) and scores
+   (:func:`cemreplay.score.score`), plus partial report tables (per page: page views,
+   sessions, findings by kind; totals), which are merged by a second tree reduction.
+
+Findings, sessions and scores are gathered and sorted as the single-machine functions sort
+theirs: the result equals running them on the whole table, row for row. Tasks are pure
+functions of their partition, so a worker lost mid-run costs only its tasks, which the
+scheduler runs again elsewhere (``retries`` covers tasks that raise). See
+``docs/scale-out.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from cemreplay.detectors import KINDS, UNKNOWN, Baselines, Config, detect
+from cemreplay.errors import ConfigError
+from cemreplay.export import partitions, read_partition
+from cemreplay.journeys import SessionRules, sessions
+from cemreplay.schema import EventKind
+from cemreplay.score import ScoreWeights, score
+
+__all__ = [
+    "PAGE_COLUMNS",
+    "Result",
+    "analyze_parquet",
+    "merge_reports",
+    "page_report",
+    "write_result",
+]
+
+#: Finding kinds counted per page, in detector order.
+REPORT_KINDS: Final = (*KINDS, UNKNOWN)
+#: Columns of the page report after ``page_url``.
+PAGE_COLUMNS: Final = ("page_views", "sessions", "struggling_sessions", "findings", *REPORT_KINDS)
+#: Columns of the totals table.
+TOTAL_COLUMNS: Final = ("partitions", "events", "sessions", "snippet_sessions", "findings")
+
+Reader = Callable[[Path], pl.DataFrame]
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """What :func:`analyze_parquet` gives back.
+
+    Attributes
+    ----------
+    findings : pl.DataFrame
+        As :func:`cemreplay.detectors.detect` returns them for the whole data.
+    sessions : pl.DataFrame
+        As :func:`cemreplay.journeys.sessions` returns them.
+    scores : pl.DataFrame
+        As :func:`cemreplay.score.score` returns them (per session).
+    page_report : pl.DataFrame
+        Per page URL: ``page_views``, ``sessions`` visiting it, ``struggling_sessions`` (with
+        a finding on it), ``findings`` and one count column per finding kind; most findings
+        first.
+    totals : pl.DataFrame
+        One row: partitions, events, sessions (after the rules' splits), snippet sessions,
+        findings, and one column per kind.
+    """
+
+    findings: pl.DataFrame
+    sessions: pl.DataFrame
+    scores: pl.DataFrame
+    page_report: pl.DataFrame
+    totals: pl.DataFrame
+
+
+# ----------------------------------------------------------------------------- report tables
+
+
+def page_report(events: pl.DataFrame, findings: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The page report and totals of one event table and its findings (partials: merge the
+    partitions' with :func:`merge_reports`; exact because no session spans two partitions).
+
+    Examples
+    --------
+    >>> import cemreplay.events as ev
+    >>> from cemreplay.detectors import detect
+    >>> pages, totals = page_report(ev.empty(), detect(ev.empty()))
+    >>> pages.height, totals["events"].item()
+    (0, 0)
+    """
+    views = (
+        events.filter(pl.col("kind") == int(EventKind.PAGE_VIEW))
+        .select(pl.col("target").cast(pl.String).alias("page_url"), "session_id")
+        .group_by("page_url")
+        .agg(
+            page_views=pl.len().cast(pl.Int64),
+            sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+        )
+    )
+    on_page = findings.group_by("page_url").agg(
+        struggling_sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+        findings=pl.len().cast(pl.Int64),
+        **{k: (pl.col("kind") == k).sum().cast(pl.Int64) for k in REPORT_KINDS},
+    )
+    pages = views.join(on_page, on="page_url", how="full", coalesce=True, nulls_equal=True)
+    pages = pages.select("page_url", *(pl.col(c).fill_null(0) for c in PAGE_COLUMNS))
+    by_kind = {k: (findings["kind"] == k).sum() for k in REPORT_KINDS}
+    totals = pl.DataFrame(
+        {
+            "partitions": [1],
+            "events": [events.height],
+            "sessions": [0],
+            "snippet_sessions": [events["session_id"].n_unique()],
+            "findings": [findings.height],
+            **{k: [v] for k, v in by_kind.items()},
+        }
+    ).cast(pl.Int64)
+    return _sorted_pages(pages), totals
+
+
+def _sorted_pages(pages: pl.DataFrame) -> pl.DataFrame:
+    return pages.sort(
+        ["findings", "page_views", "page_url"], descending=[True, True, False], nulls_last=True
+    )
+
+
+def merge_reports(
+    parts: Sequence[tuple[pl.DataFrame, pl.DataFrame]],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Combine partial (page report, totals) pairs: counts add up, per page URL."""
+    pages = (
+        pl.concat([p for p, _ in parts])
+        .group_by("page_url")
+        .agg(pl.col(c).sum() for c in PAGE_COLUMNS)
+    )
+    totals = pl.concat([t for _, t in parts]).sum()
+    return _sorted_pages(pages), totals
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+def _baselines(path: Path, reader: Reader) -> Baselines:
+    return Baselines.of(reader(path))
+
+
+def _merge_baselines(*parts: Baselines) -> Baselines:
+    return Baselines.merge(parts)
+
+
+def _merge_reports(*parts: tuple[pl.DataFrame, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return merge_reports(parts)
+
+
+@dataclass(frozen=True)
+class _Job:
+    config: Config
+    rules: SessionRules | None
+    weights: ScoreWeights | None
+    reader: Reader
+
+
+def _analyze(path: Path, merged: Baselines, job: _Job) -> dict[str, Any]:
+    events = job.reader(path)
+    found = detect(events, job.config, baselines=merged)
+    table = sessions(events, job.rules)
+    pages, totals = page_report(events, found)
+    totals = totals.with_columns(sessions=pl.lit(table.height, dtype=pl.Int64))
+    return {
+        "findings": found,
+        "sessions": table,
+        "scores": score(found, job.weights),
+        "report": (pages, totals),
+    }
+
+
+def _pick(out: dict[str, Any], name: str) -> Any:
+    return out[name]
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+@contextlib.contextmanager
+def _connect(client: Any, scheduler: str | None, local_workers: int | None) -> Iterator[Any]:
+    given = [x is not None for x in (client, scheduler, local_workers)]
+    if sum(given) > 1:
+        raise ConfigError(
+            "give at most one of client=, scheduler= and local_workers=; "
+            "hint: scheduler='tcp://host:8786' for a running cluster"
+        )
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - the extra is installed in CI
+        raise ConfigError(
+            "cemreplay.distributed needs Dask; hint: pip install 'cemreplay[dask]'"
+        ) from exc
+    if client is not None:
+        yield client
+    elif scheduler is not None:
+        with Client(scheduler) as c:  # type: ignore[no-untyped-call]
+            yield c
+    else:
+        n = 2 if local_workers is None else local_workers
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"local_workers must be a positive int, got {n!r}")
+        with (
+            LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as c,  # type: ignore[no-untyped-call]
+        ):
+            yield c
+
+
+def _tree(
+    client: Any, fn: Callable[..., Any], items: list[Any], split_every: int, retries: int
+) -> Any:
+    """Reduce futures ``items`` to one with ``fn(*group)``, ``split_every`` at a time."""
+    while len(items) > 1:
+        items = [
+            client.submit(fn, *items[k : k + split_every], retries=retries, pure=False)
+            for k in range(0, len(items), split_every)
+        ]
+    return items[0]
+
+
+def analyze_parquet(
+    path: str | Path,
+    client: Any = None,
+    *,
+    scheduler: str | None = None,
+    local_workers: int | None = None,
+    config: Config | None = None,
+    rules: SessionRules | None = None,
+    weights: ScoreWeights | None = None,
+    retries: int = 3,
+    split_every: int = 8,
+    reader: Reader = read_partition,
+    progress: Progress | None = None,
+) -> Result:
+    """Analyse an export (:mod:`cemreplay.export`) on a Dask cluster.
+
+    Parameters
+    ----------
+    path : str or Path
+        The export directory; every worker must be able to read it (a shared file system,
+        or a path the ``reader`` understands).
+    client : distributed.Client, optional
+        A connected client. Otherwise ``scheduler`` (an address such as
+        ``tcp://10.0.0.5:8786``) or ``local_workers`` (start a local cluster of that many
+        single-threaded worker processes on 127.0.0.1; the default, with 2).
+    config, rules, weights :
+        As for :func:`~cemreplay.detectors.detect`, :func:`~cemreplay.journeys.sessions`
+        and :func:`~cemreplay.score.score`.
+    retries : int
+        Times a task that raised is run again (a lost worker's tasks are always rerun).
+    split_every : int
+        Fan-in of the tree reductions.
+    reader : callable
+        Partition directory -> event table (default :func:`cemreplay.export.read_partition`).
+    progress : callable, optional
+        ``progress(done, total)`` as partition tasks finish (both phases: total is twice the
+        partitions).
+
+    Examples
+    --------
+    >>> from cemreplay.distributed import analyze_parquet  # doctest: +SKIP
+    >>> r = analyze_parquet("export/", local_workers=2)  # doctest: +SKIP
+    >>> r.page_report.head()  # doctest: +SKIP
+
+    Returns
+    -------
+    Result
+    """
+    if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
+        raise ConfigError(f"split_every must be an int >= 2, got {split_every!r}")
+    parts = partitions(path)
+    job = _Job(Config.of(config), rules, weights, reader)
+    if not parts:
+        empty = _empty_events()
+        return _result([], *page_report(empty, detect(empty)), 0)
+    with _connect(client, scheduler, local_workers) as c:
+        from distributed import as_completed
+
+        futures: list[Any] = []
+        try:
+            phase1 = [c.submit(_baselines, p, reader, retries=retries, pure=False) for p in parts]
+            merged = _tree(c, _merge_baselines, phase1, split_every, retries)
+            phase2 = [
+                c.submit(_analyze, p, merged, job, retries=retries, pure=False) for p in parts
+            ]
+            reports = [c.submit(_pick, f, "report", pure=False) for f in phase2]
+            report = _tree(c, _merge_reports, reports, split_every, retries)
+            futures = [*phase1, *phase2]
+            if progress is not None:
+                progress(0, len(futures))
+                for done, _ in enumerate(as_completed(futures), 1):  # type: ignore[no-untyped-call]
+                    progress(done, len(futures))
+            outs = c.gather(phase2)
+            pages, totals = c.gather(report)
+        except BaseException:
+            c.cancel(futures)
+            raise
+    return _result(outs, pages, totals, len(parts))
+
+
+def _empty_events() -> pl.DataFrame:
+    import cemreplay.events as ev
+
+    return ev.empty()
+
+
+def _result(
+    outs: list[dict[str, Any]], pages: pl.DataFrame, totals: pl.DataFrame, n: int
+) -> Result:
+    empty = _empty_events()
+    found = [o["findings"] for o in outs] or [detect(empty)]
+    tables = [o["sessions"] for o in outs] or [sessions(empty)]
+    scored = [o["scores"] for o in outs] or [score(detect(empty))]
+    keys = ["session_id", "visitor_id"]
+    return Result(
+        findings=pl.concat(found).sort(
+            "session_id", "t", "kind", "page_view", "target", maintain_order=True
+        ),
+        sessions=pl.concat(tables).sort("visitor_id", "start", "split_session_id"),
+        scores=pl.concat(scored).sort(
+            ["score", *keys], descending=[True, False, False], maintain_order=True
+        ),
+        page_report=pages,
+        totals=totals.with_columns(partitions=pl.lit(n, dtype=pl.Int64)),
+    )
+
+
+def write_result(result: Result, out: str | Path) -> list[Path]:
+    """Write a :class:`Result` as Parquet files in ``out`` (created): ``findings``,
+    ``sessions``, ``scores``, ``page_report`` and ``totals``, each ``NAME.parquet``."""
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("findings", "sessions", "scores", "page_report", "totals"):
+        f = d / f"{name}.parquet"
+        getattr(result, name).write_parquet(f)
+        written.append(f)
+    return written
