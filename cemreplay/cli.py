@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cemreplay.errors import CemReplayError
+from cemreplay.errors import CemReplayError, ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -325,12 +325,9 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_replay)
 
 
-def _analyze(args: argparse.Namespace) -> int:
+def _bar(t0: float, label: str, unit: str) -> Callable[[int, int], None]:
+    """A progress bar on stderr (redrawn on a terminal; first and last line otherwise)."""
     import time
-
-    from cemreplay.store import open_store
-
-    t0 = time.monotonic()
 
     def bar(done: int, total: int) -> None:
         if not sys.stderr.isatty() and done not in (0, total):
@@ -339,11 +336,27 @@ def _analyze(args: argparse.Namespace) -> int:
         fill = int(frac * 30)
         end = "\n" if done == total else ""
         sys.stderr.write(
-            f"\ranalyze [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
-            f"{done}/{total} visitors {time.monotonic() - t0:5.1f}s{end}"
+            f"\r{label} [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
+            f"{done}/{total} {unit} {time.monotonic() - t0:5.1f}s{end}"
         )
         sys.stderr.flush()
 
+    return bar
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import time
+
+    if args.parquet is not None:
+        return _analyze_parquet(args)
+    if args.scheduler is not None or args.local_workers is not None or args.out is not None:
+        raise ConfigError(
+            "--scheduler, --local-workers and --out go with --parquet DIR; "
+            "hint: cemreplay analyze --parquet DIR --local-workers 2 --out results/"
+        )
+    from cemreplay.store import open_store
+
+    bar = _bar(time.monotonic(), "analyze", "visitors")
     with open_store(args.db, create=False) as st:
         r = st.analyze(progress=bar)
     print(
@@ -353,15 +366,103 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze_parquet(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from cemreplay.distributed import analyze_parquet, write_result
+
+    if args.scheduler is not None and args.local_workers is not None:
+        raise ConfigError("give --scheduler ADDRESS or --local-workers N, not both")
+    out = Path(args.out) if args.out is not None else Path(args.parquet) / "results"
+    t0 = time.monotonic()
+    r = analyze_parquet(
+        args.parquet,
+        scheduler=args.scheduler,
+        local_workers=args.local_workers if args.scheduler is None else None,
+        progress=_bar(t0, "analyze", "partition tasks"),
+    )
+    write_result(r, out)
+    tot = r.totals.row(0, named=True)
+    print(
+        f"analyzed {tot['partitions']} partitions, {tot['sessions']} sessions, "
+        f"{tot['events']} events: {tot['findings']} findings in "
+        f"{time.monotonic() - t0:.1f}s; results in {out}/"
+    )
+    return 0
+
+
 def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "analyze",
         help="decode changed sessions, run the detectors, update the index and findings",
         description="Decode every session changed since the last run, fill the sessions "
-        "index (pages, segments, score) and replace those sessions' findings.",
+        "index (pages, segments, score) and replace those sessions' findings. With --parquet, "
+        "analyse an export on a Dask cluster instead and write the results as Parquet.",
     )
-    _add_db(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--db", metavar="PATH", help="the store (an SQLite file)")
+    src.add_argument(
+        "--parquet",
+        metavar="DIR",
+        help="an export (cemreplay export) to analyse on Dask (pip install 'cemreplay[dask]')",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --parquet)",
+    )
+    p.add_argument(
+        "--local-workers",
+        type=int,
+        metavar="N",
+        help="start N local worker processes instead (with --parquet; default 2)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where the result Parquet files go (default DIR/results)"
+    )
     p.set_defaults(handler=_analyze)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import time
+
+    from cemreplay.export import export_batches, export_store
+
+    if (args.db is None) == (not args.batches):
+        raise ConfigError("give --db PATH or --batches PATH..., one of them")
+    bar = _bar(time.monotonic(), "export", "sessions")
+    if args.db is not None:
+        r = export_store(args.db, args.parquet, partitions=args.partitions, progress=bar)
+    else:
+        r = export_batches(args.batches, args.parquet, partitions=args.partitions, progress=bar)
+    print(
+        f"exported {r.sessions} sessions, {r.events} events into {r.partitions} partitions "
+        f"({r.files} files) under {r.path}/"
+    )
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the event table as Parquet partitioned by visitor bucket and day",
+        description="Export a store's events (a chunk of visitors at a time) or decoded wire "
+        "batches to Hive-style Parquet, visitor_bucket=K/day=YYYY-MM-DD/, a session never "
+        "split, for `cemreplay analyze --parquet`.",
+    )
+    p.add_argument("--db", metavar="PATH", help="the store to export")
+    p.add_argument(
+        "--batches",
+        nargs="+",
+        metavar="PATH",
+        help="wire batch files or directories (one batch per file, or a msgpack array)",
+    )
+    p.add_argument("--parquet", required=True, metavar="DIR", help="a new or empty directory")
+    p.add_argument(
+        "--partitions", type=int, default=16, metavar="N", help="visitor buckets (default 16)"
+    )
+    p.set_defaults(handler=_export)
 
 
 # Subcommand registrars, in the order `--help` lists them. Add yours here.
@@ -374,6 +475,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_findings,
     _add_replay,
     _add_analyze,
+    _add_export,
 ]
 # cli-registrars:end
 

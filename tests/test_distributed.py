@@ -159,3 +159,33 @@ def test_a_worker_killed_mid_run(
     check_same(result, whole)
     client.wait_for_workers(2, timeout=30)
     assert set(client.scheduler_info()["workers"]) != before  # the nanny started a new one
+
+
+def test_cli_export_then_analyze_on_a_scheduler(
+    client: Client, tmp_path: Path, capsys: Any
+) -> None:
+    from cemreplay import wire
+    from cemreplay.cli import main
+    from cemreplay.store import open_store
+
+    db = tmp_path / "s.db"
+    with open_store(db) as st:
+        st.put_batches(wire.encode(synth.generate(sessions=300, seed=5).events))
+        events = st.events()
+    pq, res = tmp_path / "pq", tmp_path / "res"
+    assert main(["export", "--db", str(db), "--parquet", str(pq), "--partitions", "3"]) == 0
+    assert "exported 300 sessions" in capsys.readouterr().out
+    assert main(["export", "--db", str(db), "--parquet", str(pq)]) == 2  # not empty: refused
+    assert "not empty" in capsys.readouterr().err
+    address = client.scheduler.address
+    argv = ["analyze", "--parquet", str(pq), "--scheduler", address, "--out", str(res)]
+    assert main(argv) == 0
+    cap = capsys.readouterr()
+    assert "300 sessions" in cap.out and "partition tasks" in cap.err
+    assert_frame_equal(pl.read_parquet(res / "findings.parquet"), detect(events))
+    assert_frame_equal(pl.read_parquet(res / "sessions.parquet"), sessions(events))
+    assert main(["analyze", "--db", str(db), "--local-workers", "2"]) == 2
+    with pytest.raises(SystemExit):
+        main(["analyze", "--db", str(db), "--parquet", str(pq)])
+    assert main(["analyze", "--parquet", str(tmp_path)]) == 2  # not an export
+    assert "not a finished cemreplay export" in capsys.readouterr().err
