@@ -41,6 +41,7 @@ __all__ = [
     "analyze_parquet",
     "merge_reports",
     "page_report",
+    "tasks",
     "write_result",
 ]
 
@@ -150,8 +151,29 @@ def merge_reports(
 # ----------------------------------------------------------------------------- tasks
 
 
-def _baselines(path: Path, reader: Reader) -> Baselines:
-    return Baselines.of(reader(path))
+def _read(group: tuple[Path, ...], reader: Reader) -> pl.DataFrame:
+    return pl.concat([reader(d) for d in group])
+
+
+def _baselines(group: tuple[Path, ...], reader: Reader) -> Baselines:
+    return Baselines.of(_read(group, reader))
+
+
+def tasks(dirs: Sequence[Path], task_bytes: int) -> list[tuple[Path, ...]]:
+    """Partition directories grouped into tasks: consecutive ones (by bucket, then day)
+    until their Parquet files reach ``task_bytes``. A group still holds whole sessions."""
+    out: list[tuple[Path, ...]] = []
+    group: list[Path] = []
+    size = 0
+    for d in dirs:
+        group.append(d)
+        size += sum(f.stat().st_size for f in d.glob("*.parquet"))
+        if size >= task_bytes:
+            out.append(tuple(group))
+            group, size = [], 0
+    if group:
+        out.append(tuple(group))
+    return out
 
 
 def _merge_baselines(*parts: Baselines) -> Baselines:
@@ -170,8 +192,8 @@ class _Job:
     reader: Reader
 
 
-def _analyze(path: Path, merged: Baselines, job: _Job) -> dict[str, Any]:
-    events = job.reader(path)
+def _analyze(group: tuple[Path, ...], merged: Baselines, job: _Job) -> dict[str, Any]:
+    events = _read(group, job.reader)
     found = detect(events, job.config, baselines=merged)
     table = sessions(events, job.rules)
     pages, totals = page_report(events, found)
@@ -250,6 +272,7 @@ def analyze_parquet(
     weights: ScoreWeights | None = None,
     retries: int = 3,
     split_every: int = 8,
+    task_bytes: int = 8 << 20,
     reader: Reader = read_partition,
     progress: Progress | None = None,
 ) -> Result:
@@ -271,11 +294,14 @@ def analyze_parquet(
         Times a task that raised is run again (a lost worker's tasks are always rerun).
     split_every : int
         Fan-in of the tree reductions.
+    task_bytes : int
+        Partitions are grouped into tasks of about this much Parquet (default 8 MiB, about
+        a million events): each task has a fixed cost of about 0.1 s, so tiny tasks waste
+        the cluster. 1 makes one task per partition.
     reader : callable
         Partition directory -> event table (default :func:`cemreplay.export.read_partition`).
     progress : callable, optional
-        ``progress(done, total)`` as partition tasks finish (both phases: total is twice the
-        partitions).
+        ``progress(done, total)`` as tasks finish (both phases: total is twice the tasks).
 
     Examples
     --------
@@ -289,7 +315,10 @@ def analyze_parquet(
     """
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
         raise ConfigError(f"split_every must be an int >= 2, got {split_every!r}")
-    parts = partitions(path)
+    if isinstance(task_bytes, bool) or not isinstance(task_bytes, int) or task_bytes < 1:
+        raise ConfigError(f"task_bytes must be a positive int, got {task_bytes!r}")
+    dirs = partitions(path)
+    parts = tasks(dirs, task_bytes)
     job = _Job(Config.of(config), rules, weights, reader)
     if not parts:
         empty = _empty_events()
@@ -316,7 +345,7 @@ def analyze_parquet(
         except BaseException:
             c.cancel(futures)
             raise
-    return _result(outs, pages, totals, len(parts))
+    return _result(outs, pages, totals, len(dirs))
 
 
 def _empty_events() -> pl.DataFrame:

@@ -19,7 +19,13 @@ from distributed import Client, LocalCluster
 
 from cemreplay import synth
 from cemreplay.detectors import detect
-from cemreplay.distributed import analyze_parquet, merge_reports, page_report, write_result
+from cemreplay.distributed import (
+    analyze_parquet,
+    merge_reports,
+    page_report,
+    tasks,
+    write_result,
+)
 from cemreplay.export import export_events, partitions, read_partition
 from cemreplay.journeys import sessions
 from cemreplay.score import score
@@ -99,9 +105,14 @@ def test_dask_equals_single_machine(
 ) -> None:
     events, out = data
     ticks: list[tuple[int, int]] = []
-    result = analyze_parquet(out, client, split_every=3, progress=lambda d, t: ticks.append((d, t)))
+    n = len(tasks(partitions(out), 150_000))
+    assert 4 <= n < len(partitions(out))
+    result = analyze_parquet(
+        out, client, split_every=3, task_bytes=150_000, progress=lambda d, t: ticks.append((d, t))
+    )
     check_same(result, whole)
-    assert ticks[0][0] == 0 and ticks[-1][0] == ticks[-1][1] == 2 * len(partitions(out))
+    assert ticks[0][0] == 0 and ticks[-1][0] == ticks[-1][1] == 2 * n
+    assert result.totals["partitions"].item() == len(partitions(out))
     # The report tables are a tree reduction of the partitions' partials; equal to the whole's.
     pages, totals = page_report(events, whole["findings"])
     assert_frame_equal(result.page_report, pages)
@@ -154,7 +165,7 @@ def test_a_worker_killed_mid_run(
     marker = tmp_path / "killed"
     victim = partitions(out)[3]
     before = set(client.scheduler_info()["workers"])
-    result = analyze_parquet(out, client, reader=DieOnce(marker, victim))
+    result = analyze_parquet(out, client, reader=DieOnce(marker, victim), task_bytes=1)
     assert marker.exists(), "the worker was killed"
     check_same(result, whole)
     client.wait_for_workers(2, timeout=30)

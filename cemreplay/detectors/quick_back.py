@@ -103,7 +103,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
         return empty_raw()
     # The median dwell per URL, over all the data (given) or this table.
     given: Baselines | None = ctx.cache.get("baselines")
-    base = medians(given.dwell) if given is not None else medians(partial(ctx), grouped=True)
+    base = given.dwell_medians if given is not None else medians(partial(ctx), grouped=True)
     keys, names = url_keys(ctx, views[k])
     df = (
         pl.DataFrame({"k": k, "url": names.gather(keys), "dwell": dwell[k], "acts": acts[k]})
