@@ -39,6 +39,7 @@ __all__ = [
     "PAGE_COLUMNS",
     "Result",
     "analyze_parquet",
+    "local_client",
     "merge_reports",
     "page_report",
     "tasks",
@@ -214,6 +215,27 @@ def _pick(out: dict[str, Any], name: str) -> Any:
 
 
 @contextlib.contextmanager
+def local_client(n_workers: int = 2) -> Iterator[Any]:
+    """A ``distributed.Client`` of a local cluster of ``n_workers`` single-threaded worker
+    processes listening on 127.0.0.1 (no dashboard); closed on exit."""
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ConfigError(f"local_workers must be a positive int, got {n_workers!r}")
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as c,  # type: ignore[no-untyped-call]
+    ):
+        yield c
+
+
+@contextlib.contextmanager
 def _connect(client: Any, scheduler: str | None, local_workers: int | None) -> Iterator[Any]:
     given = [x is not None for x in (client, scheduler, local_workers)]
     if sum(given) > 1:
@@ -222,7 +244,7 @@ def _connect(client: Any, scheduler: str | None, local_workers: int | None) -> I
             "hint: scheduler='tcp://host:8786' for a running cluster"
         )
     try:
-        from distributed import Client, LocalCluster
+        import distributed
     except ImportError as exc:  # pragma: no cover - the extra is installed in CI
         raise ConfigError(
             "cemreplay.distributed needs Dask; hint: pip install 'cemreplay[dask]'"
@@ -230,22 +252,10 @@ def _connect(client: Any, scheduler: str | None, local_workers: int | None) -> I
     if client is not None:
         yield client
     elif scheduler is not None:
-        with Client(scheduler) as c:  # type: ignore[no-untyped-call]
+        with distributed.Client(scheduler) as c:  # type: ignore[no-untyped-call]
             yield c
     else:
-        n = 2 if local_workers is None else local_workers
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"local_workers must be a positive int, got {n!r}")
-        with (
-            LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as c,  # type: ignore[no-untyped-call]
-        ):
+        with local_client(2 if local_workers is None else local_workers) as c:
             yield c
 
 

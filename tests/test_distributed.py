@@ -15,12 +15,13 @@ from polars.testing import assert_frame_equal
 pytest.importorskip("distributed")
 
 import cloudpickle
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from cemreplay import synth
 from cemreplay.detectors import detect
 from cemreplay.distributed import (
     analyze_parquet,
+    local_client,
     merge_reports,
     page_report,
     tasks,
@@ -59,16 +60,7 @@ def whole(data: tuple[pl.DataFrame, Path]) -> dict[str, pl.DataFrame]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as c,
-    ):
+    with local_client(2) as c:
         yield c
 
 
