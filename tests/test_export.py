@@ -71,3 +71,13 @@ def test_a_session_across_midnight_stays_in_its_first_day(tmp_path: Path) -> Non
     (d,) = partitions(tmp_path / "pq")
     assert d.name == f"day={days.min()}"
     assert read_partition(d).height == one.height
+
+
+def test_an_empty_export_analyses_to_empty_tables_without_a_cluster(tmp_path: Path) -> None:
+    from cemreplay.distributed import analyze_parquet
+
+    r = export_events([], tmp_path / "pq")
+    assert (r.events, r.partitions) == (0, 0)
+    res = analyze_parquet(tmp_path / "pq")
+    assert res.findings.height == res.sessions.height == res.page_report.height == 0
+    assert res.totals["events"].item() == 0
