@@ -380,7 +380,7 @@ def _analyze_parquet(args: argparse.Namespace) -> int:
         args.parquet,
         scheduler=args.scheduler,
         local_workers=args.local_workers if args.scheduler is None else None,
-        progress=_bar(t0, "analyze", "partition tasks"),
+        progress=_bar(t0, "analyze", "tasks"),
     )
     write_result(r, out)
     tot = r.totals.row(0, named=True)

@@ -156,8 +156,8 @@ def _read(group: tuple[Path, ...], reader: Reader) -> pl.DataFrame:
     return pl.concat([reader(d) for d in group])
 
 
-def _baselines(group: tuple[Path, ...], reader: Reader) -> Baselines:
-    return Baselines.of(_read(group, reader))
+def _bytes(dirs: Sequence[Path]) -> int:
+    return sum(f.stat().st_size for d in dirs for f in d.glob("*.parquet"))
 
 
 def tasks(dirs: Sequence[Path], task_bytes: int) -> list[tuple[Path, ...]]:
@@ -168,7 +168,7 @@ def tasks(dirs: Sequence[Path], task_bytes: int) -> list[tuple[Path, ...]]:
     size = 0
     for d in dirs:
         group.append(d)
-        size += sum(f.stat().st_size for f in d.glob("*.parquet"))
+        size += _bytes([d])
         if size >= task_bytes:
             out.append(tuple(group))
             group, size = [], 0
@@ -190,11 +190,9 @@ class _Job:
     config: Config
     rules: SessionRules | None
     weights: ScoreWeights | None
-    reader: Reader
 
 
-def _analyze(group: tuple[Path, ...], merged: Baselines, job: _Job) -> dict[str, Any]:
-    events = _read(group, job.reader)
+def _analyze(events: pl.DataFrame, merged: Baselines, job: _Job) -> dict[str, Any]:
     found = detect(events, job.config, baselines=merged)
     table = sessions(events, job.rules)
     pages, totals = page_report(events, found)
@@ -306,12 +304,13 @@ def analyze_parquet(
         Fan-in of the tree reductions.
     task_bytes : int
         Partitions are grouped into tasks of about this much Parquet (default 8 MiB, about
-        a million events): each task has a fixed cost of about 0.1 s, so tiny tasks waste
-        the cluster. 1 makes one task per partition.
+        a million events), or less so that every worker gets at least two tasks: each task
+        has a fixed cost of about 0.1 s, so tiny tasks waste the cluster. 1 makes one task
+        per partition.
     reader : callable
         Partition directory -> event table (default :func:`cemreplay.export.read_partition`).
     progress : callable, optional
-        ``progress(done, total)`` as tasks finish (both phases: total is twice the tasks).
+        ``progress(done, total)`` as tasks finish (three per task: read, baselines, analysis).
 
     Examples
     --------
@@ -328,24 +327,29 @@ def analyze_parquet(
     if isinstance(task_bytes, bool) or not isinstance(task_bytes, int) or task_bytes < 1:
         raise ConfigError(f"task_bytes must be a positive int, got {task_bytes!r}")
     dirs = partitions(path)
-    parts = tasks(dirs, task_bytes)
-    job = _Job(Config.of(config), rules, weights, reader)
-    if not parts:
+    job = _Job(Config.of(config), rules, weights)
+    if not dirs:
         empty = _empty_events()
         return _result([], *page_report(empty, detect(empty)), 0)
     with _connect(client, scheduler, local_workers) as c:
         from distributed import as_completed
 
+        # At least two tasks per worker, so that no worker waits on one big task.
+        workers = max(1, len(c.scheduler_info().get("workers", {})))
+        parts = tasks(dirs, min(task_bytes, max(1, _bytes(dirs) // (2 * workers))))
         futures: list[Any] = []
         try:
-            phase1 = [c.submit(_baselines, p, reader, retries=retries, pure=False) for p in parts]
+            # Each group is read once; its table stays on its worker for both phases (and is
+            # read again from its files if that worker is lost).
+            tables = [c.submit(_read, p, reader, retries=retries, pure=False) for p in parts]
+            phase1 = [c.submit(Baselines.of, t, retries=retries, pure=False) for t in tables]
             merged = _tree(c, _merge_baselines, phase1, split_every, retries)
             phase2 = [
-                c.submit(_analyze, p, merged, job, retries=retries, pure=False) for p in parts
+                c.submit(_analyze, t, merged, job, retries=retries, pure=False) for t in tables
             ]
             reports = [c.submit(_pick, f, "report", pure=False) for f in phase2]
             report = _tree(c, _merge_reports, reports, split_every, retries)
-            futures = [*phase1, *phase2]
+            futures = [*tables, *phase1, *phase2]
             if progress is not None:
                 progress(0, len(futures))
                 for done, _ in enumerate(as_completed(futures), 1):  # type: ignore[no-untyped-call]
