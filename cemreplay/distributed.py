@@ -1,21 +1,22 @@
 """The same analysis on a Dask cluster: partitions of an export analysed in parallel.
 
 ``pip install cemreplay[dask]``. :func:`analyze_parquet` runs over the partitions that
-:mod:`cemreplay.export` wrote (a snippet session is never split between them) in two phases:
+:mod:`cemreplay.export` wrote (a snippet session is never split between them), grouped into
+tasks of about a million events, each group read once and kept on its worker, in two phases:
 
-1. per partition, the partial page baselines (:meth:`cemreplay.detectors.Baselines.of`),
+1. per group, the partial page baselines (:meth:`cemreplay.detectors.Baselines.of`),
    merged by a tree reduction on the workers (:meth:`~cemreplay.detectors.Baselines.merge`,
    ``split_every`` at a time) into the baselines of all the data;
-2. per partition, sessions (:func:`cemreplay.journeys.sessions`), findings
+2. per group, sessions (:func:`cemreplay.journeys.sessions`), findings
    (:func:`cemreplay.detectors.detect` with the merged baselines) and scores
    (:func:`cemreplay.score.score`), plus partial report tables (per page: page views,
    sessions, findings by kind; totals), which are merged by a second tree reduction.
 
 Findings, sessions and scores are gathered and sorted as the single-machine functions sort
-theirs: the result equals running them on the whole table, row for row. Tasks are pure
-functions of their partition, so a worker lost mid-run costs only its tasks, which the
-scheduler runs again elsewhere (``retries`` covers tasks that raise). See
-``docs/scale-out.md``.
+theirs: the result equals running them on the whole table, row for row. Every task is a
+function of its inputs only, so a worker lost mid-run costs only its tasks and tables, which
+the scheduler computes again elsewhere from their files (``retries`` covers tasks that
+raise). See ``docs/scale-out.md``.
 """
 
 from __future__ import annotations
@@ -50,8 +51,6 @@ __all__ = [
 REPORT_KINDS: Final = (*KINDS, UNKNOWN)
 #: Columns of the page report after ``page_url``.
 PAGE_COLUMNS: Final = ("page_views", "sessions", "struggling_sessions", "findings", *REPORT_KINDS)
-#: Columns of the totals table.
-TOTAL_COLUMNS: Final = ("partitions", "events", "sessions", "snippet_sessions", "findings")
 
 Reader = Callable[[Path], pl.DataFrame]
 Progress = Callable[[int, int], None]

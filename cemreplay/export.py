@@ -180,6 +180,8 @@ def export_events(
         w.write(chunk)
         if progress is not None:
             progress(w.sessions, max(total, w.sessions))
+    if progress is not None and w.sessions < total:  # some indexed sessions had no events
+        progress(w.sessions, w.sessions)
     return w.finish(source)
 
 
