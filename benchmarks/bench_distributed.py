@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assert res.findings.equals(want), "the Dask findings differ from the single machine's"
         out["workers"][str(n)] = {
             "seconds": round(secs, 2),
+            "tasks": res.totals["tasks"].item(),
             "events_per_s": round(r.events / secs),
             "load_avg_1m_after": os.getloadavg()[0],
         }
@@ -116,7 +117,10 @@ def table(res: dict[str, Any]) -> str:
         f"single machine (read + detect + sessions + score): {res['single_machine_s']:.2f} s",
     ]
     for n, w in res["workers"].items():
-        lines.append(f"dask, {n} worker(s): {w['seconds']:.2f} s ({w['events_per_s']:,} events/s)")
+        lines.append(
+            f"dask, {n} worker(s), {w['tasks']} tasks: {w['seconds']:.2f} s "
+            f"({w['events_per_s']:,} events/s)"
+        )
     if "speedup_1_to_2" in res:
         lines.append(f"speed-up 1 -> 2 workers: {res['speedup_1_to_2']:.2f}x")
     return "\n".join(lines)

@@ -74,7 +74,7 @@ class Result:
         first.
     totals : pl.DataFrame
         One row: partitions, events, sessions (after the rules' splits), snippet sessions,
-        findings, and one column per kind.
+        findings, one column per kind, and the tasks the partitions were grouped into.
     """
 
     findings: pl.DataFrame
@@ -329,7 +329,7 @@ def analyze_parquet(
     job = _Job(Config.of(config), rules, weights)
     if not dirs:
         empty = _empty_events()
-        return _result([], *page_report(empty, detect(empty)), 0)
+        return _result([], *page_report(empty, detect(empty)), 0, 0)
     with _connect(client, scheduler, local_workers) as c:
         from distributed import as_completed
 
@@ -358,7 +358,7 @@ def analyze_parquet(
         except BaseException:
             c.cancel(futures)
             raise
-    return _result(outs, pages, totals, len(dirs))
+    return _result(outs, pages, totals, len(dirs), len(parts))
 
 
 def _empty_events() -> pl.DataFrame:
@@ -368,7 +368,7 @@ def _empty_events() -> pl.DataFrame:
 
 
 def _result(
-    outs: list[dict[str, Any]], pages: pl.DataFrame, totals: pl.DataFrame, n: int
+    outs: list[dict[str, Any]], pages: pl.DataFrame, totals: pl.DataFrame, n: int, n_tasks: int
 ) -> Result:
     empty = _empty_events()
     found = [o["findings"] for o in outs] or [detect(empty)]
@@ -384,7 +384,9 @@ def _result(
             ["score", *keys], descending=[True, False, False], maintain_order=True
         ),
         page_report=pages,
-        totals=totals.with_columns(partitions=pl.lit(n, dtype=pl.Int64)),
+        totals=totals.with_columns(
+            partitions=pl.lit(n, dtype=pl.Int64), tasks=pl.lit(n_tasks, dtype=pl.Int64)
+        ),
     )
 
 

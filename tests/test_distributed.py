@@ -105,6 +105,7 @@ def test_dask_equals_single_machine(
     check_same(result, whole)
     assert ticks[0][0] == 0 and ticks[-1][0] == ticks[-1][1] == 3 * n
     assert result.totals["partitions"].item() == len(partitions(out))
+    assert result.totals["tasks"].item() == n
     # The report tables are a tree reduction of the partitions' partials; equal to the whole's.
     pages, totals = page_report(events, whole["findings"])
     assert_frame_equal(result.page_report, pages)
