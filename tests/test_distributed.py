@@ -20,6 +20,7 @@ from distributed import Client
 from cemreplay import synth
 from cemreplay.detectors import detect
 from cemreplay.distributed import (
+    REPORT_KINDS,
     analyze_parquet,
     local_client,
     merge_reports,
@@ -29,6 +30,7 @@ from cemreplay.distributed import (
 )
 from cemreplay.export import export_events, partitions, read_partition
 from cemreplay.journeys import sessions
+from cemreplay.schema import EventKind
 from cemreplay.score import score
 
 # The chaos reader below must reach the workers by value (they need not import tests/).
@@ -130,6 +132,17 @@ def test_reports_merge_in_any_grouping(data: tuple[pl.DataFrame, Path]) -> None:
     ]
     pages, totals = merge_reports(parts)
     want_pages, want_totals = page_report(events, found)
+    # The page report against direct counts, for its first page.
+    top = want_pages.row(0, named=True)
+    views = events.filter(
+        (pl.col("kind") == int(EventKind.PAGE_VIEW))
+        & (pl.col("target").cast(pl.String) == top["page_url"])
+    )
+    on_top = found.filter(pl.col("page_url") == top["page_url"])
+    assert top["page_views"] == views.height and top["sessions"] == views["session_id"].n_unique()
+    assert top["findings"] == on_top.height == sum(top[k] for k in REPORT_KINDS)
+    assert top["struggling_sessions"] == on_top["session_id"].n_unique()
+    assert want_pages["page_views"].sum() == (events["kind"] == int(EventKind.PAGE_VIEW)).sum()
     assert_frame_equal(pages, want_pages)
     assert_frame_equal(totals.drop("partitions"), want_totals.drop("partitions"))
 
