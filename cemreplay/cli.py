@@ -29,9 +29,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "collector on 127.0.0.1, analyze the store it fills, and summarise what cemreplay "
         "finds, with the commands to look a session up.",
     )
-    p.add_argument(
-        "--sessions", type=int, default=500, help="sessions to generate (default 500)"
-    )
+    p.add_argument("--sessions", type=int, default=500, help="sessions to generate (default 500)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument(
         "--db",
@@ -79,6 +77,15 @@ def _serve(args: argparse.Namespace) -> int:
     from cemreplay.collector import new_token, serve
 
     given = args.token or os.environ.get("CEMREPLAY_TOKEN")
+    live = None
+    if args.live or args.webhook or args.live_rules:
+        from cemreplay.live import LiveConfig, parse_rules
+
+        live = LiveConfig(
+            rules=parse_rules(args.live_rules or "default"),
+            webhook=args.webhook,
+            webhook_secret=args.webhook_secret or os.environ.get("CEMREPLAY_WEBHOOK_SECRET"),
+        )
     serve(
         args.db,
         host=args.host,
@@ -88,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=given or new_token(),
         log=_stderr,
         show_token=not given,
+        live=live,
     )
     return 0
 
@@ -115,6 +123,28 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="TOKEN",
         help="secret for the lookup pages (default $CEMREPLAY_TOKEN, else a random "
         "one printed at start)",
+    )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="analyze changed sessions as batches arrive and emit live signals "
+        "(GET /v1/live/ID for the snippet, the log; see docs/live.md)",
+    )
+    p.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="POST each live signal, signed, to this URL (implies --live)",
+    )
+    p.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help="HMAC-SHA256 secret of the webhook signature (default $CEMREPLAY_WEBHOOK_SECRET)",
+    )
+    p.add_argument(
+        "--live-rules",
+        metavar="RULES",
+        help="live rules, e.g. 'failed_submit>=2/same,rage_click->error_click<30s' "
+        "(implies --live; default: those two)",
     )
     p.set_defaults(handler=_serve)
 
