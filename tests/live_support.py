@@ -41,7 +41,7 @@ def receiver(**kw: float) -> Iterator[Receiver]:
     rec = Receiver(**kw)  # type: ignore[arg-type]
 
     class H(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             rec.calls += 1
             if rec.sleep_s:
