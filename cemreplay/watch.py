@@ -42,6 +42,7 @@ __all__ = [
     "WatchConfig",
     "Watcher",
     "binomial_sf",
+    "parse_duration",
     "replay",
     "watch",
 ]
@@ -58,15 +59,23 @@ class WatchConfig:
     window_ms: int = 10 * MINUTE
     #: How often the pages are checked (the most an alert waits after its evidence is in).
     step_ms: int = MINUTE
+    #: A shorter window checked too, so that a page that breaks outright alerts within a
+    #: couple of minutes even when its baseline is high (0: only ``window_ms``).
+    fast_window_ms: int = 2 * MINUTE
     #: Trailing period of the baseline before the window (7 days: every hour of the week).
     baseline_ms: int = 7 * 24 * HOUR_MS
-    #: The window's rate must exceed this many times the baseline rate.
+    #: The window's struggle odds must exceed this many times the baseline's (the odds ratio:
+    #: the rate ratio for rare struggle, and still reachable by a page whose baseline rate
+    #: is over 50 %, which a rate ratio of 2 is not).
     ratio: float = 2.0
     #: Struggling sessions needed in the window.
     min_affected: int = 5
-    #: Largest binomial upper-tail probability of the window's count under the baseline.
+    #: Largest binomial upper-tail probability of the window's count under the baseline, for
+    #: all pages together (divided by the number of page windows checked: Bonferroni; a
+    #: site with 100 pages checked every minute would otherwise see false alarms daily).
     alpha: float = 1e-3
-    #: An incident clears at or under this many times its baseline ...
+    #: An incident clears when the window's odds are at or under this many times its
+    #: baseline's (frozen when it fired) ...
     clear_ratio: float = 1.25
     #: ... for this many steps in a row.
     clear_steps: int = 3
@@ -78,6 +87,7 @@ class WatchConfig:
     def __post_init__(self) -> None:
         for name, lo in (
             ("window_ms", 1_000),
+            ("fast_window_ms", 0),
             ("step_ms", 100),
             ("baseline_ms", HOUR_MS),
             ("min_affected", 1),
@@ -99,6 +109,11 @@ class WatchConfig:
                 raise ConfigError(f"WatchConfig.{fname} must be within {flo}..{fhi}, got {fv!r}")
         if self.clear_ratio > self.ratio:
             raise ConfigError("WatchConfig.clear_ratio must not exceed ratio (hysteresis)")
+
+
+def _odds(a: float, n: float = 1.0) -> float:
+    """The odds of a rate a/n (infinite at 1)."""
+    return math.inf if a >= n else a / (n - a)
 
 
 def binomial_sf(k: int, n: int, p: float) -> float:
@@ -220,7 +235,7 @@ class Watcher:
     open: dict[str, _Incident] = field(default_factory=dict)
 
     def check(self, now: int, source: Source) -> list[Alert]:
-        """Compare every page's window ending at ``now`` with its baseline; new alerts."""
+        """Compare every page's windows ending at ``now`` with its baseline; new alerts."""
         cfg = self.config
         w0 = now - cfg.window_ms
         rows = source.window(w0, now)
@@ -229,18 +244,24 @@ class Watcher:
         base = source.baseline(b1 - cfg.baseline_ms, b1)
         base = base.group_by("page_url").agg(pl.col("sessions").sum(), pl.col("struggling").sum())
         bmap = {u: (int(n), int(s)) for u, n, s in base.iter_rows()}
+        fast = pl.col("t") >= now - cfg.fast_window_ms
         per = rows.group_by("page_url").agg(
-            pl.len().alias("n"), pl.col("struggled").sum().alias("a")
+            pl.len().alias("n"),
+            pl.col("struggled").sum().alias("a"),
+            fast.sum().alias("nf"),
+            (pl.col("struggled") * fast).sum().alias("af"),
         )
+        windows = 2 if 0 < cfg.fast_window_ms < cfg.window_ms else 1
+        # Bonferroni: every page and window checked now is one test
+        alpha = cfg.alpha / max(1, per.height * windows)
         out: list[Alert] = []
         seen: set[str] = set()
-        for url, n_, a_ in per.iter_rows():
+        for url, n_, a_, nf, af in per.iter_rows():
             seen.add(url)
             n, a = int(n_), int(a_)
-            rate = a / n if n else 0.0
             inc = self.open.get(url)
             if inc is not None:
-                if rate <= cfg.clear_ratio * inc.baseline:
+                if _odds(a, n) <= cfg.clear_ratio * _odds(inc.baseline):
                     inc.calm += 1
                 else:
                     inc.calm = 0
@@ -251,16 +272,32 @@ class Watcher:
                     del self.open[url]
                 continue
             bn, bs = bmap.get(url, (0, 0))
-            if a < cfg.min_affected or bn < cfg.min_baseline_sessions:
+            if bn < cfg.min_baseline_sessions:
                 continue
             p0 = (bs + 1) / (bn + 2)  # Laplace: a page that never struggled is not at 0
-            if rate <= cfg.ratio * p0:
-                continue
-            pv = binomial_sf(a, n, p0)
-            if pv >= cfg.alpha:
-                continue
-            self.open[url] = _Incident(now, p0)
-            out.append(self._alert("firing", url, now, rows, n, a, p0, pv, now))
+            for wn, wa, span in ((int(nf), int(af), cfg.fast_window_ms), (n, a, cfg.window_ms)):
+                if span == cfg.fast_window_ms and windows == 1:
+                    continue
+                if wa < cfg.min_affected or _odds(wa, wn) <= cfg.ratio * _odds(p0):
+                    continue
+                pv = binomial_sf(wa, wn, p0)
+                if pv >= alpha:
+                    continue
+                self.open[url] = _Incident(now, p0)
+                out.append(
+                    self._alert(
+                        "firing",
+                        url,
+                        now,
+                        rows.filter(pl.col("t") >= now - span),
+                        wn,
+                        wa,
+                        p0,
+                        pv,
+                        now,
+                    )
+                )
+                break
         for url in [u for u in self.open if u not in seen]:  # no traffic left: clear
             inc = self.open[url]
             inc.calm += 1
@@ -355,3 +392,23 @@ def watch(
         k += 1
         if max_checks is None or k < max_checks:
             sleep(w.config.step_ms / 1000)
+
+
+_UNITS: Final = {"ms": 1, "s": 1_000, "m": MINUTE, "h": HOUR_MS, "d": 24 * HOUR_MS}
+
+
+def parse_duration(text: str | int) -> int:
+    """Milliseconds from ``90s``, ``10m``, ``24h``, ``7d``, ``500ms`` or a number of ms.
+
+    >>> parse_duration("10m"), parse_duration("7d"), parse_duration(250)
+    (600000, 604800000, 250)
+    """
+    if isinstance(text, int):
+        return text
+    s = str(text).strip().lower()
+    for unit in ("ms", "s", "m", "h", "d"):
+        if s.endswith(unit) and s[: -len(unit)].isdigit():
+            return int(s[: -len(unit)]) * _UNITS[unit]
+    if s.isdigit():
+        return int(s)
+    raise ConfigError(f"duration {text!r} is not like 90s, 10m, 24h or 7d")
