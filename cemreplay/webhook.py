@@ -177,6 +177,7 @@ class WebhookSender:
     _cv: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _stop: bool = field(default=False, repr=False)
+    _conn: http.client.HTTPConnection | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -274,12 +275,21 @@ class WebhookSender:
                     continue
                 self._q.append(d)
 
+    def _connection(self) -> http.client.HTTPConnection:
+        """The delivery thread's keep-alive connection (opened on first use, after errors)."""
+        if self._conn is None:
+            parts = urlsplit(self.url)
+            cls = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            self._conn = cls(parts.hostname or "", parts.port, timeout=self.timeout_s)
+        return self._conn
+
     def _post(self, d: _Delivery) -> tuple[bool, bool]:
         """(delivered, worth a retry)."""
         parts = urlsplit(self.url)
-        conn_cls = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "cemreplay-webhook",
@@ -288,15 +298,23 @@ class WebhookSender:
         if self.secret is not None:
             headers[SIGNATURE_HEADER] = sign(d.body, self.secret)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn = conn_cls(parts.hostname or "", parts.port, timeout=self.timeout_s)
-        try:
-            conn.request("POST", path, body=d.body, headers=headers)
-            status = conn.getresponse().status
-        except (OSError, http.client.HTTPException) as exc:
-            log.debug("webhook %s attempt %d: %s", d.id, d.attempt, exc)
-            return False, True
-        finally:
-            conn.close()
+        for fresh in (self._conn is None, True):  # a kept-alive connection may have closed
+            conn = self._connection()
+            try:
+                conn.request("POST", path, body=d.body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+                if resp.will_close:
+                    conn.close()
+                    self._conn = None
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                log.debug("webhook %s attempt %d: %s", d.id, d.attempt, exc)
+                conn.close()
+                self._conn = None
+                if fresh or isinstance(exc, TimeoutError):
+                    return False, True
         if 200 <= status < 300:
             return True, False
         return False, status in (408, 425, 429) or status >= 500
