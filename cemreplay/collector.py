@@ -87,12 +87,13 @@ _COOKIE: Final = "cemreplay_token"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
 
 
-def snippet_path() -> Path | None:
-    """Where the built snippet is: packaged (``cemreplay/_static``) or in a source checkout."""
+def snippet_path(name: str = "cemreplay.min.js") -> Path | None:
+    """Where the built snippet (or its help add-on, ``cemreplay-help.min.js``) is: packaged
+    (``cemreplay/_static``) or in a source checkout."""
     here = Path(__file__).resolve().parent
     for p in (
-        here / "_static" / "cemreplay.min.js",
-        here.parent / "js-snippet" / "dist" / "cemreplay.min.js",
+        here / "_static" / name,
+        here.parent / "js-snippet" / "dist" / name,
     ):
         if p.is_file():
             return p
@@ -478,7 +479,9 @@ def create_app(
         await send({"type": "http.response.body", "body": body})
 
     async def snippet(request: Request) -> Response:
-        p = snippet_path()
+        p = snippet_path(
+            "cemreplay-help.min.js" if request.url.path == "/v1/help.js" else "cemreplay.min.js"
+        )
         if p is None:
             return PlainTextResponse(
                 "// cemreplay snippet is not built; hint: cd js-snippet && npm ci && "
@@ -681,6 +684,7 @@ def create_app(
             Route("/v1/batch", post_batch, methods=["POST"]),
             Route("/v1/batch", preflight, methods=["OPTIONS"]),
             Route("/v1/snippet.js", snippet, methods=["GET"]),
+            Route("/v1/help.js", snippet, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/v1/live/{session_id:path}", live_poll, methods=["GET"]),
             Route("/", search, methods=["GET"]),

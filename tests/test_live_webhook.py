@@ -160,3 +160,12 @@ def test_a_slow_or_down_webhook_costs_ingest_nothing(tmp_path: Path, mode: str):
             assert max(lat) < 1.0, max(lat)
             assert analyzer.signals >= 2
             assert sender.sent == 0
+
+
+def test_the_help_add_on_is_served(tmp_path: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _client(tmp_path / "c.db", None) as c:
+            r = c.get("/v1/help.js")
+            assert r.status_code == 200 and "/v1/live/" in r.text
+            assert "cemreplayHelp" in r.text

@@ -50,3 +50,30 @@ if (process.argv.includes('--check')) {
 } else writeFileSync(out, code);
 const gz = gzipSync(code, { level: 9 }).length;
 console.log(`dist/cemreplay.min.js: ${code.length} bytes, ${gz} bytes min+gzip`);
+
+// The optional answer-channel add-on (src/help-entry.js), a separate file outside the budget.
+const helpOut = root + 'dist/cemreplay-help.min.js';
+const rh = await build({
+  entryPoints: [root + 'src/help-entry.js'],
+  bundle: true,
+  format: 'iife',
+  minify: true,
+  target: 'es2020',
+  charset: 'utf8',
+  legalComments: 'none',
+  write: false,
+});
+const helpCode = rh.outputFiles[0].text;
+if (process.argv.includes('--check')) {
+  let old = '';
+  try {
+    old = readFileSync(helpOut, 'utf8');
+  } catch {}
+  if (old !== helpCode) {
+    console.error('dist/cemreplay-help.min.js is not a fresh build: run `npm run build` and commit it');
+    process.exit(1);
+  }
+} else writeFileSync(helpOut, helpCode);
+console.log(
+  `dist/cemreplay-help.min.js: ${helpCode.length} bytes, ${gzipSync(helpCode, { level: 9 }).length} bytes min+gzip`,
+);
