@@ -317,8 +317,13 @@ class LiveAnalyzer:
         signalled: the visitor has left (default 30 min, the snippet's session timeout).
         None signals whatever the age (replays, tests).
     baselines:
-        Per-URL statistics handed to ``detect`` (see ``docs/live.md``: what "identical to a
-        batch run" means).
+        The per-URL statistics (``cemreplay.detectors.Baselines``) handed to ``detect`` for
+        ``excessive_scroll`` and ``quick_back``; None: computed over the whole store by
+        :meth:`refresh_baselines` (see ``docs/live.md``: what "identical to a batch run"
+        means).
+    baseline_refresh_s:
+        Seconds between two refreshes of the store-wide baselines (on their own thread; the
+        first at :meth:`start`); None never refreshes (a given ``baselines`` stays).
     """
 
     store: SQLiteStore
@@ -329,6 +334,7 @@ class LiveAnalyzer:
     max_age_ms: int | None = 30 * 60_000
     clock: Callable[[], float] = time.time
     baselines: Any = None
+    baseline_refresh_s: float | None = 3600.0
     analyzed: int = 0
     runs: int = 0
     signals: int = 0
@@ -344,6 +350,8 @@ class LiveAnalyzer:
     _thread: threading.Thread | None = field(default=None, repr=False)
     _stop: bool = field(default=False, repr=False)
     _busy: bool = field(default=False, repr=False)
+    _refresher: threading.Thread | None = field(default=None, repr=False)
+    _wake: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("max_pending", "max_sessions_per_run"):
@@ -377,9 +385,36 @@ class LiveAnalyzer:
         """Start the worker thread (idempotent); returns self."""
         if self._thread is None:
             self._stop = False
+            self._wake.clear()
             self._thread = threading.Thread(target=self._run, name="cemreplay-live", daemon=True)
             self._thread.start()
+            if self.baseline_refresh_s is not None and _baselines_type() is not None:
+                self._refresher = threading.Thread(
+                    target=self._refresh_loop, name="cemreplay-baselines", daemon=True
+                )
+                self._refresher.start()
         return self
+
+    def refresh_baselines(self) -> Any:
+        """Recompute the store-wide per-URL baselines (one pass over the store, a chunk of
+        visitors at a time) and use them from the next run on; returns them (None when this
+        cemreplay's detectors have no ``Baselines``)."""
+        kind = _baselines_type()
+        if kind is None:
+            return None
+        merged = kind.merge(kind.of(ev) for ev in self.store.iter_events())
+        self.baselines = merged  # one reference swap: a run in flight keeps its snapshot
+        return merged
+
+    def _refresh_loop(self) -> None:
+        while not self._stop:
+            try:
+                self.refresh_baselines()
+            except Exception:
+                self.errors += 1
+                log.exception("refreshing the live baselines failed")
+            if self._wake.wait(self.baseline_refresh_s or 3600.0):
+                return
 
     def stop(self, *, drain_s: float = 5.0) -> None:
         """Analyze what is pending for at most ``drain_s`` more seconds, then stop."""
@@ -389,9 +424,13 @@ class LiveAnalyzer:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=drain_s + 30)
             self._thread = None
+        if self._refresher is not None:
+            self._refresher.join(timeout=60)
+            self._refresher = None
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """True once nothing is pending or being analyzed (False after ``timeout_s``)."""
@@ -434,7 +473,10 @@ class LiveAnalyzer:
             if isinstance(sessions, Mapping)
             else dict.fromkeys(sessions, self.clock())
         )
-        _, found = self.store.analyze_sessions(acks, baselines=self.baselines)
+        base = self.baselines
+        if base is None and (kind := _baselines_type()) is not None:
+            base = kind()  # none yet: every URL on the detectors' no-baseline bars
+        _, found = self.store.analyze_sessions(acks, baselines=base)
         self.analyzed += len(acks)
         self.runs += 1
         out: list[Signal] = []
@@ -482,6 +524,13 @@ class LiveAnalyzer:
             "dropped": self.dropped,
             "errors": self.errors,
         }
+
+
+def _baselines_type() -> Any:
+    """``cemreplay.detectors.Baselines`` when this cemreplay has it, else None."""
+    import cemreplay.detectors as d
+
+    return getattr(d, "Baselines", None)
 
 
 class WebhookSink:

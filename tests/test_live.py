@@ -140,25 +140,39 @@ def _norm(f: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _baselines(events: pl.DataFrame):  # type: ignore[no-untyped-def]
+    """The store-wide baselines of ``events`` when this tree's detectors have them."""
+    import cemreplay.detectors as d
+
+    return d.Baselines.of(events) if hasattr(d, "Baselines") else None
+
+
 def test_incremental_analysis_equals_a_batch_run(tmp_path: Path):
     traffic = generate(sessions=250, seed=11)
     batches = encode(traffic.events, site_key="k")
-    whole = detect(traffic.events)
+    # The same baselines for every run: with them every kind is compared; without them (a
+    # tree without cemreplay.detectors.Baselines) the two baseline kinds are left out.
+    base = _baselines(traffic.events)
+    kw = {} if base is None else {"baselines": base}
+    whole = detect(traffic.events, **kw)
+    left_out = ["unknown", *(BASELINE_KINDS if base is None else ())]
     with SQLiteStore(tmp_path / "inc.db") as inc, SQLiteStore(tmp_path / "batch.db") as bat:
-        live = LiveAnalyzer(inc, max_age_ms=None)
+        live = LiveAnalyzer(inc, max_age_ms=None, baselines=base, baseline_refresh_s=None)
         for group in _arrivals(batches, 6, seed=3):
             inc.put_batches(group)
             live.process(_sessions_of(group))  # only the sessions this arrival changed
         assert live.analyzed < 6 * 250  # not the whole store each time
         bat.put_batches(batches)
-        bat.analyze()
-        keep = pl.col("kind").is_in([*BASELINE_KINDS, "unknown"]).not_()
+        bat.analyze(**kw)
+        keep = pl.col("kind").is_in(left_out).not_()
         got = _norm(inc.findings().filter(keep))
         assert got.height > 100
         # identical to the batch command over the same data ...
         assert got.equals(_norm(bat.findings().filter(keep)))
         # ... and to detect over the whole store
         assert got.equals(_norm(whole.filter(keep)))
+        if base is not None:
+            assert got.filter(pl.col("kind").is_in(BASELINE_KINDS)).height > 0
         # every session analyzed and scored, as analyze leaves them
         assert inc.sessions(limit=None).sort("session_id").drop("analyzed").equals(
             bat.sessions(limit=None).sort("session_id").drop("analyzed"))
@@ -176,3 +190,7 @@ def test_incremental_analysis_equals_a_batch_run(tmp_path: Path):
         )
         assert inc.page_hours().equals(hours)
         assert ps["struggled"].sum() > 0
+        if base is not None:  # the refresh computes the same baselines from the store
+            got_b = live.refresh_baselines()
+            assert got_b.scroll.sort("url").equals(base.scroll.sort("url"))
+            assert got_b.dwell.sort("url", "dwell").equals(base.dwell.sort("url", "dwell"))
