@@ -194,3 +194,44 @@ def test_incremental_analysis_equals_a_batch_run(tmp_path: Path):
             got_b = live.refresh_baselines()
             assert got_b.scroll.sort("url").equals(base.scroll.sort("url"))
             assert got_b.dwell.sort("url", "dwell").equals(base.dwell.sort("url", "dwell"))
+
+
+def test_a_version_2_store_migrates_and_analyze_fills_the_page_baselines(tmp_path: Path):
+    import sqlite3
+
+    from cemreplay.store import MIGRATIONS, SCHEMA_VERSION
+
+    db = tmp_path / "v2.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    for v in (1, 2):  # the store as cemreplay wrote it at schema version 2
+        MIGRATIONS[v](con)
+    con.execute("PRAGMA user_version = 2")
+    import msgpack
+
+    for b in encode(struggling(), site_key="k"):  # stored and analyzed at version 2
+        env = msgpack.unpackb(b, raw=False)
+        con.execute(
+            "INSERT INTO batches (session_id, seq, received_ms, data, visitor_id, site_key, "
+            "base_ts, n) VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
+            (env[3], env[4], b, env[2], env[1], env[5], env[8]),
+        )
+        con.execute(
+            "INSERT INTO sessions (session_id, visitor_id, site_key, first_ts, last_ts, events, "
+            "batches, dirty) VALUES (?, ?, ?, ?, ?, ?, 1, 0)",
+            (env[3], env[2], env[1], env[5], env[5], env[8]),
+        )
+    con.close()
+    with SQLiteStore(db) as st:
+        assert st.sessions(limit=None)["analyzed"].to_list() == [False] * 4  # marked dirty
+        st.analyze()
+        con = sqlite3.connect(db)
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        con.close()
+    with SQLiteStore(db) as st:
+        ps = st.page_sessions()
+        assert sorted(ps["session_id"].to_list()) == ["S1", "S2", "S3", "S4"]
+        s1 = ps.filter(pl.col("session_id") == "S1").row(0, named=True)
+        assert s1["page_url"] == "/checkout" and s1["struggled"] == 1
+        assert "failed_submit" in s1["kinds"].split(",")
+        assert st.page_hours()["sessions"].sum() == 4
+        assert st.time_range() == (1_767_225_600_000, 1_767_225_600_000)
