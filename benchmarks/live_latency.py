@@ -33,7 +33,7 @@ from typing import Any
 import msgpack
 import polars as pl
 
-from benchmarks.load import _pct, _read_response, _run, free_port
+from benchmarks.load import Server, _pct, _read_response, _run, free_port
 from cemreplay.schema import EVENT_SCHEMA, ClickFlag, EventKind
 from cemreplay.wire import encode
 
@@ -122,8 +122,9 @@ async def _receive(port: int, out: Path) -> None:
     f.close()
 
 
-class Proc:
-    """A subprocess that stops itself on exit."""
+class Proc(Server):
+    """A subprocess (the server with the live options, or the receiver) that stops itself on
+    exit; ``cpu_s`` and ``stop`` as load.py's server."""
 
     def __init__(self, args: list[str], log: Path, port: int, probe: bytes | None):
         self.port = port
@@ -150,22 +151,6 @@ class Proc:
             while chunk := s.recv(65536):
                 data += chunk
         return json.loads(data.split(b"\r\n\r\n", 1)[1])
-
-    def cpu_s(self) -> float:
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 # -- the client --------------------------------------------------------------------------------

@@ -71,6 +71,14 @@ def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, metavar="PATH", help="the store (an SQLite file)")
 
 
+def _add_webhook_secret(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help="HMAC-SHA256 secret of the webhook signature (default $CEMREPLAY_WEBHOOK_SECRET)",
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import os
 
@@ -135,11 +143,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="URL",
         help="POST each live signal, signed, to this URL (implies --live)",
     )
-    p.add_argument(
-        "--webhook-secret",
-        metavar="SECRET",
-        help="HMAC-SHA256 secret of the webhook signature (default $CEMREPLAY_WEBHOOK_SECRET)",
-    )
+    _add_webhook_secret(p)
     p.add_argument(
         "--live-rules",
         metavar="RULES",
@@ -424,11 +428,7 @@ def _add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     _add_db(p)
     p.add_argument("--webhook", metavar="URL", help="also POST each alert, signed, here")
-    p.add_argument(
-        "--webhook-secret",
-        metavar="SECRET",
-        help="HMAC-SHA256 secret of the webhook signature (default $CEMREPLAY_WEBHOOK_SECRET)",
-    )
+    _add_webhook_secret(p)
     p.add_argument("--window", default="10m", help="sliding window (default 10m)")
     p.add_argument(
         "--fast-window", default="2m", help="shorter window also checked (default 2m; 0 off)"

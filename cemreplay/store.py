@@ -978,38 +978,47 @@ class SQLiteStore:
         until``: one per session and page URL it viewed (time of its first view there),
         ``struggled`` when a finding of the session is on that page, ``kinds`` those
         findings' kinds (comma-separated)."""
-        where, args = ["1"], list[Any]()
-        if since is not None:
-            where.append("t >= ?")
-            args.append(int(since))
-        if until is not None:
-            where.append("t < ?")
-            args.append(int(until))
-        with self._read() as con:
-            rows = con.execute(
-                "SELECT session_id, page_url, visitor_id, t, struggled, kinds FROM page_sessions "
-                f"WHERE {' AND '.join(where)} ORDER BY t, session_id",
-                args,
-            ).fetchall()
-        return pl.DataFrame(rows, schema=PAGE_SESSIONS_SCHEMA, orient="row")
+        return self._between(
+            "SELECT session_id, page_url, visitor_id, t, struggled, kinds FROM page_sessions",
+            "t",
+            since,
+            until,
+            "t, session_id",
+            PAGE_SESSIONS_SCHEMA,
+        )
 
     def page_hours(self, *, since: int | None = None, until: int | None = None) -> pl.DataFrame:
         """Hourly per-page sums (page_url, hour, sessions, struggling) with ``since <= hour <
         until`` (hour: epoch ms of the hour's start)."""
-        where, args = ["sessions > 0"], list[Any]()
-        if since is not None:
-            where.append("hour >= ?")
-            args.append(int(since))
-        if until is not None:
-            where.append("hour < ?")
-            args.append(int(until))
+        return self._between(
+            "SELECT page_url, hour, sessions, struggling FROM page_hours WHERE sessions > 0",
+            "hour",
+            since,
+            until,
+            "hour, page_url",
+            PAGE_HOURS_SCHEMA,
+        )
+
+    def _between(
+        self,
+        select: str,
+        col: str,
+        since: int | None,
+        until: int | None,
+        order: str,
+        schema: pl.Schema,
+    ) -> pl.DataFrame:
+        """``select`` with ``since <= col < until`` (each bound optional), as a frame."""
+        where, args = [], list[Any]()
+        for op, bound in ((">=", since), ("<", until)):
+            if bound is not None:
+                where.append(f"{col} {op} ?")
+                args.append(int(bound))
+        glue = " AND " if " WHERE " in select else " WHERE "
+        sql = select + (glue + " AND ".join(where) if where else "") + f" ORDER BY {order}"
         with self._read() as con:
-            rows = con.execute(
-                "SELECT page_url, hour, sessions, struggling FROM page_hours "
-                f"WHERE {' AND '.join(where)} ORDER BY hour, page_url",
-                args,
-            ).fetchall()
-        return pl.DataFrame(rows, schema=PAGE_HOURS_SCHEMA, orient="row")
+            rows = con.execute(sql, args).fetchall()
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
     def time_range(self) -> tuple[int, int] | None:
         """The first and last page-view time in ``page_sessions`` (None when empty)."""
