@@ -17,6 +17,7 @@ non-blocking. See ``docs/live.md``.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import re
 import threading
@@ -188,8 +189,8 @@ def evaluate(rules: Sequence[Rule], findings: pl.DataFrame) -> list[Hit]:
         .sort("session_id", "t")
     )
     out: list[Hit] = []
-    for (_sid,), g in f.group_by("session_id", maintain_order=True):
-        rows = g.to_dicts()
+    for _sid, grp in itertools.groupby(f.to_dicts(), key=lambda r: r["session_id"]):
+        rows = list(grp)
         for rule in rules:
             hit = _cross(rule, rows)
             if hit:
