@@ -26,7 +26,9 @@ from cemreplay.watch import (
     binomial_sf,
     replay,
 )
+from cemreplay.webhook import SIGNATURE_HEADER, verify
 from cemreplay.wire import encode
+from tests.live_support import receiver
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 MIN = 60_000
@@ -126,7 +128,7 @@ def test_one_alert_per_incident_not_one_per_check():
     assert len(fired) == 1 and PAGE in w.open
 
 
-def test_watch_replay_over_a_store_from_the_command_line(tmp_path: Path, capsys):
+def test_watch_replay_over_a_store_from_the_command_line(tmp_path: Path, capsys, monkeypatch):
     db = tmp_path / "w.db"
     with SQLiteStore(db) as st:
         st.put_batches(encode(stream(12_000, 5, True), site_key="k"))
@@ -135,8 +137,17 @@ def test_watch_replay_over_a_store_from_the_command_line(tmp_path: Path, capsys)
         want = replay(FrameSource(st.page_sessions()), T0, T0 + SPAN_MIN * MIN, CFG)
         got = replay(StoreSource(st), T0, T0 + SPAN_MIN * MIN, CFG)
         assert got == want and got
-    assert main(["watch", "--db", str(db), "--replay", "--baseline", "24h",
-                 "--format", "json"]) == 0
+    monkeypatch.setenv("CEMREPLAY_WEBHOOK_SECRET", "whsec")
+    with receiver() as rec:
+        assert main(["watch", "--db", str(db), "--replay", "--baseline", "24h",
+                     "--format", "json", "--webhook", rec.url]) == 0
+        assert rec.wait(2)
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(a["state"], a["page_url"]) for a in out] == [("firing", PAGE), ("cleared", PAGE)]
     assert "error_click" in out[0]["kinds"]
+    # the same alerts reached the webhook, signed
+    sent = []
+    for headers, body, _ in rec.got:
+        verify(body, headers[SIGNATURE_HEADER], "whsec")
+        sent.append(json.loads(body))
+    assert sent == out
