@@ -151,3 +151,22 @@ def test_watch_replay_over_a_store_from_the_command_line(tmp_path: Path, capsys,
         verify(body, headers[SIGNATURE_HEADER], "whsec")
         sent.append(json.loads(body))
     assert sent == out
+
+
+def test_watch_on_the_clock_analyzes_then_checks(tmp_path: Path):
+    from cemreplay.watch import watch
+    from tests.live_support import struggling
+
+    sleeps: list[float] = []
+    with SQLiteStore(tmp_path / "c.db") as st:
+        st.put_batches(encode(struggling(), site_key="k"))
+        got = list(watch(st, WatchConfig(), on_alert=lambda a: None,
+                         clock=lambda: (T0 + 5 * MIN) / 1000, sleep=sleeps.append,
+                         max_checks=2))
+        assert got == [T0 + 5 * MIN] * 2 and sleeps == [60.0]
+        assert st.page_sessions().height == 4  # analyzed before the first check
+
+
+def test_serve_refuses_bad_live_rules(tmp_path: Path, capsys):
+    assert main(["serve", "--db", str(tmp_path / "c.db"), "--live-rules", "rage>=2"]) == 2
+    assert "unknown finding kind 'rage'" in capsys.readouterr().err
