@@ -550,7 +550,8 @@ class LiveConfig:
 
     ``rules``: the live rules (or their ``--live-rules`` text); ``webhook``: URL to POST
     signals to, signed with ``webhook_secret``; ``answer``: serve ``GET /v1/live/<id>`` to
-    the snippet; ``log``: log each signal; ``max_age_ms``: see :class:`LiveAnalyzer`.
+    the snippet; ``log``: log each signal; ``max_age_ms``, ``max_pending``,
+    ``baseline_refresh_s``: see :class:`LiveAnalyzer`.
     """
 
     rules: Sequence[Rule] | str = DEFAULT_RULES
@@ -560,6 +561,7 @@ class LiveConfig:
     log: bool = True
     max_age_ms: int | None = 30 * 60_000
     max_pending: int = 50_000
+    baseline_refresh_s: float | None = 3600.0
 
     def build(self, store: SQLiteStore) -> tuple[LiveAnalyzer, AnswerChannel | None, Any]:
         """The analyzer with its sinks, the answer channel and the webhook sender (or None)."""
@@ -577,6 +579,11 @@ class LiveConfig:
         if self.log:
             sinks.append(LogSink())
         live = LiveAnalyzer(
-            store, rules, sinks, max_pending=self.max_pending, max_age_ms=self.max_age_ms
+            store,
+            rules,
+            sinks,
+            max_pending=self.max_pending,
+            max_age_ms=self.max_age_ms,
+            baseline_refresh_s=self.baseline_refresh_s,
         )
         return live, answer, sender
