@@ -29,9 +29,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "collector on 127.0.0.1, analyze the store it fills, and summarise what cemreplay "
         "finds, with the commands to look a session up.",
     )
-    p.add_argument(
-        "--sessions", type=int, default=500, help="sessions to generate (default 500)"
-    )
+    p.add_argument("--sessions", type=int, default=500, help="sessions to generate (default 500)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument(
         "--db",
@@ -73,12 +71,29 @@ def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, metavar="PATH", help="the store (an SQLite file)")
 
 
+def _add_webhook_secret(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help="HMAC-SHA256 secret of the webhook signature (default $CEMREPLAY_WEBHOOK_SECRET)",
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import os
 
     from cemreplay.collector import new_token, serve
 
     given = args.token or os.environ.get("CEMREPLAY_TOKEN")
+    live = None
+    if args.live or args.webhook or args.live_rules:
+        from cemreplay.live import LiveConfig, parse_rules
+
+        live = LiveConfig(
+            rules=parse_rules(args.live_rules or "default"),
+            webhook=args.webhook,
+            webhook_secret=args.webhook_secret or os.environ.get("CEMREPLAY_WEBHOOK_SECRET"),
+        )
     serve(
         args.db,
         host=args.host,
@@ -88,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=given or new_token(),
         log=_stderr,
         show_token=not given,
+        live=live,
     )
     return 0
 
@@ -115,6 +131,24 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="TOKEN",
         help="secret for the lookup pages (default $CEMREPLAY_TOKEN, else a random "
         "one printed at start)",
+    )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="analyze changed sessions as batches arrive and emit live signals "
+        "(GET /v1/live/ID for the snippet, the log; see docs/live.md)",
+    )
+    p.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="POST each live signal, signed, to this URL (implies --live)",
+    )
+    _add_webhook_secret(p)
+    p.add_argument(
+        "--live-rules",
+        metavar="RULES",
+        help="live rules, e.g. 'failed_submit>=2/same,rage_click->error_click<30s' "
+        "(implies --live; default: those two)",
     )
     p.set_defaults(handler=_serve)
 
@@ -325,6 +359,126 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_replay)
 
 
+def _watch(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from cemreplay.store import open_store, parse_since
+    from cemreplay.watch import (
+        Alert,
+        FrameSource,
+        WatchConfig,
+        parse_duration,
+        replay,
+        watch,
+    )
+    from cemreplay.webhook import WebhookSender
+
+    cfg = WatchConfig(
+        window_ms=parse_duration(args.window),
+        fast_window_ms=parse_duration(args.fast_window),
+        step_ms=parse_duration(args.step),
+        baseline_ms=parse_duration(args.baseline),
+        ratio=args.ratio,
+        min_affected=args.min_affected,
+        alpha=args.alpha,
+        clear_ratio=args.clear_ratio,
+        clear_steps=args.clear_steps,
+        min_baseline_sessions=args.min_baseline,
+    )
+    secret = args.webhook_secret or os.environ.get("CEMREPLAY_WEBHOOK_SECRET")
+    sender = WebhookSender(args.webhook, secret).start() if args.webhook else None
+
+    def emit(a: Alert) -> None:
+        print(json.dumps(a.to_json()) if args.format == "json" else a.line(), flush=True)
+        if sender is not None:
+            sender.send(a.to_json())
+
+    try:
+        with open_store(args.db, create=False) as st:
+            if not args.replay:
+                _stderr(f"watching {args.db} every {cfg.step_ms / 1000:g} s (Ctrl-C stops)")
+                for _ in watch(
+                    st, cfg, on_alert=emit, analyze=not args.no_analyze, max_checks=args.checks
+                ):
+                    pass
+                return 0
+            if not args.no_analyze:
+                st.analyze()
+            span = st.time_range()
+            if span is None:
+                _stderr("nothing to replay: no analyzed page views in the store")
+                return 0
+            start = parse_since(args.since) or span[0]
+            end = parse_since(args.until) or span[1] + cfg.window_ms
+            replay(FrameSource(st.page_sessions()), start, end, cfg, on_alert=emit)
+    finally:
+        if sender is not None:
+            sender.stop()
+    return 0
+
+
+def _add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="alert when a page's struggle rate spikes over its baseline",
+        description="Check every page's struggle rate in a sliding window against its "
+        "trailing baseline and print (and POST) an alert when it spikes, one per page per "
+        "incident, and when it clears. See docs/live.md.",
+    )
+    _add_db(p)
+    p.add_argument("--webhook", metavar="URL", help="also POST each alert, signed, here")
+    _add_webhook_secret(p)
+    p.add_argument("--window", default="10m", help="sliding window (default 10m)")
+    p.add_argument(
+        "--fast-window", default="2m", help="shorter window also checked (default 2m; 0 off)"
+    )
+    p.add_argument("--step", default="1m", help="time between checks (default 1m)")
+    p.add_argument("--baseline", default="7d", help="trailing baseline period (default 7d)")
+    p.add_argument(
+        "--ratio", type=float, default=2.0, help="odds ratio over the baseline (default 2)"
+    )
+    p.add_argument(
+        "--min-affected",
+        type=int,
+        default=5,
+        help="struggling sessions needed in the window (default 5)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=1e-3,
+        help="false-alarm probability per check, all pages together (default 0.001)",
+    )
+    p.add_argument(
+        "--clear-ratio", type=float, default=1.25, help="odds ratio that clears (default 1.25)"
+    )
+    p.add_argument(
+        "--clear-steps", type=int, default=3, help="checks in a row under it (default 3)"
+    )
+    p.add_argument(
+        "--min-baseline",
+        type=int,
+        default=30,
+        help="baseline sessions a page needs before it can alert (default 30)",
+    )
+    p.add_argument(
+        "--replay",
+        action="store_true",
+        help="run over the stored data on simulated time instead of the clock",
+    )
+    p.add_argument("--since", metavar="TIME", help="replay from (default: the first page view)")
+    p.add_argument("--until", metavar="TIME", help="replay to (default: the last + window)")
+    p.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="do not analyze changed sessions before each check (a collector with --live does it)",
+    )
+    p.add_argument("--checks", type=int, metavar="N", help="stop after N checks (default never)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(handler=_watch)
+
+
 def _bar(t0: float, label: str, unit: str) -> Callable[[int, int], None]:
     """A progress bar on stderr (redrawn on a terminal; first and last line otherwise)."""
     import time
@@ -476,6 +630,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_replay,
     _add_analyze,
     _add_export,
+    _add_watch,
 ]
 # cli-registrars:end
 
