@@ -58,9 +58,13 @@ def warm() -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="cem-bench-dask-") as d:
+        return measure(args, Path(d))
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from cemreplay.distributed import analyze_parquet, local_client
 
-    tmp = Path(tempfile.mkdtemp(prefix="cem-bench-dask-"))
     t = time.perf_counter()
     events = synth.generate(events=args.events, seed=args.seed).events
     t_gen = time.perf_counter() - t
