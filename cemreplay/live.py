@@ -477,9 +477,23 @@ class LiveAnalyzer:
         base = self.baselines
         if base is None and (kind := _baselines_type()) is not None:
             base = kind()  # none yet: every URL on the detectors' no-baseline bars
-        _, found = self.store.analyze_sessions(acks, baselines=base)
+        out: list[Signal] = []
+
+        def emit(found: pl.DataFrame) -> None:
+            try:
+                out.extend(self._signal(found, acks))
+            except Exception:  # the findings are still written
+                self.errors += 1
+                log.exception("live rules failed on %d session(s)", len(acks))
+
+        # signals go out as soon as the findings are known, before they are written
+        self.store.analyze_sessions(acks, baselines=base, on_found=emit)
         self.analyzed += len(acks)
         self.runs += 1
+        return out
+
+    def _signal(self, found: pl.DataFrame, acks: Mapping[str, float]) -> list[Signal]:
+        """The new signals of these findings, handed to the sinks."""
         out: list[Signal] = []
         now_ms = self.clock() * 1000
         for rule, hit in evaluate(self.rules, found):
