@@ -9,9 +9,10 @@ would), checks the sessions' findings against the live :class:`Rule` s, and hand
 answer channel the snippet polls (:class:`AnswerChannel`, ``GET /v1/live/<session>``) and the
 log.
 
-Nothing here can slow ingest: :meth:`LiveAnalyzer.notify` only records the ids under a lock
-(a bounded set; when full the oldest id is dropped and counted), and every sink is
-non-blocking. See ``docs/live.md``.
+Nothing here makes a request wait: :meth:`LiveAnalyzer.notify` only records the ids under a
+lock (a bounded set; when full the oldest id is dropped and counted), and every sink is
+non-blocking. The analysis does share the collector's CPU (and GIL) with ingest: see the
+figures in ``docs/live.md``.
 """
 
 from __future__ import annotations
