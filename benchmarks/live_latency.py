@@ -104,8 +104,8 @@ async def _receive(port: int, out: Path) -> None:
                         length = int(line[15:])
                 body = await reader.readexactly(length)
                 at = time.time()
-                sid = json.loads(body).get("session_id")
-                f.write(f"{sid} {at:.6f}\n")
+                d = json.loads(body)
+                f.write(f"{d.get('session_id')} {at:.6f} {d.get('emitted_ms', 0) / 1000:.3f}\n")
                 writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -244,18 +244,23 @@ def one_run(tmp: Path, args: argparse.Namespace, live: bool) -> dict[str, Any]:
         "server_cpu_s": round(cpu, 2),
     }
     if live:
-        got: dict[str, float] = {}
+        got: dict[str, tuple[float, float]] = {}
         for line in arrivals.read_text().splitlines():
-            sid, at = line.split()
-            got.setdefault(sid, float(at))
+            sid, at, emitted = line.split()
+            got.setdefault(sid, (float(at), float(emitted)))
         index = {s: k for k, s in enumerate(sids)}
-        sig = [got[s] - acked[index[s]] for s in got if s in index and index[s] in acked]
+        mine = [s for s in got if s in index and index[s] in acked]
+        sig = [got[s][0] - acked[index[s]] for s in mine]
+        # analysis alone: from the 204 to the signal handed to the sinks (server's clock)
+        ana = [got[s][1] - acked[index[s]] for s in mine]
         out.update({
             "signals_expected": len(acked),
             "signals_received": len(sig),
             "signal_p50_ms": round(_pct(sig, 50) * 1000, 1),
             "signal_p99_ms": round(_pct(sig, 99) * 1000, 1),
             "signal_max_ms": round(max(sig) * 1000, 1) if sig else None,
+            "emitted_p50_ms": round(_pct(ana, 50) * 1000, 1),
+            "emitted_p99_ms": round(_pct(ana, 99) * 1000, 1),
             "live": health.get("live"),
             "webhook": health.get("webhook"),
         })

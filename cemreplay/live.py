@@ -9,9 +9,10 @@ would), checks the sessions' findings against the live :class:`Rule` s, and hand
 answer channel the snippet polls (:class:`AnswerChannel`, ``GET /v1/live/<session>``) and the
 log.
 
-Nothing here can slow ingest: :meth:`LiveAnalyzer.notify` only records the ids under a lock
-(a bounded set; when full the oldest id is dropped and counted), and every sink is
-non-blocking. See ``docs/live.md``.
+Nothing here makes a request wait: :meth:`LiveAnalyzer.notify` only records the ids under a
+lock (a bounded set; when full the oldest id is dropped and counted), and every sink is
+non-blocking. The analysis does share the collector's CPU (and GIL) with ingest: see the
+figures in ``docs/live.md``.
 """
 
 from __future__ import annotations
@@ -477,9 +478,23 @@ class LiveAnalyzer:
         base = self.baselines
         if base is None and (kind := _baselines_type()) is not None:
             base = kind()  # none yet: every URL on the detectors' no-baseline bars
-        _, found = self.store.analyze_sessions(acks, baselines=base)
+        out: list[Signal] = []
+
+        def emit(found: pl.DataFrame) -> None:
+            try:
+                out.extend(self._signal(found, acks))
+            except Exception:  # the findings are still written
+                self.errors += 1
+                log.exception("live rules failed on %d session(s)", len(acks))
+
+        # signals go out as soon as the findings are known, before they are written
+        self.store.analyze_sessions(acks, baselines=base, on_found=emit)
         self.analyzed += len(acks)
         self.runs += 1
+        return out
+
+    def _signal(self, found: pl.DataFrame, acks: Mapping[str, float]) -> list[Signal]:
+        """The new signals of these findings, handed to the sinks."""
         out: list[Signal] = []
         now_ms = self.clock() * 1000
         for rule, hit in evaluate(self.rules, found):

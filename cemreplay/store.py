@@ -866,12 +866,17 @@ class SQLiteStore:
         return acc
 
     def analyze_sessions(
-        self, session_ids: Iterable[str], *, baselines: Any = None
+        self,
+        session_ids: Iterable[str],
+        *,
+        baselines: Any = None,
+        on_found: Callable[[pl.DataFrame], None] | None = None,
     ) -> tuple[AnalyzeResult, pl.DataFrame]:
         """Analyze exactly these sessions (as :meth:`analyze` does) and return their findings.
 
         The incremental path (:mod:`cemreplay.live`): the collector calls it with the sessions
-        a group commit changed. Unknown ids are ignored.
+        a group commit changed. Unknown ids are ignored. ``on_found(findings)`` is called as
+        soon as the findings are known, before they are written.
         """
         ids = list(dict.fromkeys(session_ids))
         rows: list[Any] = []
@@ -883,10 +888,13 @@ class SQLiteStore:
                     f"({','.join('?' * len(part))})",
                     part,
                 ).fetchall()
-        return self._analyze_rows(rows, baselines)
+        return self._analyze_rows(rows, baselines, on_found)
 
     def _analyze_rows(
-        self, rows: Sequence[Any], baselines: Any
+        self,
+        rows: Sequence[Any],
+        baselines: Any,
+        on_found: Callable[[pl.DataFrame], None] | None = None,
     ) -> tuple[AnalyzeResult, pl.DataFrame]:
         """Decode ``rows`` (session_id, seq, data: every batch of their sessions), detect,
         score and write the results; the counts and the findings."""
@@ -910,6 +918,8 @@ class SQLiteStore:
             if found is not None and score is not None and found.height
             else {}
         )
+        if on_found is not None:
+            on_found(found if found is not None else pl.DataFrame(schema=FINDING_COLUMNS))
         pages = _page_rows(ev, found)
         n_find = 0
         with self._write() as con:

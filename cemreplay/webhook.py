@@ -11,7 +11,7 @@ timestamp in the signed material is what lets a receiver refuse a replayed reque
 A receiver checks the signature with :func:`verify` (or ten lines of its own: see
 ``docs/live.md``) and refuses a timestamp more than ``tolerance_s`` (300 s) from its clock.
 
-:class:`WebhookSender` posts JSON bodies from one background thread: a bounded queue (the
+:class:`WebhookSender` posts JSON bodies from background threads: a bounded queue (the
 oldest waiting delivery is dropped, and counted, when it is full), a timeout per attempt,
 retries with exponential backoff and jitter, a deadline per delivery. ``send`` never blocks
 and never raises for a receiver that is down, slow or refusing.
@@ -141,7 +141,7 @@ class _Delivery:
 
 @dataclass
 class WebhookSender:
-    """Posts signed JSON bodies to ``url`` from one background thread.
+    """Posts signed JSON bodies to ``url`` from background threads.
 
     Parameters
     ----------
@@ -151,6 +151,8 @@ class WebhookSender:
         The shared secret; None sends unsigned bodies (not recommended).
     max_queue:
         Deliveries waiting at most; when full the oldest is dropped (``dropped`` counts them).
+    workers:
+        Delivery threads, each with its own kept-alive connection (deliveries overlap).
     timeout_s:
         Connect and read timeout of one attempt.
     max_attempts:
@@ -163,7 +165,8 @@ class WebhookSender:
 
     url: str
     secret: str | None = None
-    max_queue: int = 1_000
+    max_queue: int = 10_000
+    workers: int = 4
     timeout_s: float = 2.0
     max_attempts: int = 5
     backoff_s: float = 0.25
@@ -175,9 +178,9 @@ class WebhookSender:
     retries: int = 0
     _q: collections.deque[_Delivery] = field(default_factory=collections.deque, repr=False)
     _cv: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
+    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
     _stop: bool = field(default=False, repr=False)
-    _conn: http.client.HTTPConnection | None = field(default=None, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -186,7 +189,7 @@ class WebhookSender:
                 f"webhook URL {self.url!r} is not an http(s) URL; hint: "
                 "--webhook http://127.0.0.1:9000/hook"
             )
-        for name in ("max_queue", "max_attempts"):
+        for name in ("max_queue", "max_attempts", "workers"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"WebhookSender.{name} must be an int >= 1, got {v!r}")
@@ -222,10 +225,14 @@ class WebhookSender:
 
     def start(self) -> WebhookSender:
         """Start the delivery thread (idempotent); returns self."""
-        if self._thread is None:
+        if not self._threads:
             self._stop = False
-            self._thread = threading.Thread(target=self._run, name="cemreplay-webhook", daemon=True)
-            self._thread.start()
+            self._threads = [
+                threading.Thread(target=self._run, name=f"cemreplay-webhook-{k}", daemon=True)
+                for k in range(self.workers)
+            ]
+            for th in self._threads:
+                th.start()
         return self
 
     def stop(self, *, drain_s: float = 2.0) -> None:
@@ -236,9 +243,9 @@ class WebhookSender:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=self.timeout_s + 1)
-            self._thread = None
+        for th in self._threads:
+            th.join(timeout=self.timeout_s + 1)
+        self._threads = []
 
     # -- the delivery thread
 
@@ -258,25 +265,34 @@ class WebhookSender:
         while (d := self._next()) is not None:
             d.attempt += 1
             ok, retry = self._post(d)
-            if ok:
-                self.sent += 1
-                continue
             now = self.clock()
             delay = min(30.0, self.backoff_s * 2 ** (d.attempt - 1)) * (1 + random.random() / 2)
-            if not retry or d.attempt >= self.max_attempts or now + delay > d.deadline:
-                self.failed += 1
-                log.warning("webhook %s given up after %d attempt(s)", d.id, d.attempt)
-                continue
-            self.retries += 1
-            d.not_before = now + delay
-            with self._cv:
-                if len(self._q) >= self.max_queue:
+            give_up = not retry or d.attempt >= self.max_attempts or now + delay > d.deadline
+            with self._cv:  # the counters are shared by the delivery threads
+                if ok:
+                    self.sent += 1
+                elif give_up:
+                    self.failed += 1
+                elif len(self._q) >= self.max_queue:
                     self.dropped += 1  # the retry would push a newer one out: keep the newer
-                    continue
-                self._q.append(d)
+                else:
+                    self.retries += 1
+                    d.not_before = now + delay
+                    self._q.append(d)
+            if not ok and give_up:
+                log.warning("webhook %s given up after %d attempt(s)", d.id, d.attempt)
+
+    @property
+    def _conn(self) -> http.client.HTTPConnection | None:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        return conn
+
+    @_conn.setter
+    def _conn(self, conn: http.client.HTTPConnection | None) -> None:
+        self._local.conn = conn
 
     def _connection(self) -> http.client.HTTPConnection:
-        """The delivery thread's keep-alive connection (opened on first use, after errors)."""
+        """This delivery thread's keep-alive connection (opened on first use, after errors)."""
         if self._conn is None:
             parts = urlsplit(self.url)
             cls = (
