@@ -50,18 +50,8 @@ _U32 = (1 << 32) - 1
 _T_MAX = (1 << 53) - 1
 _I32_MIN = -(1 << 31)
 _I32_MAX = (1 << 31) - 1
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 jit = nb.njit(cache=True, nogil=True)
-
-
-@jit
-def fnv1a(buf: np.ndarray, off: int, n: int) -> np.uint64:
-    h = _FNV_OFFSET
-    for k in range(off, off + n):
-        h = (h ^ np.uint64(buf[k])) * _FNV_PRIME
-    return h
 
 
 @jit
@@ -169,11 +159,9 @@ def _fail(meta: np.ndarray, b: int, code: int, detail: int, off: int) -> None:
 
 
 @jit
-def parse_envelopes(
-    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta: np.ndarray, hashes: np.ndarray
-) -> None:
-    """Parse and check every batch's envelope; fill ``meta`` (N_META columns) and ``hashes``
-    (FNV-1a of site_key, visitor_id, session_id). ``meta[b, M_ERR]`` is 0 for a good envelope."""
+def parse_envelopes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta: np.ndarray) -> None:
+    """Parse and check every batch's envelope; fill ``meta`` (N_META columns).
+    ``meta[b, M_ERR]`` is 0 for a good envelope."""
     for b in range(starts.shape[0]):
         s = int(starts[b])
         e = int(ends[b])
@@ -215,7 +203,6 @@ def parse_envelopes(
                 break
             meta[b, M_SITE_OFF + 2 * (el - 1)] = start
             meta[b, M_SITE_LEN + 2 * (el - 1)] = n
-            hashes[b, el - 1] = fnv1a(buf, start, n)
             p = start + n
         if bad:
             continue
@@ -305,10 +292,9 @@ def string_entries(
     nstr: np.ndarray,
     out_off: np.ndarray,
     out_len: np.ndarray,
-    out_hash: np.ndarray,
 ) -> None:
-    """Offsets, lengths and hashes of the string table entries of ``batches`` (envelopes
-    already checked), in batch order then entry order."""
+    """Offsets and lengths of the string table entries of ``batches`` (envelopes already
+    checked), in batch order then entry order."""
     k = 0
     for idx in range(batches.shape[0]):
         b = batches[idx]
@@ -317,42 +303,120 @@ def string_entries(
             n, start, _st = _read_str(buf, p, buf.shape[0])
             out_off[k] = start
             out_len[k] = n
-            out_hash[k] = fnv1a(buf, start, n)
             p = start + n
             k += 1
 
 
 @jit
-def dedupe_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ids by first appearance for 64-bit hashes: (id per item, first item per id).
+def _word(buf: np.ndarray, p: int, n: int) -> np.uint64:
+    """Up to 8 bytes from ``p`` as one little-endian word."""
+    w = np.uint64(0)
+    for j in range(min(n, 8)):
+        w |= np.uint64(buf[p + j]) << np.uint64(8 * j)
+    return w
 
-    Open addressing in a power-of-two table: O(n), where np.unique would sort."""
-    m = h.shape[0]
-    cap = 16
-    while cap < 2 * m + 2:
-        cap <<= 1
-    mask = np.uint64(cap - 1)
+
+@jit
+def _mix(h: np.uint64, w: np.uint64) -> np.uint64:
+    h = (h ^ w) * np.uint64(0x9E3779B97F4A7C15)
+    return h ^ (h >> np.uint64(29))
+
+
+@jit
+def _hash_bytes(buf: np.ndarray, o: int, n: int) -> np.uint64:
+    """A cheap hash of the length and the first, middle and last 8 bytes (equality is always
+    confirmed byte for byte, so a weak hash costs time, never correctness)."""
+    h = _mix(np.uint64(n) + np.uint64(0x51ED270B), _word(buf, o, n))
+    if n > 8:
+        h = _mix(h, _word(buf, o + n - 8, 8))
+        if n > 16:
+            h = _mix(h, _word(buf, o + (n >> 1) - 4, 8))
+    return h
+
+
+@jit
+def _equal(buf: np.ndarray, a: int, b: int, n: int) -> bool:
+    for j in range(n):
+        if buf[a + j] != buf[b + j]:
+            return False
+    return True
+
+
+@jit
+def intern_bytes(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids by first appearance for the byte strings ``buf[off[k]:off[k]+length[k]]``:
+    (id per item, first item per id). Exact: equal ids mean equal bytes.
+
+    Open addressing in a power-of-two table that grows with the number of *distinct* strings
+    (so it stays in cache when millions of entries repeat a few hundred strings); a hash hit is
+    confirmed byte for byte against the id's first item. Never sorts."""
+    m = off.shape[0]
+    cap = 1024
     keys = np.zeros(cap, np.uint64)
     slot = np.full(cap, -1, np.int64)
     ids = np.empty(m, np.int64)
     first = np.empty(m, np.int64)
     nu = 0
     for k in range(m):
-        x = h[k]
-        p = np.int64(x & mask)
+        o = int(off[k])
+        n = int(length[k])
+        h = _hash_bytes(buf, o, n)
+        p = np.int64(h & np.uint64(cap - 1))
         while True:
-            if slot[p] < 0:
+            u = slot[p]
+            if u < 0:
                 slot[p] = nu
-                keys[p] = x
+                keys[p] = h
                 first[nu] = k
                 ids[k] = nu
                 nu += 1
                 break
-            if keys[p] == x:
-                ids[k] = slot[p]
-                break
+            if keys[p] == h:
+                f = first[u]
+                if int(length[f]) == n and _equal(buf, int(off[f]), o, n):
+                    ids[k] = u
+                    break
             p = (p + 1) & (cap - 1)
+        if 2 * nu > cap:  # grow: re-insert every distinct string
+            cap *= 4
+            keys = np.zeros(cap, np.uint64)
+            slot = np.full(cap, -1, np.int64)
+            for u in range(nu):
+                f = first[u]
+                h = _hash_bytes(buf, int(off[f]), int(length[f]))
+                p = np.int64(h & np.uint64(cap - 1))
+                while slot[p] >= 0:
+                    p = (p + 1) & (cap - 1)
+                slot[p] = u
+                keys[p] = h
     return ids, first[:nu]
+
+
+@jit
+def join_strings(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray, sep: int
+) -> tuple[np.ndarray, bool]:
+    """``buf[off[k]:off[k]+length[k]]`` for every k, joined by the byte ``sep``; and whether
+    any of them holds ``sep`` itself (then the joined bytes cannot be split back)."""
+    total = 0
+    for k in range(off.shape[0]):
+        total += int(length[k]) + 1
+    out = np.empty(max(total - 1, 0), np.uint8)
+    q = 0
+    clash = False
+    for k in range(off.shape[0]):
+        if k:
+            out[q] = sep
+            q += 1
+        o = int(off[k])
+        for j in range(int(length[k])):
+            c = buf[o + j]
+            clash |= c == sep
+            out[q] = c
+            q += 1
+    return out, clash
 
 
 @jit
@@ -379,6 +443,8 @@ def same_bytes(
 
 @jit
 def _varint(buf: np.ndarray, p: int, e: int) -> tuple[int, int, bool]:
+    if p < e and buf[p] < 0x80:  # the common one-byte case, kept branch-light
+        return int(buf[p]), p + 1, True
     v = 0
     shift = 0
     for j in range(5):
@@ -424,7 +490,6 @@ def decode_events(
     tab_len: np.ndarray,
     tab: np.ndarray,
     layout: np.ndarray,
-    phys: np.ndarray,
     b_sess: np.ndarray,
     b_vis: np.ndarray,
     sess_out: np.ndarray,
@@ -445,8 +510,8 @@ def decode_events(
 ) -> None:
     """Decode the event sections of ``order`` (batch indices, canonical order) into the output
     columns at ``out_start``. String references resolve through the session table
-    ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (global string ids, -1 for a hole) of the
-    batch's session position j, then through ``phys`` (global id -> Categorical code).
+    ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (Categorical codes, -1 for a hole) of the
+    batch's session position j.
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
     code 0 when good."""
     nlayout = layout.shape[0]
@@ -553,9 +618,9 @@ def decode_events(
             a_out[q] = a
             b_out[q] = bb
             tg_ok[q] = tg >= 0
-            tg_out[q] = phys[tg] if tg >= 0 else 0
+            tg_out[q] = tg if tg >= 0 else 0
             tx_ok[q] = tx >= 0
-            tx_out[q] = phys[tx] if tx >= 0 else 0
+            tx_out[q] = tx if tx >= 0 else 0
         if code == 0:
             if pt != et:
                 code, detail, off = C.LEFTOVER, 10, pt - s
