@@ -238,6 +238,10 @@ def parse_envelopes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta:
         meta[b, M_STRS_OFF] = p
         for j in range(nstr):
             q = p
+            c = int(buf[p]) if p < e else 0
+            if 0xA0 <= c <= 0xBF and p + 1 + (c & 0x1F) <= e:  # fixstr, the usual case
+                p += 1 + (c & 0x1F)
+                continue
             n, start, st = _read_str(buf, p, e)
             if st != C.OK:
                 _fail(meta, b, st, 14 + j, q - s)
@@ -300,7 +304,11 @@ def string_entries(
         b = batches[idx]
         p = int(strs_off[b])
         for _ in range(int(nstr[b])):
-            n, start, _st = _read_str(buf, p, buf.shape[0])
+            c = int(buf[p])
+            if 0xA0 <= c <= 0xBF:  # fixstr, the usual case
+                n, start = c & 0x1F, p + 1
+            else:
+                n, start, _st = _read_str(buf, p, buf.shape[0])
             out_off[k] = start
             out_len[k] = n
             p = start + n
