@@ -16,7 +16,6 @@ from cemreplay.schema import (
     MAX_ID_BYTES,
     MAX_STRING_BYTES,
     MAX_STRINGS_PER_BATCH,
-    WIRE_VERSION,
 )
 from cemreplay.wire import _codes as C
 
@@ -44,7 +43,8 @@ M_INTS_OFF = 19
 M_INTS_LEN = 20
 M_REFS_OFF = 21
 M_REFS_LEN = 22
-N_META = 23
+M_KINDS_LEN = 23
+N_META = 24
 
 _U32 = (1 << 32) - 1
 _T_MAX = (1 << 53) - 1
@@ -180,7 +180,7 @@ def parse_envelopes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta:
         if st != C.OK:
             _fail(meta, b, st, 0, q - s)
             continue
-        if v != WIRE_VERSION:
+        if v != 1 and v != 2:
             _fail(meta, b, C.VERSION, v, q - s)
             continue
         meta[b, M_VERSION] = v
@@ -273,11 +273,13 @@ def parse_envelopes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta:
                 bad = True
                 break
             if el == 9:
-                if n != meta[b, M_N]:
+                # v1: a byte per event; v2: runs, checked against n by decode_events
+                if n != meta[b, M_N] and meta[b, M_VERSION] == 1:
                     _fail(meta, b, C.KINDS_LENGTH, 9, q - s)
                     bad = True
                     break
                 meta[b, M_KINDS_OFF] = start
+                meta[b, M_KINDS_LEN] = n
             else:
                 meta[b, M_TIMES_OFF + 2 * (el - 10)] = start
                 meta[b, M_TIMES_LEN + 2 * (el - 10)] = n
@@ -470,6 +472,12 @@ def _varint(buf: np.ndarray, p: int, e: int) -> tuple[int, int, bool]:
 
 
 @jit
+def _wrap32(v: int) -> int:
+    """``v`` modulo 2^32 as a signed 32-bit integer."""
+    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+@jit
 def _unzig(v: int) -> int:
     return (v >> 1) ^ -(v & 1)
 
@@ -523,11 +531,14 @@ def decode_events(
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
     code 0 when good."""
     nlayout = layout.shape[0]
+    prev = np.zeros(nlayout * 4, np.int64)  # v2: last value of each (kind, integer slot)
     for j in range(order.shape[0]):
         b = order[j]
         s = int(starts[b])
         n = int(meta[b, M_N])
+        v2 = meta[b, M_VERSION] == 2
         ko = int(meta[b, M_KINDS_OFF])
+        ke = ko + int(meta[b, M_KINDS_LEN])
         pt = int(meta[b, M_TIMES_OFF])
         et = pt + int(meta[b, M_TIMES_LEN])
         pi = int(meta[b, M_INTS_OFF])
@@ -540,6 +551,10 @@ def decode_events(
         t = int(meta[b, M_BASE_TS])
         px = 0
         py = 0
+        if v2:
+            prev[:] = 0
+        run = 0
+        kd = 0
         o = int(out_start[j])
         sq = meta[b, M_SEQ]
         sc = b_sess[j]
@@ -548,16 +563,36 @@ def decode_events(
         detail = 0
         off = 0
         for k in range(n):
-            kd = int(buf[ko + k])
+            if v2:
+                if run == 0:  # next run: kind in the low 5 bits, length - 1 in the high 3
+                    if ko >= ke:
+                        code, detail, off = C.KIND_RUNS, 9, ko - s
+                        break
+                    c = int(buf[ko])
+                    kd = c & 31
+                    run = (c >> 5) + 1
+                    ko += 1
+                run -= 1
+            else:
+                kd = int(buf[ko + k])
             m = int(layout[kd]) if kd < nlayout else -1
             if m < 0:
-                code, detail, off = C.UNKNOWN_KIND, k, ko + k - s
+                code, detail, off = C.UNKNOWN_KIND, k, (ko - 1 if v2 else ko + k) - s
                 break
             v, pt, ok = _varint(buf, pt, et)
             if not ok:
                 code, detail, off = C.BAD_VARINT, 10, pt - s
                 break
-            t += _unzig(v)
+            if not v2:
+                t += _unzig(v)
+            elif v > 0:
+                t += v - 1
+            else:  # a step back in time: its size follows
+                v, pt, ok = _varint(buf, pt, et)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 10, pt - s
+                    break
+                t -= v
             if t < 0 or t > _T_MAX:
                 code, detail, off = C.TIME_RANGE, k, pt - s
                 break
@@ -565,35 +600,45 @@ def decode_events(
             y = 0
             a = 0
             bb = 0
-            if m & 1:
-                v, pi, ok = _varint(buf, pi, ei)
+            if m & 15:
+                for slot in range(4):
+                    if m & (1 << slot):
+                        v, pi, ok = _varint(buf, pi, ei)
+                        if not ok:
+                            break
+                        d = _unzig(v)
+                        if v2:  # 32-bit two's complement: the sum wraps like the change did
+                            d = _wrap32(d + prev[kd * 4 + slot])
+                            prev[kd * 4 + slot] = d
+                        elif slot == 0:
+                            px += d
+                            d = px
+                        elif slot == 1:
+                            py += d
+                            d = py
+                        if slot == 0:
+                            x = d
+                        elif slot == 1:
+                            y = d
+                        elif slot == 2:
+                            a = d
+                        else:
+                            bb = d
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 11, pi - s
                     break
-                px += _unzig(v)
-                x = px
-            if m & 2:
-                v, pi, ok = _varint(buf, pi, ei)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
+                if (
+                    x < _I32_MIN
+                    or x > _I32_MAX
+                    or y < _I32_MIN
+                    or y > _I32_MAX
+                    or a < _I32_MIN
+                    or a > _I32_MAX
+                    or bb < _I32_MIN
+                    or bb > _I32_MAX
+                ):
+                    code, detail, off = C.COORD_RANGE, k, pi - s
                     break
-                py += _unzig(v)
-                y = py
-            if m & 4:
-                v, pi, ok = _varint(buf, pi, ei)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
-                    break
-                a = _unzig(v)
-            if m & 8:
-                v, pi, ok = _varint(buf, pi, ei)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
-                    break
-                bb = _unzig(v)
-            if x < _I32_MIN or x > _I32_MAX or y < _I32_MIN or y > _I32_MAX:
-                code, detail, off = C.COORD_RANGE, k, pi - s
-                break
             tg = -1
             tx = -1
             if m & 16:
@@ -630,7 +675,9 @@ def decode_events(
             tx_ok[q] = tx >= 0
             tx_out[q] = tx if tx >= 0 else 0
         if code == 0:
-            if pt != et:
+            if v2 and (run != 0 or ko != ke):
+                code, detail, off = C.KIND_RUNS, 9, ko - s
+            elif pt != et:
                 code, detail, off = C.LEFTOVER, 10, pt - s
             elif pi != ei:
                 code, detail, off = C.LEFTOVER, 11, pi - s
@@ -712,6 +759,80 @@ def encode_sections(
                 p = _put_varint(out, p, _zig(int(a[r])))
             if m & 8:
                 p = _put_varint(out, p, _zig(int(b[r])))
+        sect[j, 3] = p
+        for r in range(lo, hi):
+            m = layout[kind[r]]
+            if m & 16:
+                p = _put_varint(out, p, int(rt[r]))
+            if m & 32:
+                p = _put_varint(out, p, int(rx[r]))
+        sect[j, 4] = p
+    return p
+
+
+@jit
+def encode_sections_v2(
+    bounds: np.ndarray,
+    kind: np.ndarray,
+    t: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    rt: np.ndarray,
+    rx: np.ndarray,
+    layout: np.ndarray,
+    out: np.ndarray,
+    sect: np.ndarray,
+) -> int:
+    """Version 2 of :func:`encode_sections`: kinds as runs (kind | (length - 1) << 5, at most
+    8 per byte), times as ``step + 1`` (``0`` then the size of a step back), every integer
+    slot as the zigzag change (modulo 2^32) from the same slot of the previous event of the
+    same kind."""
+    p = 0
+    prev = np.zeros(layout.shape[0] * 4, np.int64)
+    for j in range(bounds.shape[0] - 1):
+        lo = bounds[j]
+        hi = bounds[j + 1]
+        sect[j, 0] = p
+        r = lo
+        while r < hi:
+            k = kind[r]
+            e = r + 1
+            while e < hi and e - r < 8 and kind[e] == k:
+                e += 1
+            out[p] = k | ((e - r - 1) << 5)
+            p += 1
+            r = e
+        sect[j, 1] = p
+        last = t[lo]
+        for r in range(lo, hi):
+            d = t[r] - last
+            if d < _I32_MIN or d > _I32_MAX:
+                return -1 - r
+            if d >= 0:
+                p = _put_varint(out, p, d + 1)
+            else:
+                out[p] = 0
+                p = _put_varint(out, p + 1, -d)
+            last = t[r]
+        sect[j, 2] = p
+        prev[:] = 0
+        for r in range(lo, hi):
+            k = int(kind[r])
+            m = layout[k]
+            for slot in range(4):
+                if m & (1 << slot):
+                    if slot == 0:
+                        v = int(x[r])
+                    elif slot == 1:
+                        v = int(y[r])
+                    elif slot == 2:
+                        v = int(a[r])
+                    else:
+                        v = int(b[r])
+                    p = _put_varint(out, p, _zig(_wrap32(v - prev[k * 4 + slot])))
+                    prev[k * 4 + slot] = v
         sect[j, 3] = p
         for r in range(lo, hi):
             m = layout[kind[r]]

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from cemreplay.errors import ConfigError, DecodeError, WireVersionError
-from cemreplay.schema import EVENT_SCHEMA, LAYOUT, WIRE_VERSION
+from cemreplay.schema import EVENT_SCHEMA, LAYOUT, SUPPORTED_WIRE_VERSIONS
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
 
@@ -55,7 +55,7 @@ class Quarantined:
 
     def error(self) -> DecodeError:
         if self.code == C.VERSION:
-            return WireVersionError(self.detail, WIRE_VERSION, batch=self.index)
+            return WireVersionError(self.detail, SUPPORTED_WIRE_VERSIONS, batch=self.index)
         return DecodeError(self.reason, batch=self.index, offset=self.offset)
 
 
