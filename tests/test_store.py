@@ -220,6 +220,28 @@ def test_personal_data_never_reaches_the_file(tmp_path):
         assert secret.encode() not in blob, secret
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_scrubbing_works_on_every_wire_version(tmp_path, version):
+    from cemreplay import wire
+    from cemreplay.schema import EVENT_SCHEMA
+
+    rows = [
+        dict(session_id="s9", visitor_id="v9", t=BASE_TS + 10 * k, batch=k // 2, i=k % 2,
+             kind=int(EventKind.PAGE_VIEW), x=1280, y=720, a=1, b=0,
+             target=f"/account/{EMAIL}/p{k % 2}", text=None)
+        for k in range(4)
+    ]
+    batches = wire.encode(pl.DataFrame(rows, schema=EVENT_SCHEMA), version=version)
+    assert [msgpack.unpackb(b)[0] for b in batches] == [version, version]
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as st:
+        assert [o.status for o in st.put_batches(batches[::-1])] == ["stored", "stored"]
+        got = st.session_events("s9")["target"].cast(pl.String).to_list()
+        assert got == ["/account/[email]/p0", "/account/[email]/p1"] * 2
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert EMAIL.encode() not in blob
+
+
 def test_scrub_can_be_turned_off_for_trusted_imports(store):
     store.put_batches([batch("s1", url=f"/{EMAIL}")], scrub=False)
     ev = store.session_events("s1")
