@@ -126,7 +126,11 @@ BAD_V2: list[tuple[str, bytes, str]] = [
         with_field_v2(11, bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x7F]) + INTS_V2[2:]),
         "a varint in ints is cut short or over 32 bits",
     ),
-    ("v2 six-byte varint", with_field_v2(12, bytes([1, 0, 0x82, 0x80, 0x80, 0x80, 0x80, 0])), "over 32 bits"),
+    (
+        "v2 six-byte varint",
+        with_field_v2(12, bytes([1, 0, 0x82, 0x80, 0x80, 0x80, 0x80, 0])),
+        "over 32 bits",
+    ),
     ("v2 ints short", with_field_v2(11, INTS_V2[:-1]), "a varint in ints is cut short"),
     ("v2 leftover", with_field_v2(12, bytes([1, 0, 2, 0])), "refs has bytes left over"),
     ("v2 index out of range", with_field_v2(12, bytes([1, 0, 9])), "past the batch's string table"),

@@ -159,7 +159,9 @@ def _fail(meta: np.ndarray, b: int, code: int, detail: int, off: int) -> None:
 
 
 @jit
-def parse_envelopes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta: np.ndarray) -> None:
+def parse_envelopes(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta: np.ndarray
+) -> None:
     """Parse and check every batch's envelope; fill ``meta`` (N_META columns).
     ``meta[b, M_ERR]`` is 0 for a good envelope."""
     for b in range(starts.shape[0]):
@@ -180,7 +182,7 @@ def parse_envelopes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta:
         if st != C.OK:
             _fail(meta, b, st, 0, q - s)
             continue
-        if v != 1 and v != 2:
+        if v not in (1, 2):
             _fail(meta, b, C.VERSION, v, q - s)
             continue
         meta[b, M_VERSION] = v
@@ -346,7 +348,7 @@ def _hash_bytes(buf: np.ndarray, o: int, n: int) -> np.uint64:
 
 @jit
 def _equal(buf: np.ndarray, a: int, b: int, n: int) -> bool:
-    for j in range(n):
+    for j in range(n):  # noqa: SIM110 - a plain loop compiles to the tightest code
         if buf[a + j] != buf[b + j]:
             return False
     return True

@@ -169,7 +169,9 @@ class _Interner:
         self.phys = self.keep.to_physical().to_numpy().astype(np.uint32, copy=False)
 
 
-def _decode_all(buf: np.ndarray, off: np.ndarray, length: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+def _decode_all(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray
+) -> tuple[pl.Series, np.ndarray]:
     """The strings ``buf[off[k]:off[k]+length[k]]`` as a String Series (null where not UTF-8)
     and which are not. One UTF-8 check and one split in polars for all of them, unless one
     holds a NUL byte or one is not UTF-8; then string by string."""

@@ -186,7 +186,18 @@ def _parse_envelope(data: bytes) -> _Env:
             raise _BadBatchError(C.UTF8, el, off) from None
     site, visitor, session = (t for t, _ in texts[:3])
     return _Env(
-        version, site, visitor, session, seq, base_ts, str_base, texts[3:], n, kinds, kinds_off, sections
+        version,
+        site,
+        visitor,
+        session,
+        seq,
+        base_ts,
+        str_base,
+        texts[3:],
+        n,
+        kinds,
+        kinds_off,
+        sections,
     )
 
 
