@@ -89,7 +89,7 @@ def test_reference_to_a_later_arriving_batch_is_accepted(store):
         (pack(envelope("s1", 0, [(99, 0, {})])), "unknown kind"),
         (pack(envelope("s1", 0, [(EventKind.PAGE_VIEW, 0, {"target": 5})], strings=["/"])),
          "refers past"),
-        (pack([2, *envelope("s1", 0, [])[1:]]), "version 2"),
+        (pack([3, *envelope("s1", 0, [])[1:]]), "version 3"),
     ],
 )
 def test_bad_batches_go_to_quarantine_with_their_reason(store, raw, words):
