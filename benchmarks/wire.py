@@ -10,10 +10,10 @@ Measured in one run on the same events (the generator's default mix):
   and row-per-event msgpack for the same events;
 * decode throughput (events/s, best of 3, one core: the process is pinned with
   ``sched_setaffinity`` to ``--cores`` cores, numba kernels are single-threaded) of
-  cemreplay's numba decoder over the ordinary batches of each version, against row msgpack + polars and rrweb JSON parsed with the standard library and
-  with orjson, each brought to the same event table (checked equal). The peers are pure Python
-  per event, so they run on the first ``--peer-events`` events; throughput is per event either
-  way.
+  cemreplay's numba decoder over the ordinary batches of each version, against row msgpack +
+  polars and rrweb JSON parsed with the standard library and with orjson, each brought to the
+  same event table (checked equal). The peers are pure Python per event, so they run on the
+  first ``--peer-events`` events; throughput is per event either way.
 """
 
 from __future__ import annotations

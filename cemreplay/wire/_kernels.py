@@ -432,6 +432,26 @@ def join_strings(
 
 
 @jit
+def session_tables(
+    d_sess: np.ndarray, d_local: np.ndarray, d_code: np.ndarray, nsess: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The session string tables, back to back: (start, length, codes). Entry ``d_local[k]``
+    of session ``d_sess[k]`` holds ``d_code[k]``; entries nobody defines hold -1."""
+    tlen = np.zeros(nsess, np.int64)
+    for k in range(d_sess.shape[0]):
+        tlen[d_sess[k]] = max(tlen[d_sess[k]], d_local[k] + 1)
+    tstart = np.empty(nsess, np.int64)
+    acc = 0
+    for j in range(nsess):
+        tstart[j] = acc
+        acc += tlen[j]
+    tab = np.full(acc, -1, np.int64)
+    for k in range(d_sess.shape[0]):
+        tab[tstart[d_sess[k]] + d_local[k]] = d_code[k]
+    return tstart, tlen, tab
+
+
+@jit
 def same_bytes(
     buf: np.ndarray, off_a: np.ndarray, len_a: np.ndarray, off_b: np.ndarray, len_b: np.ndarray
 ) -> np.ndarray:
@@ -551,8 +571,7 @@ def decode_events(
         t0 = int(tab_start[j])
         tl = int(tab_len[j])
         t = int(meta[b, M_BASE_TS])
-        px = 0
-        py = 0
+        prev[:4] = 0
         if v2:
             prev[:] = 0
         run = 0
@@ -598,47 +617,52 @@ def decode_events(
             if t < 0 or t > _T_MAX:
                 code, detail, off = C.TIME_RANGE, k, pt - s
                 break
+            # Integer slots. v1: x and y change from the previous x, y of the batch (row 0 of
+            # prev), a and b as they are; v2: all four change from the previous event of the
+            # same kind (row kd), modulo 2^32.
             x = 0
             y = 0
             a = 0
             bb = 0
             if m & 15:
-                for slot in range(4):
-                    if m & (1 << slot):
-                        v, pi, ok = _varint(buf, pi, ei)
-                        if not ok:
-                            break
-                        d = _unzig(v)
-                        if v2:  # 32-bit two's complement: the sum wraps like the change did
-                            d = _wrap32(d + prev[kd * 4 + slot])
-                            prev[kd * 4 + slot] = d
-                        elif slot == 0:
-                            px += d
-                            d = px
-                        elif slot == 1:
-                            py += d
-                            d = py
-                        if slot == 0:
-                            x = d
-                        elif slot == 1:
-                            y = d
-                        elif slot == 2:
-                            a = d
-                        else:
-                            bb = d
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
-                    break
-                if (
-                    x < _I32_MIN
-                    or x > _I32_MAX
-                    or y < _I32_MIN
-                    or y > _I32_MAX
-                    or a < _I32_MIN
-                    or a > _I32_MAX
-                    or bb < _I32_MIN
-                    or bb > _I32_MAX
-                ):
+                row = kd * 4 if v2 else 0
+                if m & 1:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    x = _unzig(v) + prev[row]
+                    if v2:
+                        x = _wrap32(x)
+                    prev[row] = x
+                if m & 2:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    y = _unzig(v) + prev[row + 1]
+                    if v2:
+                        y = _wrap32(y)
+                    prev[row + 1] = y
+                if m & 4:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    a = _unzig(v)
+                    if v2:
+                        a = _wrap32(a + prev[row + 2])
+                        prev[row + 2] = a
+                if m & 8:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    bb = _unzig(v)
+                    if v2:
+                        bb = _wrap32(bb + prev[row + 3])
+                        prev[row + 3] = bb
+                if x < _I32_MIN or x > _I32_MAX or y < _I32_MIN or y > _I32_MAX:
                     code, detail, off = C.COORD_RANGE, k, pi - s
                     break
             tg = -1
@@ -662,9 +686,6 @@ def decode_events(
                     code, detail, off = c2, k, pr - s
                     break
             q = o + k
-            sess_out[q] = sc
-            vis_out[q] = vc
-            seq_out[q] = sq
             t_out[q] = t
             i_out[q] = k
             kind_out[q] = kd
@@ -676,6 +697,9 @@ def decode_events(
             tg_out[q] = tg if tg >= 0 else 0
             tx_ok[q] = tx >= 0
             tx_out[q] = tx if tx >= 0 else 0
+        sess_out[o : o + n] = sc
+        vis_out[o : o + n] = vc
+        seq_out[o : o + n] = sq
         if code == 0:
             if v2 and (run != 0 or ko != ke):
                 code, detail, off = C.KIND_RUNS, 9, ko - s

@@ -337,12 +337,7 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
         d_sess = sess_pos[sess[eb[keep_e]]]
         d_local = e_local[keep_e]
         d_gid = e_gid[keep_e]
-        tlen = np.zeros(len(k_sess), np.int64)
-        if len(d_sess):
-            np.maximum.at(tlen, d_sess, d_local + 1)
-        tstart = np.cumsum(tlen) - tlen
-        tab = np.full(int(tlen.sum()), -1, np.int64)
-        tab[tstart[d_sess] + d_local] = strs.phys[d_gid]
+        tstart, tlen, tab = K.session_tables(d_sess, d_local, strs.phys[d_gid], len(k_sess))
         # 4. canonical order and decode
         order_idx = np.lexsort((seq[kept], rank_of[sess[kept]]))
         order = kept[order_idx]
