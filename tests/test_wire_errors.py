@@ -36,21 +36,12 @@ def good_fields(session: str = "s1", seq: int = 0) -> list[Any]:
 
 def good_fields_v2(session: str = "s1", seq: int = 0) -> list[Any]:
     """The same two events in wire format v2 (docs/wire-format.md, the v2 worked example)."""
-    return [
-        2,
-        "k",
-        "v1",
-        session,
-        seq,
-        1_700_000_000_000,
-        0,
-        ["/", "button#buy"],
-        2,
-        bytes([0x01, 0x03]),  # runs: PAGE_VIEW x1, CLICK x1
-        bytes([0x01, 0xFB, 0x01]),  # steps + 1: 0, 250
-        bytes.fromhex("8014a00b0200c8015080 0102".replace(" ", "")),
-        bytes([1, 0, 2]),
-    ]
+    f = good_fields(session, seq)
+    f[0] = 2
+    f[9] = bytes([0x01, 0x03])  # runs: PAGE_VIEW x1, CLICK x1
+    f[10] = bytes([0x01, 0xFB, 0x01])  # steps + 1: 0, 250
+    f[11] = bytes.fromhex("8014a00b0200c80150800102")  # changes per kind, from 0
+    return f
 
 
 def pack(fields: list[Any]) -> bytes:

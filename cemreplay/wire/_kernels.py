@@ -743,78 +743,18 @@ def encode_sections(
     layout: np.ndarray,
     out: np.ndarray,
     sect: np.ndarray,
+    v2: bool,
 ) -> int:
     """Write kinds, times, ints and refs of each batch (rows ``bounds[j]..bounds[j+1]``) into
     ``out``; ``sect[j] = (kinds, times, ints, refs, end)`` offsets. ``rt``/``rx`` are 1-based
     session string table references (0 null). Returns bytes written, or -1 - row of an event
-    whose time delta or coordinates do not fit 32 bits."""
-    p = 0
-    for j in range(bounds.shape[0] - 1):
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        sect[j, 0] = p
-        for r in range(lo, hi):
-            out[p] = kind[r]
-            p += 1
-        sect[j, 1] = p
-        prev = t[lo]
-        for r in range(lo, hi):
-            d = t[r] - prev
-            if d < _I32_MIN or d > _I32_MAX:
-                return -1 - r
-            p = _put_varint(out, p, _zig(d))
-            prev = t[r]
-        sect[j, 2] = p
-        px = 0
-        py = 0
-        for r in range(lo, hi):
-            m = layout[kind[r]]
-            if m & 1:
-                d = int(x[r]) - px
-                if d < _I32_MIN or d > _I32_MAX:
-                    return -1 - r
-                p = _put_varint(out, p, _zig(d))
-                px = int(x[r])
-            if m & 2:
-                d = int(y[r]) - py
-                if d < _I32_MIN or d > _I32_MAX:
-                    return -1 - r
-                p = _put_varint(out, p, _zig(d))
-                py = int(y[r])
-            if m & 4:
-                p = _put_varint(out, p, _zig(int(a[r])))
-            if m & 8:
-                p = _put_varint(out, p, _zig(int(b[r])))
-        sect[j, 3] = p
-        for r in range(lo, hi):
-            m = layout[kind[r]]
-            if m & 16:
-                p = _put_varint(out, p, int(rt[r]))
-            if m & 32:
-                p = _put_varint(out, p, int(rx[r]))
-        sect[j, 4] = p
-    return p
+    whose time step (or, in v1, x or y change) does not fit 32 bits.
 
-
-@jit
-def encode_sections_v2(
-    bounds: np.ndarray,
-    kind: np.ndarray,
-    t: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    rt: np.ndarray,
-    rx: np.ndarray,
-    layout: np.ndarray,
-    out: np.ndarray,
-    sect: np.ndarray,
-) -> int:
-    """Version 2 of :func:`encode_sections`: kinds as runs (kind | (length - 1) << 5, at most
-    8 per byte), times as ``step + 1`` (``0`` then the size of a step back), every integer
-    slot as the zigzag change (modulo 2^32) from the same slot of the previous event of the
-    same kind."""
+    v1: a kind byte per event, zigzag time steps, x and y as changes from the previous x, y of
+    the batch, a and b as they are. v2: kinds as runs (kind | (length - 1) << 5, at most 8 per
+    byte), time steps as ``step + 1`` (``0`` then the size of a step back), every integer slot
+    as the zigzag change (modulo 2^32) from the same slot of the previous event of the same
+    kind."""
     p = 0
     prev = np.zeros(layout.shape[0] * 4, np.int64)
     for j in range(bounds.shape[0] - 1):
@@ -823,11 +763,10 @@ def encode_sections_v2(
         sect[j, 0] = p
         r = lo
         while r < hi:
-            k = kind[r]
             e = r + 1
-            while e < hi and e - r < 8 and kind[e] == k:
+            while v2 and e < hi and e - r < 8 and kind[e] == kind[r]:
                 e += 1
-            out[p] = k | ((e - r - 1) << 5)
+            out[p] = kind[r] | ((e - r - 1) << 5)
             p += 1
             r = e
         sect[j, 1] = p
@@ -836,7 +775,9 @@ def encode_sections_v2(
             d = t[r] - last
             if d < _I32_MIN or d > _I32_MAX:
                 return -1 - r
-            if d >= 0:
+            if not v2:
+                p = _put_varint(out, p, _zig(d))
+            elif d >= 0:
                 p = _put_varint(out, p, d + 1)
             else:
                 out[p] = 0
@@ -847,6 +788,7 @@ def encode_sections_v2(
         for r in range(lo, hi):
             k = int(kind[r])
             m = layout[k]
+            row = k * 4 if v2 else 0
             for slot in range(4):
                 if m & (1 << slot):
                     if slot == 0:
@@ -857,8 +799,16 @@ def encode_sections_v2(
                         v = int(a[r])
                     else:
                         v = int(b[r])
-                    p = _put_varint(out, p, _zig(_wrap32(v - prev[k * 4 + slot])))
-                    prev[k * 4 + slot] = v
+                    if v2:
+                        d = _wrap32(v - prev[row + slot])
+                    elif slot < 2:  # v1: x and y change from the batch's previous x, y
+                        d = v - prev[slot]
+                        if d < _I32_MIN or d > _I32_MAX:
+                            return -1 - r
+                    else:
+                        d = v
+                    p = _put_varint(out, p, _zig(d))
+                    prev[row + slot] = v
         sect[j, 3] = p
         for r in range(lo, hi):
             m = layout[kind[r]]

@@ -172,10 +172,8 @@ def encode(
     sect = np.zeros((len(bstart), 5), np.int64)
     t = events["t"].to_numpy()
     cols = [events[c].to_numpy() for c in ("x", "y", "a", "b")]
-    sections = K.encode_sections_v2 if version == 2 else K.encode_sections
-    wrote = sections(
-        bounds, kind, t, cols[0], cols[1], cols[2], cols[3], rt, rx, _LAYOUT, out, sect
-    )
+    x, y, a, b = cols
+    wrote = K.encode_sections(bounds, kind, t, x, y, a, b, rt, rx, _LAYOUT, out, sect, version == 2)
     if wrote < 0:
         r = -1 - wrote
         raise SchemaError(
