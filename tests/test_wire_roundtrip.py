@@ -137,3 +137,34 @@ def test_v2_is_smaller_on_the_generator_mix() -> None:
 def test_encode_refuses_unknown_versions() -> None:
     with pytest.raises(ValueError, match="writes wire versions"):
         wire.encode(pl.DataFrame(schema=EVENT_SCHEMA), version=3)
+
+
+def _interned(strings: list[bytes], pad: bytes = b"") -> tuple[list[int], list[bytes]]:
+    import numpy as np
+
+    from cemreplay.wire import _kernels as K
+
+    blob = pad + b"".join(strings)
+    off = np.cumsum([len(pad)] + [len(s) for s in strings])[:-1].astype(np.int64)
+    length = np.array([len(s) for s in strings], dtype=np.int64)
+    ids, first = K.intern_bytes(np.frombuffer(blob, np.uint8), off, length)
+    return ids.tolist(), [strings[f] for f in first.tolist()]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab", max_size=40).map(str.encode), max_size=80),
+    st.binary(max_size=3),
+)
+def test_interning_is_exact(strings: list[bytes], pad: bytes) -> None:
+    """The decoder's string interning gives equal ids exactly to equal byte strings."""
+    seen: dict[bytes, int] = {}
+    want = [seen.setdefault(s, len(seen)) for s in strings]
+    assert _interned(strings, pad) == (want, list(seen))
+
+
+def test_interning_tells_apart_strings_that_differ_only_between_sampled_words() -> None:
+    a = b"x" * 30
+    b = b"x" * 9 + b"y" + b"x" * 20  # byte 9: outside the first, middle and last 8 bytes
+    many = [f"s{i}".encode() for i in range(3000)]  # makes the table grow twice
+    assert _interned([a, b, a, *many, b]) == ([0, 1, 0, *range(2, 3002), 1], [a, b, *many])
