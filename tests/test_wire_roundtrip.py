@@ -147,8 +147,14 @@ def _interned(strings: list[bytes], pad: bytes = b"") -> tuple[list[int], list[b
     blob = pad + b"".join(strings)
     off = np.cumsum([len(pad)] + [len(s) for s in strings])[:-1].astype(np.int64)
     length = np.array([len(s) for s in strings], dtype=np.int64)
-    ids, first = K.intern_bytes(np.frombuffer(blob, np.uint8), off, length)
-    return ids.tolist(), [strings[f] for f in first.tolist()]
+    out = None
+    for little in (True, False):  # aligned word loads, and byte by byte
+        ids, first = K.intern_bytes(np.frombuffer(blob, np.uint8), off, length, little)
+        got = ids.tolist(), [strings[f] for f in first.tolist()]
+        assert out is None or got == out
+        out = got
+    assert out is not None
+    return out
 
 
 @settings(max_examples=100, deadline=None)

@@ -320,11 +320,25 @@ def string_entries(
 
 
 @jit
-def _word(buf: np.ndarray, p: int, n: int) -> np.uint64:
-    """Up to 8 bytes from ``p`` as one little-endian word."""
-    w = np.uint64(0)
-    for j in range(min(n, 8)):
-        w |= np.uint64(buf[p + j]) << np.uint64(8 * j)
+def _word(buf: np.ndarray, words: np.ndarray, p: int, n: int) -> np.uint64:
+    """Up to 8 bytes from ``p`` (``n`` of them, the rest 0) as one little-endian word. ``words``
+    is ``buf`` seen as 64-bit words (empty when the machine is not little-endian): two aligned
+    loads and shifts instead of a loop over bytes."""
+    if n <= 0:
+        return np.uint64(0)
+    i = p >> 3
+    if i + 1 < words.shape[0]:
+        sh = np.uint64((p & 7) * 8)
+        w: np.uint64 = words[i] >> sh
+        if sh:
+            w |= words[i + 1] << (np.uint64(64) - sh)
+    else:
+        w = np.uint64(0)
+        for j in range(min(n, 8)):
+            w |= np.uint64(buf[p + j]) << np.uint64(8 * j)
+        return w
+    if n < 8:
+        w &= (np.uint64(1) << np.uint64(8 * n)) - np.uint64(1)
     return w
 
 
@@ -335,15 +349,17 @@ def _mix(h: np.uint64, w: np.uint64) -> np.uint64:
 
 
 @jit
-def _hash_bytes(buf: np.ndarray, o: int, n: int) -> np.uint64:
-    """A cheap hash of the length and the first, middle and last 8 bytes (equality is always
-    confirmed byte for byte, so a weak hash costs time, never correctness)."""
-    h = _mix(np.uint64(n) + np.uint64(0x51ED270B), _word(buf, o, n))
-    if n > 8:
-        h = _mix(h, _word(buf, o + n - 8, 8))
-        if n > 16:
-            h = _mix(h, _word(buf, o + (n >> 1) - 4, 8))
-    return h
+def _words(
+    buf: np.ndarray, words: np.ndarray, o: int, n: int
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    """The first, last and middle 8 bytes of ``buf[o:o+n]`` (0 where the string is too short
+    to need them), and a hash of them and the length. Up to 24 bytes they cover every byte, so
+    equal length and words mean equal strings."""
+    w0 = _word(buf, words, o, n)
+    w1 = _word(buf, words, o + n - 8, 8) if n > 8 else np.uint64(0)
+    w2 = _word(buf, words, o + (n >> 1) - 4, 8) if n > 16 else np.uint64(0)
+    h = _mix(_mix(_mix(np.uint64(n) + np.uint64(0x51ED270B), w0), w1), w2)
+    return w0, w1, w2, h
 
 
 @jit
@@ -356,53 +372,69 @@ def _equal(buf: np.ndarray, a: int, b: int, n: int) -> bool:
 
 @jit
 def intern_bytes(
-    buf: np.ndarray, off: np.ndarray, length: np.ndarray
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray, little: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense ids by first appearance for the byte strings ``buf[off[k]:off[k]+length[k]]``:
-    (id per item, first item per id). Exact: equal ids mean equal bytes.
+    (id per item, first item per id). Exact: equal ids mean equal bytes. ``little``: the
+    machine is little-endian (words are then read two aligned loads at a time).
 
     Open addressing in a power-of-two table that grows with the number of *distinct* strings
-    (so it stays in cache when millions of entries repeat a few hundred strings); a hash hit is
-    confirmed byte for byte against the id's first item. Never sorts."""
+    (so it stays in cache when millions of entries repeat a few hundred strings). A slot keeps
+    its string's length and first, middle and last 8 bytes: for strings up to 24 bytes (most
+    selectors, URLs, ids) comparing those is comparing the strings; longer ones are confirmed
+    byte for byte against the id's first item. Never sorts."""
+    nw = (buf.shape[0] >> 3) if little else 0
+    words = buf[: nw * 8].view(np.uint64)
     m = off.shape[0]
     cap = 1024
-    keys = np.zeros(cap, np.uint64)
-    slot = np.full(cap, -1, np.int64)
+    kn = np.full(cap, -1, np.int64)  # length; -1: empty slot
+    k0 = np.zeros(cap, np.uint64)
+    k1 = np.zeros(cap, np.uint64)
+    k2 = np.zeros(cap, np.uint64)
+    slot = np.empty(cap, np.int64)
     ids = np.empty(m, np.int64)
     first = np.empty(m, np.int64)
     nu = 0
     for k in range(m):
         o = int(off[k])
         n = int(length[k])
-        h = _hash_bytes(buf, o, n)
+        w0, w1, w2, h = _words(buf, words, o, n)
         p = np.int64(h & np.uint64(cap - 1))
         while True:
-            u = slot[p]
-            if u < 0:
+            if kn[p] < 0:
+                kn[p] = n
+                k0[p] = w0
+                k1[p] = w1
+                k2[p] = w2
                 slot[p] = nu
-                keys[p] = h
                 first[nu] = k
                 ids[k] = nu
                 nu += 1
                 break
-            if keys[p] == h:
-                f = first[u]
-                if int(length[f]) == n and _equal(buf, int(off[f]), o, n):
+            if kn[p] == n and k0[p] == w0 and k1[p] == w1 and k2[p] == w2:
+                u = slot[p]
+                if n <= 24 or _equal(buf, int(off[first[u]]), o, n):
                     ids[k] = u
                     break
             p = (p + 1) & (cap - 1)
         if 2 * nu > cap:  # grow: re-insert every distinct string
             cap *= 4
-            keys = np.zeros(cap, np.uint64)
-            slot = np.full(cap, -1, np.int64)
+            kn = np.full(cap, -1, np.int64)
+            k0 = np.zeros(cap, np.uint64)
+            k1 = np.zeros(cap, np.uint64)
+            k2 = np.zeros(cap, np.uint64)
+            slot = np.empty(cap, np.int64)
             for u in range(nu):
                 f = first[u]
-                h = _hash_bytes(buf, int(off[f]), int(length[f]))
+                w0, w1, w2, h = _words(buf, words, int(off[f]), int(length[f]))
                 p = np.int64(h & np.uint64(cap - 1))
-                while slot[p] >= 0:
+                while kn[p] >= 0:
                     p = (p + 1) & (cap - 1)
+                kn[p] = length[f]
+                k0[p] = w0
+                k1[p] = w1
+                k2[p] = w2
                 slot[p] = u
-                keys[p] = h
     return ids, first[:nu]
 
 

@@ -18,6 +18,7 @@ Rules both engines follow (see docs/wire-format.md):
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ class _Interner:
     """The unique byte strings of the buffer (exact), decoded and registered once each."""
 
     def __init__(self, buf: np.ndarray, off: np.ndarray, length: np.ndarray):
-        ids, first = K.intern_bytes(buf, off, length)
+        ids, first = K.intern_bytes(buf, off, length, sys.byteorder == "little")
         self.ids = ids
         #: the distinct strings, by id (null where the bytes are not UTF-8)
         self.values, bad = _decode_all(buf, off[first], length[first])
