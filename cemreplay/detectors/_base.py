@@ -21,6 +21,7 @@ import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.errors import ConfigError
 from cemreplay.events import check
 from cemreplay.schema import FINDINGS_SCHEMA, RESPONSE_KINDS, EventKind
@@ -238,7 +239,7 @@ class Context:
             lut = np.zeros(256, dtype=np.bool_)
             for k in kinds:
                 lut[int(k)] = True
-            self.cache[key] = K.rows_of(self.kind, lut)
+            self.cache[key] = _rows_of(self.kind, lut)
         out: I64 = self.cache[key]
         return out
 
@@ -251,9 +252,17 @@ class Context:
         """The rows of ``kind`` (ascending) and at each: t of the latest response event
         (``RESPONSE_KINDS``) at or before it in its session (SMALL when none), of the
         earliest at or after it (BIG when none), and its page view ordinal. One pass."""
-        rows, prev, nxt, pv = K.response_times(
-            self.starts, self.t, self.kind, _RESPONSE_LUT, int(kind), int(EventKind.PAGE_VIEW)
+        got = P.run(
+            K.response_times,
+            P.session_parts(self.starts),
+            self.starts,
+            self.t,
+            self.kind,
+            RESPONSE_LUT,
+            int(kind),
+            int(EventKind.PAGE_VIEW),
         )
+        rows, prev, nxt, pv = (P.cat(got, i) for i in range(4))
         if self.pv_full is not None:  # reordered by t: ordinals come from recording order
             pv = self.pv_at(rows)
         return rows, prev, nxt, pv
@@ -298,9 +307,35 @@ class Context:
 
 _PAGE_VIEW_LUT: Final = np.zeros(256, dtype=np.bool_)
 _PAGE_VIEW_LUT[int(EventKind.PAGE_VIEW)] = True
-_RESPONSE_LUT: Final = np.zeros(256, dtype=np.bool_)
+#: Per event kind: is it a response (:data:`cemreplay.schema.RESPONSE_KINDS`)?
+RESPONSE_LUT: Final = np.zeros(256, dtype=np.bool_)
 for _k in RESPONSE_KINDS:
-    _RESPONSE_LUT[int(_k)] = True
+    RESPONSE_LUT[int(_k)] = True
+
+
+def _rows_of(kind: npt.NDArray[np.uint8], lut: npt.NDArray[np.bool_]) -> I64:
+    """Rows whose kind is set in ``lut``, ascending (on threads over parts of the rows)."""
+    got = P.run(K.rows_of, P.row_parts(len(kind)), kind, lut)
+    out: I64 = got[0] if len(got) == 1 else np.concatenate(got)
+    return out
+
+
+def _scan(sid: Any, batch: Any, idx: Any, t: I64, kind: npt.NDArray[np.uint8]) -> Any:
+    """:func:`K.scan` over the whole table (on threads over parts of the rows), with the
+    session boundaries closed by the row count, and the check that no session id starts two
+    runs."""
+    n = len(sid)
+    got = P.run(K.scan, P.row_parts(n), sid, batch, idx, t, kind, int(EventKind.PAGE_VIEW))
+    in_order = all(g[0] for g in got)
+    t_sorted = all(g[1] for g in got)
+    starts = np.concatenate([*(g[2] for g in got), np.array([n], dtype=np.int64)])
+    views = P.cat(got, 3)
+    heads = sid[starts[:-1]]
+    if len(heads) and int(heads.max()) > 8 * len(heads) + 2**20:  # codes spread out: sort
+        grouped = len(np.unique(heads)) == len(heads)
+    else:
+        grouped = bool(K.distinct(heads))
+    return in_order and grouped, t_sorted, starts, views
 
 
 def _array(s: pl.Series) -> Any:
@@ -339,19 +374,17 @@ def prepare(events: pl.DataFrame) -> Context:
     sid = _codes(events["session_id"])
     t = _array(events["t"])
     kind = _array(events["kind"])
-    pv_kind = int(EventKind.PAGE_VIEW)
-    in_order, t_sorted, starts, views = K.scan(
-        sid, _array(events["batch"]), _array(events["i"]), t, kind, pv_kind
+    canonical, t_sorted, starts, views = _scan(
+        sid, _array(events["batch"]), _array(events["i"]), t, kind
     )
-    heads = sid[starts[:-1]]
-    if not in_order or len(np.unique(heads)) != len(heads):
+    if not canonical:
         from cemreplay.journeys import canonical as to_canonical
 
         events = to_canonical(events.select(_EVENT_COLS)).rechunk()
         sid = _codes(events["session_id"])
         t = _array(events["t"])
         kind = _array(events["kind"])
-        _, t_sorted, starts, views = K.scan(sid, sid, np.arange(len(sid)), t, kind, pv_kind)
+        _, t_sorted, starts, views = _scan(sid, sid, np.arange(len(sid)), t, kind)
     pv = None
     pv_rows = None
     if not t_sorted:
@@ -363,7 +396,7 @@ def prepare(events: pl.DataFrame) -> Context:
         t = _array(events["t"])
         kind = _array(events["kind"])
         pv_rows = K.page_view_rows(starts, kind, pv, int(EventKind.PAGE_VIEW))
-        views = K.rows_of(kind, _PAGE_VIEW_LUT)
+        views = _rows_of(kind, _PAGE_VIEW_LUT)
     return Context(
         events=events,
         starts=starts,

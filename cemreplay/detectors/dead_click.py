@@ -70,7 +70,7 @@ def candidates(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Rows of unanswered eligible clicks, and whether each can be called dead: its session
     has response signals and its element is known (else it is ``unknown``)."""
-    c = rage_click.clicks(ctx)
+    c = rage_click.responses(ctx)
     rows = c["rows"]
     a = ctx.a[rows]
     interactive = (a & int(ClickFlag.INTERACTIVE)) != 0
