@@ -173,15 +173,15 @@ class Context:
         if self.pv_full is not None:
             out: npt.NDArray[np.int64] = self.pv_full[rows].astype(np.int64)
             return out
-        ordinal, _ = K.page_of(self.starts, self.views, rows)
-        return ordinal  # type: ignore[no-any-return]
+        ordinal, _ = _page_of(self.starts, self.views, rows)
+        return ordinal
 
     def page_at(self, rows: I64) -> tuple[I64, npt.NDArray[np.uint32]]:
         """At ``rows``: the page view ordinal and the page's URL code (NULL when unknown),
         from one walk over the PAGE_VIEW rows."""
         if self.pv_full is not None or self.pv_rows is not None or len(self.views) == 0:
             return self.pv_at(rows), self.url_at(rows)
-        ordinal, index = K.page_of(self.starts, self.views, rows)
+        ordinal, index = _page_of(self.starts, self.views, rows)
         url = np.full(len(rows), NULL, dtype=np.uint32)
         known = index >= 0
         url[known] = self.target_at(self.views[index[known]])
@@ -193,15 +193,15 @@ class Context:
         if self.pv_rows is not None:
             at = self.pv_rows[rows]
             return np.where(at >= 0, np.searchsorted(self.views, at), -1)
-        _, index = K.page_of(self.starts, self.views, rows)
-        return index  # type: ignore[no-any-return]
+        _, index = _page_of(self.starts, self.views, rows)
+        return index
 
     def pv_row_at(self, rows: I64) -> I64:
         """At ``rows``: the row of the PAGE_VIEW event of its page view (rows before the
         first one take the first one's), -1 when the session has none."""
         if self.pv_rows is not None:
             return self.pv_rows[rows]
-        _, index = K.page_of(self.starts, self.views, rows)
+        _, index = _page_of(self.starts, self.views, rows)
         out: I64 = (
             np.where(index >= 0, self.views[np.maximum(index, 0)], -1)
             if len(self.views)
@@ -318,6 +318,12 @@ def _rows_of(kind: npt.NDArray[np.uint8], lut: npt.NDArray[np.bool_]) -> I64:
     got = P.run(K.rows_of, P.row_parts(len(kind)), kind, lut)
     out: I64 = got[0] if len(got) == 1 else np.concatenate(got)
     return out
+
+
+def _page_of(starts: I64, views: I64, rows: I64) -> tuple[I64, I64]:
+    """:func:`K.page_of` on threads over parts of ``rows``."""
+    got = P.run(lambda a, b: K.page_of(starts, views, rows[a:b]), P.row_parts(len(rows)))
+    return P.cat(got, 0), P.cat(got, 1)
 
 
 def _scan(sid: Any, batch: Any, idx: Any, t: I64, kind: npt.NDArray[np.uint8]) -> Any:

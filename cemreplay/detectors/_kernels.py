@@ -296,20 +296,22 @@ def error_clicks(
     net_kind: int,
     min_status: int,
     window_ms: int,
+    s0: int,
+    s1: int,
 ) -> Any:
     """Tie each error (a JS error, or a network failure with status 0 or >= min_status) to
-    the latest click at or before it in its session, when at most ``window_ms`` earlier.
-    Returns, per click that errors were tied to (ascending): its row, the errors tied to it
-    and the row of its first error."""
+    the latest click at or before it in its session (sessions s0..s1), when at most
+    ``window_ms`` earlier. Returns, per click that errors were tied to (ascending): its row,
+    the errors tied to it and the row of its first error."""
     # Each tie takes a click and an error: at most n // 2. Pages of the buffers are only
     # touched where written, and the buffers are never reassigned inside the loop (a
     # reassigned array costs reference counting on every iteration).
-    cap = len(kind) // 2 + 1
+    cap = (starts[s1] - starts[s0]) // 2 + 1
     rows = np.empty(cap, dtype=np.int64)
     errors = np.empty(cap, dtype=np.int64)
     first = np.empty(cap, dtype=np.int64)
     m = 0
-    for s in range(len(starts) - 1):
+    for s in range(s0, s1):
         click = -1
         for j in range(starts[s], starts[s + 1]):
             k = kind[j]

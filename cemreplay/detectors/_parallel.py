@@ -101,3 +101,23 @@ def cat(results: list[Any], index: int) -> Any:
     """The ``index``-th output of every part, concatenated."""
     arrays = [r[index] for r in results]
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def over_rows(
+    fn: Callable[..., Any], starts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> list[tuple[int, int, Any]]:
+    """``fn(rows[a:b], part)`` for session-disjoint slices ``a:b`` of ``rows`` (ascending
+    rows of the table whose sessions start at ``starts``; ``part`` counts them from 0), in
+    threads when there are several: a list of (a, b, result), in order (``a`` turns indices
+    into the slice into indices into ``rows``)."""
+    cuts = [
+        (int(np.searchsorted(rows, starts[s0])), int(np.searchsorted(rows, starts[s1])))
+        for s0, s1 in session_parts(starts)
+    ]
+    cuts = [c for c in cuts if c[1] > c[0]] or [(0, len(rows))]
+
+    def one(k: int, _: int) -> tuple[int, int, Any]:
+        a, b = cuts[k]
+        return a, b, fn(rows[a:b], k)
+
+    return run(one, [(k, k + 1) for k in range(len(cuts))])

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import (
     Context,
     check_float,
@@ -59,8 +60,16 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     scroll = ctx.rows(EventKind.SCROLL)
     if len(scroll) == 0:
         return empty_raw()
+    pv = ctx.pv_or_empty()
     none = np.zeros(0, dtype=np.float64)
-    first, total, _ = K.scroll_pages(ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, none)
+    got = P.over_rows(
+        lambda rows, _: K.scroll_pages(ctx.starts, rows, ctx.y, pv, ctx.views, none),
+        ctx.starts,
+        scroll,
+    )
+    first = np.concatenate([r[0] for _, _, r in got])
+    total = np.concatenate([r[1] for _, _, r in got])
+    groups = np.cumsum([0] + [len(r[0]) for _, _, r in got])  # page views of each part
     # Baseline over every page view of the URL, scrolled or not.
     views = ctx.rows(EventKind.PAGE_VIEW)
     url_ids, inverse = np.unique(
@@ -81,8 +90,18 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     flagged = total >= bar
     if not flagged.any():
         return empty_raw()
-    _, _, reached = K.scroll_pages(
-        ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, np.where(flagged, bar, np.inf)
+    bars = np.where(flagged, bar, np.inf)
+    reached = np.concatenate(
+        [
+            r[2]
+            for _, _, r in P.over_rows(
+                lambda rows, k: K.scroll_pages(
+                    ctx.starts, rows, ctx.y, pv, ctx.views, bars[groups[k] : groups[k + 1]]
+                ),
+                ctx.starts,
+                scroll,
+            )
+        ]
     )
     hit = pl.DataFrame(
         {
