@@ -124,6 +124,19 @@ def rows_of(kind: Any, lut: Any, lo: int, hi: int) -> Any:
 
 
 @_jit
+def sessions_with(starts: Any, kind: Any, lut: Any, s0: int, s1: int) -> Any:
+    """Per session s0..s1: has it an event whose kind is set in ``lut``? (Reads each session
+    up to its first such event.)"""
+    out = np.zeros(s1 - s0, dtype=np.bool_)
+    for s in range(s0, s1):
+        for j in range(starts[s], starts[s + 1]):
+            if lut[kind[j]]:
+                out[s - s0] = True
+                break
+    return out
+
+
+@_jit
 def segments(starts: Any, rows: Any) -> Any:
     """The session index of each of ``rows`` (fastest when ascending; any order works)."""
     out = np.empty(len(rows), dtype=np.int64)

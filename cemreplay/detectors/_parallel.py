@@ -103,18 +103,23 @@ def cat(results: list[Any], index: int) -> Any:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def over_rows(
-    fn: Callable[..., Any], starts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
-) -> list[tuple[int, int, Any]]:
-    """``fn(rows[a:b], part)`` for session-disjoint slices ``a:b`` of ``rows`` (ascending
-    rows of the table whose sessions start at ``starts``; ``part`` counts them from 0), in
-    threads when there are several: a list of (a, b, result), in order (``a`` turns indices
-    into the slice into indices into ``rows``)."""
+def row_cuts(starts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
+    """Session-disjoint slices ``a:b`` of ``rows`` (ascending rows of the table whose
+    sessions start at ``starts``), one per part (at least one)."""
     cuts = [
         (int(np.searchsorted(rows, starts[s0])), int(np.searchsorted(rows, starts[s1])))
         for s0, s1 in session_parts(starts)
     ]
-    cuts = [c for c in cuts if c[1] > c[0]] or [(0, len(rows))]
+    return [c for c in cuts if c[1] > c[0]] or [(0, len(rows))]
+
+
+def over_rows(
+    fn: Callable[..., Any], starts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> list[tuple[int, int, Any]]:
+    """``fn(rows[a:b], part)`` for the slices of :func:`row_cuts` (``part`` counts them from
+    0), in threads when there are several: a list of (a, b, result), in order (``a`` turns
+    indices into the slice into indices into ``rows``)."""
+    cuts = row_cuts(starts, rows)
 
     def one(k: int, _: int) -> tuple[int, int, Any]:
         a, b = cuts[k]
