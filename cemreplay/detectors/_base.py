@@ -209,6 +209,27 @@ class Context:
         )
         return out
 
+    def per_view(self, *kinds: EventKind) -> I64:
+        """Per page view (index into ``views``): how many events of the given kinds it holds
+        (events before a session's first PAGE_VIEW count for that one)."""
+        lut = np.zeros(256, dtype=np.bool_)
+        for k in kinds:
+            lut[int(k)] = True
+        if self.pv_rows is not None:  # reordered by t: page views come from recording order
+            at = self.view_index_at(self.rows(*kinds))
+            out: I64 = np.bincount(at[at >= 0], minlength=len(self.views))
+            return out
+        got = P.run(
+            K.per_view,
+            P.session_parts(self.starts),
+            self.starts,
+            self.kind,
+            lut,
+            self.views,
+            int(EventKind.PAGE_VIEW),
+        )
+        return np.concatenate(got)
+
     @property
     def pv_row(self) -> I64:
         """Per row: the row of its page view's PAGE_VIEW event, -1 when none (a full array:

@@ -137,6 +137,27 @@ def sessions_with(starts: Any, kind: Any, lut: Any, s0: int, s1: int) -> Any:
 
 
 @_jit
+def per_view(starts: Any, kind: Any, lut: Any, views: Any, pv_kind: int, s0: int, s1: int) -> Any:
+    """Per page view of sessions s0..s1 (``views``: the PAGE_VIEW rows, ascending; rows in
+    recording order): how many events of a kind set in ``lut`` it holds (rows before a
+    session's first PAGE_VIEW count for that one)."""
+    v = np.searchsorted(views, starts[s0])
+    v0 = v
+    out = np.zeros(np.searchsorted(views, starts[s1]) - v0, dtype=np.int64)
+    for s in range(s0, s1):
+        has = v < len(views) and views[v] < starts[s + 1]
+        cur = v
+        for j in range(starts[s], starts[s + 1]):
+            k = kind[j]
+            if k == pv_kind:
+                cur = v
+                v += 1
+            if has and lut[k]:
+                out[cur - v0] += 1
+    return out
+
+
+@_jit
 def segments(starts: Any, rows: Any) -> Any:
     """The session index of each of ``rows`` (fastest when ascending; any order works)."""
     out = np.empty(len(rows), dtype=np.int64)

@@ -62,8 +62,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
     url = ctx.target_at(views)
     t = ctx.t[views]
     # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
-    at = ctx.view_index_at(ctx.rows(*_INTERACTION))
-    acts = np.bincount(at[at >= 0], minlength=len(views))
+    acts = ctx.per_view(*_INTERACTION)
     same_next = np.zeros(len(views), dtype=np.bool_)
     same_next[:-1] = seg[1:] == seg[:-1]
     dwell = np.full(len(views), -1, dtype=np.int64)
