@@ -93,14 +93,7 @@ def python_rage(cols: dict[str, list[Any]], *, check: bool = True) -> list[tuple
     Returns (session_id, t, page_view, page_url, target, count, duration_ms, severity,
     explanation) per finding, in session and time order."""
     sid, batch, idx, t = cols["session_id"], cols["batch"], cols["i"], cols["t"]
-    kind, x, y, a, b, target = (
-        cols["kind"],
-        cols["x"],
-        cols["y"],
-        cols["a"],
-        cols["b"],
-        cols["target"],
-    )
+    kind, x, y, a, b, target = (cols[c] for c in ("kind", "x", "y", "a", "b", "target"))
     cfg = RageClickConfig()
     repeat_rx = [re.compile(p) for p in cfg.repeat_controls]
     repeat: dict[Any, bool] = {}

@@ -16,7 +16,7 @@ import polars as pl
 from cemreplay.detectors import _kernels as K
 from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import Context, empty_raw, raw, register, secs
-from cemreplay.detectors._forms import form_events
+from cemreplay.detectors._forms import by_parts, form_events
 from cemreplay.detectors.failed_submit import FailedSubmitConfig, failures
 from cemreplay.schema import EventKind
 
@@ -37,20 +37,13 @@ def run(ctx: Context, cfg: FieldRefillConfig) -> pl.DataFrame:
     fs = ctx.cache.get("cfg:failed_submit", FailedSubmitConfig())
     failed_rows = failures(ctx, fs).filter(pl.col("failed"))["row"].to_numpy()
     row = ev["row"].to_numpy()
-    seg, pv, kind, f = (ev[c].to_numpy() for c in ("seg", "pv", "kind", "f"))
-    failed = np.isin(row, failed_rows)
-    cuts = P.row_cuts(ctx.starts, row)
-    got = P.run(
-        lambda a, b: K.refills(
-            seg[a:b],
-            pv[a:b],
-            kind[a:b],
-            f[a:b],
-            failed[a:b],
-            int(EventKind.CHANGE),
-            int(EventKind.BLUR),
-        ),
-        cuts,
+    cuts, got = by_parts(
+        ctx,
+        ev,
+        K.refills,
+        int(EventKind.CHANGE),
+        int(EventKind.BLUR),
+        extra=(np.isin(row, failed_rows),),
     )
     k, prev = (
         np.concatenate([a + r[i] for (a, _), r in zip(cuts, got, strict=True)]) for i in (0, 1)

@@ -14,9 +14,8 @@ import numpy as np
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
-from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import Context, empty_raw, raw, register
-from cemreplay.detectors._forms import form_events, of_kind
+from cemreplay.detectors._forms import by_parts, form_events, of_kind
 from cemreplay.schema import ErrorSource, EventKind
 
 __all__ = ["FormErrorConfig", "run"]
@@ -36,19 +35,13 @@ def run(ctx: Context, cfg: FormErrorConfig) -> pl.DataFrame:
     errors = of_kind(ev, EventKind.VALIDATION_ERROR)
     if errors.height == 0:
         return empty_raw()
-    seg, pv, kind, f = (ev[c].to_numpy() for c in ("seg", "pv", "kind", "f"))
-    cuts = P.row_cuts(ctx.starts, ev["row"].to_numpy())
-    got = P.run(
-        lambda a, b: K.last_typed(
-            seg[a:b],
-            pv[a:b],
-            kind[a:b],
-            f[a:b],
-            int(EventKind.VALIDATION_ERROR),
-            int(EventKind.CHANGE),
-            int(EventKind.BLUR),
-        ),
-        cuts,
+    cuts, got = by_parts(
+        ctx,
+        ev,
+        K.last_typed,
+        int(EventKind.VALIDATION_ERROR),
+        int(EventKind.CHANGE),
+        int(EventKind.BLUR),
     )
     typed = np.concatenate(
         [np.where(r >= 0, r + a, -1) for (a, _), r in zip(cuts, got, strict=True)]
