@@ -90,7 +90,8 @@ def session_parts(starts: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
 
 def run(fn: Callable[..., Any], parts: Sequence[tuple[int, int]], *args: Any) -> list[Any]:
     """``fn(*args, lo, hi)`` for each part, in threads when there are several; results in
-    part order."""
+    part order. ``fn`` must not call :func:`run` itself (the pool's threads would wait on
+    each other)."""
     if len(parts) <= 1:
         return [fn(*args, *part) for part in parts]
     futures = [_executor().submit(fn, *args, *part) for part in parts]
