@@ -1,14 +1,20 @@
-"""Speed of the detectors, measured in one run; prints JSON.
+"""Speed of the detectors, measured in one run; prints a table, then JSON.
 
-    python benchmarks/bench_detectors.py [--events 10000000] [--python-events 1000000]
+    python benchmarks/bench_detectors.py [--events 10000000] [--repeat 3] [--cache F]
+        [--json F] [--skip-all]
 
-1. all detectors (``detect``) over a stream of ``--events`` events: events/s;
-2. the rage-click rule (``detect(kinds="rage_click")``, which also does the suppressions,
-   explanations and sorting the peers skip) against the same rule as a DuckDB window query
-   over the same events, loaded into a DuckDB table beforehand (ratio of times);
-3. the same rule as a per-event Python loop over the first ``--python-events`` events of
-   the stream, against ``detect(kinds="rage_click")`` on those same events (ratio of times).
+1. all detectors (``detect``) over a stream of ``--events`` events: events/s on the default
+   threads and on one (checked to give the same findings), and the time of each stage;
+2. the rage-click rule as a user calls it, ``detect(kinds="rage_click")`` (order check,
+   clicks, bursts, suppressions, explanations, sort), against the same rule as a DuckDB
+   window query over the same events loaded into a DuckDB table beforehand (bursts before
+   suppressions), and against a per-event Python loop over plain lists of the same events
+   (built beforehand) that does the whole rule, order check included, and is checked to
+   give the same findings;
+3. the kernel path: the rage kind on a table already prepared, against the same Python
+   loop trusting the order (neither checks it).
 
+At 10M events the Python lists take about 3.5 GB: run it under the shared heavy-run lock.
 The stream is :func:`benchmarks._data.stream`: synthetic traffic (``cemreplay.synth``)
 repeated under new session ids, in canonical order. ``--cache FILE.parquet`` keeps it between
 runs (generating 10M events takes minutes). Every time is the best of ``--repeat`` runs.
