@@ -93,8 +93,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
     url = ctx.target_at(views)
     t = ctx.t[views]
     # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
-    at = ctx.view_index_at(ctx.rows(*_INTERACTION))
-    acts = np.bincount(at[at >= 0], minlength=len(views))
+    acts = ctx.per_view(*_INTERACTION)
     same_next, dwell = _dwells(ctx)
     cand = np.zeros(len(views), dtype=np.bool_)
     cand[1:-1] = same_next[1:-1] & same_next[:-2] & (url[2:] == url[:-2]) & (url[1:-1] != url[:-2])
