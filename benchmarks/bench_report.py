@@ -100,7 +100,8 @@ def run(db: Path, out: Path) -> dict[str, object]:
         "loadavg_before": load0,
         "loadavg_after": _load(),
         "polars_max_threads": os.environ.get("POLARS_MAX_THREADS"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
     }
 
 

@@ -157,7 +157,7 @@ class Facts:
         out = {
             name: df.join(keep, on="session_id", how="semi") for name, df in self.tables().items()
         }
-        return replace(self, **out)
+        return Facts(**out, config=self.config)
 
     def where(
         self,
@@ -404,7 +404,7 @@ def _session_table(events: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame
     else:
         s = s.with_columns(score=pl.lit(None, pl.Float64))
     s = s.with_columns(pl.col("score").fill_null(0.0))
-    return s.select(list(SESSIONS_COLUMNS)).cast(SESSIONS_COLUMNS)  # type: ignore[arg-type]
+    return s.select(list(SESSIONS_COLUMNS)).cast(SESSIONS_COLUMNS)
 
 
 def facts_from_events(

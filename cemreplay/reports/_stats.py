@@ -70,7 +70,9 @@ def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float | None:
     return float(2 * norm.sf(abs(z)))
 
 
-def mann_whitney_p(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float | None:
+def mann_whitney_p(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
+) -> float | None:
     """Two-sided p-value of the Mann-Whitney U test (scipy's ``mannwhitneyu``, asymptotic with
     tie correction for large groups); None when a group is empty or every value is equal.
 

@@ -166,7 +166,8 @@ def _struggle(
         *keys, "sessions", "affected", "share", "share_lo", "share_hi", "findings", "top_kind",
         *kind_cols, "share_before", "share_after", "change_pp", "watch",
     ]  # fmt: skip
-    return g.select(cols).sort(["affected", "findings", *keys], descending=[True, True] + [False] * len(keys))
+    order = [True, True] + [False] * len(keys)
+    return g.select(cols).sort(["affected", "findings", *keys], descending=order)
 
 
 def struggle_by_page(
@@ -672,7 +673,9 @@ def _local(facts: Facts, tz: str) -> pl.DataFrame:
             "UTC"
         ).dt.convert_time_zone(tz)
     except Exception as exc:  # polars raises ComputeError for an unknown zone
-        raise ConfigError(f"unknown time zone {tz!r}; hint: an IANA name such as Europe/Oslo") from exc
+        raise ConfigError(
+            f"unknown time zone {tz!r}; hint: an IANA name such as Europe/Oslo"
+        ) from exc
     return facts.sessions.select("session_id", "score").with_columns(
         weekday=ts.dt.weekday().cast(pl.UInt8), hour=ts.dt.hour().cast(pl.UInt8)
     )

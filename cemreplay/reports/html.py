@@ -77,14 +77,21 @@ def write_tables(
     for name, df in tables.items():
         for fmt in fmts:
             p = folder / f"{name}.{fmt}"
-            if fmt == "csv":
-                write_atomic(p, lambda t, df=df: df.write_csv(t))
-            elif fmt == "json":
-                write_atomic(p, lambda t, df=df: df.write_json(t))
-            else:
-                write_atomic(p, lambda t, df=df: df.write_parquet(t))
+            write_atomic(p, _writer(df, fmt))
             out.append(p)
     return out
+
+
+def _writer(df: pl.DataFrame, fmt: str) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        if fmt == "csv":
+            df.write_csv(path)
+        elif fmt == "json":
+            df.write_json(path)
+        else:
+            df.write_parquet(path)
+
+    return write
 
 
 # -- charts ---------------------------------------------------------------------------------
@@ -95,7 +102,8 @@ def _plt() -> Any:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the environment
         raise ReportError(
-            "the HTML report draws its charts with matplotlib; hint: pip install 'cemreplay[report]'"
+            "the HTML report draws its charts with matplotlib; "
+            "hint: pip install 'cemreplay[report]'"
         ) from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -149,7 +157,8 @@ def charts(tables: Mapping[str, pl.DataFrame]) -> dict[str, str]:
         )  # fmt: skip
     el = tables["struggle_by_element"].head(12)
     if el.height:
-        labels = [f"{e}  [{k}] on {p}" for p, e, k in el.select("page", "element", "top_kind").rows()]
+        rows = el.select("page", "element", "top_kind").rows()
+        labels = [f"{e}  [{k}] on {p}" for p, e, k in rows]
         out["struggle_by_element"] = _hbar(
             "Sessions affected, by element", labels, el["affected"].to_list(), "sessions",
         )  # fmt: skip
@@ -197,8 +206,8 @@ def charts(tables: Mapping[str, pl.DataFrame]) -> dict[str, str]:
     if sh.height and int(sh["sessions"].sum()):
         fig, ax = plt.subplots(figsize=(7.2, 2.6))
         hours = sh["hour"].to_list()
-        ax.fill_between(hours, sh["share_lo"].fill_null(0).to_list(),
-                        sh["share_hi"].fill_null(0).to_list(), color=_ACCENT, alpha=0.2)  # fmt: skip
+        lo, hi = sh["share_lo"].fill_null(0).to_list(), sh["share_hi"].fill_null(0).to_list()
+        ax.fill_between(hours, lo, hi, color=_ACCENT, alpha=0.2)
         ax.plot(hours, sh["share"].fill_null(0).to_list(), color=_ACCENT, marker="o", ms=3)
         ax.set_xticks(range(0, 24, 2))
         ax.set_xlabel("hour of day")
@@ -367,7 +376,8 @@ def render(
         if note:
             parts.append(f'<p class="note">{html.escape(note)}</p>')
         if chart and chart in pics:
-            parts.append(f'<img alt="{html.escape(heading)}" src="data:image/png;base64,{pics[chart]}">')
+            src = f"data:image/png;base64,{pics[chart]}"
+            parts.append(f'<img alt="{html.escape(heading)}" src="{src}">')
         for name in names:
             if name in tables:
                 parts.append(table_html(tables[name], link, name))
