@@ -387,7 +387,7 @@ def _report(args: argparse.Namespace) -> int:
     with open_store(args.db, create=False) as st:
         facts = from_store(
             st, config=ReportConfig(max_clicks=args.max_clicks),
-            progress=lambda d, t: bar("sessions", d, t),
+            progress=lambda d, t: bar("visitors", d, t), workers=args.workers,
         )  # fmt: skip
         if where or args.since or args.until:
             facts = facts.where(since=args.since, until=args.until, **where)
@@ -489,6 +489,12 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="URL",
         help="link sessions to URL + session id (e.g. the collector's "
         "http://127.0.0.1:8000/sessions/) instead of writing replays",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes reading and decoding chunks of visitors at once (default 1)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=_report)

@@ -154,6 +154,11 @@ def test_streamed_store_facts_equal_in_memory(
         st.put_batches(wire.encode(traffic.events), scrub=False)
         st.analyze()
         streamed = reports.from_store(st, chunk_visitors=150)  # several chunks
+        parallel = reports.from_store(st, chunk_visitors=400, workers=2)
+        with pytest.raises(ConfigError, match="workers"):
+            reports.from_store(st, workers=0)
+    assert reports.forms(parallel).equals(reports.forms(facts))
+    assert reports.funnel_drops(parallel).equals(reports.funnel_drops(facts))
     for name in ("forms", "form_fields", "funnel_steps", "goal_summary", "validation_errors"):
         a = getattr(reports, name)(facts)
         b = getattr(reports, name)(streamed)

@@ -532,19 +532,48 @@ def concat_facts(parts: Iterable[Facts], config: ReportConfig | None = None) -> 
     return Facts(**tables, config=cfg)
 
 
+def _chunk_facts(
+    path: str, visitors: list[str], findings: pl.DataFrame, index: pl.DataFrame,
+    cfg: ReportConfig,
+) -> Facts:  # fmt: skip
+    """The facts of one chunk of visitors, read from the store at ``path`` (a worker's job)."""
+    from cemreplay.store import open_store
+
+    with open_store(path, create=False) as st:
+        events = st.events(visitors=visitors)
+    return _part(events, findings, index, cfg)
+
+
+def _part(events: pl.DataFrame, fnd: pl.DataFrame, index: pl.DataFrame, cfg: ReportConfig) -> Facts:
+    ids = events.select(pl.col("session_id").cast(pl.String).unique())
+    part_f = fnd.join(ids, on="session_id", how="semi")
+    part_s = index.join(ids, on="session_id", how="semi")
+    part = facts_from_events(events, part_f, sessions=part_s, config=cfg)
+    return replace(part, findings=part.findings.clear())  # the whole table is added at the end
+
+
 def from_store(
     store: Any,
     *,
     config: ReportConfig | None = None,
     chunk_visitors: int = 20_000,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> Facts:
     """The facts of a whole store, streamed a chunk of visitors at a time.
 
     Uses the store's sessions index (segments, scores) and findings as ``cemreplay analyze``
-    left them; events are decoded chunk by chunk (``store.iter_events``) and dropped after
-    their facts are taken. ``progress(done, total)`` is called after each chunk (sessions).
+    left them; events are decoded chunk by chunk and dropped after their facts are taken.
+    ``workers`` > 1 reads, decodes and takes facts of chunks in that many processes at once
+    (an SQLite store only; each opens the file read-only, WAL lets them read together), at
+    most two chunks per worker in flight. ``progress(done, total)`` is called after each chunk
+    (visitors).
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
+    cv = chunk_visitors
+    if isinstance(cv, bool) or not isinstance(cv, int) or cv < 1:
+        raise ConfigError(f"chunk_visitors must be an int >= 1, got {chunk_visitors!r}")
     cfg = config or ReportConfig()
     index = store.sessions(limit=None)
     if index.height and not bool(index["analyzed"].all()):
@@ -553,22 +582,45 @@ def from_store(
             "hint: run `cemreplay analyze --db PATH` first"
         )
     index = _conform(index, SESSIONS_COLUMNS)
-    findings = store.findings()
-    total = index.height
+    fnd = store.findings().with_columns(pl.col("session_id").cast(pl.String))
+    vis = index["visitor_id"].unique().sort().to_list()
+    chunks = [vis[k : k + chunk_visitors] for k in range(0, len(vis), chunk_visitors)]
+    total = len(vis)
     done = 0
     if progress is not None:
         progress(0, total)
     parts: list[Facts] = []
-    fnd = findings.with_columns(pl.col("session_id").cast(pl.String))
-    for events in store.iter_events(chunk_visitors=chunk_visitors):
-        ids = events.select(pl.col("session_id").cast(pl.String).unique())
-        part_f = fnd.join(ids, on="session_id", how="semi")
-        part_s = index.join(ids, on="session_id", how="semi")
-        part = facts_from_events(events, part_f, sessions=part_s, config=cfg)
-        parts.append(replace(part, findings=part.findings.clear()))  # whole table added below
-        done += ids.height
-        del events
-        if progress is not None:
-            progress(min(done, total), total)
+    path = getattr(store, "path", None)
+    if workers > 1 and path is not None and len(chunks) > 1:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+        ctx = multiprocessing.get_context("spawn")  # polars' threads do not survive a fork
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        try:
+            todo = list(reversed(chunks))
+            running: dict[Future[Facts], int] = {}
+            while todo or running:
+                while todo and len(running) < 2 * workers:
+                    c = todo.pop()
+                    ids = index.filter(pl.col("visitor_id").is_in(c))["session_id"]
+                    sub_f = fnd.join(pl.DataFrame({"session_id": ids}), on="session_id", how="semi")
+                    sub_s = index.filter(pl.col("session_id").is_in(ids.implode()))
+                    fut = pool.submit(_chunk_facts, str(path), c, sub_f, sub_s, cfg)
+                    running[fut] = len(c)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    parts.append(fut.result())
+                    done += running.pop(fut)
+                    if progress is not None:
+                        progress(done, total)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        for c in chunks:
+            parts.append(_part(store.events(visitors=c), fnd, index, cfg))
+            done += len(c)
+            if progress is not None:
+                progress(done, total)
     out = concat_facts(parts, cfg)
     return replace(out, sessions=index, findings=_with_pages(fnd, cfg.urls))
