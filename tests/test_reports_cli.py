@@ -147,3 +147,31 @@ def test_report_renders_offline_in_chromium(
     page.wait_for_selector("#findings li")
     assert requests == []
     page.close()
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_file(store: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "r.html"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cemreplay.cli", "report", "--db", str(store), "-o", str(out),
+         "--tables-dir", str(tmp_path / "t"), "--replays", "200"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "visitors" not in seen and time.monotonic() < deadline:  # the first progress bar
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    if out.exists():  # it finished writing before the signal: then it is whole
+        assert out.read_text(encoding="utf-8").rstrip().endswith("</html>")
