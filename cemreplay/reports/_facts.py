@@ -123,8 +123,8 @@ class Facts:
         ``refills``, ``errors``, ``first_t``, ``last_t``.
     submits : one row per session, page and form: ``submits``, ``completed``,
         ``first_submit_t``, ``last_submit_t``.
-    submit_fields : fields touched in the page view before a form's last submit there, with
-        their last ``length``: per session, page, form, field.
+    submit_fields : fields touched in a page view before a submit (each touch belongs to the
+        first submit after it), with their last ``length``: per session, page, form, field.
     errors : one row per validation error: session, page, field, ``shape``, ``message``, t.
     funnel_units : per session reaching the first funnel step: ``level``, ``t1..tN``.
     funnel_drops : per session that dropped: ``step``, ``at``, ``last_page``, ``last_field``,
@@ -333,16 +333,16 @@ def _submits(fe: pl.DataFrame, cfg: ReportConfig) -> tuple[pl.DataFrame, pl.Data
         first_submit_t=t.min(),
         last_submit_t=t.max(),
     )
-    # fields touched in the page view before the form's last submit in it, with last length
-    last_sub = sub.group_by("session_id", "pv", pl.col("target").alias("form")).agg(
-        _st=t.max(), page=pl.col("page").first()
-    )
+    # each field touch belongs to the first submit after it in its page view; per form, the
+    # field's last length before its submits
     B, C, F = int(K.BLUR), int(K.CHANGE), int(K.FOCUS)
-    touched = fe.filter(kind.is_in([F, B, C]))
-    sf = touched.join(last_sub, on=["session_id", "pv"], how="inner").filter(t <= pl.col("_st"))
-    sf = sf.group_by("session_id", "page", "form", pl.col("target").alias("field")).agg(
-        length=pl.col("a").filter(kind != F).last().fill_null(0).cast(pl.Int64)
+    y = fe.with_columns(
+        _form=pl.when(kind == S).then(pl.col("target")).backward_fill().over("_s", "pv")
     )
+    sf = y.filter(kind.is_in([F, B, C]) & pl.col("_form").is_not_null())
+    sf = sf.group_by(
+        "session_id", "page", pl.col("_form").alias("form"), pl.col("target").alias("field")
+    ).agg(length=pl.col("a").filter(kind != F).last().fill_null(0).cast(pl.Int64))
     return (
         submits.select(list(SUBMIT_SCHEMA)).cast(SUBMIT_SCHEMA),  # type: ignore[arg-type]
         sf.select(list(SUBMIT_FIELD_SCHEMA)).cast(SUBMIT_FIELD_SCHEMA),  # type: ignore[arg-type]

@@ -384,19 +384,30 @@ def _form_fields(facts: Facts, form: str | None) -> pl.DataFrame:
     drops = aband.group_by("form", pl.col("last_field").alias("field")).agg(
         drop_offs=pl.len().cast(pl.UInt32)
     )
-    # blank on submit: submitters of the form for whom the field was empty or untouched
-    subm = s.filter(pl.col("submits") >= 1).select("session_id", "form")
-    n_sub = subm.group_by("form").agg(_submitters=pl.len())
-    filled = (
-        facts.submit_fields.filter(pl.col("length") > 0)
-        .select("session_id", "form", "field").unique()
-        .group_by("form", "field").agg(_filled=pl.len())
+    # blank on submit: sessions that submitted the form on a page where the field belongs to
+    # it, with the field empty or untouched before the submit
+    expected = facts.submits.select("session_id", "page", "form").unique().join(
+        ff, on=["page", "form"], how="inner"
+    )
+    if form is not None:
+        expected = expected.filter(pl.col("form") == form)
+    filled = facts.submit_fields.filter(pl.col("length") > 0).select(
+        "session_id", "page", "form", "field"
+    ).unique()
+    expected = expected.join(
+        filled.with_columns(_f=pl.lit(True)), on=["session_id", "page", "form", "field"],
+        how="left",
     )  # fmt: skip
+    n_sub = (
+        expected.group_by("form", "field", "session_id")
+        .agg(_filled=pl.col("_f").fill_null(False).all())
+        .group_by("form", "field")
+        .agg(_submitters=pl.len(), _filled=pl.col("_filled").sum())
+    )
     g = (
         g.join(drops, on=["form", "field"], how="left")
         .join(n_ab, on="form", how="left")
-        .join(n_sub, on="form", how="left")
-        .join(filled, on=["form", "field"], how="left")
+        .join(n_sub, on=["form", "field"], how="left")
         .with_columns(
             pl.col("drop_offs").fill_null(0),
             pl.col("_abandons").fill_null(0),
@@ -433,7 +444,8 @@ def form_fields(
     filled) and ``sessions_returning``; ``refills`` (Matomo's amendments: each change after
     the first); ``errors`` and ``sessions_with_errors``, ``error_rate`` with its interval;
     ``drop_offs``: abandoners who touched it last, ``drop_off_share`` of the form's abandons;
-    ``blank_on_submit``: submitters who left it empty or untouched, and their share.
+    ``blank_on_submit``: sessions that submitted the form where the field is (on a page where
+    it belongs to the form) and left it empty or untouched, and their share of those.
     """
     return _run(facts, by, where, lambda f: _form_fields(f, form))
 

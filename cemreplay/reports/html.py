@@ -323,6 +323,14 @@ def table_html(df: pl.DataFrame, link: Callable[[str], str | None], name: str) -
     )
 
 
+def _shown(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """The table as the page shows it: traffic by hour as a weekday x hour grid."""
+    if name == "traffic_by_hour" and df.height:
+        grid = df.pivot(on="hour", index=["weekday", "day"], values="sessions")
+        return grid.sort("weekday").drop("weekday")
+    return df
+
+
 def _kpis(facts: Facts, tables: Mapping[str, pl.DataFrame]) -> str:
     s = facts.sessions
     n = s.height
@@ -380,7 +388,7 @@ def render(
             parts.append(f'<img alt="{html.escape(heading)}" src="{src}">')
         for name in names:
             if name in tables:
-                parts.append(table_html(tables[name], link, name))
+                parts.append(table_html(_shown(name, tables[name]), link, name))
     parts.append("</body></html>")
     return "\n".join(parts)
 
