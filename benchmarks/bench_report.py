@@ -9,6 +9,9 @@ stores them (``put_batches(scrub=False)``: generated traffic holds no personal d
 is the collector's cost, measured in docs/collector.md) and runs ``analyze``. It resumes: parts
 already stored are skipped (a part is marked done in a side file once it is stored).
 
+``python benchmarks/bench_report.py stages --db PATH [--workers N]`` times the stages in one
+process (facts from the store, tables, charts and HTML) and prints them with the peak RSS.
+
 ``python benchmarks/bench_report.py run --db PATH [--out DIR]`` runs
 ``cemreplay report --db PATH -o DIR/report.html --tables-dir DIR/tables`` in a child
 process under ``/usr/bin/time -v`` when present, and prints one JSON object: wall seconds,
@@ -105,6 +108,39 @@ def run(db: Path, out: Path) -> dict[str, object]:
     }
 
 
+def stages(db: Path, out: Path, workers: int) -> dict[str, object]:
+    """The report's stages timed in this process (no replays), with the peak RSS after each."""
+    import resource
+
+    from cemreplay import reports
+    from cemreplay.reports.html import write_report
+    from cemreplay.store import open_store
+
+    def rss() -> float:
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+    got: dict[str, object] = {"loadavg_before": _load(), "workers": workers}
+    with open_store(db, create=False) as st:
+        t0 = time.perf_counter()
+        facts = reports.from_store(st, workers=workers)
+        t1 = time.perf_counter()
+        tables = reports.all_tables(facts)
+        t2 = time.perf_counter()
+        write_report(st, facts, tables, out / "report.html", replays=0)
+        t3 = time.perf_counter()
+    got.update(
+        sessions=facts.sessions.height,
+        findings=facts.findings.height,
+        facts_s=round(t1 - t0, 2),
+        tables_s=round(t2 - t1, 2),
+        html_s=round(t3 - t2, 2),
+        total_s=round(t3 - t0, 2),
+        peak_rss_gib=rss(),
+        loadavg_after=_load(),
+    )
+    return got
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -116,9 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="time the full report over a built store")
     r.add_argument("--db", type=Path, required=True)
     r.add_argument("--out", type=Path, default=None)
+    g = sub.add_parser("stages", help="time the report's stages in-process")
+    g.add_argument("--db", type=Path, required=True)
+    g.add_argument("--workers", type=int, default=1)
     args = p.parse_args(argv)
     if args.cmd == "build":
         result = build(args.db, args.sessions, args.part, args.seed)
+    elif args.cmd == "stages":
+        result = stages(args.db, Path(tempfile.mkdtemp(prefix="cem-report-")), args.workers)
     else:
         result = run(args.db, args.out or Path(tempfile.mkdtemp(prefix="cem-report-")))
     print(json.dumps(result, indent=2))
