@@ -56,7 +56,7 @@ def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float | None:
     (None when a group is empty or the pooled share is 0 or 1: no test).
 
     >>> round(two_proportion_p(30, 100, 10, 100), 5)
-    0.00047
+    0.00041
     """
     if n1 <= 0 or n2 <= 0:
         return None
