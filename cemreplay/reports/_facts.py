@@ -619,10 +619,22 @@ def from_store(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        for c in chunks:
-            parts.append(_part(store.events(visitors=c), fnd, index, cfg))
-            done += len(c)
-            if progress is not None:
-                progress(done, total)
+        # read and decode the next chunk in a thread while this one's facts are taken (SQLite
+        # and polars release the GIL): one chunk of events ahead at most
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            nxt = ahead.submit(store.events, visitors=chunks[0]) if chunks else None
+            for k, c in enumerate(chunks):
+                assert nxt is not None
+                events = nxt.result()
+                nxt = None
+                if k + 1 < len(chunks):
+                    nxt = ahead.submit(store.events, visitors=chunks[k + 1])
+                parts.append(_part(events, fnd, index, cfg))
+                del events
+                done += len(c)
+                if progress is not None:
+                    progress(done, total)
     out = concat_facts(parts, cfg)
     return replace(out, sessions=index, findings=_with_pages(fnd, cfg.urls))

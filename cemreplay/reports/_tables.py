@@ -267,7 +267,7 @@ def _form_sessions(facts: Facts) -> pl.DataFrame:
     the last field touched (the drop-off field when abandoned), completion time."""
     ff = _field_forms(facts)
     t = facts.touches.join(ff, on=["page", "field"], how="left")
-    started = t.sort("last_t").group_by("session_id", "form").agg(
+    started = t.sort("last_t", "field").group_by("session_id", "form").agg(
         first_touch=pl.col("first_t").min(),
         last_touch=pl.col("last_t").max(),
         last_field=pl.col("field").last(),
@@ -612,7 +612,10 @@ def _funnel_drops(facts: Facts, top: int) -> pl.DataFrame:
     return g.select(
         "step", "name", "last_page", "last_field", "last_finding", "sessions", "share_of_step",
         "share_of_step_lo", "share_of_step_hi", "watch",
-    ).sort("step", "sessions", "last_finding", descending=[False, True, False])  # fmt: skip
+    ).sort(
+        "step", "sessions", "last_finding", "last_field", "last_page",
+        descending=[False, True, False, False, False],
+    )  # fmt: skip
 
 
 def funnel_drops(
