@@ -118,6 +118,7 @@ def _struggle(
     if kinds is not None:
         f = f.filter(pl.col("kind").is_in(list(kinds)))
     cut = _split(facts, split_at)
+    cut = 0 if cut is None else cut  # no sessions: nothing before or after
     started = facts.sessions.select("session_id", "first_ts")
     f = f.join(started, on="session_id", how="left")
     g = f.group_by(keys).agg(
