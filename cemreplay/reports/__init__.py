@@ -10,6 +10,8 @@ and ``by=`` (segments: country, campaign, device, locale). See ``docs/reports.md
 ['/cart', '/checkout', '/checkout/payment', '/confirmation']
 """
 
+import polars as pl
+
 from cemreplay.reports._facts import (
     CHECKOUT,
     SEGMENTS,
@@ -70,7 +72,7 @@ __all__ = [
 ]
 
 
-def all_tables(facts: Facts, *, tz: str = "UTC", worst: int = 20) -> dict[str, "pl.DataFrame"]:
+def all_tables(facts: Facts, *, tz: str = "UTC", worst: int = 20) -> dict[str, pl.DataFrame]:
     """Every table of the full report, by name (what ``cemreplay report`` writes)."""
     return {
         "struggle_by_page": struggle_by_page(facts),
@@ -88,6 +90,3 @@ def all_tables(facts: Facts, *, tz: str = "UTC", worst: int = 20) -> dict[str, "
         "goal_summary": goal_summary(facts),
         "clicks_to_goal": clicks_to_goal_distribution(facts),
     }
-
-
-import polars as pl  # noqa: E402  (for the annotation above)
