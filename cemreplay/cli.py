@@ -382,6 +382,10 @@ def _report(args: argparse.Namespace) -> int:
     fmts = [f.strip() for arg in args.format for f in arg.split(",") if f.strip()] or [
         "csv", "json", "parquet"
     ]
+    from cemreplay.reports.html import FORMATS, ReportError
+
+    if bad := [f for f in fmts if f not in FORMATS]:  # before the long part, not after it
+        raise ReportError(f"unknown table format(s) {bad}; hint: choose from {', '.join(FORMATS)}")
     bar = _Bar(enabled=not args.no_progress)
     out = Path(args.output)
     with open_store(args.db, create=False) as st:
