@@ -83,6 +83,10 @@ def test_report_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["report", "--db", str(store), "-o", str(tmp_path / "x.html"), "--where",
                  "colour=red", "--no-progress"]) == 2  # fmt: skip
     assert "cannot filter on 'colour'" in capsys.readouterr().err
+    assert main(["report", "--db", str(store), "-o", str(tmp_path / "x.html"), "--tables-dir",
+                 str(tmp_path / "t"), "--format", "xml", "--no-progress"]) == 2  # fmt: skip
+    assert "unknown table format(s) ['xml']" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
     assert not (tmp_path / "x.html").exists()
 
 
