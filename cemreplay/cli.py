@@ -597,6 +597,54 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cemreplay.reports import ReportConfig, all_tables, from_store
+    from cemreplay.reports.html import write_report, write_tables
+    from cemreplay.store import open_store
+
+    where: dict[str, str] = {}
+    for item in args.where:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            from cemreplay.errors import ConfigError
+
+            raise ConfigError(f"--where {item!r} is not KEY=VALUE; hint: --where country=NO")
+        where[key.strip()] = value.strip()
+    fmts = [f.strip() for arg in args.format for f in arg.split(",") if f.strip()] or [
+        "csv", "json", "parquet"
+    ]
+    from cemreplay.reports.html import FORMATS, ReportError
+
+    if bad := [f for f in fmts if f not in FORMATS]:  # before the long part, not after it
+        raise ReportError(f"unknown table format(s) {bad}; hint: choose from {', '.join(FORMATS)}")
+    bar = _Bar(enabled=not args.no_progress)
+    out = Path(args.output)
+    with open_store(args.db, create=False) as st:
+        facts = from_store(
+            st, config=ReportConfig(max_clicks=args.max_clicks),
+            progress=lambda d, t: bar("visitors", d, t), workers=args.workers,
+        )  # fmt: skip
+        if where or args.since or args.until:
+            facts = facts.where(since=args.since, until=args.until, **where)
+        bar("tables", 0, 1)
+        tables = all_tables(facts, tz=args.tz, worst=args.worst)
+        bar("tables", 1, 1)
+        if args.tables_dir:
+            write_tables(tables, Path(args.tables_dir), fmts)
+        write_report(
+            st, facts, tables, out, replays=args.replays, replay_base=args.replay_base,
+            progress=bar,
+        )  # fmt: skip
+    bar.close()
+    print(
+        f"wrote {out} ({facts.sessions.height} sessions, {facts.findings.height} findings)"
+        + (f" and {len(tables)} tables in {args.tables_dir}" if args.tables_dir else "")
+    )
+    return 0
+
+
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export",
@@ -619,6 +667,98 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_export)
 
 
+class _Bar:
+    """A tqdm progress bar per stage on stderr (nothing when disabled)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bars: dict[str, object] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = tqdm(total=total, desc=stage, unit="", file=sys.stderr, leave=True)
+            self.bars[stage] = bar
+        bar.total = total  # type: ignore[attr-defined]
+        bar.n = done  # type: ignore[attr-defined]
+        bar.refresh()  # type: ignore[attr-defined]
+        if done >= total:
+            bar.close()  # type: ignore[attr-defined]
+            del self.bars[stage]
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()  # type: ignore[attr-defined]
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the HTML report (charts and tables) and export its tables",
+        description="Write one self-contained HTML report of where, why and for whom visitors "
+        "struggle (struggle by page and element, forms and fields, funnel drop-offs, traffic "
+        "by hour, clicks to goal), with a replay per session to watch, and optionally the "
+        "same tables as CSV/JSON/Parquet. Run `cemreplay analyze` first.",
+    )
+    _add_db(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="report to write")
+    p.add_argument(
+        "--tables-dir", metavar="DIR", help="also write every table into DIR (see --format)"
+    )
+    p.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="FMT",
+        help="table formats for --tables-dir: csv, json, parquet (repeatable or "
+        "comma-separated; default all three)",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only sessions with this segment value: country, campaign, device or locale "
+        "(repeatable, all must hold)",
+    )
+    p.add_argument("--since", metavar="WHEN", help="only sessions started at or after (UTC)")
+    p.add_argument("--until", metavar="WHEN", help="only sessions started before (UTC)")
+    p.add_argument(
+        "--tz", default="UTC", help="time zone of the by-hour tables (default UTC)"
+    )
+    p.add_argument(
+        "--max-clicks", type=int, default=3, help="click budget of clicks-to-goal (default 3)"
+    )
+    p.add_argument(
+        "--worst", type=int, default=20, help="sessions in the worst-sessions table (default 20)"
+    )
+    p.add_argument(
+        "--replays",
+        type=int,
+        default=50,
+        help="write the replays of up to this many sessions the report names, beside it in "
+        "FILE_replays/ (default 50; 0 for none)",
+    )
+    p.add_argument(
+        "--replay-base",
+        metavar="URL",
+        help="link sessions to URL + session id (e.g. the collector's "
+        "http://127.0.0.1:8000/sessions/) instead of writing replays",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes reading and decoding chunks of visitors at once (default 1)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(handler=_report)
+
+
 # Subcommand registrars, in the order `--help` lists them. Add yours here.
 # cli-registrars:start
 REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
@@ -631,6 +771,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_analyze,
     _add_export,
     _add_watch,
+    _add_report,
 ]
 # cli-registrars:end
 
