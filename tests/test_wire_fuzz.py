@@ -11,7 +11,7 @@ from cemreplay import wire
 from cemreplay.errors import DecodeError
 from tests.wire_strategies import event_tables
 
-FUZZ = settings(max_examples=300, deadline=2_000, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
 
 
 def agree(batches: list[bytes]) -> None:
