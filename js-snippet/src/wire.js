@@ -63,7 +63,7 @@ export const mpArr = (o, n) => head(o, n, 0x90, 15, 0xdc);
  *
  * `m`: {site, visitor, session, seq}. `events`: arrays [kind, t, x, y, a, b, target, text]
  * (strings or null for target/text; slots a kind does not use are ignored). `table`: the
- * session string table {m: {string: index}, n: next index}; strings new to it are added to
+ * session string table {m: {string + ' ': index}, n: next index}; strings new to it are added to
  * it and sent in this batch. Returns the batch as a Uint8Array.
  */
 export function encodeBatch(m, events, table) {
@@ -99,8 +99,9 @@ export function encodeBatch(m, events, table) {
       } else if (v == null) refs.push(0);
       else {
         v = String(v).slice(0, MAX_CHARS);
-        // a string new to the session's table is added to it and sent in this batch
-        varint(refs, (table.m[v] ?? (strings.push(v), (table.m[v] = table.n++))) + 1);
+        // a string new to the session's table is added to it and sent in this batch; keys end
+        // in a space so that no page string ("constructor", "__proto__") meets Object.prototype
+        varint(refs, (table.m[v + ' '] ?? (strings.push(v), (table.m[v + ' '] = table.n++))) + 1);
       }
     }
   }

@@ -80,7 +80,7 @@ test('the worked example of docs/wire-format.md (version 2): byte for byte', () 
     h.endsWith('02' + 'c500020103' + 'c5000301fb01' + 'c5000c8014a00b0200c80150800102' + 'c50003010002'),
     h,
   );
-  assert.deepEqual(table, { m: { '/': 0, 'button#buy': 1 }, n: 2 });
+  assert.deepEqual(table, { m: { '/ ': 0, 'button#buy ': 1 }, n: 2 });
 });
 
 test('version 2 columns: kind runs of up to 8, steps back, deltas per kind', () => {
@@ -106,4 +106,72 @@ test('the string table: each string once per session; str_base continues', () =>
   // str_base 1, strings ["aaa"] only; refs: the field is entry 0 (sent as 1), the shape entry 1 (2)
   assert.ok(b.includes('0191a3616161'), b);
   assert.ok(b.endsWith('c500020102'), b);
+});
+
+// A reader of the msgpack subset the encoder writes (enough to check a batch's strings).
+function unpack(b) {
+  let p = 0;
+  const n = (k) => {
+    let v = 0;
+    for (let i = 0; i < k; i++) v = v * 256 + b[p++];
+    return v;
+  };
+  const str = (len) => Buffer.from(b.subarray(p, (p += len))).toString('utf8');
+  const arr = (len) => Array.from({ length: len }, () => val());
+  const val = () => {
+    const c = b[p++];
+    if (c < 0x80) return c;
+    if (c >= 0x90 && c <= 0x9f) return arr(c & 15);
+    if (c >= 0xa0 && c <= 0xbf) return str(c & 31);
+    const lens = { 0xc5: 2, 0xc6: 4, 0xce: 4, 0xcf: 8, 0xda: 2, 0xdb: 4, 0xdc: 2, 0xdd: 4 };
+    const len = n(lens[c]);
+    if (c === 0xc5 || c === 0xc6) return b.subarray(p, (p += len));
+    if (c === 0xce || c === 0xcf) return len;
+    if (c === 0xda || c === 0xdb) return str(len);
+    if (c === 0xdc || c === 0xdd) return arr(len);
+    throw new Error(`msgpack byte ${c.toString(16)} at ${p - 1}`);
+  };
+  return val();
+}
+const varints = (b) => {
+  const out = [];
+  for (let p = 0; p < b.length; ) {
+    let v = 0;
+    for (let s = 0; ; s += 7) {
+      const c = b[p++];
+      v += (c & 127) * 2 ** s;
+      if (c < 128) break;
+    }
+    out.push(v);
+  }
+  return out;
+};
+
+test('the string table: page strings named like Object.prototype properties', () => {
+  // selectors, URLs, messages and field names can be anything a page holds
+  const names = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'];
+  names.push('isPrototypeOf');
+  const m = { site: '', visitor: 'v', session: 's', seq: 0 };
+  let table = { m: {}, n: 0 };
+  const session = []; // the session's strings, as a decoder rebuilds them from str_base
+  const sent = []; // the strings each batch's refs point to, in order
+  const batch = (events) => {
+    const e = unpack(encodeBatch(m, events, table));
+    assert.equal(e[6], session.length, 'str_base');
+    session.push(...e[7]);
+    sent.push(varints(e[12]).map((r) => (r ? session[r - 1] : null)));
+    return e;
+  };
+  // an ATTRIBUTE sends target (name) and text (value): each name once as each
+  const ev = names.map((s, i) => [K.ATTRIBUTE, 1 + i, 0, 0, 0, 0, s, names[(i + 1) % 6]]);
+  const e0 = batch(ev);
+  assert.deepEqual(e0[7], names); // each sent once, in first-use order
+  assert.deepEqual(sent[0], ev.flatMap((x) => [x[6], x[7]]));
+  // a later batch (also after the table went through sessionStorage's JSON) refers back
+  table = JSON.parse(JSON.stringify(table));
+  const late = [K.ATTRIBUTE, 99, 0, 0, 0, 0, 'new', 'toLocaleString'];
+  const e1 = batch([...ev, late]);
+  assert.deepEqual(e1[7], ['new', 'toLocaleString']);
+  assert.deepEqual(sent[1], [...ev, late].flatMap((x) => [x[6], x[7]]));
+  assert.equal(table.n, names.length + 2);
 });
