@@ -510,9 +510,11 @@ def _analyze(args: argparse.Namespace) -> int:
         )
     from cemreplay.store import open_store
 
-    bar = _bar(time.monotonic(), "analyze", "visitors")
     with open_store(args.db, create=False) as st:
-        r = st.analyze(progress=bar)
+        baselines = None
+        if not args.chunk_baselines and st.dirty_sessions():
+            baselines = st.baselines(progress=_bar(time.monotonic(), "baselines", "chunks"))
+        r = st.analyze(progress=_bar(time.monotonic(), "analyze", "visitors"), baselines=baselines)
     print(
         f"analyzed {r.sessions} sessions, {r.events} events: {r.findings} findings, "
         f"{r.quarantined} batches quarantined"
@@ -574,6 +576,12 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument(
         "--out", metavar="DIR", help="where the result Parquet files go (default DIR/results)"
+    )
+    p.add_argument(
+        "--chunk-baselines",
+        action="store_true",
+        help="judge pages against the views in each chunk of visitors only (skips the pass over "
+        "the whole store for its page baselines; findings then depend on the chunking)",
     )
     p.set_defaults(handler=_analyze)
 

@@ -698,6 +698,37 @@ class SQLiteStore:
         for visitors in self._visitor_chunks("1", chunk_visitors):
             yield self.events(visitors=visitors)
 
+    def dirty_sessions(self) -> int:
+        """How many sessions have batches that :meth:`analyze` has not yet seen."""
+        with self._read() as con:
+            return int(con.execute("SELECT count(*) FROM sessions WHERE dirty = 1").fetchone()[0])
+
+    def baselines(
+        self,
+        *,
+        chunk_visitors: int = 5_000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Any:
+        """The store-wide page baselines of the detectors (``cemreplay.detectors.Baselines``),
+        merged exactly from one pass over the store a chunk of visitors at a time.
+
+        Pass them to :meth:`analyze` so that ``excessive_scroll`` and ``quick_back`` judge each
+        page view against every stored view of its URL, not just those of the chunk being
+        analyzed: the findings then equal ``detect(store.events())`` whatever the chunking.
+        ``progress(done, total)`` counts chunks.
+        """
+        from cemreplay.detectors import Baselines
+
+        chunks = self._visitor_chunks("1", chunk_visitors)
+        parts = []
+        if progress is not None:
+            progress(0, len(chunks))
+        for k, visitors in enumerate(chunks):
+            parts.append(Baselines.of(self.events(visitors=visitors)))
+            if progress is not None:
+                progress(k + 1, len(chunks))
+        return Baselines.merge(parts)
+
     def _visitor_chunks(self, where: str, size: int) -> list[list[str]]:
         if size < 1:
             raise ConfigError(f"chunk_visitors must be >= 1, got {size}")

@@ -366,3 +366,35 @@ def test_a_fault_after_a_reference_to_another_batch_is_still_found(store):
     assert o.status == "quarantined" and "left over" in (o.reason or "")
     env = envelope("s1", 1, [(EventKind.REQUEST, 5, {"target": 1})], str_base=1)
     assert store.put_batches([pack(env)])[0].status == "stored"
+
+
+def _finding_rows(df: pl.DataFrame) -> list[tuple[object, ...]]:
+    cols = ["session_id", "kind", "t", "page_view", "target", "count", "explanation"]
+    return sorted(df.select([pl.col(c).cast(pl.String) for c in cols]).rows(), key=str)
+
+
+def test_store_baselines_make_analyze_independent_of_the_chunking(tmp_path):
+    from cemreplay.detectors import detect
+    from cemreplay.synth import generate
+    from cemreplay.wire import encode
+
+    traffic = generate(sessions=300, seed=5)
+    batches = encode(traffic.events, site_key="k")
+    runs = {}
+    for name, chunk, use_store in [("whole", 10**6, False), ("small", 7, True),
+                                   ("small-chunk-only", 7, False)]:
+        with open_store(tmp_path / f"{name}.db") as st:
+            st.put_batches(batches)
+            base = st.baselines(chunk_visitors=11) if use_store else None
+            st.analyze(chunk_visitors=chunk, baselines=base)
+            runs[name] = _finding_rows(st.findings())
+            events = st.events()
+    # One chunk holding every visitor is detect() over everything; small chunks with the
+    # store's baselines find exactly that too.
+    assert runs["whole"] == _finding_rows(detect(events))
+    assert runs["small"] == runs["whole"]
+    # Without them the page baselines are a chunk's own, and the findings differ.
+    kinds = {"excessive_scroll", "quick_back"}
+    assert [r for r in runs["small-chunk-only"] if r[1] in kinds] != [
+        r for r in runs["whole"] if r[1] in kinds
+    ]
