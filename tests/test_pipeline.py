@@ -134,6 +134,6 @@ def test_store_in_visitor_chunks_equals_the_stages_over_its_events(traffic, tmp_
         events = st.events()
     found = detect(events)
     want = (sessions(events), found, score(found))
-    got = run_store(tmp_path / "s.db", chunk_visitors=40, pool=pipeline.Pool(mode="serial"))
+    got = run_store(tmp_path / "s.db", chunk_visitors=25, pool=pipeline.Pool(mode="serial"))
     assert got.chunks > 5
     check_same((got.sessions, got.findings, got.scores), want, got.exact)
