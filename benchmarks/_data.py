@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
+from pathlib import Path
 
 import polars as pl
 
@@ -50,3 +52,76 @@ def ordinary_batches(events: pl.DataFrame) -> pl.DataFrame:
     """Re-batch into the issue's "ordinary batches" of 100-500 events: up to 300 events per
     batch, one batch per 10 minutes of a session."""
     return assign_batches(events, max_events=300, flush_ms=600_000)
+
+
+# ----------------------------------------------------------------------------- wire directories
+
+
+def cache_dir() -> Path:
+    """Where generated batch directories are kept between runs (``CEMREPLAY_BENCH_CACHE``,
+    default ``~/.cache/cemreplay-bench``)."""
+    d = Path(os.environ.get("CEMREPLAY_BENCH_CACHE", Path.home() / ".cache" / "cemreplay-bench"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _piece(events: int, seed: int) -> pl.DataFrame:
+    """About ``events`` events of fresh synthetic traffic (seed ``seed``), in ordinary batches,
+    with session and visitor ids prefixed by the seed so pieces never share a visitor."""
+    ev = generate(events=events, seed=seed).events
+    tag = f"{seed:05d}-"
+    ev = ev.with_columns(
+        (pl.lit(tag) + pl.col(c).cast(pl.String)).cast(pl.Categorical).alias(c)
+        for c in ("session_id", "visitor_id")
+    )
+    return ordinary_batches(ev)
+
+
+def wire_dir(
+    events: int,
+    *,
+    seed: int = 1_000,
+    piece_events: int = 5_000_000,
+    file_bytes: int = 12 << 20,
+    path: Path | None = None,
+    progress: bool = False,
+) -> Path:
+    """A batch directory (``cemreplay.outofcore``) of about ``events`` events of synthetic
+    traffic in ordinary batches, made piece by piece (never more than ``piece_events`` events
+    in memory) and kept in :func:`cache_dir` (made once per size and seed).
+
+    Pieces use seeds ``seed``, ``seed + 1``, ... and prefixed ids, so no visitor is in two
+    pieces; each file holds whole visitors (about ``file_bytes`` bytes).
+    """
+    from cemreplay import wire
+    from cemreplay.outofcore import write_file
+    from cemreplay.pipeline import plan_chunks
+
+    d = path or cache_dir() / f"wire-{events}-{seed}-{piece_events}"
+    done = d / "DONE"
+    if done.exists():
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob("*.cemb"):
+        old.unlink()
+    made, k, nfile = 0, 0, 0
+    while made < events:
+        want = min(piece_events, events - made)
+        ev = _piece(want, seed + k).head(want)
+        batches = wire.encode(ev)
+        made += ev.height
+        del ev
+        for chunk in plan_chunks(batches, file_bytes):
+            write_file(d / f"part-{nfile:06d}.cemb", [batches[j] for j in chunk])
+            nfile += 1
+        del batches
+        k += 1
+        if progress:
+            print(f"  generated {made:,} / {events:,} events", file=sys.stderr, flush=True)
+    done.write_text(f"{made}\n")
+    return d
+
+
+def wire_dir_events(d: Path) -> int:
+    """How many events :func:`wire_dir` wrote there."""
+    return int((d / "DONE").read_text())

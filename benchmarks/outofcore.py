@@ -1,0 +1,117 @@
+"""Out of core: a batch directory larger than memory, analysed in bounded memory.
+
+    python -m benchmarks outofcore [--events 200000000] [--cap-gib 4] [--check-events 1000000]
+
+:func:`cemreplay.outofcore.run_dir` on a warmed pool of worker processes reads the directory a
+file (whole visitors, about a million events) at a time; each chunk's sessions, findings and
+scores go to Parquet files, so nothing grows with the input but the file list. Measured in a
+fresh process (``benchmarks._run``, mode ``outofcore``) whose address space, and each
+worker's, is capped at ``--cap-gib`` (``RLIMIT_AS``: per process, not a total; the total is
+the sampled peak of the process tree, reported). The data is made piece by piece
+(``benchmarks._data.wire_dir``), never whole in memory.
+
+Same results: on ``--check-events`` events (the whole input with ``--quick``) the results read
+back from the Parquet files are checked equal to the stages run over all events in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from benchmarks._data import machine, wire_dir, wire_dir_events
+from benchmarks._run import digest, spawn
+from benchmarks.e2e import check_same
+
+
+def _outofcore(d: Any, workers: int, cap: int | None) -> dict[str, Any]:
+    out = tempfile.mkdtemp(prefix="cem-outofcore-")
+    try:
+        r = spawn(
+            {"dir": str(d), "mode": "outofcore", "workers": workers, "out": out}, cap_bytes=cap
+        )
+        from cemreplay.outofcore import read_results
+
+        ses, found, _ = read_results(out)
+        r["sessions"] = ses.height
+        r["findings"] = found.height
+        r["digest"] = digest(found, () if r["exact"] else ("excessive_scroll", "quick_back"))
+        r["result_bytes_on_disk"] = sum(
+            os.path.getsize(os.path.join(out, f)) for f in os.listdir(out)
+        )
+        return r
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def run(events: int, check_events: int, workers: int, cap_gib: float | None) -> dict[str, Any]:
+    cap = int(cap_gib * 2**30) if cap_gib else None
+    result: dict[str, Any] = {
+        "stage": "outofcore",
+        "machine": machine(),
+        "workers": workers,
+        "cap_bytes_per_process": cap,
+    }
+    # Same results as in memory, on a size the stages can hold.
+    small = wire_dir(check_events, progress=True)
+    ref = spawn({"dir": str(small), "mode": "stages"})
+    got = _outofcore(small, workers, cap)
+    check_same(ref, {**got, "mode": "outofcore"})
+    result["check"] = {
+        "events": got["events"],
+        "findings": got["findings"],
+        "same_as_in_memory": True,
+        "kinds_checked": sorted(got["digest"]),
+    }
+    d = small if events == check_events else wire_dir(events, progress=True)
+    big = got if d == small else _outofcore(d, workers, cap)
+    big.pop("digest")
+    assert big["events"] == wire_dir_events(d), "the out-of-core run lost events"
+    big["input_bytes_on_disk"] = sum(f.stat().st_size for f in d.glob("*.cemb"))
+    result["run"] = big
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    r = result["run"]
+    c = result["check"]
+    t = result["targets"]
+    if isinstance(t, dict):
+        t = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in t.items())
+    return "\n".join(
+        [
+            f"outofcore: {r['events']:,} events from {r['input_bytes_on_disk'] / 2**30:.2f} GiB "
+            f"of batch files, {r['chunks']} chunks, {result['workers']} workers; "
+            f"machine {result['machine']}",
+            f"seconds {r['seconds']}, events/s {r['events_per_s']:,}, peak memory (all "
+            f"processes) {r['peak_tree_bytes'] / 2**30:.2f} GiB "
+            f"({r['peak_tree_bytes_per_event']} B/event); cap per process "
+            f"{result['cap_bytes_per_process']}",
+            f"same results as in memory on {c['events']:,} events: {c['same_as_in_memory']} "
+            f"(kinds {', '.join(c['kinds_checked'])})",
+            f"targets: {t}",
+        ]
+    )
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", type=int, default=200_000_000)
+    p.add_argument("--check-events", type=int, default=1_000_000)
+    p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--cap-gib", type=float, default=4.0, help="RLIMIT_AS per process; 0: none")
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quick:
+        args.events = args.check_events = 300_000
+    result = run(args.events, args.check_events, args.workers, args.cap_gib or None)
+    if args.quick:
+        result["targets"] = "not evaluated with --quick (too small to mean anything)"
+    else:
+        result["targets"] = {
+            "peak memory<=4 GiB out of core": result["run"]["peak_tree_bytes"] <= 4 * 2**30,
+        }
+    return result
