@@ -97,7 +97,7 @@ def wire_dir(
     from cemreplay.outofcore import write_file
     from cemreplay.pipeline import plan_chunks
 
-    d = path or cache_dir() / f"wire-{events}-{seed}-{piece_events}"
+    d = path or cache_dir() / f"wire-{events}-{seed}-{piece_events}-{file_bytes}"
     done = d / "DONE"
     if done.exists():
         return d

@@ -146,7 +146,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 assert pool is not None
                 t0 = time.perf_counter()
-                r = run(batches, pool=pool, chunk_bytes=int(spec.get("chunk_bytes", 8 << 20)))
+                r = run(batches, pool=pool, chunk_bytes=int(spec.get("chunk_bytes", 24 << 20)))
                 secs = time.perf_counter() - t0
                 found = r.findings
                 res.update(

@@ -47,7 +47,9 @@ def _outofcore(d: Any, workers: int, cap: int | None) -> dict[str, Any]:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def run(events: int, check_events: int, workers: int, cap_gib: float | None) -> dict[str, Any]:
+def run(
+    events: int, check_events: int, workers: int, cap_gib: float | None, file_bytes: int
+) -> dict[str, Any]:
     cap = int(cap_gib * 2**30) if cap_gib else None
     result: dict[str, Any] = {
         "stage": "outofcore",
@@ -56,7 +58,7 @@ def run(events: int, check_events: int, workers: int, cap_gib: float | None) -> 
         "cap_bytes_per_process": cap,
     }
     # Same results as in memory, on a size the stages can hold.
-    small = wire_dir(check_events, progress=True)
+    small = wire_dir(check_events, file_bytes=file_bytes, progress=True)
     ref = spawn({"dir": str(small), "mode": "stages"})
     got = _outofcore(small, workers, cap)
     check_same(ref, {**got, "mode": "outofcore"})
@@ -66,7 +68,7 @@ def run(events: int, check_events: int, workers: int, cap_gib: float | None) -> 
         "same_as_in_memory": True,
         "kinds_checked": sorted(got["digest"]),
     }
-    d = small if events == check_events else wire_dir(events, progress=True)
+    d = small if events == check_events else wire_dir(events, file_bytes=file_bytes, progress=True)
     big = got if d == small else _outofcore(d, workers, cap)
     big.pop("digest")
     assert big["events"] == wire_dir_events(d), "the out-of-core run lost events"
@@ -101,13 +103,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=int, default=200_000_000)
     p.add_argument("--check-events", type=int, default=1_000_000)
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--file-bytes", type=int, default=12 << 20, help="size of each batch file")
     p.add_argument("--cap-gib", type=float, default=4.0, help="RLIMIT_AS per process; 0: none")
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
-        args.events = args.check_events = 300_000
-    result = run(args.events, args.check_events, args.workers, args.cap_gib or None)
+        args.events = args.check_events = 200_000
+        args.file_bytes = 256_000  # a dozen files: a dozen chunks
+    result = run(
+        args.events, args.check_events, args.workers, args.cap_gib or None, args.file_bytes
+    )
     if args.quick:
         result["targets"] = "not evaluated with --quick (too small to mean anything)"
     else:
