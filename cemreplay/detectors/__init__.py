@@ -33,6 +33,7 @@ from cemreplay.detectors._base import (
     empty_findings,
     prepare,
 )
+from cemreplay.detectors.baselines import Baselines
 from cemreplay.detectors.dead_click import DeadClickConfig
 from cemreplay.detectors.error_click import ErrorClickConfig
 from cemreplay.detectors.excessive_scroll import ExcessiveScrollConfig
@@ -52,6 +53,7 @@ __all__ = [
     "KINDS",
     "REGISTRY",
     "UNKNOWN",
+    "Baselines",
     "Config",
     "DeadClickConfig",
     "ErrorClickConfig",
@@ -142,6 +144,7 @@ def detect(
     config: Config | Mapping[str, Any] | None = None,
     *,
     kinds: Iterable[str] | str | None = None,
+    baselines: Baselines | None = None,
 ) -> pl.DataFrame:
     """Run the detectors over an event table and return the findings.
 
@@ -154,6 +157,12 @@ def detect(
     kinds:
         Kinds to report (default: all, plus ``unknown``). Detectors another one depends on
         still run, with their config.
+    baselines:
+        Page baselines of all the data when ``events`` is only part of it (a partition, a
+        chunk of visitors): ``Baselines.merge(Baselines.of(p) for p in parts)``. Default:
+        the baselines of ``events`` itself, i.e. ``Baselines.of(events)``. With them, the
+        findings of the parts (each holding whole sessions) concatenated equal those of the
+        whole, row for row.
 
     Returns
     -------
@@ -161,7 +170,14 @@ def detect(
     """
     cfg = Config.of(config)
     wanted = _kinds(kinds)
+    if baselines is not None and not isinstance(baselines, Baselines):
+        raise ConfigError(
+            f"baselines must be a cemreplay.detectors.Baselines or None, got "
+            f"{type(baselines).__name__}; hint: Baselines.merge(Baselines.of(p) for p in parts)"
+        )
     ctx: Context = prepare(events)
+    if baselines is not None:
+        ctx.cache["baselines"] = baselines
     for kind in KINDS:
         ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
     parts: list[pl.DataFrame] = []

@@ -2,10 +2,11 @@
 
 Rule (after Clarity, which compares against the page's expected average): count the page
 view's scroll direction reversals (vertical, zero moves skipped). The baseline of a URL is
-the mean reversals over all its page views in the input. A page view is flagged when its
-reversals reach ``min_reversals`` and ``multiplier`` times the baseline. With fewer than
-``min_baseline_views`` page views of a URL there is no baseline and the bar is
-``fallback_reversals``. One finding per page view, at the scroll that reached the bar.
+the mean reversals over all its page views in the input (or in all the data, when
+``detect`` is given :class:`~cemreplay.detectors.baselines.Baselines`). A page view is
+flagged when its reversals reach ``min_reversals`` and ``multiplier`` times the baseline.
+With fewer than ``min_baseline_views`` page views of a URL there is no baseline and the bar
+is ``fallback_reversals``. One finding per page view, at the scroll that reached the bar.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
@@ -24,9 +26,10 @@ from cemreplay.detectors._base import (
     raw,
     register,
 )
+from cemreplay.detectors.baselines import SCROLL_SCHEMA, Baselines, url_keys
 from cemreplay.schema import EventKind
 
-__all__ = ["ExcessiveScrollConfig", "run"]
+__all__ = ["ExcessiveScrollConfig", "partial", "run"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,33 @@ class ExcessiveScrollConfig:
         check_int(self, "fallback_reversals", 1, 100_000)
 
 
+def _scrolled(ctx: Context) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per scrolled page view: its first scroll's row and its reversals (cached)."""
+    if "scroll:first,total" not in ctx.cache:
+        scroll = ctx.rows(EventKind.SCROLL)
+        none = np.zeros(0, dtype=np.float64)
+        first, total, _ = K.scroll_pages(
+            ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, none
+        )
+        ctx.cache["scroll:first,total"] = (first, total)
+    out: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = ctx.cache["scroll:first,total"]
+    return out
+
+
+def partial(ctx: Context) -> pl.DataFrame:
+    """This table's part of the baseline (:data:`~cemreplay.detectors.baselines.SCROLL_SCHEMA`):
+    per URL, every page view (scrolled or not) and the reversals summed over them."""
+    first, total = _scrolled(ctx)
+    views = ctx.rows(EventKind.PAGE_VIEW)
+    keys, names = url_keys(ctx, ctx.pv_row_at(np.concatenate([first, views])))
+    n_views = np.bincount(keys[len(first) :], minlength=len(names))
+    sums = np.bincount(keys[: len(first)], weights=total, minlength=len(names))
+    return pl.DataFrame(
+        {"url": names, "views": n_views, "reversals": sums.astype(np.int64)},
+        schema=SCROLL_SCHEMA,
+    )
+
+
 @register(
     "excessive_scroll",
     ExcessiveScrollConfig,
@@ -59,19 +89,18 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     scroll = ctx.rows(EventKind.SCROLL)
     if len(scroll) == 0:
         return empty_raw()
-    none = np.zeros(0, dtype=np.float64)
-    first, total, _ = K.scroll_pages(ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, none)
-    # Baseline over every page view of the URL, scrolled or not.
-    views = ctx.rows(EventKind.PAGE_VIEW)
-    url_ids, inverse = np.unique(
-        np.concatenate([ctx.url_at(first), ctx.url_at(views)]), return_inverse=True
+    first, total = _scrolled(ctx)
+    # Baseline over every page view of the URL, scrolled or not, in all the data (given) or
+    # in this table.
+    given: Baselines | None = ctx.cache.get("baselines")
+    table = given.scroll if given is not None else partial(ctx)
+    keys, names = url_keys(ctx, ctx.pv_row_at(first))
+    stats = pl.DataFrame({"url": names}).join(
+        table, on="url", how="left", nulls_equal=True, maintain_order="left"
     )
-    page_url = inverse[: len(first)]
-    n_views = np.bincount(inverse[len(first) :], minlength=len(url_ids))
-    sums = np.bincount(page_url, weights=total, minlength=len(url_ids))
-    mean = np.divide(sums, n_views, out=np.zeros(len(url_ids)), where=n_views > 0)
-    v = n_views[page_url]
-    mu = mean[page_url]
+    v = stats["views"].fill_null(0).to_numpy()[keys]
+    sums = stats["reversals"].fill_null(0).to_numpy()[keys]
+    mu = np.divide(sums, v, out=np.zeros(len(v)), where=v > 0)
     has_base = v >= cfg.min_baseline_views
     bar = np.where(
         has_base,

@@ -4,7 +4,9 @@ Rule: page views A, B, A' in a row within a session (B's URL differs from A's, A
 URL). The dwell on B is the time from B's page view to A''s. It is a quick back when the
 dwell is under ``quick_ms`` with no interaction on B (no click, focus, change or submit), or
 when it is under ``baseline_ratio`` times B's median dwell (over every page view of B's URL
-followed by another page view in the input, with at least ``min_baseline_views`` of them).
+followed by another page view in the input, or in all the data when ``detect`` is given
+:class:`~cemreplay.detectors.baselines.Baselines`; with at least ``min_baseline_views`` of
+them).
 One finding per return, at the return, on page view B.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors._base import (
@@ -24,9 +27,15 @@ from cemreplay.detectors._base import (
     register,
     secs,
 )
+from cemreplay.detectors.baselines import (
+    Baselines,
+    medians,
+    url_keys,
+    url_value_counts,
+)
 from cemreplay.schema import EventKind
 
-__all__ = ["QuickBackConfig", "run"]
+__all__ = ["QuickBackConfig", "partial", "run"]
 
 _INTERACTION = (EventKind.CLICK, EventKind.FOCUS, EventKind.CHANGE, EventKind.SUBMIT)
 
@@ -49,6 +58,29 @@ class QuickBackConfig:
         check_int(self, "min_baseline_views", 1, 10**9)
 
 
+def _dwells(ctx: Context) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Per page view: is the next page view in the same session, and the dwell until it
+    (-1 when there is none)."""
+    views = ctx.views
+    seg = ctx.seg(views)
+    t = ctx.t[views]
+    same_next = np.zeros(len(views), dtype=np.bool_)
+    same_next[:-1] = seg[1:] == seg[:-1]
+    dwell = np.full(len(views), -1, dtype=np.int64)
+    dwell[:-1] = t[1:] - t[:-1]
+    dwell[~same_next] = -1
+    return same_next, dwell
+
+
+def partial(ctx: Context) -> pl.DataFrame:
+    """This table's part of the baseline (:data:`~cemreplay.detectors.baselines.DWELL_SCHEMA`):
+    per URL and dwell, the page views followed by another page view after that dwell
+    (grouped by URL, dwell ascending within a URL)."""
+    _, dwell = _dwells(ctx)
+    keep = dwell >= 0
+    return url_value_counts(ctx, ctx.views[keep], dwell[keep])
+
+
 @register(
     "quick_back",
     QuickBackConfig,
@@ -58,31 +90,24 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
     views = ctx.views
     if len(views) < 3:
         return empty_raw()
-    seg = ctx.seg(views)
     url = ctx.target_at(views)
     t = ctx.t[views]
     # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
     at = ctx.view_index_at(ctx.rows(*_INTERACTION))
     acts = np.bincount(at[at >= 0], minlength=len(views))
-    same_next = np.zeros(len(views), dtype=np.bool_)
-    same_next[:-1] = seg[1:] == seg[:-1]
-    dwell = np.full(len(views), -1, dtype=np.int64)
-    dwell[:-1] = t[1:] - t[:-1]
-    dwell[~same_next] = -1
-    pv = pl.DataFrame({"k": np.arange(len(views)), "url": url, "dwell": dwell})
-    base = (
-        pv.filter(pl.col("dwell") >= 0)
-        .group_by("url")
-        .agg(pl.col("dwell").median().alias("median"), pl.len().alias("views"))
-    )
+    same_next, dwell = _dwells(ctx)
     cand = np.zeros(len(views), dtype=np.bool_)
     cand[1:-1] = same_next[1:-1] & same_next[:-2] & (url[2:] == url[:-2]) & (url[1:-1] != url[:-2])
     k = np.flatnonzero(cand)
     if len(k) == 0:
         return empty_raw()
+    # The median dwell per URL, over all the data (given) or this table.
+    given: Baselines | None = ctx.cache.get("baselines")
+    base = medians(given.dwell) if given is not None else medians(partial(ctx), grouped=True)
+    keys, names = url_keys(ctx, views[k])
     df = (
-        pl.DataFrame({"k": k, "url": url[k], "dwell": dwell[k], "acts": acts[k]})
-        .join(base, on="url", how="left")
+        pl.DataFrame({"k": k, "url": names.gather(keys), "dwell": dwell[k], "acts": acts[k]})
+        .join(base, on="url", how="left", nulls_equal=True)
         .with_columns(
             fast=(pl.col("dwell") < cfg.quick_ms) & (pl.col("acts") == 0),
             under=(pl.col("views") >= cfg.min_baseline_views)
