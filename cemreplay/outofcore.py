@@ -25,17 +25,17 @@ from typing import Any
 
 import polars as pl
 
-from cemreplay import detectors
-from cemreplay.detectors import Config
+from cemreplay.detectors import Baselines, Config
 from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.pipeline import (
+    BaselineMode,
     ChunkResult,
     PipelineResult,
     Pool,
     analyze_batches,
     analyze_events,
+    check_baselines,
     combine,
-    exact_baselines,
     peak_rss,
 )
 from cemreplay.score import ScoreWeights
@@ -125,7 +125,7 @@ def _dir_chunk(
     files: Sequence[str],
     config: Config | None,
     weights: ScoreWeights | None,
-    baselines: Any,
+    baselines: Baselines | None,
     out: str | None,
 ) -> ChunkResult:
     batches: list[memoryview] = []
@@ -138,13 +138,13 @@ def _dir_chunk(
     return part
 
 
-def _dir_baselines(files: Sequence[str]) -> Any:
+def _dir_baselines(files: Sequence[str]) -> Baselines:
     from cemreplay.wire import decode_report
 
     batches: list[memoryview] = []
     for f in files:
         batches.extend(read_file(f))
-    return detectors.Baselines.of(decode_report(batches).events)  # type: ignore[attr-defined]
+    return Baselines.of(decode_report(batches).events)
 
 
 def _run_jobs(
@@ -156,15 +156,13 @@ def _run_jobs(
     weights: ScoreWeights | None,
     out: str | None,
     progress: Callable[[int, int], None] | None,
-    batches: int,
+    baselines: BaselineMode,
 ) -> PipelineResult:
+    check_baselines(baselines)
     base = None
-    exact = len(jobs) <= 1
-    if exact_baselines() and len(jobs) > 1:
-        base = detectors.Baselines.merge(  # type: ignore[attr-defined]
-            list(pool.map_bounded(first_pass, jobs))
-        )
-        exact = True
+    if baselines == "exact" and len(jobs) > 1:
+        base = Baselines.merge(pool.map_bounded(first_pass, jobs))
+    exact = base is not None or len(jobs) <= 1
 
     def results() -> Iterator[ChunkResult]:
         full = ((*j, config, weights, base, out) for j in jobs)
@@ -173,7 +171,7 @@ def _run_jobs(
                 progress(done, len(jobs))
             yield part
 
-    return combine(results(), batches, len(jobs), exact)
+    return combine(results(), 0, len(jobs), exact)
 
 
 def run_dir(
@@ -185,6 +183,7 @@ def run_dir(
     pool: Pool | None = None,
     workers: int | None = None,
     files_per_chunk: int = 1,
+    baselines: BaselineMode = "exact",
     progress: Callable[[int, int], None] | None = None,
 ) -> PipelineResult:
     """Analyse a batch directory in bounded memory (see the module docstring).
@@ -199,6 +198,9 @@ def run_dir(
         :func:`read_results` reads them. None: the results come back in memory.
     files_per_chunk:
         Files each worker analyses at once (more: fewer, larger chunks).
+    baselines:
+        ``"exact"`` (two passes over the files) or ``"chunk"``, as in
+        :func:`cemreplay.pipeline.run`.
     progress:
         Called as ``progress(chunks_done, chunks)``.
 
@@ -225,7 +227,7 @@ def run_dir(
             weights,
             None if out is None else str(out),
             progress,
-            0,
+            baselines,
         )
 
 
@@ -241,7 +243,7 @@ def _store_chunk(
     visitors: Sequence[str],
     config: Config | None,
     weights: ScoreWeights | None,
-    baselines: Any,
+    baselines: Baselines | None,
     out: str | None,
 ) -> ChunkResult:
     events = _store_events(path, visitors)
@@ -252,8 +254,8 @@ def _store_chunk(
     return part
 
 
-def _store_baselines(path: str, visitors: Sequence[str]) -> Any:
-    return detectors.Baselines.of(_store_events(path, visitors))  # type: ignore[attr-defined]
+def _store_baselines(path: str, visitors: Sequence[str]) -> Baselines:
+    return Baselines.of(_store_events(path, visitors))
 
 
 def run_store(
@@ -265,11 +267,13 @@ def run_store(
     weights: ScoreWeights | None = None,
     pool: Pool | None = None,
     workers: int | None = None,
+    baselines: BaselineMode = "exact",
     progress: Callable[[int, int], None] | None = None,
 ) -> PipelineResult:
     """Analyse every session of the store at ``path``, ``chunk_visitors`` visitors at a time
     (each worker opens the store and decodes its chunk). Batches the store quarantined stay
-    in its quarantine; ``out`` as in :func:`run_dir`. The store is only read."""
+    in its quarantine; ``out`` and ``baselines`` as in :func:`run_dir`. The store is only
+    read."""
     from cemreplay.store import open_store
 
     if chunk_visitors < 1:
@@ -291,7 +295,7 @@ def run_store(
             weights,
             None if out is None else str(out),
             progress,
-            0,
+            baselines,
         )
 
 

@@ -13,10 +13,12 @@ the wire batches (about 11 bytes per event) and each worker one chunk's events.
 than memory. See ``docs/benchmarks.md`` for the figures.
 
 Detectors that compare a page view with a baseline over all input (``excessive_scroll``,
-``quick_back``) need every chunk's contribution first: when the detectors offer
-``Baselines`` (``Baselines.of(events)``, ``Baselines.merge(parts)``,
-``detect(..., baselines=)``), :func:`run` makes two passes, one to gather the baselines and
-one to detect with them; without it each chunk's baselines are its own (exact with one chunk).
+``quick_back``) need every chunk's contribution first, so with more than one chunk :func:`run`
+makes two passes: the first decodes each chunk for its
+:class:`~cemreplay.detectors.Baselines` (merged), the second decodes it again and runs
+everything with them (``baselines="exact"``, the default). ``baselines="chunk"`` makes one
+pass with each chunk's own baselines: faster (one decode), and those two kinds may then differ
+from a run over all input.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ from typing import Any, Literal
 import msgpack
 import polars as pl
 
-from cemreplay import detectors
-from cemreplay.detectors import Config, detect
+from cemreplay.detectors import Baselines, Config, detect
 from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
@@ -47,7 +48,6 @@ __all__ = [
     "PipelineResult",
     "Pool",
     "analyze_events",
-    "exact_baselines",
     "plan_chunks",
     "run",
     "visitor_key",
@@ -58,12 +58,7 @@ __all__ = [
 CHUNK_BYTES = 24 << 20
 
 Mode = Literal["process", "thread", "serial"]
-
-
-def exact_baselines() -> bool:
-    """Whether the detectors can take baselines gathered over all chunks (then chunked runs
-    are exact for every kind, not only those that look at one session at a time)."""
-    return hasattr(detectors, "Baselines")
+BaselineMode = Literal["exact", "chunk"]
 
 
 # ----------------------------------------------------------------------------- one chunk
@@ -100,18 +95,15 @@ def analyze_events(
     events: pl.DataFrame,
     config: Config | None = None,
     weights: ScoreWeights | None = None,
-    baselines: Any = None,
+    baselines: Baselines | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Sessions, findings and session scores of an event table (whole visitors).
 
-    ``baselines`` (from ``cemreplay.detectors.Baselines``, when the detectors have it) makes
-    the baseline detectors compare against all input rather than this table alone.
+    ``baselines`` (merged :class:`~cemreplay.detectors.Baselines` of all input) makes the
+    baseline detectors compare against all input rather than this table alone.
     """
     ses = sessions_of(events)
-    if baselines is not None:
-        found = detect(events, config, baselines=baselines)  # type: ignore[call-arg]
-    else:
-        found = detect(events, config)
+    found = detect(events, config, baselines=baselines)
     return ses, found, score(found, weights)
 
 
@@ -119,7 +111,7 @@ def analyze_batches(
     batches: Sequence[BatchLike],
     config: Config | None = None,
     weights: ScoreWeights | None = None,
-    baselines: Any = None,
+    baselines: Baselines | None = None,
 ) -> ChunkResult:
     """Decode one chunk of batches (whole visitors) and analyse it (runs in a worker)."""
     report = decode_report(batches)
@@ -129,9 +121,9 @@ def analyze_batches(
     )
 
 
-def baselines_of_batches(batches: Sequence[BatchLike]) -> Any:
+def baselines_of_batches(batches: Sequence[BatchLike]) -> Baselines:
     """The first pass over one chunk: its share of the per-URL baselines."""
-    return detectors.Baselines.of(decode_report(batches).events)  # type: ignore[attr-defined]
+    return Baselines.of(decode_report(batches).events)
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -303,6 +295,11 @@ def _warm_slow(_: int) -> int:
 # ----------------------------------------------------------------------------- the run
 
 
+def check_baselines(baselines: str) -> None:
+    if baselines not in ("exact", "chunk"):
+        raise ConfigError(f"baselines must be 'exact' or 'chunk', got {baselines!r}")
+
+
 @dataclass
 class PipelineResult:
     """The analysis of a whole input.
@@ -322,8 +319,8 @@ class PipelineResult:
     peak_rss:
         Peak resident memory of each process that took part (pid -> bytes).
     exact:
-        True when every finding is what one pass over all events would give (baselines over
-        all chunks, or a single chunk).
+        True when every finding is what one pass over all events gives (baselines over all
+        chunks, or a single chunk); False with ``baselines="chunk"`` and several chunks.
     """
 
     sessions: pl.DataFrame
@@ -372,6 +369,7 @@ def run(
     mode: Mode = "process",
     chunk_bytes: int = CHUNK_BYTES,
     errors: Literal["raise", "quarantine"] = "raise",
+    baselines: BaselineMode = "exact",
     progress: Callable[[int, int], None] | None = None,
 ) -> PipelineResult:
     """Decode and analyse wire batches on every core: sessions, findings and scores.
@@ -386,6 +384,9 @@ def run(
         A :class:`Pool` to reuse; else one is started for this call (``workers``, ``mode``).
     chunk_bytes:
         About how many bytes of batches each chunk holds (whole visitors).
+    baselines:
+        ``"exact"``: two passes, page baselines over all input (see the module docstring);
+        ``"chunk"``: one pass, each chunk's own.
     errors:
         ``"raise"``: a bad batch raises :class:`~cemreplay.errors.DecodeError` naming its
         position in ``batches``; ``"quarantine"``: it is set aside in ``quarantined``.
@@ -398,6 +399,7 @@ def run(
     """
     if errors not in ("raise", "quarantine"):
         raise ConfigError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
+    check_baselines(baselines)
     batches = batches if isinstance(batches, Sequence) else list(batches)
     plan = plan_chunks(batches, chunk_bytes)
     with contextlib.ExitStack() as stack:
@@ -405,11 +407,9 @@ def run(
             pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
         chunks = [[bytes(batches[k]) for k in idx] for idx in plan]
         base = None
-        exact = len(plan) <= 1
-        if exact_baselines() and len(plan) > 1:
-            parts = list(pool.map_bounded(baselines_of_batches, ((c,) for c in chunks)))
-            base = detectors.Baselines.merge(parts)  # type: ignore[attr-defined]
-            exact = True
+        if baselines == "exact" and len(plan) > 1:
+            base = Baselines.merge(pool.map_bounded(baselines_of_batches, ((c,) for c in chunks)))
+        exact = base is not None or len(plan) <= 1
 
         def results() -> Iterator[ChunkResult]:
             jobs = ((c, config, weights, base) for c in chunks)

@@ -1,9 +1,8 @@
 """The end-to-end pipeline and its out-of-core runs give what the stages give over all input.
 
 Chunked runs use tiny chunks (tens of visitors) so that many chunks, and chunk edges, occur.
-Until the detectors offer baselines over all chunks (``cemreplay.pipeline.exact_baselines``),
-the two kinds that compare a page view with every page view of its URL
-(``excessive_scroll``, ``quick_back``) are only compared when the run is exact.
+With ``baselines="chunk"`` the two kinds that compare a page view with every page view of its
+URL (``excessive_scroll``, ``quick_back``) use each chunk's own baselines and are left out.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from cemreplay import detect, pipeline, score, synth, wire
-from cemreplay.errors import DecodeError
+from cemreplay.errors import ConfigError, DecodeError
 from cemreplay.journeys import sessions
 from cemreplay.outofcore import (
     BatchFileError,
@@ -74,9 +73,18 @@ def test_visitor_key_of_garbage_is_empty():
 def test_run_in_tiny_chunks_equals_the_stages(traffic, mode):
     batches, want = traffic
     got = pipeline.run(batches, mode=mode, workers=2, chunk_bytes=12_000)
-    assert got.chunks > 5
+    assert got.chunks > 5 and got.exact
     assert got.events == want[0]["events"].sum()
-    check_same((got.sessions, got.findings, got.scores), want, got.exact)
+    check_same((got.sessions, got.findings, got.scores), want, True)
+
+
+def test_chunk_baselines_differ_only_in_the_baseline_kinds(traffic):
+    batches, want = traffic
+    got = pipeline.run(batches, mode="serial", chunk_bytes=12_000, baselines="chunk")
+    assert not got.exact
+    check_same((got.sessions, got.findings, got.scores), want, False)
+    with pytest.raises(ConfigError, match="baselines must be"):
+        pipeline.run(batches, mode="serial", baselines="some")
 
 
 def test_run_in_one_chunk_is_exact_for_every_kind(traffic):
@@ -92,6 +100,7 @@ def test_run_on_worker_processes(traffic):
         got = pipeline.run(batches, pool=pool, chunk_bytes=20_000)
     assert len(got.peak_rss) == 3  # the parent and both workers took part
     check_same((got.sessions, got.findings, got.scores), want, got.exact)
+    assert got.exact
 
 
 def test_bad_batch_is_named_by_its_input_position(traffic):
@@ -111,8 +120,8 @@ def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: 
     for n, chunk in enumerate(plan):
         write_file(src / f"part-{n:04d}.cemb", [batches[k] for k in chunk])
     got = run_dir(src, pool=pipeline.Pool(mode="serial"))
-    assert got.chunks == len(plan) > 5
-    check_same((got.sessions, got.findings, got.scores), want, got.exact)
+    assert got.chunks == len(plan) > 5 and got.exact
+    check_same((got.sessions, got.findings, got.scores), want, True)
     out = tmp_path / "out"
     written = run_dir(src, out=out, pool=pipeline.Pool(mode="serial"), files_per_chunk=2)
     assert written.findings.height == 0 and written.events == got.events
@@ -135,5 +144,5 @@ def test_store_in_visitor_chunks_equals_the_stages_over_its_events(traffic, tmp_
     found = detect(events)
     want = (sessions(events), found, score(found))
     got = run_store(tmp_path / "s.db", chunk_visitors=25, pool=pipeline.Pool(mode="serial"))
-    assert got.chunks > 5
-    check_same((got.sessions, got.findings, got.scores), want, got.exact)
+    assert got.chunks > 5 and got.exact
+    check_same((got.sessions, got.findings, got.scores), want, True)
