@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -32,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.stage == "all":
         result: dict[str, Any] = {}
+        cores = os.sched_getaffinity(0)
         for name, mod in STAGES.items():
+            os.sched_setaffinity(0, cores)  # a stage may pin itself (wire: one core)
             one = argparse.Namespace(quick=args.quick, json=None)
             defaults = argparse.ArgumentParser()
             mod.add_arguments(defaults)

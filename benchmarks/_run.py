@@ -6,7 +6,8 @@ into memory as a list of ``bytes`` (what a service holding batches has), then ti
 * ``stages``: the stages one after another over the whole table in this process
   (``wire.decode``, ``journeys.sessions``, ``detect``, ``score``), each timed;
 * ``process`` / ``thread`` / ``serial``: :func:`cemreplay.pipeline.run` with a warmed
-  :class:`~cemreplay.pipeline.Pool` of that mode;
+  :class:`~cemreplay.pipeline.Pool` of that mode (exact baselines: two passes);
+  ``process-onepass``: processes, ``baselines="chunk"`` (one pass);
 * ``outofcore``: :func:`cemreplay.outofcore.run_dir` straight from the directory (nothing
   loaded first), results written as Parquet to ``spec["out"]``.
 
@@ -102,8 +103,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     workers = int(spec.get("workers", 2))
     res: dict[str, Any] = {"mode": mode, "workers": workers}
     pool = None
+    kind = "process" if mode in ("outofcore", "process-onepass") else mode
+    baselines = "chunk" if mode == "process-onepass" else "exact"
     if mode not in ("stages",):
-        pool = Pool(workers, mode="process" if mode == "outofcore" else mode)
+        pool = Pool(workers, mode=kind)
     else:  # load the numba caches outside the timing, as the pool's warm-up does
         from cemreplay.pipeline import _warm
 
@@ -146,7 +149,12 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 assert pool is not None
                 t0 = time.perf_counter()
-                r = run(batches, pool=pool, chunk_bytes=int(spec.get("chunk_bytes", 24 << 20)))
+                r = run(
+                    batches,
+                    pool=pool,
+                    chunk_bytes=int(spec.get("chunk_bytes", 24 << 20)),
+                    baselines=baselines,
+                )
                 secs = time.perf_counter() - t0
                 found = r.findings
                 res.update(
