@@ -15,6 +15,14 @@ wire batches before the clock starts. Each mode runs in a fresh process
 * ``thread``: the same on threads in one process (the detectors' numba kernels hold the GIL);
 * ``serial``: the same chunking in one thread (the cost of chunking alone).
 
+The peer pipeline, on the first ``--peer-events`` events of the same data: rrweb-style JSON
+(what rrweb, PostHog and Sentry store) parsed with orjson into a table
+(``benchmarks.peers.rrweb_json``), loaded into DuckDB, and the rage-click, dead-click and
+form-abandon rules as window SQL (``benchmarks.peers.duckdb_sql``), in this process, timed from
+JSON bytes to findings. It does less than cemreplay (3 rules of 11, no sessions, no score);
+its findings are checked equal to cemreplay's for those 3 rules (suppressions off on both
+sides, see ``benchmarks.peers.rules``).
+
 Every mode's findings are checked equal (per kind, count and content hash) to the ``stages``
 run; kinds that compare with baselines over all input are left out of the check when a
 chunked run is not exact (see ``cemreplay.pipeline``).
@@ -43,6 +51,39 @@ def check_same(ref: dict[str, Any], got: dict[str, Any]) -> None:
         raise AssertionError(f"{got['mode']} differs from the stages: {bad}")
 
 
+def peer(d: Any, events: int) -> dict[str, Any]:
+    """The peer pipeline on the first ``events`` events (see the module docstring)."""
+    import time
+
+    import polars as pl
+
+    from benchmarks._run import load
+    from benchmarks.detect import ours
+    from benchmarks.peers import duckdb_sql, rrweb_json
+    from benchmarks.peers.rules import RULES
+    from cemreplay import wire
+
+    ev = wire.decode(load(d))
+    keep = ev.head(events)["session_id"].unique()
+    sub = ev.filter(pl.col("session_id").is_in(keep))  # whole sessions
+    payload = rrweb_json.encode(sub)
+    t0 = time.perf_counter()
+    table = rrweb_json.decode_orjson(payload)
+    con = duckdb_sql.load(table)
+    found = {r: duckdb_sql.run(con, r) for r in RULES}
+    secs = time.perf_counter() - t0
+    for r in RULES:
+        if sorted(found[r]) != sorted(ours(sub, r)):
+            raise AssertionError(f"the peer pipeline's {r} differs from cemreplay's")
+    return {
+        "name": "rrweb JSON + orjson -> DuckDB SQL (3 rules)",
+        "events": sub.height,
+        "seconds": round(secs, 3),
+        "events_per_s": round(sub.height / secs),
+        "findings": sum(map(len, found.values())),
+    }
+
+
 def run(events: int, modes: list[str], workers: int, chunk_bytes: int) -> dict[str, Any]:
     d = wire_dir(events, progress=True)
     n = wire_dir_events(d)
@@ -61,6 +102,15 @@ def run(events: int, modes: list[str], workers: int, chunk_bytes: int) -> dict[s
     return result
 
 
+def add_peer(result: dict[str, Any], peer_events: int) -> None:
+    from benchmarks._data import wire_dir
+
+    p = peer(wire_dir(result["events"]), peer_events)
+    for mode, r in result["runs"].items():
+        p[f"x_{mode}_faster"] = round(r["events_per_s"] / p["events_per_s"], 1)
+    result["peer"] = p
+
+
 def targets(result: dict[str, Any], quick: bool) -> Any:
     if quick:
         return "not evaluated with --quick (too small to mean anything)"
@@ -70,6 +120,7 @@ def targets(result: dict[str, Any], quick: bool) -> Any:
     return {
         "e2e>=10M events/s (2 cores)": best["events_per_s"] >= 10e6,
         "peak memory<=64 bytes/event": best["peak_tree_bytes_per_event"] <= 64,
+        "ahead of the peer pipeline": result.get("peer", {}).get("x_process_faster", 0) > 1,
     }
 
 
@@ -84,6 +135,12 @@ def table(result: dict[str, Any]) -> str:
             f"{mode:<16} {r['seconds']:>8} {r['events_per_s']:>12,} "
             f"{r.get('x_vs_stages', 1.0):>9} {r['peak_tree_bytes_per_event']:>10} "
             f"{r['peak_tree_net_bytes_per_event']:>9} {r['findings']:>9,}"
+        )
+    p = result.get("peer")
+    if p:
+        lines.append(
+            f"peer: {p['name']}: {p['events_per_s']:,} events/s on {p['events']:,} events; "
+            + ", ".join(f"{k[2:-7]} x{v}" for k, v in p.items() if k.startswith("x_"))
         )
     if "stage_events_per_s" in result:
         st = result["runs"]["stages"]["stage_seconds"]
@@ -106,11 +163,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default=",".join(MODES), help=f"any of {','.join(MODES)}")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--chunk-bytes", type=int, default=24 << 20)
+    p.add_argument("--peer-events", type=int, default=300_000)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:  # the two modes that matter, small: CI runs every stage in under a minute
-        args.events, args.chunk_bytes = 200_000, 600_000
+        args.events, args.chunk_bytes, args.peer_events = 200_000, 600_000, 20_000
         if args.modes == ",".join(MODES):
             args.modes = "stages,process"
     modes = [m for m in args.modes.split(",") if m]
@@ -118,5 +176,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if bad:
         raise SystemExit(f"unknown mode(s) {sorted(bad)}; choose from {MODES}")
     result = run(args.events, modes, args.workers, args.chunk_bytes)
+    if args.peer_events:
+        add_peer(result, args.peer_events)
     result["targets"] = targets(result, args.quick)
     return result
