@@ -148,30 +148,39 @@ def _dir_baselines(files: Sequence[str]) -> Baselines:
 
 
 def _run_jobs(
-    pool: Pool,
     jobs: list[tuple[Any, ...]],
     work: Callable[..., ChunkResult],
     first_pass: Callable[..., Any],
+    *,
+    pool: Pool | None,
+    workers: int | None,
     config: Config | None,
     weights: ScoreWeights | None,
-    out: str | None,
+    out: str | os.PathLike[str] | None,
     progress: Callable[[int, int], None] | None,
     baselines: BaselineMode,
 ) -> PipelineResult:
     check_baselines(baselines)
-    base = None
-    if baselines == "exact" and len(jobs) > 1:
-        base = Baselines.merge(pool.map_bounded(first_pass, jobs))
-    exact = base is not None or len(jobs) <= 1
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    dest = None if out is None else str(out)
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(Pool(workers, warm=False))
+        base = None
+        if baselines == "exact" and len(jobs) > 1:
+            base = Baselines.merge(pool.map_bounded(first_pass, jobs))
+        exact = base is not None or len(jobs) <= 1
 
-    def results() -> Iterator[ChunkResult]:
-        full = ((*j, config, weights, base, out) for j in jobs)
-        for done, part in enumerate(pool.map_bounded(work, full), 1):
-            if progress is not None:
-                progress(done, len(jobs))
-            yield part
+        def results() -> Iterator[ChunkResult]:
+            assert pool is not None
+            full = ((*j, config, weights, base, dest) for j in jobs)
+            for done, part in enumerate(pool.map_bounded(work, full), 1):
+                if progress is not None:
+                    progress(done, len(jobs))
+                yield part
 
-    return combine(results(), 0, len(jobs), exact)
+        return combine(results(), 0, len(jobs), exact)
 
 
 def run_dir(
@@ -212,23 +221,19 @@ def run_dir(
     files = [str(f) for f in batch_files(path)]
     if files_per_chunk < 1:
         raise ConfigError(f"files_per_chunk must be >= 1, got {files_per_chunk}")
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
     jobs = [(files[k : k + files_per_chunk],) for k in range(0, len(files), files_per_chunk)]
-    with contextlib.ExitStack() as stack:
-        if pool is None:
-            pool = stack.enter_context(Pool(workers, warm=False))
-        return _run_jobs(
-            pool,
-            jobs,
-            _dir_chunk,
-            _dir_baselines,
-            config,
-            weights,
-            None if out is None else str(out),
-            progress,
-            baselines,
-        )
+    return _run_jobs(
+        jobs,
+        _dir_chunk,
+        _dir_baselines,
+        pool=pool,
+        workers=workers,
+        config=config,
+        weights=weights,
+        out=out,
+        progress=progress,
+        baselines=baselines,
+    )
 
 
 def _store_events(path: str, visitors: Sequence[str]) -> pl.DataFrame:
@@ -281,22 +286,18 @@ def run_store(
     with open_store(path, create=False) as st:
         vs = st.sessions(limit=None)["visitor_id"].unique().sort().to_list()
     jobs = [(str(path), vs[k : k + chunk_visitors]) for k in range(0, len(vs), chunk_visitors)]
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        if pool is None:
-            pool = stack.enter_context(Pool(workers, warm=False))
-        return _run_jobs(
-            pool,
-            jobs,
-            _store_chunk,
-            _store_baselines,
-            config,
-            weights,
-            None if out is None else str(out),
-            progress,
-            baselines,
-        )
+    return _run_jobs(
+        jobs,
+        _store_chunk,
+        _store_baselines,
+        pool=pool,
+        workers=workers,
+        config=config,
+        weights=weights,
+        out=out,
+        progress=progress,
+        baselines=baselines,
+    )
 
 
 def read_results(out: str | os.PathLike[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
