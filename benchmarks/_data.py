@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -28,6 +29,14 @@ def machine() -> dict[str, object]:
         "polars_threads": pl.thread_pool_size(),
         "load_avg_1m": os.getloadavg()[0],
     }
+
+
+def targets_line(result: dict[str, Any]) -> str:
+    """The ``targets`` of a stage's result as one line of its table."""
+    t = result["targets"]
+    if isinstance(t, dict):
+        t = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in t.items())
+    return f"targets: {t}"
 
 
 def stream(events: int, *, seed: int = 11, base_sessions: int = 2_000) -> pl.DataFrame:

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmarks._data import machine, stream
+from benchmarks._data import machine, stream, targets_line
 from benchmarks.peers import duckdb_sql, pandas_rules, python_ref
 from benchmarks.peers.rules import CONFIG, RULES, Found
 from cemreplay import detect
@@ -104,10 +104,7 @@ def table(result: dict[str, Any]) -> str:
                 f"{p['events_per_s']:>12,} {p['cemreplay_events_per_s']:>15,} "
                 f"{p['x_cemreplay_faster']:>9}"
             )
-    t = result["targets"]
-    if isinstance(t, dict):
-        t = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in t.items())
-    lines.append(f"targets: {t}")
+    lines.append(targets_line(result))
     return "\n".join(lines)
 
 

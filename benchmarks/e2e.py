@@ -34,7 +34,7 @@ import argparse
 import os
 from typing import Any
 
-from benchmarks._data import machine, wire_dir, wire_dir_events
+from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
 from benchmarks._run import spawn
 
 MODES = ("stages", "process", "process-onepass", "thread", "serial")
@@ -151,10 +151,7 @@ def table(result: dict[str, Any]) -> str:
                 for k, v in st.items()
             )
         )
-    t = result["targets"]
-    if isinstance(t, dict):
-        t = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in t.items())
-    lines.append(f"targets: {t}")
+    lines.append(targets_line(result))
     return "\n".join(lines)
 
 

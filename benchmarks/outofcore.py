@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from benchmarks._data import machine, wire_dir, wire_dir_events
+from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
 from benchmarks._run import digest, load, spawn
 from benchmarks.e2e import check_same
 
@@ -95,9 +95,6 @@ def run(
 def table(result: dict[str, Any]) -> str:
     r = result["run"]
     c = result["check"]
-    t = result["targets"]
-    if isinstance(t, dict):
-        t = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in t.items())
     return "\n".join(
         [
             f"outofcore: {r['events']:,} events from {r['input_bytes_on_disk'] / 2**30:.2f} GiB "
@@ -109,7 +106,7 @@ def table(result: dict[str, Any]) -> str:
             f"{result['cap_bytes_per_process']}",
             f"same results as in memory on {c['events']:,} events: {c['same_as_in_memory']} "
             f"(kinds {', '.join(c['kinds_checked'])})",
-            f"targets: {t}",
+            targets_line(result),
         ]
     )
 

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks._data import machine, wire_dir, wire_dir_events
+from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
 from benchmarks._run import spawn
 
 
@@ -99,10 +99,7 @@ def table(result: dict[str, Any]) -> str:
         )
     if result.get("plot"):
         lines.append(f"plot: {result['plot']}")
-    t = result["targets"]
-    if isinstance(t, dict):
-        t = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in t.items())
-    lines.append(f"targets: {t}")
+    lines.append(targets_line(result))
     return "\n".join(lines)
 
 
