@@ -28,6 +28,7 @@ import dataclasses
 import multiprocessing
 import os
 import resource
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -231,8 +232,9 @@ class Pool:
                 self.executor = ProcessPoolExecutor(
                     n, mp_context=multiprocessing.get_context("spawn")
                 )
-                if warm:  # start every worker now, inside the environment set above
-                    list(self.executor.map(_warm_slow, range(n)))
+                # Start every worker now, inside the environment set above (a worker is
+                # spawned per job while none is idle, so n slow-enough jobs start n).
+                list(self.executor.map(_warm_slow if warm else _started, range(n)))
             finally:
                 if old is None:
                     del os.environ["POLARS_MAX_THREADS"]
@@ -285,11 +287,14 @@ class Pool:
 
 def _warm_slow(_: int) -> int:
     # Each worker takes one warm-up job: long enough that no worker takes two.
-    import time
-
     pid = _warm()
     time.sleep(0.2)
     return pid
+
+
+def _started(_: int) -> int:
+    time.sleep(0.2)
+    return os.getpid()
 
 
 # ----------------------------------------------------------------------------- the run
