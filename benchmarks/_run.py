@@ -152,7 +152,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 r = run(
                     batches,
                     pool=pool,
-                    chunk_bytes=int(spec.get("chunk_bytes", 24 << 20)),
+                    chunk_bytes=int(spec.get("chunk_bytes", 0)) or None,
                     baselines=baselines,
                 )
                 secs = time.perf_counter() - t0

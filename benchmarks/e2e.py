@@ -159,13 +159,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=int, default=10_000_000)
     p.add_argument("--modes", default=",".join(MODES), help=f"any of {','.join(MODES)}")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    p.add_argument("--chunk-bytes", type=int, default=24 << 20)
+    p.add_argument(
+        "--chunk-bytes", type=int, default=0, help="0: the pipeline's default (even chunks)"
+    )
     p.add_argument("--peer-events", type=int, default=300_000)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:  # the two modes that matter, small: CI runs every stage in under a minute
-        args.events, args.chunk_bytes, args.peer_events = 200_000, 600_000, 20_000
+        args.events, args.chunk_bytes, args.peer_events = 200_000, 0, 20_000
         if args.modes == ",".join(MODES):
             args.modes = "stages,process"
     modes = [m for m in args.modes.split(",") if m]

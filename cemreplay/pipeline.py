@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import multiprocessing
 import os
 import resource
@@ -195,6 +196,17 @@ def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) ->
     if cur:
         out.append(cur)
     return out
+
+
+def even_chunks(total: int, workers: int, most: int = CHUNK_BYTES) -> int:
+    """A chunk size that cuts ``total`` bytes into a multiple of ``workers`` chunks of at
+    most ``most`` bytes each.
+
+    >>> even_chunks(114 << 20, 2) / (1 << 20)  # 10M events: 6 chunks of 19 MB
+    19.0
+    """
+    rounds = max(1, math.ceil(total / (workers * most)))
+    return max(1, math.ceil(total / (rounds * workers)))
 
 
 # ----------------------------------------------------------------------------- the pool
@@ -372,7 +384,7 @@ def run(
     pool: Pool | None = None,
     workers: int | None = None,
     mode: Mode = "process",
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     errors: Literal["raise", "quarantine"] = "raise",
     baselines: BaselineMode = "exact",
     progress: Callable[[int, int], None] | None = None,
@@ -388,7 +400,9 @@ def run(
     pool:
         A :class:`Pool` to reuse; else one is started for this call (``workers``, ``mode``).
     chunk_bytes:
-        About how many bytes of batches each chunk holds (whole visitors).
+        About how many bytes of batches each chunk holds (whole visitors). Default: the
+        input split into a multiple of the workers' count, each at most :data:`CHUNK_BYTES`
+        (so every worker gets the same share).
     baselines:
         ``"exact"``: two passes, page baselines over all input (see the module docstring);
         ``"chunk"``: one pass, each chunk's own.
@@ -406,10 +420,12 @@ def run(
         raise ConfigError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
     check_baselines(baselines)
     batches = batches if isinstance(batches, Sequence) else list(batches)
-    plan = plan_chunks(batches, chunk_bytes)
     with contextlib.ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
+        if chunk_bytes is None:
+            chunk_bytes = even_chunks(sum(len(b) for b in batches), pool.workers)
+        plan = plan_chunks(batches, chunk_bytes)
         chunks = [[bytes(batches[k]) for k in idx] for idx in plan]
         base = None
         if baselines == "exact" and len(plan) > 1:
