@@ -42,14 +42,19 @@ def plot(result: dict[str, Any], path: str) -> None:
     a2.axhline(64, color="grey", ls="--", lw=1, label="target 64 B")
     a2.set_xscale("log")
     a2.set_yscale("log")
+    a2.set_ylim(10, None)
     a2.set_xlabel("events (millions)")
     a2.set_ylabel("bytes per event")
     a2.set_title("peak resident memory per event")
     a2.legend()
+    for a in (a1, a2):
+        a.set_xticks(n, [f"{x:g}M" for x in n])
+        a.minorticks_off()
     m = result["machine"]
     fig.suptitle(
-        f"{result['workers']} workers on {m['cores']} cores, load {m['load_avg_1m']:.1f}; "
-        "one fresh process per size",
+        f"{result['workers']} worker processes on {m['cores']} cores, 1-min load "
+        + ", ".join(f"{r['load_avg_1m']:.1f}" for r in rows)
+        + "; one fresh process per size, exact results",
         fontsize=9,
     )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
