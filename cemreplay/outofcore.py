@@ -17,6 +17,7 @@ instead of memory (read them back with :func:`read_results`). The results are th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -255,7 +256,9 @@ def _store_chunk(
     ses, found, scores = analyze_events(events, config, weights, baselines)
     part = ChunkResult(ses, found, scores, events.height, [], peak_rss(), os.getpid())
     if out is not None:
-        part = _write_parts(Path(out), f"{visitors[0]}-{len(visitors)}", part)
+        # visitor ids are the snippet's strings: name the files by a digest of the first
+        name = hashlib.sha256(visitors[0].encode()).hexdigest()[:20]
+        part = _write_parts(Path(out), f"store-{name}", part)
     return part
 
 

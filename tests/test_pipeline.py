@@ -146,3 +146,6 @@ def test_store_in_visitor_chunks_equals_the_stages_over_its_events(traffic, tmp_
     got = run_store(tmp_path / "s.db", chunk_visitors=25, pool=pipeline.Pool(mode="serial"))
     assert got.chunks > 5 and got.exact
     check_same((got.sessions, got.findings, got.scores), want, True)
+    out = tmp_path / "out"
+    run_store(tmp_path / "s.db", chunk_visitors=60, out=out, pool=pipeline.Pool(mode="serial"))
+    check_same(read_results(out), want, True)
