@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import polars as pl
 
 from cemreplay.events import assign_batches
+from cemreplay.pipeline import _str_at
 from cemreplay.synth import generate
 
 
@@ -134,3 +136,41 @@ def wire_dir(
 def wire_dir_events(d: Path) -> int:
     """How many events :func:`wire_dir` wrote there."""
     return int((d / "DONE").read_text())
+
+
+def _retag(batch: bytes, tag: bytes) -> bytes:
+    """A wire batch with ``tag`` put in front of its visitor and session ids (envelope
+    elements 2 and 3, rewritten in place; the rest of the batch is copied as it is)."""
+    if batch[0] != 0x9D or batch[1] > 0x7F:
+        raise ValueError("not a version-1 batch with a fixint version")
+    _, p = _str_at(batch, 2)  # site_key
+    vid, q = _str_at(batch, p)
+    sid, r = _str_at(batch, q)
+    ids = msgpack.packb((tag + vid).decode()) + msgpack.packb((tag + sid).decode())
+    return b"".join((batch[:p], ids, batch[r:]))
+
+
+def replicated_dir(events: int, copies: int, *, progress: bool = False) -> Path:
+    """A batch directory of ``copies`` times :func:`wire_dir` of ``events`` events, each copy
+    under its own visitor and session ids (``r1-``, ``r2-``, ... in front of the copy's ids),
+    so no visitor is in two copies: a large input made in seconds per copy instead of
+    generating it all (the traffic repeats, as :func:`stream`'s does)."""
+    from cemreplay.outofcore import batch_files, read_file, write_file
+
+    base = wire_dir(events, progress=progress)
+    if copies == 1:
+        return base
+    d = cache_dir() / f"{base.name}-x{copies}"
+    if (d / "DONE").exists():
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    files = batch_files(base)
+    for c in range(copies):
+        tag = f"r{c}-".encode()
+        for f in files:
+            batches = read_file(f)
+            write_file(d / f"c{c:02d}-{f.name}", [_retag(bytes(b), tag) for b in batches])
+        if progress:
+            print(f"  copy {c + 1} / {copies} written", file=sys.stderr, flush=True)
+    (d / "DONE").write_text(f"{wire_dir_events(base) * copies}\n")
+    return d

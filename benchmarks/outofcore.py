@@ -8,7 +8,8 @@ scores go to Parquet files, so nothing grows with the input but the file list. M
 fresh process (``benchmarks._run``, mode ``outofcore``) whose address space, and each
 worker's, is capped at ``--cap-gib`` (``RLIMIT_AS``: per process, not a total; the total is
 the sampled peak of the process tree, reported). The data is made piece by piece
-(``benchmarks._data.wire_dir``), never whole in memory.
+(``benchmarks._data.wire_dir``), never whole in memory; by default the 200M events are four
+copies of 50M under distinct ids (``--copies``, ``benchmarks._data.replicated_dir``).
 
 Same results: on ``--check-events`` events (the whole input with ``--quick``) the results read
 back from the Parquet files are checked equal to the stages run over all events in memory
@@ -23,7 +24,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
+from benchmarks._data import machine, replicated_dir, targets_line, wire_dir, wire_dir_events
 from benchmarks._run import digest, load, spawn
 from benchmarks.e2e import check_same
 
@@ -63,7 +64,12 @@ def in_memory(d: Any) -> dict[str, Any]:
 
 
 def run(
-    events: int, check_events: int, workers: int, cap_gib: float | None, file_bytes: int
+    events: int,
+    check_events: int,
+    workers: int,
+    cap_gib: float | None,
+    file_bytes: int,
+    copies: int = 1,
 ) -> dict[str, Any]:
     cap = int(cap_gib * 2**30) if cap_gib else None
     result: dict[str, Any] = {
@@ -71,6 +77,7 @@ def run(
         "machine": machine(),
         "workers": workers,
         "cap_bytes_per_process": cap,
+        "copies": copies,
     }
     # Same results as in memory, on a size the stages can hold.
     small = wire_dir(check_events, file_bytes=file_bytes, progress=True)
@@ -83,7 +90,12 @@ def run(
         "same_as_in_memory": True,
         "kinds_checked": sorted(got["digest"]),
     }
-    d = small if events == check_events else wire_dir(events, file_bytes=file_bytes, progress=True)
+    if events == check_events:
+        d = small
+    elif copies > 1:
+        d = replicated_dir(events // copies, copies, progress=True)
+    else:
+        d = wire_dir(events, file_bytes=file_bytes, progress=True)
     big = got if d == small else _outofcore(d, workers, cap)
     big.pop("digest")
     assert big["events"] == wire_dir_events(d), "the out-of-core run lost events"
@@ -115,6 +127,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=int, default=200_000_000)
     p.add_argument("--check-events", type=int, default=1_000_000)
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument(
+        "--copies",
+        type=int,
+        default=4,
+        help="make the input from this many copies of --events/copies events, each under "
+        "its own ids (benchmarks._data.replicated_dir); 1: generate it all",
+    )
     p.add_argument("--file-bytes", type=int, default=12 << 20, help="size of each batch file")
     p.add_argument("--cap-gib", type=float, default=4.0, help="RLIMIT_AS per process; 0: none")
 
@@ -123,8 +142,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         args.events = args.check_events = 200_000
         args.file_bytes = 256_000  # a dozen files: a dozen chunks
+        args.copies = 1
     result = run(
-        args.events, args.check_events, args.workers, args.cap_gib or None, args.file_bytes
+        args.events,
+        args.check_events,
+        args.workers,
+        args.cap_gib or None,
+        args.file_bytes,
+        args.copies,
     )
     if args.quick:
         result["targets"] = "not evaluated with --quick (too small to mean anything)"
