@@ -52,7 +52,8 @@ def plot(result: dict[str, Any], path: str) -> None:
         a.minorticks_off()
     m = result["machine"]
     fig.suptitle(
-        f"{result['workers']} worker processes on {m['cores']} cores, 1-min load "
+        f"pipeline mode {result.get('mode', 'process')}, {result['workers']} workers on "
+        f"{m['cores']} cores, 1-min load "
         + ", ".join(f"{r['load_avg_1m']:.1f}" for r in rows)
         + "; one fresh process per size, exact results",
         fontsize=9,
@@ -62,14 +63,17 @@ def plot(result: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def run(sizes: list[int], workers: int, chunk_bytes: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"stage": "scale", "machine": machine(), "workers": workers}
+def run(sizes: list[int], workers: int, chunk_bytes: int, mode: str = "process") -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "stage": "scale",
+        "machine": machine(),
+        "workers": workers,
+        "mode": mode,
+    }
     rows = []
     for size in sizes:
         d = wire_dir(size, progress=True)
-        r = spawn(
-            {"dir": str(d), "mode": "process", "workers": workers, "chunk_bytes": chunk_bytes}
-        )
+        r = spawn({"dir": str(d), "mode": mode, "workers": workers, "chunk_bytes": chunk_bytes})
         assert r["events"] == wire_dir_events(d), "the pipeline lost events"
         r.pop("digest")
         r["s_per_million"] = round(r["seconds"] / (r["events"] / 1e6), 4)
@@ -87,7 +91,7 @@ def run(sizes: list[int], workers: int, chunk_bytes: int) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        f"scale: {result['workers']} workers; machine {result['machine']}",
+        f"scale: {result['mode']}, {result['workers']} workers; machine {result['machine']}",
         f"{'events':>12} {'seconds':>8} {'events/s':>12} {'s per M':>8} {'peak B/ev':>10} "
         f"{'net B/ev':>9} {'load':>5}",
     ]
@@ -114,18 +118,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunk-bytes", type=int, default=0, help="0: the pipeline's default (even chunks)"
     )
+    p.add_argument("--mode", default="process", help="pipeline mode (benchmarks._run)")
     p.add_argument("--plot", default="docs/scaling.png", help="where to draw the figure")
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
-        args.sizes = "100000,200000"
+        # the process pool is exercised by `e2e --quick`; here the stage's own code, fast
+        args.sizes, args.mode = "100000,200000", "serial"
         if args.plot == "docs/scaling.png":
             import tempfile
 
             args.plot = os.path.join(tempfile.mkdtemp(prefix="cem-scale-"), "scaling.png")
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    result = run(sizes, args.workers, args.chunk_bytes)
+    result = run(sizes, args.workers, args.chunk_bytes, args.mode)
     if args.plot:
         plot(result, args.plot)
         result["plot"] = args.plot
