@@ -225,7 +225,8 @@ class Pool:
     one polars thread, started and warmed up once (reuse one for many runs).
 
     ``mode="thread"`` uses threads in this process instead (the detectors' numba kernels
-    hold the GIL, so processes are faster; see docs/benchmarks.md); ``"serial"`` no pool.
+    hold the GIL, so only decoding and polars overlap; threads need no second interpreter,
+    see docs/benchmarks.md for both measured); ``"serial"`` no pool.
     """
 
     def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
