@@ -4,14 +4,16 @@
 
 Measured in one run on the same events (the generator's default mix):
 
-* bytes per event of cemreplay's wire format, batched as the snippet flushes (every 5 s) and
-  in "ordinary" batches of 100-500 events; rrweb-style JSON and row-per-event msgpack for the
-  same events;
-* decode throughput (events/s, best of 3) of cemreplay's numba decoder over the ordinary
-  batches, against row msgpack + polars and rrweb JSON parsed with the standard library and
-  with orjson, each brought to the same event table (checked equal). The peers are pure Python
-  per event, so they run on the first ``--peer-events`` events; throughput is per event either
-  way.
+* bytes per event of cemreplay's wire format, versions 2 (what the snippet writes) and 1, in
+  total and per part of a batch (envelope, string table, kinds, times, ints, refs), batched as
+  the snippet flushes (every 5 s) and in "ordinary" batches of 100-500 events; rrweb-style JSON
+  and row-per-event msgpack for the same events;
+* decode throughput (events/s, best of 3, one core: the process is pinned with
+  ``sched_setaffinity`` to ``--cores`` cores, numba kernels are single-threaded) of
+  cemreplay's numba decoder over the ordinary batches of each version, against row msgpack +
+  polars and rrweb JSON parsed with the standard library and with orjson, each brought to the
+  same event table (checked equal). The peers are pure Python per event, so they run on the
+  first ``--peer-events`` events; throughput is per event either way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
 import polars as pl
 
 from benchmarks._data import machine, ordinary_batches, stream, targets_line
@@ -36,6 +39,27 @@ def _best(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
+
+
+PARTS = ("envelope", "strings", "kinds", "times", "ints", "refs")
+
+
+def parts(batches: list[bytes], events: int) -> dict[str, float]:
+    """Bytes per event of each part of the batches: the string table (entries with their
+    msgpack headers), the four event sections (without their bin headers), and the envelope
+    (everything else: ids, seq, base_ts, counts, headers)."""
+    total = dict.fromkeys(PARTS, 0)
+    size = 0
+    for b in batches:
+        env = msgpack.unpackb(b, raw=True)
+        size += len(b)
+        total["strings"] += sum(len(s) + (1 if len(s) < 32 else 2) for s in env[7])
+        for name, el in zip(PARTS[2:], env[9:13], strict=True):
+            total[name] += len(el)
+    total["envelope"] = size - sum(total.values())
+    out = {k: round(v / max(events, 1), 3) for k, v in total.items()}
+    out["total"] = round(size / max(events, 1), 2)
+    return out
 
 
 def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
@@ -56,22 +80,32 @@ def run(
     }
     data = stream(events)
     ordinary = ordinary_batches(data)
-    snippet_batches = wire.encode(data)
-    batches = wire.encode(ordinary)
-    size_snippet = sum(map(len, snippet_batches))
-    size = sum(map(len, batches))
-    wire.decode(batches[:3])  # compile / load the kernels outside the timing
-    secs, decoded = _best(lambda: wire.decode(batches), reps)
-    assert decoded.equals(ordinary), "cemreplay decode differs from its input"
-    cem_rate = ordinary.height / secs
-    result["cemreplay"] = {
-        "bytes_per_event_snippet_batches": round(size_snippet / data.height, 2),
-        "events_per_snippet_batch": round(data.height / len(snippet_batches), 1),
-        "bytes_per_event_ordinary_batches": round(size / ordinary.height, 2),
-        "events_per_ordinary_batch": round(ordinary.height / len(batches), 1),
-        "decode_seconds": round(secs, 4),
-        "decode_events_per_s": round(cem_rate),
-    }
+    versions: dict[str, dict[str, Any]] = {}
+    for version in (2, 1):
+        snippet_batches = wire.encode(data, version=version)
+        batches = wire.encode(ordinary, version=version)
+        wire.decode(batches[:3])  # compile / load the kernels outside the timing
+        secs, decoded = _best(lambda batches=batches: wire.decode(batches), reps)
+        assert decoded.equals(ordinary), f"cemreplay v{version} decode differs from its input"
+        del decoded
+        versions[f"v{version}"] = {
+            "bytes_per_event_snippet_batches": round(
+                sum(map(len, snippet_batches)) / data.height, 2
+            ),
+            "events_per_snippet_batch": round(data.height / len(snippet_batches), 1),
+            "bytes_per_event_ordinary_batches": round(
+                sum(map(len, batches)) / ordinary.height, 2
+            ),
+            "events_per_ordinary_batch": round(ordinary.height / len(batches), 1),
+            "parts_snippet_batches": parts(snippet_batches, data.height),
+            "parts_ordinary_batches": parts(batches, ordinary.height),
+            "decode_seconds": round(secs, 4),
+            "decode_events_per_s": round(ordinary.height / secs),
+        }
+        del snippet_batches, batches
+    result["cemreplay"] = versions["v2"]
+    result["cemreplay_v1"] = versions["v1"]
+    cem_rate = versions["v2"]["decode_events_per_s"]
     sub = ordinary.head(peer_events)
     peers: dict[str, dict[str, Any]] = {}
     for name, enc, dec in (
@@ -111,18 +145,30 @@ def run(
 
 def table(result: dict[str, Any]) -> str:
     c = result["cemreplay"]
+    c1 = result["cemreplay_v1"]
     lines = [
         f"wire: {result['events']:,} events; machine {result['machine']}",
         f"{'format':<28} {'bytes/event':>12} {'decode ev/s':>14} {'cemreplay x':>12}",
-        f"{'cemreplay (ordinary)':<28} {c['bytes_per_event_ordinary_batches']:>12} "
+        f"{'cemreplay v2 (ordinary)':<28} {c['bytes_per_event_ordinary_batches']:>12} "
         f"{c['decode_events_per_s']:>14,} {'1.0':>12}",
-        f"{'cemreplay (snippet 5 s)':<28} {c['bytes_per_event_snippet_batches']:>12} {'':>14}",
+        f"{'cemreplay v2 (snippet 5 s)':<28} {c['bytes_per_event_snippet_batches']:>12}",
+        f"{'cemreplay v1 (ordinary)':<28} {c1['bytes_per_event_ordinary_batches']:>12} "
+        f"{c1['decode_events_per_s']:>14,} "
+        f"{round(c['decode_events_per_s'] / c1['decode_events_per_s'], 1):>12}",
+        f"{'cemreplay v1 (snippet 5 s)':<28} {c1['bytes_per_event_snippet_batches']:>12}",
     ]
     for name, p in result["peers"].items():
         lines.append(
             f"{name:<28} {p['bytes_per_event']:>12} {p['decode_events_per_s']:>14,} "
             f"{p['cemreplay_speedup']:>12}"
         )
+    lines.append("bytes/event by part: " + " ".join(f"{p:>9}" for p in (*PARTS, "total")))
+    for name, key in (("v2", "cemreplay"), ("v1", "cemreplay_v1")):
+        for batching in ("ordinary", "snippet"):
+            row = result[key][f"parts_{batching}_batches"]
+            lines.append(
+                f"  {name} {batching:<16}" + " ".join(f"{row[p]:>9}" for p in (*PARTS, "total"))
+            )
     g = result["generator"]
     lines.append(f"generator: {g['events']:,} events in {g['seconds']} s")
     lines.append(targets_line(result))

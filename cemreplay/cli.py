@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cemreplay.errors import CemReplayError
+from cemreplay.errors import CemReplayError, ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,9 +29,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "collector on 127.0.0.1, analyze the store it fills, and summarise what cemreplay "
         "finds, with the commands to look a session up.",
     )
-    p.add_argument(
-        "--sessions", type=int, default=500, help="sessions to generate (default 500)"
-    )
+    p.add_argument("--sessions", type=int, default=500, help="sessions to generate (default 500)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument(
         "--db",
@@ -73,12 +71,29 @@ def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, metavar="PATH", help="the store (an SQLite file)")
 
 
+def _add_webhook_secret(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help="HMAC-SHA256 secret of the webhook signature (default $CEMREPLAY_WEBHOOK_SECRET)",
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import os
 
     from cemreplay.collector import new_token, serve
 
     given = args.token or os.environ.get("CEMREPLAY_TOKEN")
+    live = None
+    if args.live or args.webhook or args.live_rules:
+        from cemreplay.live import LiveConfig, parse_rules
+
+        live = LiveConfig(
+            rules=parse_rules(args.live_rules or "default"),
+            webhook=args.webhook,
+            webhook_secret=args.webhook_secret or os.environ.get("CEMREPLAY_WEBHOOK_SECRET"),
+        )
     serve(
         args.db,
         host=args.host,
@@ -88,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=given or new_token(),
         log=_stderr,
         show_token=not given,
+        live=live,
     )
     return 0
 
@@ -115,6 +131,24 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="TOKEN",
         help="secret for the lookup pages (default $CEMREPLAY_TOKEN, else a random "
         "one printed at start)",
+    )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="analyze changed sessions as batches arrive and emit live signals "
+        "(GET /v1/live/ID for the snippet, the log; see docs/live.md)",
+    )
+    p.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="POST each live signal, signed, to this URL (implies --live)",
+    )
+    _add_webhook_secret(p)
+    p.add_argument(
+        "--live-rules",
+        metavar="RULES",
+        help="live rules, e.g. 'failed_submit>=2/same,rage_click->error_click<30s' "
+        "(implies --live; default: those two)",
     )
     p.set_defaults(handler=_serve)
 
@@ -325,12 +359,129 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_replay)
 
 
-def _analyze(args: argparse.Namespace) -> int:
+def _watch(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from cemreplay.store import open_store, parse_since
+    from cemreplay.watch import (
+        Alert,
+        FrameSource,
+        WatchConfig,
+        parse_duration,
+        replay,
+        watch,
+    )
+    from cemreplay.webhook import WebhookSender
+
+    cfg = WatchConfig(
+        window_ms=parse_duration(args.window),
+        fast_window_ms=parse_duration(args.fast_window),
+        step_ms=parse_duration(args.step),
+        baseline_ms=parse_duration(args.baseline),
+        ratio=args.ratio,
+        min_affected=args.min_affected,
+        alpha=args.alpha,
+        clear_ratio=args.clear_ratio,
+        clear_steps=args.clear_steps,
+        min_baseline_sessions=args.min_baseline,
+    )
+    secret = args.webhook_secret or os.environ.get("CEMREPLAY_WEBHOOK_SECRET")
+    sender = WebhookSender(args.webhook, secret).start() if args.webhook else None
+
+    def emit(a: Alert) -> None:
+        print(json.dumps(a.to_json()) if args.format == "json" else a.line(), flush=True)
+        if sender is not None:
+            sender.send(a.to_json())
+
+    try:
+        with open_store(args.db, create=False) as st:
+            if not args.replay:
+                _stderr(f"watching {args.db} every {cfg.step_ms / 1000:g} s (Ctrl-C stops)")
+                for _ in watch(
+                    st, cfg, on_alert=emit, analyze=not args.no_analyze, max_checks=args.checks
+                ):
+                    pass
+                return 0
+            if not args.no_analyze:
+                st.analyze()
+            span = st.time_range()
+            if span is None:
+                _stderr("nothing to replay: no analyzed page views in the store")
+                return 0
+            start = parse_since(args.since) or span[0]
+            end = parse_since(args.until) or span[1] + cfg.window_ms
+            replay(FrameSource(st.page_sessions()), start, end, cfg, on_alert=emit)
+    finally:
+        if sender is not None:
+            sender.stop()
+    return 0
+
+
+def _add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="alert when a page's struggle rate spikes over its baseline",
+        description="Check every page's struggle rate in a sliding window against its "
+        "trailing baseline and print (and POST) an alert when it spikes, one per page per "
+        "incident, and when it clears. See docs/live.md.",
+    )
+    _add_db(p)
+    p.add_argument("--webhook", metavar="URL", help="also POST each alert, signed, here")
+    _add_webhook_secret(p)
+    p.add_argument("--window", default="10m", help="sliding window (default 10m)")
+    p.add_argument(
+        "--fast-window", default="2m", help="shorter window also checked (default 2m; 0 off)"
+    )
+    p.add_argument("--step", default="1m", help="time between checks (default 1m)")
+    p.add_argument("--baseline", default="7d", help="trailing baseline period (default 7d)")
+    p.add_argument(
+        "--ratio", type=float, default=2.0, help="odds ratio over the baseline (default 2)"
+    )
+    p.add_argument(
+        "--min-affected",
+        type=int,
+        default=5,
+        help="struggling sessions needed in the window (default 5)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=1e-3,
+        help="false-alarm probability per check, all pages together (default 0.001)",
+    )
+    p.add_argument(
+        "--clear-ratio", type=float, default=1.25, help="odds ratio that clears (default 1.25)"
+    )
+    p.add_argument(
+        "--clear-steps", type=int, default=3, help="checks in a row under it (default 3)"
+    )
+    p.add_argument(
+        "--min-baseline",
+        type=int,
+        default=30,
+        help="baseline sessions a page needs before it can alert (default 30)",
+    )
+    p.add_argument(
+        "--replay",
+        action="store_true",
+        help="run over the stored data on simulated time instead of the clock",
+    )
+    p.add_argument("--since", metavar="TIME", help="replay from (default: the first page view)")
+    p.add_argument("--until", metavar="TIME", help="replay to (default: the last + window)")
+    p.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="do not analyze changed sessions before each check (a collector with --live does it)",
+    )
+    p.add_argument("--checks", type=int, metavar="N", help="stop after N checks (default never)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(handler=_watch)
+
+
+def _bar(t0: float, label: str, unit: str) -> Callable[[int, int], None]:
+    """A progress bar on stderr (redrawn on a terminal; first and last line otherwise)."""
     import time
-
-    from cemreplay.store import open_store
-
-    t0 = time.monotonic()
 
     def bar(done: int, total: int) -> None:
         if not sys.stderr.isatty() and done not in (0, total):
@@ -339,11 +490,27 @@ def _analyze(args: argparse.Namespace) -> int:
         fill = int(frac * 30)
         end = "\n" if done == total else ""
         sys.stderr.write(
-            f"\ranalyze [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
-            f"{done}/{total} visitors {time.monotonic() - t0:5.1f}s{end}"
+            f"\r{label} [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
+            f"{done}/{total} {unit} {time.monotonic() - t0:5.1f}s{end}"
         )
         sys.stderr.flush()
 
+    return bar
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import time
+
+    if args.parquet is not None:
+        return _analyze_parquet(args)
+    if args.scheduler is not None or args.local_workers is not None or args.out is not None:
+        raise ConfigError(
+            "--scheduler, --local-workers and --out go with --parquet DIR; "
+            "hint: cemreplay analyze --parquet DIR --local-workers 2 --out results/"
+        )
+    from cemreplay.store import open_store
+
+    bar = _bar(time.monotonic(), "analyze", "visitors")
     with open_store(args.db, create=False) as st:
         r = st.analyze(progress=bar)
     print(
@@ -353,15 +520,243 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze_parquet(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from cemreplay.distributed import analyze_parquet, write_result
+
+    if args.scheduler is not None and args.local_workers is not None:
+        raise ConfigError("give --scheduler ADDRESS or --local-workers N, not both")
+    out = Path(args.out) if args.out is not None else Path(args.parquet) / "results"
+    t0 = time.monotonic()
+    r = analyze_parquet(
+        args.parquet,
+        scheduler=args.scheduler,
+        local_workers=args.local_workers if args.scheduler is None else None,
+        progress=_bar(t0, "analyze", "tasks"),
+    )
+    write_result(r, out)
+    tot = r.totals.row(0, named=True)
+    print(
+        f"analyzed {tot['partitions']} partitions, {tot['sessions']} sessions, "
+        f"{tot['events']} events: {tot['findings']} findings in "
+        f"{time.monotonic() - t0:.1f}s; results in {out}/"
+    )
+    return 0
+
+
 def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "analyze",
         help="decode changed sessions, run the detectors, update the index and findings",
         description="Decode every session changed since the last run, fill the sessions "
-        "index (pages, segments, score) and replace those sessions' findings.",
+        "index (pages, segments, score) and replace those sessions' findings. With --parquet, "
+        "analyse an export on a Dask cluster instead and write the results as Parquet.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--db", metavar="PATH", help="the store (an SQLite file)")
+    src.add_argument(
+        "--parquet",
+        metavar="DIR",
+        help="an export (cemreplay export) to analyse on Dask (pip install 'cemreplay[dask]')",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --parquet)",
+    )
+    p.add_argument(
+        "--local-workers",
+        type=int,
+        metavar="N",
+        help="start N local worker processes instead (with --parquet; default 2)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where the result Parquet files go (default DIR/results)"
+    )
+    p.set_defaults(handler=_analyze)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import time
+
+    from cemreplay.export import export_batches, export_store
+
+    if (args.db is None) == (not args.batches):
+        raise ConfigError("give --db PATH or --batches PATH..., one of them")
+    bar = _bar(time.monotonic(), "export", "sessions")
+    if args.db is not None:
+        r = export_store(args.db, args.parquet, partitions=args.partitions, progress=bar)
+    else:
+        r = export_batches(args.batches, args.parquet, partitions=args.partitions, progress=bar)
+    print(
+        f"exported {r.sessions} sessions, {r.events} events into {r.partitions} partitions "
+        f"({r.files} files) under {r.path}/"
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cemreplay.reports import ReportConfig, all_tables, from_store
+    from cemreplay.reports.html import write_report, write_tables
+    from cemreplay.store import open_store
+
+    where: dict[str, str] = {}
+    for item in args.where:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            from cemreplay.errors import ConfigError
+
+            raise ConfigError(f"--where {item!r} is not KEY=VALUE; hint: --where country=NO")
+        where[key.strip()] = value.strip()
+    fmts = [f.strip() for arg in args.format for f in arg.split(",") if f.strip()] or [
+        "csv", "json", "parquet"
+    ]
+    from cemreplay.reports.html import FORMATS, ReportError
+
+    if bad := [f for f in fmts if f not in FORMATS]:  # before the long part, not after it
+        raise ReportError(f"unknown table format(s) {bad}; hint: choose from {', '.join(FORMATS)}")
+    bar = _Bar(enabled=not args.no_progress)
+    out = Path(args.output)
+    with open_store(args.db, create=False) as st:
+        facts = from_store(
+            st, config=ReportConfig(max_clicks=args.max_clicks),
+            progress=lambda d, t: bar("visitors", d, t), workers=args.workers,
+        )  # fmt: skip
+        if where or args.since or args.until:
+            facts = facts.where(since=args.since, until=args.until, **where)
+        bar("tables", 0, 1)
+        tables = all_tables(facts, tz=args.tz, worst=args.worst)
+        bar("tables", 1, 1)
+        if args.tables_dir:
+            write_tables(tables, Path(args.tables_dir), fmts)
+        write_report(
+            st, facts, tables, out, replays=args.replays, replay_base=args.replay_base,
+            progress=bar,
+        )  # fmt: skip
+    bar.close()
+    print(
+        f"wrote {out} ({facts.sessions.height} sessions, {facts.findings.height} findings)"
+        + (f" and {len(tables)} tables in {args.tables_dir}" if args.tables_dir else "")
+    )
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the event table as Parquet partitioned by visitor bucket and day",
+        description="Export a store's events (a chunk of visitors at a time) or decoded wire "
+        "batches to Hive-style Parquet, visitor_bucket=K/day=YYYY-MM-DD/, a session never "
+        "split, for `cemreplay analyze --parquet`.",
+    )
+    p.add_argument("--db", metavar="PATH", help="the store to export")
+    p.add_argument(
+        "--batches",
+        nargs="+",
+        metavar="PATH",
+        help="wire batch files or directories (one batch per file, or a msgpack array)",
+    )
+    p.add_argument("--parquet", required=True, metavar="DIR", help="a new or empty directory")
+    p.add_argument(
+        "--partitions", type=int, default=16, metavar="N", help="visitor buckets (default 16)"
+    )
+    p.set_defaults(handler=_export)
+
+
+class _Bar:
+    """A tqdm progress bar per stage on stderr (nothing when disabled)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bars: dict[str, object] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = tqdm(total=total, desc=stage, unit="", file=sys.stderr, leave=True)
+            self.bars[stage] = bar
+        bar.total = total  # type: ignore[attr-defined]
+        bar.n = done  # type: ignore[attr-defined]
+        bar.refresh()  # type: ignore[attr-defined]
+        if done >= total:
+            bar.close()  # type: ignore[attr-defined]
+            del self.bars[stage]
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()  # type: ignore[attr-defined]
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the HTML report (charts and tables) and export its tables",
+        description="Write one self-contained HTML report of where, why and for whom visitors "
+        "struggle (struggle by page and element, forms and fields, funnel drop-offs, traffic "
+        "by hour, clicks to goal), with a replay per session to watch, and optionally the "
+        "same tables as CSV/JSON/Parquet. Run `cemreplay analyze` first.",
     )
     _add_db(p)
-    p.set_defaults(handler=_analyze)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="report to write")
+    p.add_argument(
+        "--tables-dir", metavar="DIR", help="also write every table into DIR (see --format)"
+    )
+    p.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="FMT",
+        help="table formats for --tables-dir: csv, json, parquet (repeatable or "
+        "comma-separated; default all three)",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only sessions with this segment value: country, campaign, device or locale "
+        "(repeatable, all must hold)",
+    )
+    p.add_argument("--since", metavar="WHEN", help="only sessions started at or after (UTC)")
+    p.add_argument("--until", metavar="WHEN", help="only sessions started before (UTC)")
+    p.add_argument(
+        "--tz", default="UTC", help="time zone of the by-hour tables (default UTC)"
+    )
+    p.add_argument(
+        "--max-clicks", type=int, default=3, help="click budget of clicks-to-goal (default 3)"
+    )
+    p.add_argument(
+        "--worst", type=int, default=20, help="sessions in the worst-sessions table (default 20)"
+    )
+    p.add_argument(
+        "--replays",
+        type=int,
+        default=50,
+        help="write the replays of up to this many sessions the report names, beside it in "
+        "FILE_replays/ (default 50; 0 for none)",
+    )
+    p.add_argument(
+        "--replay-base",
+        metavar="URL",
+        help="link sessions to URL + session id (e.g. the collector's "
+        "http://127.0.0.1:8000/sessions/) instead of writing replays",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes reading and decoding chunks of visitors at once (default 1)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(handler=_report)
 
 
 # Subcommand registrars, in the order `--help` lists them. Add yours here.
@@ -374,6 +769,9 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_findings,
     _add_replay,
     _add_analyze,
+    _add_export,
+    _add_watch,
+    _add_report,
 ]
 # cli-registrars:end
 

@@ -28,6 +28,7 @@ import contextlib
 import hmac
 import importlib
 import json
+import logging
 import os
 import queue
 import secrets
@@ -56,6 +57,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from cemreplay.errors import CemReplayError, ConfigError
+from cemreplay.live import LiveConfig
 from cemreplay.store import Outcome, SQLiteStore, UnknownSessionError
 
 __all__ = [
@@ -85,12 +87,13 @@ _COOKIE: Final = "cemreplay_token"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
 
 
-def snippet_path() -> Path | None:
-    """Where the built snippet is: packaged (``cemreplay/_static``) or in a source checkout."""
+def snippet_path(name: str = "cemreplay.min.js") -> Path | None:
+    """Where the built snippet (or its help add-on, ``cemreplay-help.min.js``) is: packaged
+    (``cemreplay/_static``) or in a source checkout."""
     here = Path(__file__).resolve().parent
     for p in (
-        here / "_static" / "cemreplay.min.js",
-        here.parent / "js-snippet" / "dist" / "cemreplay.min.js",
+        here / "_static" / name,
+        here.parent / "js-snippet" / "dist" / name,
     ):
         if p.is_file():
             return p
@@ -133,6 +136,9 @@ class _Writer:
     stored: int = 0
     commits: int = 0
     failing: str | None = None
+    #: Called after each durable commit with the ids of the sessions it stored batches of and
+    #: the wall time (s); must not block (the live analyzer only notes the ids).
+    on_commit: Callable[[list[str], float], None] | None = None
 
     def __post_init__(self) -> None:
         self.q = queue.Queue(maxsize=self.max_queue)
@@ -192,6 +198,13 @@ class _Writer:
         for loop, (js, os_) in groups.items():
             with contextlib.suppress(RuntimeError):  # loop closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, js, os_, None)
+        if self.on_commit is not None:
+            sids = [o.session_id for o in outcomes if o.status == "stored" and o.session_id]
+            if sids:
+                try:
+                    self.on_commit(sids, time.time())
+                except Exception:  # live analysis must never stop ingest
+                    logging.getLogger("cemreplay.collector").exception("on_commit failed")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,6 +322,7 @@ def create_app(
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_group: int = DEFAULT_MAX_GROUP,
     commit_delay_ms: float = DEFAULT_COMMIT_DELAY_MS,
+    live: LiveConfig | None = None,
 ) -> Starlette:
     """The collector as a Starlette app over the store at ``db_path`` (created if absent).
 
@@ -329,6 +343,10 @@ def create_app(
     commit_delay_ms:
         How long the writer waits for more batches before it validates and commits a
         group (bigger groups share the per-transaction cost; adds at most this latency).
+    live:
+        Turns live analysis on (:mod:`cemreplay.live`): after each durable commit the
+        changed sessions are analyzed off the request path, live rules are checked and
+        signals go to the webhook, the log and ``GET /v1/live/<session_id>``.
     """
     for name, v in (
         ("max_body", max_body),
@@ -340,6 +358,9 @@ def create_app(
             raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
     store = SQLiteStore(db_path)
     writer = _Writer(store, max_queue, max_group, commit_delay_ms / 1000)
+    analyzer, answer, sender = live.build(store) if live is not None else (None, None, None)
+    if analyzer is not None:
+        writer.on_commit = analyzer.notify
     origins = {o.rstrip("/").lower() for o in allow_origins}
     any_origin = not origins or "*" in origins
 
@@ -458,7 +479,9 @@ def create_app(
         await send({"type": "http.response.body", "body": body})
 
     async def snippet(request: Request) -> Response:
-        p = snippet_path()
+        p = snippet_path(
+            "cemreplay-help.min.js" if request.url.path == "/v1/help.js" else "cemreplay.min.js"
+        )
         if p is None:
             return PlainTextResponse(
                 "// cemreplay snippet is not built; hint: cd js-snippet && npm ci && "
@@ -472,8 +495,38 @@ def create_app(
             headers={"Cache-Control": "public, max-age=300"},
         )
 
+    async def live_poll(request: Request) -> Response:
+        """``GET /v1/live/<session_id>?k=SITE_KEY&after=N``: the session's live signals."""
+        origin = request.headers.get("origin")
+        if not origin_ok(origin):
+            return _error(403, f"origin {origin} is not allowed")
+        ch = {**cors(origin), **_NO_STORE}
+        if answer is None:
+            return _error(404, "live signals are off; hint: cemreplay serve --live", ch)
+        given = request.query_params.get("k")
+        if site_key is not None and given != site_key:
+            return _error(403, f"site key {given!r} is not this collector's", ch)
+        after = request.query_params.get("after", "0")
+        if not after.isdigit():
+            return _error(400, f"after must be a signal number, got {after!r}", ch)
+        sid = request.path_params["session_id"]
+        return JSONResponse(
+            {"session_id": sid, "signals": answer.poll(sid, int(after))}, headers=ch
+        )
+
     async def healthz(request: Request) -> Response:
         ok = writer.thread is not None and writer.thread.is_alive() and writer.failing is None
+        extra: dict[str, Any] = {}
+        if analyzer is not None:
+            extra["live"] = analyzer.stats()
+        if sender is not None:
+            extra["webhook"] = {
+                "queued": sender.queued,
+                "sent": sender.sent,
+                "failed": sender.failed,
+                "dropped": sender.dropped,
+                "retries": sender.retries,
+            }
         return JSONResponse(
             {
                 "ok": ok,
@@ -481,6 +534,7 @@ def create_app(
                 "stored": writer.stored,
                 "commits": writer.commits,
                 "error": writer.failing,
+                **extra,
             },
             status_code=200 if ok else 503,
             headers=_NO_STORE,
@@ -610,11 +664,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if sender is not None:
+            sender.start()
+        if analyzer is not None:
+            analyzer.start()
         writer.start()
         try:
             yield
         finally:
             await run_in_threadpool(writer.stop)
+            if analyzer is not None:
+                await run_in_threadpool(analyzer.stop)
+            if sender is not None:
+                await run_in_threadpool(sender.stop)
             store.close()
 
     app = _CollectorApp(
@@ -622,7 +684,9 @@ def create_app(
             Route("/v1/batch", post_batch, methods=["POST"]),
             Route("/v1/batch", preflight, methods=["OPTIONS"]),
             Route("/v1/snippet.js", snippet, methods=["GET"]),
+            Route("/v1/help.js", snippet, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/v1/live/{session_id:path}", live_poll, methods=["GET"]),
             Route("/", search, methods=["GET"]),
             Route("/sessions/{session_id:path}", session_page, methods=["GET"]),
             Route("/api/sessions/{session_id:path}", session_api, methods=["GET"]),
@@ -631,6 +695,9 @@ def create_app(
     )
     app.state.store = store
     app.state.writer = writer
+    app.state.live = analyzer
+    app.state.answer = answer
+    app.state.webhook = sender
     app.fast_ingest = fast_ingest
     return app
 
@@ -677,11 +744,14 @@ def serve(
     token: str | None = None,
     log: Callable[[str], None] | None = None,
     show_token: bool = False,
+    live: LiveConfig | None = None,
 ) -> None:
     """Run the collector under uvicorn until interrupted (SIGINT/SIGTERM drain the queue)."""
     import uvicorn
 
-    app = create_app(db_path, site_key=site_key, allow_origins=allow_origins, token=token)
+    app = create_app(
+        db_path, site_key=site_key, allow_origins=allow_origins, token=token, live=live
+    )
     _warm_up()
     if log is not None:
         shown = host if ":" not in host else f"[{host}]"
@@ -691,6 +761,10 @@ def serve(
             log(f"session lookup: http://{shown}:{port}/?token={shown_token}")
         else:
             log("session lookup is off (no --token)")
+        if live is not None:
+            hook = f", webhook {live.webhook}" if live.webhook else ""
+            log(f"live signals on (GET /v1/live/<session_id>{hook})")
+            logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     uvicorn.run(
         app,
         host=host,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class CemReplayError(Exception):
     """Base class of every error cemreplay raises on purpose."""
@@ -48,11 +50,18 @@ class DecodeError(CemReplayError, ValueError):
 class WireVersionError(DecodeError):
     """A batch carries a wire version this library does not read."""
 
-    def __init__(self, got: int, supported: int, *, batch: int | None = None):
+    def __init__(
+        self, got: int, supported: int | Iterable[int], *, batch: int | None = None
+    ) -> None:
         self.got = got
         self.supported = supported
+        known = (
+            f"version {supported}"
+            if isinstance(supported, int)
+            else "versions " + ", ".join(map(str, sorted(supported)))
+        )
         super().__init__(
-            f"wire version {got} is not supported (this cemreplay reads version {supported}); "
+            f"wire version {got} is not supported (this cemreplay reads {known}); "
             "upgrade cemreplay or pin the snippet to a matching release",
             batch=batch,
             offset=1,

@@ -26,10 +26,10 @@ from typing import Final
 
 import polars as pl
 
-#: The wire format version this library writes and reads.
-WIRE_VERSION: Final = 1
-#: Versions the decoder accepts.
-SUPPORTED_WIRE_VERSIONS: Final = frozenset({1})
+#: The wire format version this library (and the snippet) writes.
+WIRE_VERSION: Final = 2
+#: Versions the decoder accepts (stores keep older batches; one decode may mix versions).
+SUPPORTED_WIRE_VERSIONS: Final = frozenset({1, 2})
 
 #: Hard limits a decoder enforces (a batch over them is malformed).
 MAX_EVENTS_PER_BATCH: Final = 65_535
@@ -132,7 +132,8 @@ SEGMENT_KEYS: Final = (
 SLOTS: Final = ("x", "y", "a", "b", "target", "text")
 INT_SLOTS: Final = ("x", "y", "a", "b")
 STR_SLOTS: Final = ("target", "text")
-#: Slots delta-coded on the wire against the previous event in the batch that has them.
+#: Slots delta-coded on the wire. Version 1: x and y, against the previous event in the batch
+#: that has them. Version 2: every integer slot, against the previous event of the same kind.
 DELTA_SLOTS: Final = ("x", "y")
 
 #: For each kind, the meaning of each slot it uses. A slot not listed is not sent.

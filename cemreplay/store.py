@@ -47,13 +47,15 @@ import polars as pl
 
 from cemreplay import ingest
 from cemreplay.errors import CemReplayError, ConfigError
-from cemreplay.schema import FINDINGS_SCHEMA, DeviceClass, EventKind
+from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA, DeviceClass, EventKind
 from cemreplay.scrub import mask_bytes
 from cemreplay.wire import decode_report
 
 __all__ = [
     "FINDING_COLUMNS",
     "MIGRATIONS",
+    "PAGE_HOURS_SCHEMA",
+    "PAGE_SESSIONS_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SCHEMA_VERSION",
     "SESSIONS_SCHEMA",
@@ -148,6 +150,32 @@ QUARANTINE_SCHEMA: Final = pl.Schema(
     }
 )
 
+#: Rows of the per-page baselines (:meth:`SQLiteStore.page_sessions`).
+PAGE_SESSIONS_SCHEMA: Final = pl.Schema(
+    {
+        "session_id": pl.String(),
+        "page_url": pl.String(),
+        "visitor_id": pl.String(),
+        "t": pl.Int64(),
+        "struggled": pl.Int64(),
+        "kinds": pl.String(),
+    }
+)
+
+#: Hourly per-page sums (:meth:`SQLiteStore.page_hours`).
+PAGE_HOURS_SCHEMA: Final = pl.Schema(
+    {
+        "page_url": pl.String(),
+        "hour": pl.Int64(),
+        "sessions": pl.Int64(),
+        "struggling": pl.Int64(),
+    }
+)
+
+#: Finding kinds that make a page view count as struggling in the per-page baselines (every
+#: kind; ``unknown``, a click that may be dead in a session without response signals, is not).
+STRUGGLE_KINDS: Final = FINDING_KINDS
+
 #: The columns of the findings table (those of ``cemreplay.detectors.detect``'s output).
 FINDING_COLUMNS: Final = FINDINGS_SCHEMA  # one definition, in cemreplay.schema
 
@@ -158,7 +186,10 @@ FINDING_COLUMNS: Final = FINDINGS_SCHEMA  # one definition, in cemreplay.schema
 SMALL_DECODE_EVENTS: Final = 400
 
 #: The schema version this cemreplay writes.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
+
+#: Width of a page baseline bucket (``page_hours``), ms.
+HOUR_MS: Final = 3_600_000
 
 # ----------------------------------------------------------------------------------------------
 # Migrations: MIGRATIONS[v] brings a database at version v-1 to version v. A new database runs
@@ -257,9 +288,41 @@ def _migrate_v2(con: sqlite3.Connection) -> None:
         con.execute(stmt)
 
 
+def _migrate_v3(con: sqlite3.Connection) -> None:
+    """Per-page struggle baselines: one row per (session, page) and their hourly sums.
+
+    Existing sessions are marked dirty so the next analysis fills the new tables.
+    """
+    for stmt in _statements(
+        """
+        CREATE TABLE page_sessions (
+            session_id TEXT NOT NULL,
+            page_url TEXT NOT NULL,
+            visitor_id TEXT,
+            t INTEGER NOT NULL,
+            struggled INTEGER NOT NULL,
+            kinds TEXT NOT NULL,
+            PRIMARY KEY (session_id, page_url)
+        );
+        CREATE INDEX page_sessions_t ON page_sessions (t);
+        CREATE TABLE page_hours (
+            page_url TEXT NOT NULL,
+            hour INTEGER NOT NULL,
+            sessions INTEGER NOT NULL,
+            struggling INTEGER NOT NULL,
+            PRIMARY KEY (page_url, hour)
+        );
+        CREATE INDEX page_hours_hour ON page_hours (hour);
+        UPDATE sessions SET dirty = 1;
+        """
+    ):
+        con.execute(stmt)
+
+
 MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {
     1: _migrate_v1,
     2: _migrate_v2,
+    3: _migrate_v3,
 }
 
 
@@ -764,25 +827,27 @@ class SQLiteStore:
     # -- analysis
 
     def analyze(
-        self, *, progress: Callable[[int, int], None] | None = None, chunk_visitors: int = 2_000
+        self,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        chunk_visitors: int = 2_000,
+        baselines: Any = None,
     ) -> AnalyzeResult:
         """Decode the sessions changed since the last run and bring the index up to date.
 
         For each chunk of visitors with a changed session: decode all their batches, fill the
         sessions index (times, counts, segment fields), run ``cemreplay.detectors.detect`` and
-        ``cemreplay.score`` when they can be imported, and replace those sessions' findings.
+        ``cemreplay.score`` when they can be imported, replace those sessions' findings and
+        their rows of the per-page baselines (``page_sessions``, ``page_hours``).
         Batches the session-level decode rejects for good (a string table entry defined twice
         differently, a changed visitor id) move to quarantine. ``progress(done, total)`` is
-        called after each chunk, with visitors as the unit.
+        called after each chunk, with visitors as the unit. ``baselines`` (per-URL statistics
+        of ``cemreplay.detectors``) is passed on to ``detect`` when given.
         """
-        try:
-            from cemreplay.detectors import detect
-            from cemreplay.score import score
-        except ImportError:  # pragma: no cover - only in a partial install
-            detect = score = None  # type: ignore[assignment]
         chunks = self._visitor_chunks("dirty = 1", chunk_visitors)
         total = sum(len(c) for c in chunks)
-        done = n_sess = n_ev = n_find = n_quar = 0
+        done = 0
+        acc = AnalyzeResult(0, 0, 0, 0, True)
         if progress is not None:
             progress(0, total)
         for visitors in chunks:
@@ -793,51 +858,193 @@ class SQLiteStore:
                     f"(SELECT session_id FROM sessions WHERE visitor_id IN ({marks}))",
                     visitors,
                 ).fetchall()
-            data = [bytes(r[2]) for r in rows]
-            report = decode_report(data)
-            seen: dict[str, int] = {}
-            for r in rows:
-                seen[r[0]] = seen.get(r[0], 0) + 1
-            moved = [q for q in report.quarantined if q.code in _PERMANENT]
-            ev = report.events
-            stats = _session_stats(ev)
-            found = detect(ev) if detect is not None and ev.height else None
-            scores = (
-                dict(score(found).select("session_id", "score").iter_rows())
-                if found is not None and score is not None and found.height
-                else {}
-            )
-            with self._write() as con:
-                for q in moved:
-                    sid, seq, raw = rows[q.index]
-                    self._quarantine(con, _now_ms(), sid, seq, q.code, q.reason, bytes(raw))
-                    con.execute("DELETE FROM batches WHERE session_id = ? AND seq = ?", (sid, seq))
-                    con.execute(
-                        "UPDATE sessions SET batches = batches - 1 WHERE session_id = ?", (sid,)
-                    )
-                    seen[sid] -= 1
-                if found is not None:
-                    n_find += self._save_findings(con, found, seen)
-                upd = []
-                for sid, n_batches in seen.items():
-                    st = stats.get(sid)
-                    sc = scores.get(sid, 0.0) if detect is not None else None
-                    upd.append((*(st if st is not None else (None,) * 8), sc, n_batches, sid))
-                con.executemany(
-                    "UPDATE sessions SET "
-                    "first_ts = coalesce(?, first_ts), last_ts = coalesce(?, last_ts), "
-                    "events = coalesce(?, events), pages = coalesce(?, 0), locale = ?, "
-                    "country = ?, campaign = ?, device = ?, score = ?, "
-                    "dirty = CASE WHEN batches = ? THEN 0 ELSE 1 END WHERE session_id = ?",
-                    upd,
-                )
-            n_sess += len(seen)
-            n_ev += ev.height
-            n_quar += len(moved)
+            part, _ = self._analyze_rows(rows, baselines)
+            acc = _add(acc, part)
             done += len(visitors)
             if progress is not None:
                 progress(done, total)
-        return AnalyzeResult(n_sess, n_ev, n_find, n_quar, detect is not None)
+        return acc
+
+    def analyze_sessions(
+        self,
+        session_ids: Iterable[str],
+        *,
+        baselines: Any = None,
+        on_found: Callable[[pl.DataFrame], None] | None = None,
+    ) -> tuple[AnalyzeResult, pl.DataFrame]:
+        """Analyze exactly these sessions (as :meth:`analyze` does) and return their findings.
+
+        The incremental path (:mod:`cemreplay.live`): the collector calls it with the sessions
+        a group commit changed. Unknown ids are ignored. ``on_found(findings)`` is called as
+        soon as the findings are known, before they are written.
+        """
+        ids = list(dict.fromkeys(session_ids))
+        rows: list[Any] = []
+        with self._read() as con:
+            for k in range(0, len(ids), 500):
+                part = ids[k : k + 500]
+                rows += con.execute(
+                    "SELECT session_id, seq, data FROM batches WHERE session_id IN "
+                    f"({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+        return self._analyze_rows(rows, baselines, on_found)
+
+    def _analyze_rows(
+        self,
+        rows: Sequence[Any],
+        baselines: Any,
+        on_found: Callable[[pl.DataFrame], None] | None = None,
+    ) -> tuple[AnalyzeResult, pl.DataFrame]:
+        """Decode ``rows`` (session_id, seq, data: every batch of their sessions), detect,
+        score and write the results; the counts and the findings."""
+        try:
+            from cemreplay.detectors import detect
+            from cemreplay.score import score
+        except ImportError:  # pragma: no cover - only in a partial install
+            detect = score = None  # type: ignore[assignment]
+        data = [bytes(r[2]) for r in rows]
+        report = decode_report(data)
+        seen: dict[str, int] = {}
+        for r in rows:
+            seen[r[0]] = seen.get(r[0], 0) + 1
+        moved = [q for q in report.quarantined if q.code in _PERMANENT]
+        ev = report.events
+        stats = _session_stats(ev)
+        kw: dict[str, Any] = {} if baselines is None else {"baselines": baselines}
+        found = detect(ev, **kw) if detect is not None and ev.height else None
+        scores = (
+            dict(score(found).select("session_id", "score").iter_rows())
+            if found is not None and score is not None and found.height
+            else {}
+        )
+        if on_found is not None:
+            on_found(found if found is not None else pl.DataFrame(schema=FINDING_COLUMNS))
+        pages = _page_rows(ev, found)
+        n_find = 0
+        with self._write() as con:
+            for q in moved:
+                sid, seq, raw = rows[q.index]
+                self._quarantine(con, _now_ms(), sid, seq, q.code, q.reason, bytes(raw))
+                con.execute("DELETE FROM batches WHERE session_id = ? AND seq = ?", (sid, seq))
+                con.execute(
+                    "UPDATE sessions SET batches = batches - 1 WHERE session_id = ?", (sid,)
+                )
+                seen[sid] -= 1
+            if found is not None:
+                n_find += self._save_findings(con, found, seen)
+            self._save_pages(con, pages, seen)
+            upd = []
+            for sid, n_batches in seen.items():
+                st = stats.get(sid)
+                sc = scores.get(sid, 0.0) if detect is not None else None
+                upd.append((*(st if st is not None else (None,) * 8), sc, n_batches, sid))
+            con.executemany(
+                "UPDATE sessions SET "
+                "first_ts = coalesce(?, first_ts), last_ts = coalesce(?, last_ts), "
+                "events = coalesce(?, events), pages = coalesce(?, 0), locale = ?, "
+                "country = ?, campaign = ?, device = ?, score = ?, "
+                "dirty = CASE WHEN batches = ? THEN 0 ELSE 1 END WHERE session_id = ?",
+                upd,
+            )
+        result = AnalyzeResult(len(seen), ev.height, n_find, len(moved), detect is not None)
+        return result, found if found is not None else pl.DataFrame(schema=FINDING_COLUMNS)
+
+    @staticmethod
+    def _save_pages(con: sqlite3.Connection, pages: pl.DataFrame, sessions: Iterable[str]) -> None:
+        """Replace the ``page_sessions`` rows of ``sessions`` and apply the difference to the
+        hourly sums in ``page_hours`` (so they stay equal to a GROUP BY of the rows)."""
+        ids = list(sessions)
+        delta: dict[tuple[str, int], list[int]] = {}
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            marks = ",".join("?" * len(part))
+            for url, t, struggled in con.execute(
+                f"SELECT page_url, t, struggled FROM page_sessions WHERE session_id IN ({marks})",
+                part,
+            ):
+                d = delta.setdefault((url, t // HOUR_MS * HOUR_MS), [0, 0])
+                d[0] -= 1
+                d[1] -= int(struggled)
+            con.execute(f"DELETE FROM page_sessions WHERE session_id IN ({marks})", part)
+        con.executemany(
+            "INSERT INTO page_sessions (session_id, page_url, visitor_id, t, struggled, kinds) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            pages.iter_rows(),
+        )
+        for url, t, struggled in pages.select("page_url", "t", "struggled").iter_rows():
+            d = delta.setdefault((url, t // HOUR_MS * HOUR_MS), [0, 0])
+            d[0] += 1
+            d[1] += int(struggled)
+        con.executemany(
+            "INSERT INTO page_hours (page_url, hour, sessions, struggling) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (page_url, hour) DO UPDATE SET sessions = sessions + "
+            "excluded.sessions, struggling = struggling + excluded.struggling",
+            [(u, h, n, s) for (u, h), (n, s) in delta.items() if n or s],
+        )
+
+    def page_sessions(self, *, since: int | None = None, until: int | None = None) -> pl.DataFrame:
+        """Rows of the per-page baselines (:data:`PAGE_SESSIONS_SCHEMA`) with ``since <= t <
+        until``: one per session and page URL it viewed (time of its first view there),
+        ``struggled`` when a finding of the session is on that page, ``kinds`` those
+        findings' kinds (comma-separated)."""
+        return self._between(
+            "SELECT session_id, page_url, visitor_id, t, struggled, kinds FROM page_sessions",
+            "t",
+            since,
+            until,
+            "t, session_id",
+            PAGE_SESSIONS_SCHEMA,
+        )
+
+    def page_hours(self, *, since: int | None = None, until: int | None = None) -> pl.DataFrame:
+        """Hourly per-page sums (page_url, hour, sessions, struggling) with ``since <= hour <
+        until`` (hour: epoch ms of the hour's start)."""
+        return self._between(
+            "SELECT page_url, hour, sessions, struggling FROM page_hours WHERE sessions > 0",
+            "hour",
+            since,
+            until,
+            "hour, page_url",
+            PAGE_HOURS_SCHEMA,
+        )
+
+    def _between(
+        self,
+        select: str,
+        col: str,
+        since: int | None,
+        until: int | None,
+        order: str,
+        schema: pl.Schema,
+    ) -> pl.DataFrame:
+        """``select`` with ``since <= col < until`` (each bound optional), as a frame."""
+        where, args = [], list[Any]()
+        for op, bound in ((">=", since), ("<", until)):
+            if bound is not None:
+                where.append(f"{col} {op} ?")
+                args.append(int(bound))
+        glue = " AND " if " WHERE " in select else " WHERE "
+        sql = select + (glue + " AND ".join(where) if where else "") + f" ORDER BY {order}"
+        with self._read() as con:
+            rows = con.execute(sql, args).fetchall()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def time_range(self) -> tuple[int, int] | None:
+        """The first and last page-view time in ``page_sessions`` (None when empty)."""
+        with self._read() as con:
+            lo, hi = con.execute("SELECT min(t), max(t) FROM page_sessions").fetchone()
+        return None if lo is None else (int(lo), int(hi))
+
+
+def _add(a: AnalyzeResult, b: AnalyzeResult) -> AnalyzeResult:
+    return AnalyzeResult(
+        a.sessions + b.sessions,
+        a.events + b.events,
+        a.findings + b.findings,
+        a.quarantined + b.quarantined,
+        a.detectors and b.detectors,
+    )
 
 
 #: Decoder codes for faults between batches that no later batch can mend.
@@ -878,6 +1085,47 @@ def _session_stats(ev: pl.DataFrame) -> dict[str, tuple[Any, ...]]:
         pl.col("device").replace_strict(_DEVICES, default=None, return_dtype=pl.String)
     )
     return {r[0]: r[1:] for r in g.iter_rows()}
+
+
+def _page_rows(ev: pl.DataFrame, found: pl.DataFrame | None) -> pl.DataFrame:
+    """One row per (session, page URL viewed): first view time, struggled, finding kinds."""
+    if ev.height == 0:
+        return pl.DataFrame(schema=PAGE_SESSIONS_SCHEMA)
+    views = (
+        ev.filter(pl.col("kind") == int(EventKind.PAGE_VIEW))
+        .select(
+            pl.col("session_id").cast(pl.String),
+            pl.col("target").cast(pl.String).alias("page_url"),
+            pl.col("visitor_id").cast(pl.String),
+            "t",
+        )
+        .drop_nulls("page_url")
+        .group_by("session_id", "page_url")
+        .agg(pl.col("visitor_id").first(), pl.col("t").min())
+    )
+    if found is not None and found.height:
+        kinds = (
+            found.filter(pl.col("kind").is_in(list(STRUGGLE_KINDS)))
+            .select(
+                pl.col("session_id").cast(pl.String),
+                pl.col("page_url").cast(pl.String),
+                pl.col("kind").cast(pl.String),
+            )
+            .drop_nulls("page_url")
+            .group_by("session_id", "page_url")
+            .agg(pl.col("kind").unique().sort().str.join(",").alias("kinds"))
+        )
+        views = views.join(kinds, on=["session_id", "page_url"], how="left")
+    else:
+        views = views.with_columns(kinds=pl.lit(None, pl.String))
+    return views.select(
+        "session_id",
+        "page_url",
+        "visitor_id",
+        "t",
+        pl.col("kinds").is_not_null().cast(pl.Int64).alias("struggled"),
+        pl.col("kinds").fill_null(""),
+    ).sort("session_id", "page_url")
 
 
 def open_store(path: str | os.PathLike[str], *, create: bool = True) -> SQLiteStore:

@@ -47,7 +47,7 @@ def by_parts(parts: list[pl.DataFrame], config: Config) -> pl.DataFrame:
     return got.sort("session_id", "t", "kind", "page_view", "target", maintain_order=True)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tables(),
     st.sampled_from([*CONFIGS, LOW]),

@@ -7,6 +7,7 @@ from typing import Any
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from cemreplay.detectors import (
     Config,
@@ -14,6 +15,7 @@ from cemreplay.detectors import (
     QuickBackConfig,
     detect,
 )
+from cemreplay.detectors._parallel import threads
 from cemreplay.schema import EVENT_SCHEMA, ClickFlag, EventKind
 from tests.naive import detectors as naive
 
@@ -237,3 +239,23 @@ def test_detect_matches_naive(events: pl.DataFrame, config: Config) -> None:
     # Sorted by session_id string, then t, then kind.
     keys = got.select("session_id", "t", "kind").rows()
     assert keys == sorted(keys)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(tables(), min_size=1, max_size=4), st.sampled_from(CONFIGS))
+def test_threads_give_the_single_threaded_findings(
+    parts: list[pl.DataFrame], config: Config
+) -> None:
+    # Several generated tables under distinct session ids make one with enough sessions to
+    # split; parts of a single row force every kernel through its threaded path.
+    events = pl.concat(
+        [
+            p.with_columns((pl.col("session_id").cast(pl.String) + f"-{k}").cast(pl.Categorical))
+            for k, p in enumerate(parts)
+        ]
+    )
+    with threads(1):
+        one = detect(events, config)
+    for n in (2, 3):
+        with threads(n, min_rows=1):
+            assert_frame_equal(detect(events, config), one)

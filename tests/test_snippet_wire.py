@@ -55,7 +55,9 @@ def test_fixture_covers_the_hard_parts() -> None:
     assert envelopes[1][6] == len(envelopes[0][7]) and "button#buy" not in envelopes[1][7]
     assert envelopes[0][5] > 2**32  # base_ts needs uint 64
     assert any(len(s.encode()) > 255 for s in envelopes[1][7])  # a str 16
-    assert envelopes[1][8] > 255  # the kinds section is longer than a bin 8 holds
+    assert envelopes[1][8] > 255  # more events than a bin 8 of a byte per event would hold
+    assert [e[0] for e in envelopes] == [2, 2, 2]  # the snippet writes wire version 2
+    assert len(envelopes[1][9]) < envelopes[1][8] / 4  # kinds in runs (mostly mouse moves)
     rows = json.loads(EVENTS.read_text(encoding="utf-8"))
     assert any(r["a"] == 10**9 for r in rows)  # integers are clamped to +-1e9
     assert any(r["kind"] == 13 and r["t"] < rows[r["i"] - 1]["t"] for r in rows)  # negative delta

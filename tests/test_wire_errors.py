@@ -34,6 +34,16 @@ def good_fields(session: str = "s1", seq: int = 0) -> list[Any]:
     ]
 
 
+def good_fields_v2(session: str = "s1", seq: int = 0) -> list[Any]:
+    """The same two events in wire format v2 (docs/wire-format.md, the v2 worked example)."""
+    f = good_fields(session, seq)
+    f[0] = 2
+    f[9] = bytes([0x01, 0x03])  # runs: PAGE_VIEW x1, CLICK x1
+    f[10] = bytes([0x01, 0xFB, 0x01])  # steps + 1: 0, 250
+    f[11] = bytes.fromhex("8014a00b0200c80150800102")  # changes per kind, from 0
+    return f
+
+
 def pack(fields: list[Any]) -> bytes:
     return msgpack.packb(fields, use_bin_type=True)
 
@@ -82,22 +92,75 @@ BAD: list[tuple[str, bytes, str]] = [
 ]
 
 
+def with_field_v2(k: int, value: Any) -> bytes:
+    f = good_fields_v2()
+    f[k] = value
+    return pack(f)
+
+
+GOOD_V2 = pack(good_fields_v2(session="s0"))
+INTS_V2 = good_fields_v2()[11]
+
+# Faults only version 2 can have, and the v1 faults again in v2 batches.
+BAD_V2: list[tuple[str, bytes, str]] = [
+    ("v2 truncated", GOOD_V2[:-3], "truncated"),
+    ("v2 runs short of n", with_field_v2(9, bytes([0x01])), "kind runs do not add up to n"),
+    ("v2 runs past n", with_field_v2(9, bytes([0x01, 0x23])), "kind runs do not add up to n"),
+    ("v2 run after n", with_field_v2(9, bytes([0x01, 0x03, 0x03])), "kind runs do not add up"),
+    ("v2 count claims more", with_field_v2(8, 50_000), "kind runs do not add up to n"),
+    ("v2 kind 0", with_field_v2(9, bytes([0x00, 0x03])), "event 0 has an unknown kind"),
+    ("v2 unknown kind", with_field_v2(9, bytes([0x01, 0x1F])), "event 1 has an unknown kind"),
+    ("v2 cut time", with_field_v2(10, bytes([0x01, 0xFB])), "a varint in times is cut short"),
+    ("v2 cut step back", with_field_v2(10, bytes([0x01, 0x00])), "a varint in times is cut"),
+    (
+        "v2 varint over 32 bits",
+        with_field_v2(11, bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x7F]) + INTS_V2[2:]),
+        "a varint in ints is cut short or over 32 bits",
+    ),
+    (
+        "v2 six-byte varint",
+        with_field_v2(12, bytes([1, 0, 0x82, 0x80, 0x80, 0x80, 0x80, 0])),
+        "over 32 bits",
+    ),
+    ("v2 ints short", with_field_v2(11, INTS_V2[:-1]), "a varint in ints is cut short"),
+    ("v2 leftover", with_field_v2(12, bytes([1, 0, 2, 0])), "refs has bytes left over"),
+    ("v2 index out of range", with_field_v2(12, bytes([1, 0, 9])), "past the batch's string table"),
+    (
+        "v2 step back before 0",
+        pack([*good_fields_v2()[:5], 3, *good_fields_v2()[6:10], bytes([0x00, 0x05, 0x01]),
+              *good_fields_v2()[11:]]),
+        "time is outside",
+    ),
+]
+CASES = [(1, *b) for b in BAD] + [(2, *b) for b in BAD_V2]
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize(("name", "data", "fragment"), BAD, ids=[b[0] for b in BAD])
-def test_bad_batch_raises_decode_error(engine: str, name: str, data: bytes, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("version", "name", "data", "fragment"), CASES, ids=[f"v{c[0]}-{c[1]}" for c in CASES]
+)
+def test_bad_batch_raises_decode_error(
+    engine: str, version: int, name: str, data: bytes, fragment: str
+) -> None:
+    good = GOOD if version == 1 else GOOD_V2
     with pytest.raises(DecodeError) as info:
-        wire.decode([GOOD, data], engine=engine)  # type: ignore[arg-type]
+        wire.decode([good, data], engine=engine)  # type: ignore[arg-type]
     assert fragment in str(info.value), name
     assert info.value.batch == 1
     assert "batch 1" in str(info.value)
     assert "hint:" in str(info.value)
 
 
-@pytest.mark.parametrize(("name", "data", "fragment"), BAD, ids=[b[0] for b in BAD])
-def test_quarantine_keeps_the_good_batches(name: str, data: bytes, fragment: str) -> None:
-    other = pack(good_fields(session="s2"))
-    fast = wire.decode_report([GOOD, data, other])
-    ref = wire.decode_report([GOOD, data, other], engine="python")
+@pytest.mark.parametrize(
+    ("version", "name", "data", "fragment"), CASES, ids=[f"v{c[0]}-{c[1]}" for c in CASES]
+)
+def test_quarantine_keeps_the_good_batches(
+    version: int, name: str, data: bytes, fragment: str
+) -> None:
+    good = GOOD if version == 1 else GOOD_V2
+    other = pack(good_fields(session="s2"))  # a v1 batch: versions mix in one decode
+    fast = wire.decode_report([good, data, other])
+    ref = wire.decode_report([good, data, other], engine="python")
     assert fast.quarantined == ref.quarantined
     assert [q.index for q in fast.quarantined] == [1]
     assert fragment in fast.quarantined[0].reason
@@ -131,7 +194,7 @@ def test_unknown_version_names_both(engine: str) -> None:
     with pytest.raises(WireVersionError) as info:
         wire.decode([with_field(0, 7)], engine=engine)  # type: ignore[arg-type]
     assert "wire version 7" in str(info.value)
-    assert "reads version 1" in str(info.value)
+    assert "reads versions 1, 2" in str(info.value)
     assert isinstance(info.value, ValueError)
 
 
@@ -167,3 +230,22 @@ def test_schema_is_kept_when_everything_is_bad() -> None:
     assert report.events.schema == EVENT_SCHEMA
     assert report.events.height == 0
     assert len(report.quarantined) == 2
+
+
+def test_v2_good_batch_reads_like_v1() -> None:
+    for engine in ENGINES:
+        v1 = wire.decode([pack(good_fields())], engine=engine)  # type: ignore[arg-type]
+        v2 = wire.decode([pack(good_fields_v2())], engine=engine)  # type: ignore[arg-type]
+        assert v1.equals(v2)
+        assert v2.height == 2
+
+
+def test_v2_offsets_point_at_the_fault() -> None:
+    data = with_field_v2(9, bytes([0x01, 0x1F]))
+    with pytest.raises(DecodeError) as info:
+        wire.decode([data])
+    assert info.value.offset is not None
+    assert data[info.value.offset] == 0x1F
+    for engine in ENGINES:
+        (q,) = wire.decode_report([data], engine=engine).quarantined  # type: ignore[arg-type]
+        assert q.offset == info.value.offset

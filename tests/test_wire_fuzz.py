@@ -38,7 +38,7 @@ def test_random_bytes(batches: list[bytes]) -> None:
 @st.composite
 def mutated(draw: st.DrawFn) -> list[bytes]:
     events: pl.DataFrame = draw(event_tables(max_sessions=2))
-    batches = wire.encode(events)
+    batches = wire.encode(events, version=draw(st.sampled_from([1, 2])))
     if not batches:
         return [draw(st.binary(max_size=50))]
     out = []

@@ -5,23 +5,40 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from cemreplay import wire
 from cemreplay.schema import FIELDS, SLOTS, EventKind
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "wire-format.md"
 
 
-def test_worked_example_decodes_as_the_doc_says() -> None:
+def worked_examples() -> dict[int, bytes]:
+    """The byte-by-byte examples of the page, by wire version."""
     text = DOC.read_text()
-    block = text[text.index("```\n9d") + 4 : text.index("```", text.index("```\n9d") + 4)]
-    hexes = []
-    for line in block.splitlines():
-        # the hex bytes are the leading run of 2-digit hex groups on each line
-        m = re.match(r"((?:[0-9a-f]{2} )*[0-9a-f]{2})(?:\s{2,}|$)", line)
-        assert m, line
-        hexes.append(m.group(1))
-    data = bytes.fromhex(" ".join(hexes))
-    events = wire.decode([data])
+    out = {}
+    for start in [m.end() for m in re.finditer("```\n(?=9d)", text)]:
+        block = text[start : text.index("```", start)]
+        hexes = []
+        for line in block.splitlines():
+            # the hex bytes are the leading run of 2-digit hex groups on each line
+            m = re.match(r"((?:[0-9a-f]{2} )*[0-9a-f]{2})(?:\s{2,}|$)", line)
+            assert m, line
+            hexes.append(m.group(1))
+        data = bytes.fromhex(" ".join(hexes))
+        out[data[1]] = data
+    return out
+
+
+def test_the_page_has_an_example_per_version() -> None:
+    assert sorted(worked_examples()) == [1, 2]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("engine", ["numba", "python"])
+def test_worked_example_decodes_as_the_doc_says(version: int, engine: str) -> None:
+    data = worked_examples()[version]
+    events = wire.decode([data], engine=engine)  # type: ignore[arg-type]
     assert events.select("kind", "t", "x", "y", "a", "b").rows() == [
         (1, 1_700_000_000_000, 1280, 720, 1, 0),
         (3, 1_700_000_000_250, 100, 40, 64, 1),
@@ -29,6 +46,8 @@ def test_worked_example_decodes_as_the_doc_says() -> None:
     assert events["target"].cast(str).to_list() == ["/", "button#buy"]
     assert events["text"].to_list() == [None, None]
     assert events["session_id"].cast(str).to_list() == ["s1", "s1"]
+    # and the encoder writes exactly these bytes
+    assert wire.encode(events, site_key="k", version=version) == [data]
 
 
 def kinds_table() -> str:

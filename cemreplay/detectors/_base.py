@@ -21,6 +21,7 @@ import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.errors import ConfigError
 from cemreplay.events import check
 from cemreplay.schema import FINDINGS_SCHEMA, RESPONSE_KINDS, EventKind
@@ -172,15 +173,15 @@ class Context:
         if self.pv_full is not None:
             out: npt.NDArray[np.int64] = self.pv_full[rows].astype(np.int64)
             return out
-        ordinal, _ = K.page_of(self.starts, self.views, rows)
-        return ordinal  # type: ignore[no-any-return]
+        ordinal, _ = _page_of(self.starts, self.views, rows)
+        return ordinal
 
     def page_at(self, rows: I64) -> tuple[I64, npt.NDArray[np.uint32]]:
         """At ``rows``: the page view ordinal and the page's URL code (NULL when unknown),
         from one walk over the PAGE_VIEW rows."""
         if self.pv_full is not None or self.pv_rows is not None or len(self.views) == 0:
             return self.pv_at(rows), self.url_at(rows)
-        ordinal, index = K.page_of(self.starts, self.views, rows)
+        ordinal, index = _page_of(self.starts, self.views, rows)
         url = np.full(len(rows), NULL, dtype=np.uint32)
         known = index >= 0
         url[known] = self.target_at(self.views[index[known]])
@@ -192,21 +193,42 @@ class Context:
         if self.pv_rows is not None:
             at = self.pv_rows[rows]
             return np.where(at >= 0, np.searchsorted(self.views, at), -1)
-        _, index = K.page_of(self.starts, self.views, rows)
-        return index  # type: ignore[no-any-return]
+        _, index = _page_of(self.starts, self.views, rows)
+        return index
 
     def pv_row_at(self, rows: I64) -> I64:
         """At ``rows``: the row of the PAGE_VIEW event of its page view (rows before the
         first one take the first one's), -1 when the session has none."""
         if self.pv_rows is not None:
             return self.pv_rows[rows]
-        _, index = K.page_of(self.starts, self.views, rows)
+        _, index = _page_of(self.starts, self.views, rows)
         out: I64 = (
             np.where(index >= 0, self.views[np.maximum(index, 0)], -1)
             if len(self.views)
             else np.full(len(rows), -1, dtype=np.int64)
         )
         return out
+
+    def per_view(self, *kinds: EventKind) -> I64:
+        """Per page view (index into ``views``): how many events of the given kinds it holds
+        (events before a session's first PAGE_VIEW count for that one)."""
+        lut = np.zeros(256, dtype=np.bool_)
+        for k in kinds:
+            lut[int(k)] = True
+        if self.pv_rows is not None:  # reordered by t: page views come from recording order
+            at = self.view_index_at(self.rows(*kinds))
+            out: I64 = np.bincount(at[at >= 0], minlength=len(self.views))
+            return out
+        got = P.run(
+            K.per_view,
+            P.session_parts(self.starts),
+            self.starts,
+            self.kind,
+            lut,
+            self.views,
+            int(EventKind.PAGE_VIEW),
+        )
+        return np.concatenate(got)
 
     @property
     def pv_row(self) -> I64:
@@ -238,7 +260,7 @@ class Context:
             lut = np.zeros(256, dtype=np.bool_)
             for k in kinds:
                 lut[int(k)] = True
-            self.cache[key] = K.rows_of(self.kind, lut)
+            self.cache[key] = _rows_of(self.kind, lut)
         out: I64 = self.cache[key]
         return out
 
@@ -251,9 +273,17 @@ class Context:
         """The rows of ``kind`` (ascending) and at each: t of the latest response event
         (``RESPONSE_KINDS``) at or before it in its session (SMALL when none), of the
         earliest at or after it (BIG when none), and its page view ordinal. One pass."""
-        rows, prev, nxt, pv = K.response_times(
-            self.starts, self.t, self.kind, _RESPONSE_LUT, int(kind), int(EventKind.PAGE_VIEW)
+        got = P.run(
+            K.response_times,
+            P.session_parts(self.starts),
+            self.starts,
+            self.t,
+            self.kind,
+            RESPONSE_LUT,
+            int(kind),
+            int(EventKind.PAGE_VIEW),
         )
+        rows, prev, nxt, pv = (P.cat(got, i) for i in range(4))
         if self.pv_full is not None:  # reordered by t: ordinals come from recording order
             pv = self.pv_at(rows)
         return rows, prev, nxt, pv
@@ -298,9 +328,41 @@ class Context:
 
 _PAGE_VIEW_LUT: Final = np.zeros(256, dtype=np.bool_)
 _PAGE_VIEW_LUT[int(EventKind.PAGE_VIEW)] = True
-_RESPONSE_LUT: Final = np.zeros(256, dtype=np.bool_)
+#: Per event kind: is it a response (:data:`cemreplay.schema.RESPONSE_KINDS`)?
+RESPONSE_LUT: Final = np.zeros(256, dtype=np.bool_)
 for _k in RESPONSE_KINDS:
-    _RESPONSE_LUT[int(_k)] = True
+    RESPONSE_LUT[int(_k)] = True
+
+
+def _rows_of(kind: npt.NDArray[np.uint8], lut: npt.NDArray[np.bool_]) -> I64:
+    """Rows whose kind is set in ``lut``, ascending (on threads over parts of the rows)."""
+    got = P.run(K.rows_of, P.row_parts(len(kind)), kind, lut)
+    out: I64 = got[0] if len(got) == 1 else np.concatenate(got)
+    return out
+
+
+def _page_of(starts: I64, views: I64, rows: I64) -> tuple[I64, I64]:
+    """:func:`K.page_of` on threads over parts of ``rows``."""
+    got = P.run(lambda a, b: K.page_of(starts, views, rows[a:b]), P.row_parts(len(rows)))
+    return P.cat(got, 0), P.cat(got, 1)
+
+
+def _scan(sid: Any, batch: Any, idx: Any, t: I64, kind: npt.NDArray[np.uint8]) -> Any:
+    """:func:`K.scan` over the whole table (on threads over parts of the rows), with the
+    session boundaries closed by the row count, and the check that no session id starts two
+    runs."""
+    n = len(sid)
+    got = P.run(K.scan, P.row_parts(n), sid, batch, idx, t, kind, int(EventKind.PAGE_VIEW))
+    in_order = all(g[0] for g in got)
+    t_sorted = all(g[1] for g in got)
+    starts = np.concatenate([*(g[2] for g in got), np.array([n], dtype=np.int64)])
+    views = P.cat(got, 3)
+    heads = sid[starts[:-1]]
+    if len(heads) and int(heads.max()) > 8 * len(heads) + 2**20:  # codes spread out: sort
+        grouped = len(np.unique(heads)) == len(heads)
+    else:
+        grouped = bool(K.distinct(heads))
+    return in_order and grouped, t_sorted, starts, views
 
 
 def _array(s: pl.Series) -> Any:
@@ -339,19 +401,17 @@ def prepare(events: pl.DataFrame) -> Context:
     sid = _codes(events["session_id"])
     t = _array(events["t"])
     kind = _array(events["kind"])
-    pv_kind = int(EventKind.PAGE_VIEW)
-    in_order, t_sorted, starts, views = K.scan(
-        sid, _array(events["batch"]), _array(events["i"]), t, kind, pv_kind
+    canonical, t_sorted, starts, views = _scan(
+        sid, _array(events["batch"]), _array(events["i"]), t, kind
     )
-    heads = sid[starts[:-1]]
-    if not in_order or len(np.unique(heads)) != len(heads):
+    if not canonical:
         from cemreplay.journeys import canonical as to_canonical
 
         events = to_canonical(events.select(_EVENT_COLS)).rechunk()
         sid = _codes(events["session_id"])
         t = _array(events["t"])
         kind = _array(events["kind"])
-        _, t_sorted, starts, views = K.scan(sid, sid, np.arange(len(sid)), t, kind, pv_kind)
+        _, t_sorted, starts, views = _scan(sid, sid, np.arange(len(sid)), t, kind)
     pv = None
     pv_rows = None
     if not t_sorted:
@@ -363,7 +423,7 @@ def prepare(events: pl.DataFrame) -> Context:
         t = _array(events["t"])
         kind = _array(events["kind"])
         pv_rows = K.page_view_rows(starts, kind, pv, int(EventKind.PAGE_VIEW))
-        views = K.rows_of(kind, _PAGE_VIEW_LUT)
+        views = _rows_of(kind, _PAGE_VIEW_LUT)
     return Context(
         events=events,
         starts=starts,

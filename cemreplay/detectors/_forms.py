@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import polars as pl
 
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import NULL, Context
 from cemreplay.schema import EventKind
 
@@ -57,3 +61,22 @@ def session_end(ctx: Context, seg: pl.Series) -> np.ndarray:
     last = ctx.t[ctx.starts[1:] - 1]
     out: np.ndarray = last[seg.to_numpy()]
     return out
+
+
+def by_parts(
+    ctx: Context,
+    ev: pl.DataFrame,
+    kernel: Callable[..., Any],
+    *tail: Any,
+    extra: tuple[Any, ...] = (),
+) -> tuple[list[tuple[int, int]], list[Any]]:
+    """``kernel(seg, pv, kind, f, *extra, *tail)`` over session-disjoint slices of the form
+    events ``ev`` (and of the arrays ``extra`` over them), on threads: the slices' (start,
+    end) and the kernel's results, in order."""
+    seg, pv, kind, f = (ev[c].to_numpy() for c in ("seg", "pv", "kind", "f"))
+    cuts = P.row_cuts(ctx.starts, ev["row"].to_numpy())
+    got = P.run(
+        lambda a, b: kernel(seg[a:b], pv[a:b], kind[a:b], f[a:b], *(e[a:b] for e in extra), *tail),
+        cuts,
+    )
+    return cuts, got

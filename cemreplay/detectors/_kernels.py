@@ -14,11 +14,15 @@ from typing import Any
 import numba
 import numpy as np
 
+#: Every kernel releases the GIL, so that parts of a table run on threads of their own
+#: (:mod:`cemreplay.detectors._parallel`).
+_jit = numba.njit(cache=True, nogil=True)
+
 BIG = np.int64(2**62)
 SMALL = np.int64(-(2**62))
 
 
-@numba.njit(cache=True)
+@_jit
 def page_view_rows(starts: Any, kind: Any, pv: Any, pv_kind: int) -> Any:
     """Per row: the row of the PAGE_VIEW event of its page view (``pv`` ordinal), in any row
     order within a session; -1 when the session has none."""
@@ -37,7 +41,7 @@ def page_view_rows(starts: Any, kind: Any, pv: Any, pv_kind: int) -> Any:
     return out
 
 
-@numba.njit(cache=True)
+@_jit
 def page_views(starts: Any, kind: Any, pv_kind: int, pv: Any) -> None:
     """Per row, in recording order, into ``pv``: the page view ordinal (0 for the first
     PAGE_VIEW and anything before it)."""
@@ -52,20 +56,23 @@ def page_views(starts: Any, kind: Any, pv_kind: int, pv: Any) -> None:
             pv[j] = count
 
 
-@numba.njit(cache=True)
-def response_times(starts: Any, t: Any, kind: Any, lut: Any, of_kind: int, pv_kind: int) -> Any:
-    """The rows of ``of_kind`` (ascending) and, at each: t of the latest response event at or
+@_jit
+def response_times(
+    starts: Any, t: Any, kind: Any, lut: Any, of_kind: int, pv_kind: int, s0: int, s1: int
+) -> Any:
+    """The rows of ``of_kind`` in sessions s0..s1 (ascending) and, at each: t of the latest
+    response event at or
     before it in its session (SMALL when none), t of the earliest at or after it (BIG when
     none), and its page view ordinal counted in row order (PAGE_VIEW events before it in
     the session, less one, at least 0)."""
-    n = len(kind)
+    n = starts[s1] - starts[s0]
     # Upper bounds: only the pages written are touched, and no buffer is reassigned.
     rows = np.empty(n, dtype=np.int64)
     prev = np.empty(n, dtype=np.int64)
     nxt = np.empty(n, dtype=np.int64)
     pv = np.empty(n, dtype=np.int64)
     p = 0
-    for s in range(len(starts) - 1):
+    for s in range(s0, s1):
         last = SMALL
         pending = p
         views = 0
@@ -92,7 +99,7 @@ def response_times(starts: Any, t: Any, kind: Any, lut: Any, of_kind: int, pv_ki
     return rows[:p].copy(), prev[:p].copy(), nxt[:p].copy(), pv[:p].copy()
 
 
-@numba.njit(cache=True)
+@_jit
 def gather_or(values: Any, idx: Any, default: Any) -> Any:
     out = np.empty(len(idx), dtype=values.dtype)
     for j in range(len(idx)):
@@ -100,23 +107,57 @@ def gather_or(values: Any, idx: Any, default: Any) -> Any:
     return out
 
 
-@numba.njit(cache=True)
-def rows_of(kind: Any, lut: Any) -> Any:
-    """Rows whose kind is set in ``lut``, ascending."""
+@_jit
+def rows_of(kind: Any, lut: Any, lo: int, hi: int) -> Any:
+    """Rows lo..hi whose kind is set in ``lut``, ascending."""
     m = 0
-    for j in range(len(kind)):
+    for j in range(lo, hi):
         if lut[kind[j]]:
             m += 1
     out = np.empty(m, dtype=np.int64)
     m = 0
-    for j in range(len(kind)):
+    for j in range(lo, hi):
         if lut[kind[j]]:
             out[m] = j
             m += 1
     return out
 
 
-@numba.njit(cache=True)
+@_jit
+def sessions_with(starts: Any, kind: Any, lut: Any, s0: int, s1: int) -> Any:
+    """Per session s0..s1: has it an event whose kind is set in ``lut``? (Reads each session
+    up to its first such event.)"""
+    out = np.zeros(s1 - s0, dtype=np.bool_)
+    for s in range(s0, s1):
+        for j in range(starts[s], starts[s + 1]):
+            if lut[kind[j]]:
+                out[s - s0] = True
+                break
+    return out
+
+
+@_jit
+def per_view(starts: Any, kind: Any, lut: Any, views: Any, pv_kind: int, s0: int, s1: int) -> Any:
+    """Per page view of sessions s0..s1 (``views``: the PAGE_VIEW rows, ascending; rows in
+    recording order): how many events of a kind set in ``lut`` it holds (rows before a
+    session's first PAGE_VIEW count for that one)."""
+    v = np.searchsorted(views, starts[s0])
+    v0 = v
+    out = np.zeros(np.searchsorted(views, starts[s1]) - v0, dtype=np.int64)
+    for s in range(s0, s1):
+        has = v < len(views) and views[v] < starts[s + 1]
+        cur = v
+        for j in range(starts[s], starts[s + 1]):
+            k = kind[j]
+            if k == pv_kind:
+                cur = v
+                v += 1
+            if has and lut[k]:
+                out[cur - v0] += 1
+    return out
+
+
+@_jit
 def segments(starts: Any, rows: Any) -> Any:
     """The session index of each of ``rows`` (fastest when ascending; any order works)."""
     out = np.empty(len(rows), dtype=np.int64)
@@ -131,24 +172,28 @@ def segments(starts: Any, rows: Any) -> Any:
     return out
 
 
-@numba.njit(cache=True)
+@_jit
 def rage_bursts(
     cstarts: Any,
+    rows: Any,
     t: Any,
     x: Any,
     y: Any,
+    a: Any,
     target: Any,
     pv: Any,
-    eligible: Any,
+    bad: int,
     max_interval_ms: int,
     max_distance_px: float,
     min_clicks: int,
 ) -> Any:
-    """Chains of clicks (arrays over the clicks only, sessions at ``cstarts``): each eligible,
-    on the same target and page view as the previous click, at most ``max_interval_ms`` later
-    and ``max_distance_px`` away. Any other click breaks a chain. Returns (first click, last
-    click, clicks, max step distance) of chains >= min_clicks, as indices into the clicks."""
-    cap = len(t) // max(min_clicks, 1) + 1  # bursts do not overlap
+    """Chains of clicks (``rows``: the clicks' rows, sessions at ``cstarts``; ``target`` and
+    ``pv`` per click; ``t``, ``x``, ``y``, ``a`` per row): each click eligible (no flag of
+    ``bad`` in ``a``), on the same target and page view as the previous click, at most
+    ``max_interval_ms`` later and ``max_distance_px`` away. Any other click breaks a chain.
+    Returns (first click, last click, clicks, max step distance) of chains >= min_clicks,
+    as indices into the clicks."""
+    cap = len(rows) // max(min_clicks, 1) + 1  # bursts do not overlap
     first = np.empty(cap, dtype=np.int64)
     last = np.empty(cap, dtype=np.int64)
     count = np.empty(cap, dtype=np.int64)
@@ -162,15 +207,18 @@ def rage_bursts(
         c_d = 0.0
         for j in range(cstarts[s], cstarts[s + 1] + 1):
             end = j == cstarts[s + 1]
+            ok = not end and (a[rows[j]] & bad) == 0
             joined = False
-            if not end and eligible[j] and c_n > 0:
-                dx = float(x[j] - x[c_last])
-                dy = float(y[j] - y[c_last])
+            if ok and c_n > 0:
+                r = rows[j]
+                p = rows[c_last]
+                dx = float(x[r] - x[p])
+                dy = float(y[r] - y[p])
                 d2 = dx * dx + dy * dy
                 if (
                     target[j] == target[c_first]
                     and pv[j] == pv[c_first]
-                    and t[j] - t[c_last] <= max_interval_ms
+                    and t[r] - t[p] <= max_interval_ms
                     and d2 <= lim2
                 ):
                     joined = True
@@ -185,7 +233,7 @@ def rage_bursts(
                 count[m] = c_n
                 spread[m] = c_d
                 m += 1
-            if not end and eligible[j]:
+            if ok:
                 c_first = j
                 c_last = j
                 c_n = 1
@@ -195,37 +243,75 @@ def rage_bursts(
     return first[:m].copy(), last[:m].copy(), count[:m].copy(), spread[:m].copy()
 
 
-@numba.njit(cache=True)
+@_jit
 def burst_checks(
     first: Any,
     last: Any,
+    rows: Any,
+    starts: Any,
     t: Any,
+    kind: Any,
     b: Any,
-    prev_resp: Any,
-    next_resp: Any,
+    lut: Any,
     tolerance_ms: int,
     response_ms: int,
+    after_ms: int,
 ) -> Any:
-    """Per burst (indices into the clicks): did every click get a response, and are the click
-    details exactly 1, 2, 3 (the browser's count of a triple click, which selects a
-    paragraph)?"""
+    """Per burst (``first``, ``last``: indices into the clicks, whose rows are ``rows``; ``b``
+    per row): did
+    every click get a response (an event of a kind set in ``lut`` in the session at most
+    ``tolerance_ms`` before it or ``response_ms`` after it), are the click details exactly
+    1, 2, 3 (the browser's count of a triple click, which selects a paragraph), and did any
+    response follow the first click by the time ``after_ms`` after the last? Only the events
+    near each burst are read: sessions are in time order."""
     m = len(first)
     all_resp = np.ones(m, dtype=np.bool_)
     details_123 = np.zeros(m, dtype=np.bool_)
+    after = np.zeros(m, dtype=np.bool_)
+    s = 0
     for k in range(m):
+        r0 = rows[first[k]]
+        if r0 < starts[s]:
+            s = np.searchsorted(starts, r0, side="right") - 1
+        while r0 >= starts[s + 1]:
+            s += 1
+        lo = starts[s]
+        hi = starts[s + 1]
         seq = 0
         ok = True
-        for j in range(first[k], last[k] + 1):
+        for c in range(first[k], last[k] + 1):
             seq += 1
-            if b[j] != seq:
+            if b[rows[c]] != seq:
                 ok = False
-            if not (prev_resp[j] >= t[j] - tolerance_ms or next_resp[j] <= t[j] + response_ms):
-                all_resp[k] = False
+            if not all_resp[k]:
+                continue
+            r = rows[c]
+            tc = t[r]
+            got = False
+            q = r
+            while q >= lo and t[q] >= tc - tolerance_ms:
+                if lut[kind[q]]:
+                    got = True
+                    break
+                q -= 1
+            q = r
+            while not got and q < hi and t[q] <= tc + response_ms:
+                if lut[kind[q]]:
+                    got = True
+                q += 1
+            all_resp[k] = got
         details_123[k] = ok and seq == 3
-    return all_resp, details_123
+        end = t[rows[last[k]]] + after_ms
+        q = r0
+        while q < hi and t[q] <= end:
+            if lut[kind[q]]:
+                after[k] = True
+                break
+            q += 1
+    return all_resp, details_123, after
 
 
-@numba.njit(cache=True)
+@_jit
 def mark_ranges(n: int, first: Any, last: Any) -> Any:
     out = np.zeros(n, dtype=np.bool_)
     for k in range(len(first)):
@@ -233,7 +319,7 @@ def mark_ranges(n: int, first: Any, last: Any) -> Any:
     return out
 
 
-@numba.njit(cache=True)
+@_jit
 def error_clicks(
     starts: Any,
     t: Any,
@@ -244,20 +330,22 @@ def error_clicks(
     net_kind: int,
     min_status: int,
     window_ms: int,
+    s0: int,
+    s1: int,
 ) -> Any:
     """Tie each error (a JS error, or a network failure with status 0 or >= min_status) to
-    the latest click at or before it in its session, when at most ``window_ms`` earlier.
-    Returns, per click that errors were tied to (ascending): its row, the errors tied to it
-    and the row of its first error."""
+    the latest click at or before it in its session (sessions s0..s1), when at most
+    ``window_ms`` earlier. Returns, per click that errors were tied to (ascending): its row,
+    the errors tied to it and the row of its first error."""
     # Each tie takes a click and an error: at most n // 2. Pages of the buffers are only
     # touched where written, and the buffers are never reassigned inside the loop (a
     # reassigned array costs reference counting on every iteration).
-    cap = len(kind) // 2 + 1
+    cap = (starts[s1] - starts[s0]) // 2 + 1
     rows = np.empty(cap, dtype=np.int64)
     errors = np.empty(cap, dtype=np.int64)
     first = np.empty(cap, dtype=np.int64)
     m = 0
-    for s in range(len(starts) - 1):
+    for s in range(s0, s1):
         click = -1
         for j in range(starts[s], starts[s + 1]):
             k = kind[j]
@@ -278,7 +366,7 @@ def error_clicks(
     return rows[:m].copy(), errors[:m].copy(), first[:m].copy()
 
 
-@numba.njit(cache=True, inline="always")  # a step of the hot loops: no call left
+@numba.njit(cache=True, nogil=True, inline="always")  # a step of the hot loops: no call left
 def _pv_step(pv: Any, views: Any, start: int, j: int, vs: int, vp: int) -> Any:
     """Row ``j``'s page view ordinal, from ``pv`` (per row) or, when it is empty, by moving the
     cursors over ``views`` (the PAGE_VIEW rows, ascending): ``vs`` the session's first view
@@ -294,7 +382,7 @@ def _pv_step(pv: Any, views: Any, start: int, j: int, vs: int, vp: int) -> Any:
     return np.int64(max(vp - vs - 1, 0)), vs, vp
 
 
-@numba.njit(cache=True)
+@_jit
 def thrash_episodes(
     starts: Any,
     rows: Any,
@@ -410,7 +498,7 @@ def thrash_episodes(
     return e_first[:m].copy(), e_last[:m].copy(), e_rev[:m].copy(), e_ratio[:m].copy()
 
 
-@numba.njit(cache=True)
+@_jit
 def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, views: Any, bar: Any) -> Any:
     """Vertical scroll direction reversals per page view (``rows``: the scrolls' rows,
     ascending). A scroll reverses when its direction is the opposite of the last nonzero
@@ -468,7 +556,7 @@ def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, views: Any, bar: Any) 
     return first[:m].copy(), total[:m].copy(), hit
 
 
-@numba.njit(cache=True)
+@_jit
 def refills(seg: Any, pv: Any, kind: Any, f: Any, failed: Any, change: int, blur: int) -> Any:
     """Field refills among form events (arrays over those events, in row order): a CHANGE of
     a field that had an earlier CHANGE in the same page view, with a BLUR of the field or a
@@ -515,7 +603,7 @@ def refills(seg: Any, pv: Any, kind: Any, f: Any, failed: Any, change: int, blur
     return out[:m].copy(), prev[:m].copy(), resub[:m].copy(), nth[:m].copy()
 
 
-@numba.njit(cache=True)
+@_jit
 def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> Any:
     """Walk each session's page views (rows of seg, t, step; step -1 = not a funnel page).
 
@@ -556,7 +644,7 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
     return entry[:m].copy(), reach[:m].copy(), stepk[:m].copy()
 
 
-@numba.njit(cache=True)
+@_jit
 def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, blur: int) -> Any:
     """Per ``error`` event among form events (arrays in row order): the index of the last
     CHANGE or BLUR of the same field in the same page view before it, -1 when none."""
@@ -581,7 +669,7 @@ def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, bl
     return out
 
 
-@numba.njit(cache=True)
+@_jit
 def page_of(starts: Any, views: Any, rows: Any) -> Any:
     """For each of ``rows`` (in recording order within sessions): its page view ordinal and
     the index into ``views`` (the PAGE_VIEW rows, ascending) of that page view's event, -1
@@ -614,20 +702,21 @@ def page_of(starts: Any, views: Any, rows: Any) -> Any:
     return ordinal, index
 
 
-@numba.njit(cache=True)
-def scan(sid: Any, batch: Any, idx: Any, t: Any, kind: Any, pv_kind: int) -> Any:
-    """One pass over the table: (in order, t_sorted, starts, views). ``in order``: inside
-    each run of equal ``sid`` rows strictly ascend by (batch, i); ``t_sorted``: ``t`` never
-    goes down inside a run; ``starts``: the run boundaries; ``views``: the PAGE_VIEW rows.
-    (That no session id starts two runs is the caller's check, on the run heads.)"""
-    n = len(sid)
+@_jit
+def scan(sid: Any, batch: Any, idx: Any, t: Any, kind: Any, pv_kind: int, lo: int, hi: int) -> Any:
+    """One pass over rows lo..hi of the table: (in order, t_sorted, starts, views).
+    ``in order``: inside each run of equal ``sid`` rows strictly ascend by (batch, i);
+    ``t_sorted``: ``t`` never goes down inside a run; ``starts``: the rows that start a run;
+    ``views``: the PAGE_VIEW rows. Rows are compared with the row before them even across
+    ``lo``, so parts of a table give the whole table's answer, concatenated. (That no
+    session id starts two runs is the caller's check, on the run heads: :func:`distinct`.)"""
     in_order = True
     t_sorted = True
-    starts = np.empty(n + 1, dtype=np.int64)
-    views = np.empty(n, dtype=np.int64)
+    starts = np.empty(hi - lo, dtype=np.int64)
+    views = np.empty(hi - lo, dtype=np.int64)
     m = 0
     v = 0
-    for j in range(n):
+    for j in range(lo, hi):
         if j == 0 or sid[j] != sid[j - 1]:
             starts[m] = j
             m += 1
@@ -639,5 +728,42 @@ def scan(sid: Any, batch: Any, idx: Any, t: Any, kind: Any, pv_kind: int) -> Any
         if kind[j] == pv_kind:
             views[v] = j
             v += 1
-    starts[m] = n
-    return in_order, t_sorted, starts[: m + 1].copy(), views[:v].copy()
+    return in_order, t_sorted, starts[:m].copy(), views[:v].copy()
+
+
+@_jit
+def distinct(codes: Any) -> bool:
+    """Are the (non-negative integer) codes all different? One pass over a bitmap of the
+    code range (the caller falls back to sorting when that range is huge)."""
+    if len(codes) == 0:
+        return True
+    seen = np.zeros(codes.max() + 1, dtype=np.bool_)
+    for c in codes:
+        if seen[c]:
+            return False
+        seen[c] = True
+    return True
+
+
+@_jit
+def rows_pv(starts: Any, kind: Any, of_kind: int, pv_kind: int, s0: int, s1: int) -> Any:
+    """The rows of ``of_kind`` in sessions s0..s1 (ascending) and their page view ordinals
+    counted in row order (PAGE_VIEW events before it in the session, less one, at least 0)."""
+    m = 0
+    for j in range(starts[s0], starts[s1]):
+        if kind[j] == of_kind:
+            m += 1
+    rows = np.empty(m, dtype=np.int64)
+    pv = np.empty(m, dtype=np.int64)
+    p = 0
+    for s in range(s0, s1):
+        views = 0
+        for j in range(starts[s], starts[s + 1]):
+            k = kind[j]
+            if k == pv_kind:
+                views += 1
+            if k == of_kind:
+                rows[p] = j
+                pv[p] = max(views - 1, 0)
+                p += 1
+    return rows, pv

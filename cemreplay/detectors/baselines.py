@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -92,6 +93,12 @@ class Baselines:
         return self.scroll.equals(other.scroll) and self.dwell.equals(other.dwell)
 
     __hash__ = None  # type: ignore[assignment]
+
+    @cached_property
+    def dwell_medians(self) -> pl.DataFrame:
+        """Per URL: ``median`` dwell and ``views`` (see :func:`medians`), computed once per
+        object (a merged Baselines is used by every partition)."""
+        return medians(self.dwell)
 
     @classmethod
     def of(cls, events: pl.DataFrame) -> Baselines:

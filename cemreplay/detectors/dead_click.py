@@ -19,12 +19,14 @@ without a DOM snapshot): it may or may not have been interactive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors import error_click, rage_click
 from cemreplay.detectors._base import (
     Context,
@@ -60,6 +62,10 @@ class DeadClickConfig:
         check_bool(self, "report_unknown")
 
 
+#: The kinds that show a session captured responses at all.
+_SIGNAL: Final = np.zeros(256, dtype=np.bool_)
+_SIGNAL[[int(EventKind.MUTATION), int(EventKind.REQUEST)]] = True
+
 _NEVER = int(
     ClickFlag.TEXT_INPUT | ClickFlag.NEW_CONTEXT | ClickFlag.MODIFIERS | ClickFlag.BUTTON_MASK
 )
@@ -70,7 +76,7 @@ def candidates(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Rows of unanswered eligible clicks, and whether each can be called dead: its session
     has response signals and its element is known (else it is ``unknown``)."""
-    c = rage_click.clicks(ctx)
+    c = rage_click.responses(ctx)
     rows = c["rows"]
     a = ctx.a[rows]
     interactive = (a & int(ClickFlag.INTERACTIVE)) != 0
@@ -87,9 +93,8 @@ def candidates(
     click = rows[keep]
     tied, _, _ = error_click.ties(ctx, err)
     click = click[~np.isin(click, tied)]
-    signal = ctx.rows(EventKind.MUTATION, EventKind.REQUEST)
-    per_session = np.bincount(ctx.seg(signal), minlength=len(ctx.starts) - 1)
-    has = per_session[ctx.seg(click)] > 0
+    signal = P.run(K.sessions_with, P.session_parts(ctx.starts), ctx.starts, ctx.kind, _SIGNAL)
+    has = np.concatenate(signal)[ctx.seg(click)]
     known = (ctx.a[click] & int(ClickFlag.UNKNOWN_ELEMENT)) == 0
     return click, has & known
 

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import Context, check_int, empty_raw, raw, register, secs
 from cemreplay.schema import EventKind
 
@@ -40,7 +41,9 @@ def ties(ctx: Context, cfg: ErrorClickConfig) -> tuple[Any, Any, Any]:
     row of its first error."""
     key = f"errors:{cfg}"
     if key not in ctx.cache:
-        ctx.cache[key] = K.error_clicks(
+        got = P.run(
+            K.error_clicks,
+            P.session_parts(ctx.starts),
             ctx.starts,
             ctx.t,
             ctx.kind,
@@ -51,6 +54,7 @@ def ties(ctx: Context, cfg: ErrorClickConfig) -> tuple[Any, Any, Any]:
             cfg.min_status,
             cfg.window_ms,
         )
+        ctx.cache[key] = tuple(P.cat(got, i) for i in range(3))
     out: tuple[Any, Any, Any] = ctx.cache[key]
     return out
 

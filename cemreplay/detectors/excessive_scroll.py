@@ -18,6 +18,7 @@ import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import (
     Context,
     check_float,
@@ -53,23 +54,34 @@ class ExcessiveScrollConfig:
         check_int(self, "fallback_reversals", 1, 100_000)
 
 
-def _scrolled(ctx: Context) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Per scrolled page view: its first scroll's row and its reversals (cached)."""
+def _scrolled(
+    ctx: Context,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per scrolled page view: its first scroll's row and its reversals, and where each
+    session-disjoint part's page views start in them (cached)."""
     if "scroll:first,total" not in ctx.cache:
         scroll = ctx.rows(EventKind.SCROLL)
+        pv = ctx.pv_or_empty()
         none = np.zeros(0, dtype=np.float64)
-        first, total, _ = K.scroll_pages(
-            ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, none
+        got = P.over_rows(
+            lambda rows, _: K.scroll_pages(ctx.starts, rows, ctx.y, pv, ctx.views, none),
+            ctx.starts,
+            scroll,
         )
-        ctx.cache["scroll:first,total"] = (first, total)
-    out: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = ctx.cache["scroll:first,total"]
+        first = np.concatenate([r[0] for _, _, r in got])
+        total = np.concatenate([r[1] for _, _, r in got])
+        groups = np.cumsum([0] + [len(r[0]) for _, _, r in got])  # page views of each part
+        ctx.cache["scroll:first,total"] = (first, total, groups)
+    out: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] = ctx.cache[
+        "scroll:first,total"
+    ]
     return out
 
 
 def partial(ctx: Context) -> pl.DataFrame:
     """This table's part of the baseline (:data:`~cemreplay.detectors.baselines.SCROLL_SCHEMA`):
     per URL, every page view (scrolled or not) and the reversals summed over them."""
-    first, total = _scrolled(ctx)
+    first, total, _ = _scrolled(ctx)
     views = ctx.rows(EventKind.PAGE_VIEW)
     keys, names = url_keys(ctx, ctx.pv_row_at(np.concatenate([first, views])))
     n_views = np.bincount(keys[len(first) :], minlength=len(names))
@@ -89,7 +101,8 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     scroll = ctx.rows(EventKind.SCROLL)
     if len(scroll) == 0:
         return empty_raw()
-    first, total = _scrolled(ctx)
+    pv = ctx.pv_or_empty()
+    first, total, groups = _scrolled(ctx)
     # Baseline over every page view of the URL, scrolled or not, in all the data (given) or
     # in this table.
     given: Baselines | None = ctx.cache.get("baselines")
@@ -110,8 +123,18 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     flagged = total >= bar
     if not flagged.any():
         return empty_raw()
-    _, _, reached = K.scroll_pages(
-        ctx.starts, scroll, ctx.y, ctx.pv_or_empty(), ctx.views, np.where(flagged, bar, np.inf)
+    bars = np.where(flagged, bar, np.inf)
+    reached = np.concatenate(
+        [
+            r[2]
+            for _, _, r in P.over_rows(
+                lambda rows, k: K.scroll_pages(
+                    ctx.starts, rows, ctx.y, pv, ctx.views, bars[groups[k] : groups[k + 1]]
+                ),
+                ctx.starts,
+                scroll,
+            )
+        ]
     )
     hit = pl.DataFrame(
         {

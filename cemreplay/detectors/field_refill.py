@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import Context, empty_raw, raw, register, secs
-from cemreplay.detectors._forms import form_events
+from cemreplay.detectors._forms import by_parts, form_events
 from cemreplay.detectors.failed_submit import FailedSubmitConfig, failures
 from cemreplay.schema import EventKind
 
@@ -36,15 +37,18 @@ def run(ctx: Context, cfg: FieldRefillConfig) -> pl.DataFrame:
     fs = ctx.cache.get("cfg:failed_submit", FailedSubmitConfig())
     failed_rows = failures(ctx, fs).filter(pl.col("failed"))["row"].to_numpy()
     row = ev["row"].to_numpy()
-    k, prev, resub, nth = K.refills(
-        ev["seg"].to_numpy(),
-        ev["pv"].to_numpy(),
-        ev["kind"].to_numpy(),
-        ev["f"].to_numpy(),
-        np.isin(row, failed_rows),
+    cuts, got = by_parts(
+        ctx,
+        ev,
+        K.refills,
         int(EventKind.CHANGE),
         int(EventKind.BLUR),
+        extra=(np.isin(row, failed_rows),),
     )
+    k, prev = (
+        np.concatenate([a + r[i] for (a, _), r in zip(cuts, got, strict=True)]) for i in (0, 1)
+    )
+    resub, nth = (P.cat(got, i) for i in (2, 3))
     if len(k) == 0:
         return empty_raw()
     df = pl.DataFrame(

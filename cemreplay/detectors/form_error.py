@@ -15,7 +15,7 @@ import polars as pl
 
 from cemreplay.detectors import _kernels as K
 from cemreplay.detectors._base import Context, empty_raw, raw, register
-from cemreplay.detectors._forms import form_events, of_kind
+from cemreplay.detectors._forms import by_parts, form_events, of_kind
 from cemreplay.schema import ErrorSource, EventKind
 
 __all__ = ["FormErrorConfig", "run"]
@@ -35,14 +35,16 @@ def run(ctx: Context, cfg: FormErrorConfig) -> pl.DataFrame:
     errors = of_kind(ev, EventKind.VALIDATION_ERROR)
     if errors.height == 0:
         return empty_raw()
-    typed = K.last_typed(
-        ev["seg"].to_numpy(),
-        ev["pv"].to_numpy(),
-        ev["kind"].to_numpy(),
-        ev["f"].to_numpy(),
+    cuts, got = by_parts(
+        ctx,
+        ev,
+        K.last_typed,
         int(EventKind.VALIDATION_ERROR),
         int(EventKind.CHANGE),
         int(EventKind.BLUR),
+    )
+    typed = np.concatenate(
+        [np.where(r >= 0, r + a, -1) for (a, _), r in zip(cuts, got, strict=True)]
     )
     df = errors
     rows = df["row"].to_numpy()

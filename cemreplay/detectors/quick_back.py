@@ -93,8 +93,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
     url = ctx.target_at(views)
     t = ctx.t[views]
     # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
-    at = ctx.view_index_at(ctx.rows(*_INTERACTION))
-    acts = np.bincount(at[at >= 0], minlength=len(views))
+    acts = ctx.per_view(*_INTERACTION)
     same_next, dwell = _dwells(ctx)
     cand = np.zeros(len(views), dtype=np.bool_)
     cand[1:-1] = same_next[1:-1] & same_next[:-2] & (url[2:] == url[:-2]) & (url[1:-1] != url[:-2])
@@ -103,7 +102,7 @@ def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
         return empty_raw()
     # The median dwell per URL, over all the data (given) or this table.
     given: Baselines | None = ctx.cache.get("baselines")
-    base = medians(given.dwell) if given is not None else medians(partial(ctx), grouped=True)
+    base = given.dwell_medians if given is not None else medians(partial(ctx), grouped=True)
     keys, names = url_keys(ctx, views[k])
     df = (
         pl.DataFrame({"k": k, "url": names.gather(keys), "dwell": dwell[k], "acts": acts[k]})

@@ -27,7 +27,9 @@ import numpy as np
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import (
+    RESPONSE_LUT,
     Context,
     check_bool,
     check_float,
@@ -88,57 +90,83 @@ _BAD = int(ClickFlag.TEXT_INPUT | ClickFlag.NO_RAGE | ClickFlag.MODIFIERS | Clic
 #: Element bits that keep a 1-2-3 burst from being a text selection: an interactive element,
 #: or one nobody knows (an imported recording without a DOM snapshot).
 _NOT_PLAIN_TEXT = int(ClickFlag.INTERACTIVE | ClickFlag.UNKNOWN_ELEMENT)
+#: The explanation says whether the page responded by this long after the last click, ms.
+_AFTER_MS = 3_000
 
 
 def clicks(ctx: Context) -> dict[str, Any]:
-    """The clicks as arrays of their own (rows, sessions at ``starts``, response times)."""
+    """The clicks as arrays of their own: ``rows``, sessions at ``starts``, page view
+    ordinals ``pv`` (one pass over the event kinds; no response times: see
+    :func:`responses`)."""
     if "clicks" not in ctx.cache:
-        rows, prev, nxt, pv = ctx.responses(EventKind.CLICK)
-        ctx.cache["clicks"] = {
-            "rows": rows,
-            "starts": np.searchsorted(rows, ctx.starts),
-            "prev_resp": prev,
-            "next_resp": nxt,
-            "pv": pv,
-        }
+        if ctx.pv_full is None:
+            got = P.run(
+                K.rows_pv,
+                P.session_parts(ctx.starts),
+                ctx.starts,
+                ctx.kind,
+                int(EventKind.CLICK),
+                int(EventKind.PAGE_VIEW),
+            )
+            rows, pv = P.cat(got, 0), P.cat(got, 1)
+        else:  # reordered by t: ordinals come from recording order
+            rows = ctx.rows(EventKind.CLICK)
+            pv = ctx.pv_at(rows)
+        ctx.cache["clicks"] = {"rows": rows, "starts": np.searchsorted(rows, ctx.starts), "pv": pv}
     out: dict[str, Any] = ctx.cache["clicks"]
     return out
 
 
+def responses(ctx: Context) -> dict[str, Any]:
+    """:func:`clicks` with, at each click, t of the latest response at or before it
+    (``prev_resp``) and of the earliest at or after it (``next_resp``) in its session."""
+    c = clicks(ctx)
+    if "prev_resp" not in c:
+        _, prev, nxt, _ = ctx.responses(EventKind.CLICK)  # the same rows
+        c["prev_resp"] = prev
+        c["next_resp"] = nxt
+    return c
+
+
 def bursts(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
-    """The reported bursts: first and last row, clicks, spread (cached per config)."""
+    """The reported bursts: first and last row, clicks, spread, whether a response followed
+    within 3 s of the last click (cached per config)."""
     key = f"rage:{cfg}"
     if key in ctx.cache:
         out: pl.DataFrame = ctx.cache[key]
         return out
     c = clicks(ctx)
     rows = c["rows"]
-    t = ctx.t[rows]
-    a = ctx.a[rows]
     first, last, count, spread = K.rage_bursts(
         c["starts"],
-        t,
-        ctx.x[rows],
-        ctx.y[rows],
+        rows,
+        ctx.t,
+        ctx.x,
+        ctx.y,
+        ctx.a,
         ctx.target_at(rows),
         c["pv"],
-        (a & _BAD) == 0,
+        _BAD,
         cfg.max_interval_ms,
         float(cfg.max_distance_px),
         cfg.min_clicks,
     )
-    all_resp, d123 = K.burst_checks(
+    # Response checks read only the events around each burst (bursts are rare).
+    all_resp, d123, after = K.burst_checks(
         first,
         last,
-        t,
-        ctx.b[rows],
-        c["prev_resp"],
-        c["next_resp"],
+        rows,
+        ctx.starts,
+        ctx.t,
+        ctx.kind,
+        ctx.b,
+        RESPONSE_LUT,
         cfg.tolerance_ms,
         cfg.response_ms,
+        _AFTER_MS,
     )
     repeat = ctx.target_mask(cfg.repeat_controls, rows[first])
-    plain_text = (a[first] & _NOT_PLAIN_TEXT) == 0
+    plain_text = (ctx.a[rows[first]] & _NOT_PLAIN_TEXT) == 0
     drop = (repeat & all_resp) | (cfg.suppress_triple_click & d123 & plain_text)
     keep = ~drop
     out = pl.DataFrame(
@@ -147,8 +175,7 @@ def bursts(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
             "last": rows[last[keep]],
             "count": count[keep],
             "spread": spread[keep],
-            "answered": all_resp[keep],
-            "next_resp": c["next_resp"][first[keep]],
+            "answered": after[keep],
         }
     )
     ctx.cache[key] = out
@@ -169,8 +196,6 @@ def run(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
     t0 = ctx.t[first]
     dur = ctx.t[last] - t0
     target = ctx.strings("target", first)
-    # Was there any response between the first click and 3 s after the last?
-    after = found["next_resp"].to_numpy() <= ctx.t[last] + 3_000
     df = pl.DataFrame(
         {
             "row": first,
@@ -179,7 +204,7 @@ def run(ctx: Context, cfg: RageClickConfig) -> pl.DataFrame:
             "duration_ms": dur,
             "spread": found["spread"],
             "target": target,
-            "answered": after,
+            "answered": found["answered"],
         }
     )
     n = cfg.min_clicks

@@ -14,10 +14,14 @@ over ``max_gap_ms``. Overlapping shaking windows form one finding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
+from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import (
     Context,
     check_float,
@@ -64,20 +68,27 @@ def run(ctx: Context, cfg: ThrashedCursorConfig) -> pl.DataFrame:
     moves = ctx.rows(EventKind.MOUSE_MOVE)
     if len(moves) < 3:
         return empty_raw()
-    first, last, rev, ratio = K.thrash_episodes(
-        ctx.starts,
-        moves,
-        ctx.t,
-        ctx.x,
-        ctx.y,
-        ctx.pv_or_empty(),
-        ctx.views,
-        cfg.max_gap_ms,
-        cfg.window_ms,
-        cfg.min_reversals,
-        float(cfg.min_ratio),
-        float(cfg.min_speed_px_s),
-    )
+    pv = ctx.pv_or_empty()
+
+    def episodes(rows: npt.NDArray[np.int64], _: int) -> Any:
+        return K.thrash_episodes(
+            ctx.starts,
+            rows,
+            ctx.t,
+            ctx.x,
+            ctx.y,
+            pv,
+            ctx.views,
+            cfg.max_gap_ms,
+            cfg.window_ms,
+            cfg.min_reversals,
+            float(cfg.min_ratio),
+            float(cfg.min_speed_px_s),
+        )
+
+    got = P.over_rows(episodes, ctx.starts, moves)
+    first, last = (np.concatenate([a + r[i] for a, _, r in got]) for i in (0, 1))
+    rev, ratio = (np.concatenate([r[i] for _, _, r in got]) for i in (2, 3))
     if len(first) == 0:
         return empty_raw()
     rows = moves[first]

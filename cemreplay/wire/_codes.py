@@ -51,6 +51,7 @@ VISITOR_CHANGE: Final = 18
 DUPLICATE_CONFLICT: Final = 19
 EMPTY_ID: Final = 20  # detail: element index
 COORD_RANGE: Final = 21  # detail: event index
+KIND_RUNS: Final = 22  # v2: the kind runs do not add up to n events
 
 
 def element_name(detail: int) -> str:
@@ -66,7 +67,7 @@ def message(code: int, detail: int) -> str:
     name = element_name(detail)
     texts = {
         TRUNCATED: f"batch is truncated while reading {name}",
-        NOT_ENVELOPE: "batch is not a msgpack array of 13 elements (wire format v1)",
+        NOT_ENVELOPE: "batch is not a msgpack array of 13 elements (wire format v1/v2)",
         WRONG_TYPE: f"{name} has the wrong msgpack type",
         OUT_OF_RANGE: f"{name} is out of range",
         TRAILING: "bytes follow the end of the batch",
@@ -85,6 +86,7 @@ def message(code: int, detail: int) -> str:
         VISITOR_CHANGE: "visitor_id differs from the session's earlier batches",
         DUPLICATE_CONFLICT: "another batch has the same session_id and seq but other content",
         EMPTY_ID: f"{name} is empty",
-        COORD_RANGE: f"event {detail}'s x or y leaves the 32-bit range",
+        COORD_RANGE: f"event {detail}'s x, y, a or b leaves the 32-bit range",
+        KIND_RUNS: "the kind runs do not add up to n events (n claims more or fewer than sent)",
     }
     return texts.get(code, f"malformed batch (code {code})")

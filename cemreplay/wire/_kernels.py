@@ -16,7 +16,6 @@ from cemreplay.schema import (
     MAX_ID_BYTES,
     MAX_STRING_BYTES,
     MAX_STRINGS_PER_BATCH,
-    WIRE_VERSION,
 )
 from cemreplay.wire import _codes as C
 
@@ -44,24 +43,15 @@ M_INTS_OFF = 19
 M_INTS_LEN = 20
 M_REFS_OFF = 21
 M_REFS_LEN = 22
-N_META = 23
+M_KINDS_LEN = 23
+N_META = 24
 
 _U32 = (1 << 32) - 1
 _T_MAX = (1 << 53) - 1
 _I32_MIN = -(1 << 31)
 _I32_MAX = (1 << 31) - 1
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 jit = nb.njit(cache=True, nogil=True)
-
-
-@jit
-def fnv1a(buf: np.ndarray, off: int, n: int) -> np.uint64:
-    h = _FNV_OFFSET
-    for k in range(off, off + n):
-        h = (h ^ np.uint64(buf[k])) * _FNV_PRIME
-    return h
 
 
 @jit
@@ -170,10 +160,10 @@ def _fail(meta: np.ndarray, b: int, code: int, detail: int, off: int) -> None:
 
 @jit
 def parse_envelopes(
-    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta: np.ndarray, hashes: np.ndarray
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, meta: np.ndarray
 ) -> None:
-    """Parse and check every batch's envelope; fill ``meta`` (N_META columns) and ``hashes``
-    (FNV-1a of site_key, visitor_id, session_id). ``meta[b, M_ERR]`` is 0 for a good envelope."""
+    """Parse and check every batch's envelope; fill ``meta`` (N_META columns).
+    ``meta[b, M_ERR]`` is 0 for a good envelope."""
     for b in range(starts.shape[0]):
         s = int(starts[b])
         e = int(ends[b])
@@ -192,7 +182,7 @@ def parse_envelopes(
         if st != C.OK:
             _fail(meta, b, st, 0, q - s)
             continue
-        if v != WIRE_VERSION:
+        if v not in (1, 2):
             _fail(meta, b, C.VERSION, v, q - s)
             continue
         meta[b, M_VERSION] = v
@@ -215,7 +205,6 @@ def parse_envelopes(
                 break
             meta[b, M_SITE_OFF + 2 * (el - 1)] = start
             meta[b, M_SITE_LEN + 2 * (el - 1)] = n
-            hashes[b, el - 1] = fnv1a(buf, start, n)
             p = start + n
         if bad:
             continue
@@ -251,6 +240,10 @@ def parse_envelopes(
         meta[b, M_STRS_OFF] = p
         for j in range(nstr):
             q = p
+            c = int(buf[p]) if p < e else 0
+            if 0xA0 <= c <= 0xBF and p + 1 + (c & 0x1F) <= e:  # fixstr, the usual case
+                p += 1 + (c & 0x1F)
+                continue
             n, start, st = _read_str(buf, p, e)
             if st != C.OK:
                 _fail(meta, b, st, 14 + j, q - s)
@@ -282,11 +275,13 @@ def parse_envelopes(
                 bad = True
                 break
             if el == 9:
-                if n != meta[b, M_N]:
+                # v1: a byte per event; v2: runs, checked against n by decode_events
+                if n != meta[b, M_N] and meta[b, M_VERSION] == 1:
                     _fail(meta, b, C.KINDS_LENGTH, 9, q - s)
                     bad = True
                     break
                 meta[b, M_KINDS_OFF] = start
+                meta[b, M_KINDS_LEN] = n
             else:
                 meta[b, M_TIMES_OFF + 2 * (el - 10)] = start
                 meta[b, M_TIMES_LEN + 2 * (el - 10)] = n
@@ -305,54 +300,187 @@ def string_entries(
     nstr: np.ndarray,
     out_off: np.ndarray,
     out_len: np.ndarray,
-    out_hash: np.ndarray,
 ) -> None:
-    """Offsets, lengths and hashes of the string table entries of ``batches`` (envelopes
-    already checked), in batch order then entry order."""
+    """Offsets and lengths of the string table entries of ``batches`` (envelopes already
+    checked), in batch order then entry order."""
     k = 0
     for idx in range(batches.shape[0]):
         b = batches[idx]
         p = int(strs_off[b])
         for _ in range(int(nstr[b])):
-            n, start, _st = _read_str(buf, p, buf.shape[0])
+            c = int(buf[p])
+            if 0xA0 <= c <= 0xBF:  # fixstr, the usual case
+                n, start = c & 0x1F, p + 1
+            else:
+                n, start, _st = _read_str(buf, p, buf.shape[0])
             out_off[k] = start
             out_len[k] = n
-            out_hash[k] = fnv1a(buf, start, n)
             p = start + n
             k += 1
 
 
 @jit
-def dedupe_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ids by first appearance for 64-bit hashes: (id per item, first item per id).
+def _word(buf: np.ndarray, words: np.ndarray, p: int, n: int) -> np.uint64:
+    """Up to 8 bytes from ``p`` (``n`` of them, the rest 0) as one little-endian word. ``words``
+    is ``buf`` seen as 64-bit words (empty when the machine is not little-endian): two aligned
+    loads and shifts instead of a loop over bytes."""
+    if n <= 0:
+        return np.uint64(0)
+    i = p >> 3
+    if i + 1 < words.shape[0]:
+        sh = np.uint64((p & 7) * 8)
+        w: np.uint64 = words[i] >> sh
+        if sh:
+            w |= words[i + 1] << (np.uint64(64) - sh)
+    else:
+        w = np.uint64(0)
+        for j in range(min(n, 8)):
+            w |= np.uint64(buf[p + j]) << np.uint64(8 * j)
+        return w
+    if n < 8:
+        w &= (np.uint64(1) << np.uint64(8 * n)) - np.uint64(1)
+    return w
 
-    Open addressing in a power-of-two table: O(n), where np.unique would sort."""
-    m = h.shape[0]
-    cap = 16
-    while cap < 2 * m + 2:
-        cap <<= 1
-    mask = np.uint64(cap - 1)
-    keys = np.zeros(cap, np.uint64)
-    slot = np.full(cap, -1, np.int64)
+
+@jit
+def _mix(h: np.uint64, w: np.uint64) -> np.uint64:
+    h = (h ^ w) * np.uint64(0x9E3779B97F4A7C15)
+    return h ^ (h >> np.uint64(29))
+
+
+@jit
+def _words(
+    buf: np.ndarray, words: np.ndarray, o: int, n: int
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    """The first, last and middle 8 bytes of ``buf[o:o+n]`` (0 where the string is too short
+    to need them), and a hash of them and the length. Up to 24 bytes they cover every byte, so
+    equal length and words mean equal strings."""
+    w0 = _word(buf, words, o, n)
+    w1 = _word(buf, words, o + n - 8, 8) if n > 8 else np.uint64(0)
+    w2 = _word(buf, words, o + (n >> 1) - 4, 8) if n > 16 else np.uint64(0)
+    h = _mix(_mix(_mix(np.uint64(n) + np.uint64(0x51ED270B), w0), w1), w2)
+    return w0, w1, w2, h
+
+
+@jit
+def _equal(buf: np.ndarray, a: int, b: int, n: int) -> bool:
+    for j in range(n):  # noqa: SIM110 - a plain loop compiles to the tightest code
+        if buf[a + j] != buf[b + j]:
+            return False
+    return True
+
+
+@jit
+def intern_bytes(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray, little: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids by first appearance for the byte strings ``buf[off[k]:off[k]+length[k]]``:
+    (id per item, first item per id). Exact: equal ids mean equal bytes. ``little``: the
+    machine is little-endian (words are then read two aligned loads at a time).
+
+    Open addressing in a power-of-two table that grows with the number of *distinct* strings
+    (so it stays in cache when millions of entries repeat a few hundred strings). A slot keeps
+    its string's length and first, middle and last 8 bytes: for strings up to 24 bytes (most
+    selectors, URLs, ids) comparing those is comparing the strings; longer ones are confirmed
+    byte for byte against the id's first item. Never sorts."""
+    nw = (buf.shape[0] >> 3) if little else 0
+    words = buf[: nw * 8].view(np.uint64)
+    m = off.shape[0]
+    cap = 1024
+    kn = np.full(cap, -1, np.int64)  # length; -1: empty slot
+    k0 = np.zeros(cap, np.uint64)
+    k1 = np.zeros(cap, np.uint64)
+    k2 = np.zeros(cap, np.uint64)
+    slot = np.empty(cap, np.int64)
     ids = np.empty(m, np.int64)
     first = np.empty(m, np.int64)
     nu = 0
     for k in range(m):
-        x = h[k]
-        p = np.int64(x & mask)
+        o = int(off[k])
+        n = int(length[k])
+        w0, w1, w2, h = _words(buf, words, o, n)
+        p = np.int64(h & np.uint64(cap - 1))
         while True:
-            if slot[p] < 0:
+            if kn[p] < 0:
+                kn[p] = n
+                k0[p] = w0
+                k1[p] = w1
+                k2[p] = w2
                 slot[p] = nu
-                keys[p] = x
                 first[nu] = k
                 ids[k] = nu
                 nu += 1
                 break
-            if keys[p] == x:
-                ids[k] = slot[p]
-                break
+            if kn[p] == n and k0[p] == w0 and k1[p] == w1 and k2[p] == w2:
+                u = slot[p]
+                if n <= 24 or _equal(buf, int(off[first[u]]), o, n):
+                    ids[k] = u
+                    break
             p = (p + 1) & (cap - 1)
+        if 2 * nu > cap:  # grow: re-insert every distinct string
+            cap *= 4
+            kn = np.full(cap, -1, np.int64)
+            k0 = np.zeros(cap, np.uint64)
+            k1 = np.zeros(cap, np.uint64)
+            k2 = np.zeros(cap, np.uint64)
+            slot = np.empty(cap, np.int64)
+            for u in range(nu):
+                f = first[u]
+                w0, w1, w2, h = _words(buf, words, int(off[f]), int(length[f]))
+                p = np.int64(h & np.uint64(cap - 1))
+                while kn[p] >= 0:
+                    p = (p + 1) & (cap - 1)
+                kn[p] = length[f]
+                k0[p] = w0
+                k1[p] = w1
+                k2[p] = w2
+                slot[p] = u
     return ids, first[:nu]
+
+
+@jit
+def join_strings(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray, sep: int
+) -> tuple[np.ndarray, bool]:
+    """``buf[off[k]:off[k]+length[k]]`` for every k, joined by the byte ``sep``; and whether
+    any of them holds ``sep`` itself (then the joined bytes cannot be split back)."""
+    total = 0
+    for k in range(off.shape[0]):
+        total += int(length[k]) + 1
+    out = np.empty(max(total - 1, 0), np.uint8)
+    q = 0
+    clash = False
+    for k in range(off.shape[0]):
+        if k:
+            out[q] = sep
+            q += 1
+        o = int(off[k])
+        for j in range(int(length[k])):
+            c = buf[o + j]
+            clash |= c == sep
+            out[q] = c
+            q += 1
+    return out, clash
+
+
+@jit
+def session_tables(
+    d_sess: np.ndarray, d_local: np.ndarray, d_code: np.ndarray, nsess: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The session string tables, back to back: (start, length, codes). Entry ``d_local[k]``
+    of session ``d_sess[k]`` holds ``d_code[k]``; entries nobody defines hold -1."""
+    tlen = np.zeros(nsess, np.int64)
+    for k in range(d_sess.shape[0]):
+        tlen[d_sess[k]] = max(tlen[d_sess[k]], d_local[k] + 1)
+    tstart = np.empty(nsess, np.int64)
+    acc = 0
+    for j in range(nsess):
+        tstart[j] = acc
+        acc += tlen[j]
+    tab = np.full(acc, -1, np.int64)
+    for k in range(d_sess.shape[0]):
+        tab[tstart[d_sess[k]] + d_local[k]] = d_code[k]
+    return tstart, tlen, tab
 
 
 @jit
@@ -379,6 +507,8 @@ def same_bytes(
 
 @jit
 def _varint(buf: np.ndarray, p: int, e: int) -> tuple[int, int, bool]:
+    if p < e and buf[p] < 0x80:  # the common one-byte case, kept branch-light
+        return int(buf[p]), p + 1, True
     v = 0
     shift = 0
     for j in range(5):
@@ -393,6 +523,12 @@ def _varint(buf: np.ndarray, p: int, e: int) -> tuple[int, int, bool]:
             return v, p, True
         shift += 7
     return 0, p, False
+
+
+@jit
+def _wrap32(v: int) -> int:
+    """``v`` modulo 2^32 as a signed 32-bit integer."""
+    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 @jit
@@ -424,7 +560,6 @@ def decode_events(
     tab_len: np.ndarray,
     tab: np.ndarray,
     layout: np.ndarray,
-    phys: np.ndarray,
     b_sess: np.ndarray,
     b_vis: np.ndarray,
     sess_out: np.ndarray,
@@ -445,16 +580,19 @@ def decode_events(
 ) -> None:
     """Decode the event sections of ``order`` (batch indices, canonical order) into the output
     columns at ``out_start``. String references resolve through the session table
-    ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (global string ids, -1 for a hole) of the
-    batch's session position j, then through ``phys`` (global id -> Categorical code).
+    ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (Categorical codes, -1 for a hole) of the
+    batch's session position j.
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
     code 0 when good."""
     nlayout = layout.shape[0]
+    prev = np.zeros(nlayout * 4, np.int64)  # v2: last value of each (kind, integer slot)
     for j in range(order.shape[0]):
         b = order[j]
         s = int(starts[b])
         n = int(meta[b, M_N])
+        v2 = meta[b, M_VERSION] == 2
         ko = int(meta[b, M_KINDS_OFF])
+        ke = ko + int(meta[b, M_KINDS_LEN])
         pt = int(meta[b, M_TIMES_OFF])
         et = pt + int(meta[b, M_TIMES_LEN])
         pi = int(meta[b, M_INTS_OFF])
@@ -465,8 +603,11 @@ def decode_events(
         t0 = int(tab_start[j])
         tl = int(tab_len[j])
         t = int(meta[b, M_BASE_TS])
-        px = 0
-        py = 0
+        prev[:4] = 0
+        if v2:
+            prev[:] = 0
+        run = 0
+        kd = 0
         o = int(out_start[j])
         sq = meta[b, M_SEQ]
         sc = b_sess[j]
@@ -475,52 +616,87 @@ def decode_events(
         detail = 0
         off = 0
         for k in range(n):
-            kd = int(buf[ko + k])
+            if v2:
+                if run == 0:  # next run: kind in the low 5 bits, length - 1 in the high 3
+                    if ko >= ke:
+                        code, detail, off = C.KIND_RUNS, 9, ko - s
+                        break
+                    c = int(buf[ko])
+                    kd = c & 31
+                    run = (c >> 5) + 1
+                    ko += 1
+                run -= 1
+            else:
+                kd = int(buf[ko + k])
             m = int(layout[kd]) if kd < nlayout else -1
             if m < 0:
-                code, detail, off = C.UNKNOWN_KIND, k, ko + k - s
+                code, detail, off = C.UNKNOWN_KIND, k, (ko - 1 if v2 else ko + k) - s
                 break
             v, pt, ok = _varint(buf, pt, et)
             if not ok:
                 code, detail, off = C.BAD_VARINT, 10, pt - s
                 break
-            t += _unzig(v)
+            if not v2:
+                t += _unzig(v)
+            elif v > 0:
+                t += v - 1
+            else:  # a step back in time: its size follows
+                v, pt, ok = _varint(buf, pt, et)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 10, pt - s
+                    break
+                t -= v
             if t < 0 or t > _T_MAX:
                 code, detail, off = C.TIME_RANGE, k, pt - s
                 break
+            # Integer slots. v1: x and y change from the previous x, y of the batch (row 0 of
+            # prev), a and b as they are; v2: all four change from the previous event of the
+            # same kind (row kd), modulo 2^32.
             x = 0
             y = 0
             a = 0
             bb = 0
-            if m & 1:
-                v, pi, ok = _varint(buf, pi, ei)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
+            if m & 15:
+                row = kd * 4 if v2 else 0
+                if m & 1:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    x = _unzig(v) + prev[row]
+                    if v2:
+                        x = _wrap32(x)
+                    prev[row] = x
+                if m & 2:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    y = _unzig(v) + prev[row + 1]
+                    if v2:
+                        y = _wrap32(y)
+                    prev[row + 1] = y
+                if m & 4:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    a = _unzig(v)
+                    if v2:
+                        a = _wrap32(a + prev[row + 2])
+                        prev[row + 2] = a
+                if m & 8:
+                    v, pi, ok = _varint(buf, pi, ei)
+                    if not ok:
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        break
+                    bb = _unzig(v)
+                    if v2:
+                        bb = _wrap32(bb + prev[row + 3])
+                        prev[row + 3] = bb
+                if x < _I32_MIN or x > _I32_MAX or y < _I32_MIN or y > _I32_MAX:
+                    code, detail, off = C.COORD_RANGE, k, pi - s
                     break
-                px += _unzig(v)
-                x = px
-            if m & 2:
-                v, pi, ok = _varint(buf, pi, ei)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
-                    break
-                py += _unzig(v)
-                y = py
-            if m & 4:
-                v, pi, ok = _varint(buf, pi, ei)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
-                    break
-                a = _unzig(v)
-            if m & 8:
-                v, pi, ok = _varint(buf, pi, ei)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 11, pi - s
-                    break
-                bb = _unzig(v)
-            if x < _I32_MIN or x > _I32_MAX or y < _I32_MIN or y > _I32_MAX:
-                code, detail, off = C.COORD_RANGE, k, pi - s
-                break
             tg = -1
             tx = -1
             if m & 16:
@@ -542,9 +718,6 @@ def decode_events(
                     code, detail, off = c2, k, pr - s
                     break
             q = o + k
-            sess_out[q] = sc
-            vis_out[q] = vc
-            seq_out[q] = sq
             t_out[q] = t
             i_out[q] = k
             kind_out[q] = kd
@@ -553,11 +726,16 @@ def decode_events(
             a_out[q] = a
             b_out[q] = bb
             tg_ok[q] = tg >= 0
-            tg_out[q] = phys[tg] if tg >= 0 else 0
+            tg_out[q] = tg if tg >= 0 else 0
             tx_ok[q] = tx >= 0
-            tx_out[q] = phys[tx] if tx >= 0 else 0
+            tx_out[q] = tx if tx >= 0 else 0
+        sess_out[o : o + n] = sc
+        vis_out[o : o + n] = vc
+        seq_out[o : o + n] = sq
         if code == 0:
-            if pt != et:
+            if v2 and (run != 0 or ko != ke):
+                code, detail, off = C.KIND_RUNS, 9, ko - s
+            elif pt != et:
                 code, detail, off = C.LEFTOVER, 10, pt - s
             elif pi != ei:
                 code, detail, off = C.LEFTOVER, 11, pi - s
@@ -597,48 +775,72 @@ def encode_sections(
     layout: np.ndarray,
     out: np.ndarray,
     sect: np.ndarray,
+    v2: bool,
 ) -> int:
     """Write kinds, times, ints and refs of each batch (rows ``bounds[j]..bounds[j+1]``) into
     ``out``; ``sect[j] = (kinds, times, ints, refs, end)`` offsets. ``rt``/``rx`` are 1-based
     session string table references (0 null). Returns bytes written, or -1 - row of an event
-    whose time delta or coordinates do not fit 32 bits."""
+    whose time step (or, in v1, x or y change) does not fit 32 bits.
+
+    v1: a kind byte per event, zigzag time steps, x and y as changes from the previous x, y of
+    the batch, a and b as they are. v2: kinds as runs (kind | (length - 1) << 5, at most 8 per
+    byte), time steps as ``step + 1`` (``0`` then the size of a step back), every integer slot
+    as the zigzag change (modulo 2^32) from the same slot of the previous event of the same
+    kind."""
     p = 0
+    prev = np.zeros(layout.shape[0] * 4, np.int64)
     for j in range(bounds.shape[0] - 1):
         lo = bounds[j]
         hi = bounds[j + 1]
         sect[j, 0] = p
-        for r in range(lo, hi):
-            out[p] = kind[r]
+        r = lo
+        while r < hi:
+            e = r + 1
+            while v2 and e < hi and e - r < 8 and kind[e] == kind[r]:
+                e += 1
+            out[p] = kind[r] | ((e - r - 1) << 5)
             p += 1
+            r = e
         sect[j, 1] = p
-        prev = t[lo]
+        last = t[lo]
         for r in range(lo, hi):
-            d = t[r] - prev
+            d = t[r] - last
             if d < _I32_MIN or d > _I32_MAX:
                 return -1 - r
-            p = _put_varint(out, p, _zig(d))
-            prev = t[r]
+            if not v2:
+                p = _put_varint(out, p, _zig(d))
+            elif d >= 0:
+                p = _put_varint(out, p, d + 1)
+            else:
+                out[p] = 0
+                p = _put_varint(out, p + 1, -d)
+            last = t[r]
         sect[j, 2] = p
-        px = 0
-        py = 0
+        prev[:] = 0
         for r in range(lo, hi):
-            m = layout[kind[r]]
-            if m & 1:
-                d = int(x[r]) - px
-                if d < _I32_MIN or d > _I32_MAX:
-                    return -1 - r
-                p = _put_varint(out, p, _zig(d))
-                px = int(x[r])
-            if m & 2:
-                d = int(y[r]) - py
-                if d < _I32_MIN or d > _I32_MAX:
-                    return -1 - r
-                p = _put_varint(out, p, _zig(d))
-                py = int(y[r])
-            if m & 4:
-                p = _put_varint(out, p, _zig(int(a[r])))
-            if m & 8:
-                p = _put_varint(out, p, _zig(int(b[r])))
+            k = int(kind[r])
+            m = layout[k]
+            row = k * 4 if v2 else 0
+            for slot in range(4):
+                if m & (1 << slot):
+                    if slot == 0:
+                        v = int(x[r])
+                    elif slot == 1:
+                        v = int(y[r])
+                    elif slot == 2:
+                        v = int(a[r])
+                    else:
+                        v = int(b[r])
+                    if v2:
+                        d = _wrap32(v - prev[row + slot])
+                    elif slot < 2:  # v1: x and y change from the batch's previous x, y
+                        d = v - prev[slot]
+                        if d < _I32_MIN or d > _I32_MAX:
+                            return -1 - r
+                    else:
+                        d = v
+                    p = _put_varint(out, p, _zig(d))
+                    prev[row + slot] = v
         sect[j, 3] = p
         for r in range(lo, hi):
             m = layout[kind[r]]

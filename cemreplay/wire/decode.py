@@ -18,6 +18,7 @@ Rules both engines follow (see docs/wire-format.md):
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from cemreplay.errors import ConfigError, DecodeError, WireVersionError
-from cemreplay.schema import EVENT_SCHEMA, LAYOUT, WIRE_VERSION
+from cemreplay.schema import EVENT_SCHEMA, LAYOUT, SUPPORTED_WIRE_VERSIONS
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
 
@@ -55,7 +56,7 @@ class Quarantined:
 
     def error(self) -> DecodeError:
         if self.code == C.VERSION:
-            return WireVersionError(self.detail, WIRE_VERSION, batch=self.index)
+            return WireVersionError(self.detail, SUPPORTED_WIRE_VERSIONS, batch=self.index)
         return DecodeError(self.reason, batch=self.index, offset=self.offset)
 
 
@@ -155,44 +156,52 @@ def decode_report(batches: Iterable[BatchLike], *, engine: Engine = "numba") -> 
 
 
 class _Interner:
-    """Unique strings of the buffer by FNV-1a hash, verified byte for byte."""
+    """The unique byte strings of the buffer (exact), decoded and registered once each."""
 
-    def __init__(self, buf: np.ndarray, off: np.ndarray, length: np.ndarray, h: np.ndarray):
-        ids, first = K.dedupe_hashes(h)
-        same = K.same_bytes(buf, off, length, off[first][ids], length[first][ids])
-        if not same.all():  # a 64-bit hash collision: practically never; stay exact anyway
-            seen: dict[bytes, int] = {}
-            ids = np.array(
-                [
-                    seen.setdefault(bytes(buf[o : o + n]), len(seen))
-                    for o, n in zip(off, length, strict=True)
-                ],
-                dtype=np.int64,
-            )
-            first = np.unique(ids, return_index=True)[1]
+    def __init__(self, buf: np.ndarray, off: np.ndarray, length: np.ndarray):
+        ids, first = K.intern_bytes(buf, off, length, sys.byteorder == "little")
         self.ids = ids
-        self.strings: list[str | None] = []
-        bad = np.zeros(len(first), dtype=np.bool_)
-        for k, (o, n) in enumerate(zip(off[first].tolist(), length[first].tolist(), strict=True)):
-            try:
-                self.strings.append(bytes(buf[o : o + n]).decode("utf-8"))
-            except UnicodeDecodeError:
-                self.strings.append(None)
-                bad[k] = True
+        #: the distinct strings, by id (null where the bytes are not UTF-8)
+        self.values, bad = _decode_all(buf, off[first], length[first])
         self.invalid = bad[ids]
         # Registering the strings as Categorical fixes their codes; keep the Series alive so
         # the codes stay valid until the table holds them.
-        self.keep = pl.Series(
-            [v if v is not None else "" for v in self.strings], dtype=pl.Categorical
-        )
-        self.phys = self.keep.to_physical().to_numpy().astype(np.uint32)
+        self.keep = self.values.fill_null("").cast(pl.Categorical)
+        self.phys = self.keep.to_physical().to_numpy().astype(np.uint32, copy=False)
+
+
+def _decode_all(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray
+) -> tuple[pl.Series, np.ndarray]:
+    """The strings ``buf[off[k]:off[k]+length[k]]`` as a String Series (null where not UTF-8)
+    and which are not. One UTF-8 check and one split in polars for all of them, unless one
+    holds a NUL byte or one is not UTF-8; then string by string."""
+    bad = np.zeros(len(off), dtype=np.bool_)
+    if len(off) == 0:
+        return pl.Series(values=[], dtype=pl.String), bad
+    joined, clash = K.join_strings(buf, off, length, 0)
+    if not clash:
+        try:
+            text = joined.tobytes().decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return pl.Series([text]).str.split("\x00").explode(), bad
+    out: list[str | None] = []
+    for k, (o, n) in enumerate(zip(off.tolist(), length.tolist(), strict=True)):
+        try:
+            out.append(bytes(buf[o : o + n]).decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(None)
+            bad[k] = True
+    return pl.Series(values=out, dtype=pl.String), bad
 
 
 def _categorical(codes: np.ndarray, ok: np.ndarray | None = None) -> pl.Series:
     """A Categorical Series from physical codes (registered by an _Interner still alive)."""
     s = pl.Series(codes)
-    if ok is not None and not ok.all():
-        s = s.set(~pl.Series(ok), None)
+    if ok is not None:  # nulls by a validity mask: no pass over the codes
+        s = pl.select(pl.when(pl.Series(ok)).then(s)).to_series()
     return s.cat.to(pl.Categorical)
 
 
@@ -203,9 +212,8 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
     starts = ends - lens
     buf = np.frombuffer(b"".join(items), dtype=np.uint8) if nb_ else np.zeros(0, np.uint8)
     meta = np.zeros((nb_, K.N_META), dtype=np.int64)
-    hashes = np.zeros((nb_, 3), dtype=np.uint64)
     if nb_:
-        K.parse_envelopes(buf, starts, ends, meta, hashes)
+        K.parse_envelopes(buf, starts, ends, meta)
     err = meta[:, K.M_ERR].copy()
     det = meta[:, K.M_DETAIL].copy()
     eoff = meta[:, K.M_ERR_OFF].copy()
@@ -217,7 +225,6 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
             buf,
             meta[okb, K.M_SITE_OFF + 2 * w],
             meta[okb, K.M_SITE_LEN + 2 * w],
-            hashes[okb, w],
         )
         for w in range(3)
     ]
@@ -226,12 +233,11 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
     total = int(counts.sum())
     s_off = np.zeros(total, np.int64)
     s_len = np.zeros(total, np.int64)
-    s_hash = np.zeros(total, np.uint64)
     if total:
-        K.string_entries(buf, okb, meta[:, K.M_STRS_OFF], meta[:, K.M_NSTR], s_off, s_len, s_hash)
+        K.string_entries(buf, okb, meta[:, K.M_STRS_OFF], meta[:, K.M_NSTR], s_off, s_len)
     s_batch = np.repeat(okb, counts)
     s_j = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    strs = _Interner(buf, s_off, s_len, s_hash)
+    strs = _Interner(buf, s_off, s_len)
 
     # ---- UTF-8: the first invalid string of each batch, in envelope order
     utf_det = np.full(nb_, np.iinfo(np.int64).max, dtype=np.int64)
@@ -261,11 +267,9 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
     site = np.full(nb_, -1, np.int64)
     site[okb], vis[okb], sess[okb] = ids[0].ids, ids[1].ids, ids[2].ids
     seq = meta[:, K.M_SEQ]
-    sess_strings = ids[2].strings
+    sess_strings = ids[2].values
     rank_of = np.zeros(len(sess_strings), np.int64)
-    rank_of[np.argsort(np.array([v or "" for v in sess_strings], dtype=object), kind="stable")] = (
-        np.arange(len(sess_strings))
-    )
+    rank_of[sess_strings.fill_null("").arg_sort().to_numpy()] = np.arange(len(sess_strings))
 
     while True:
         cross = np.zeros(nb_, np.int64)
@@ -334,12 +338,7 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
         d_sess = sess_pos[sess[eb[keep_e]]]
         d_local = e_local[keep_e]
         d_gid = e_gid[keep_e]
-        tlen = np.zeros(len(k_sess), np.int64)
-        if len(d_sess):
-            np.maximum.at(tlen, d_sess, d_local + 1)
-        tstart = np.cumsum(tlen) - tlen
-        tab = np.full(int(tlen.sum()), -1, np.int64)
-        tab[tstart[d_sess] + d_local] = d_gid
+        tstart, tlen, tab = K.session_tables(d_sess, d_local, strs.phys[d_gid], len(k_sess))
         # 4. canonical order and decode
         order_idx = np.lexsort((seq[kept], rank_of[sess[kept]]))
         order = kept[order_idx]
@@ -375,7 +374,6 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
                 tlen[o_sess],
                 tab,
                 _LAYOUT,
-                strs.phys,
                 ids[2].phys[sess[order]],
                 ids[1].phys[vis[order]],
                 cols["session_id"],
@@ -430,7 +428,7 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
             else (int(cross[b]), int(cross_det[b]), int(cross_off[b]))
         )
         # the session is named only when the whole envelope (UTF-8 included) was readable
-        sid = sess_strings[sess[b]] if not env_bad[b] else None
+        sid = sess_strings[int(sess[b])] if not env_bad[b] else None
         quarantined.append(
             Quarantined(
                 index=int(b),

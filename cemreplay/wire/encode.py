@@ -13,9 +13,15 @@ import msgpack
 import numpy as np
 import polars as pl
 
-from cemreplay.errors import SchemaError
+from cemreplay.errors import ConfigError, SchemaError
 from cemreplay.events import check
-from cemreplay.schema import LAYOUT, MAX_EVENTS_PER_BATCH, WIRE_VERSION, EventKind
+from cemreplay.schema import (
+    LAYOUT,
+    MAX_EVENTS_PER_BATCH,
+    SUPPORTED_WIRE_VERSIONS,
+    WIRE_VERSION,
+    EventKind,
+)
 from cemreplay.wire import _kernels as K
 
 __all__ = ["encode"]
@@ -34,7 +40,9 @@ def _names(s: pl.Series) -> dict[int, str]:
     return dict(zip(u.to_physical().to_list(), u.cast(pl.String).to_list(), strict=True))
 
 
-def encode(events: pl.DataFrame, *, site_key: str = "demo") -> list[bytes]:
+def encode(
+    events: pl.DataFrame, *, site_key: str = "demo", version: int = WIRE_VERSION
+) -> list[bytes]:
     """Encode an event table into wire-format batches (one ``bytes`` per batch).
 
     Parameters
@@ -43,6 +51,9 @@ def encode(events: pl.DataFrame, *, site_key: str = "demo") -> list[bytes]:
         An event table (``cemreplay.schema.EVENT_SCHEMA``).
     site_key:
         The site key every batch carries.
+    version:
+        The wire version to write: 2 (the default, what the snippet sends) or 1 (what older
+        snippets sent; every decoder reads both).
 
     Returns
     -------
@@ -61,6 +72,11 @@ def encode(events: pl.DataFrame, *, site_key: str = "demo") -> list[bytes]:
     >>> encode(ev.empty())
     []
     """
+    if version not in SUPPORTED_WIRE_VERSIONS:
+        raise ConfigError(
+            f"encode(version={version!r}): cemreplay writes wire versions "
+            f"{sorted(SUPPORTED_WIRE_VERSIONS)}; hint: leave version at its default"
+        )
     check(events, where="encode(events)")
     if events.height == 0:
         return []
@@ -152,17 +168,16 @@ def encode(events: pl.DataFrame, *, site_key: str = "demo") -> list[bytes]:
     sess_first_batch = np.flatnonzero(b_sess_head)[np.cumsum(b_sess_head) - 1]
     str_base = cum - cum[sess_first_batch]
 
-    out = np.empty(int(n * 6 + int(np.bitwise_count(layout.astype(np.uint8)).sum()) * 5), np.uint8)
+    out = np.empty(int(n * 7 + int(np.bitwise_count(layout.astype(np.uint8)).sum()) * 5), np.uint8)
     sect = np.zeros((len(bstart), 5), np.int64)
     t = events["t"].to_numpy()
     cols = [events[c].to_numpy() for c in ("x", "y", "a", "b")]
-    wrote = K.encode_sections(
-        bounds, kind, t, cols[0], cols[1], cols[2], cols[3], rt, rx, _LAYOUT, out, sect
-    )
+    x, y, a, b = cols
+    wrote = K.encode_sections(bounds, kind, t, x, y, a, b, rt, rx, _LAYOUT, out, sect, version == 2)
     if wrote < 0:
         r = -1 - wrote
         raise SchemaError(
-            f"encode(events): row {r}: the time step or coordinate change from the previous "
+            f"encode(events): row {r}: the time step or integer field change from the previous "
             "event of its batch does not fit 32 bits; hint: split the batch"
         )
     raw = out[:wrote].tobytes()
@@ -182,7 +197,7 @@ def encode(events: pl.DataFrame, *, site_key: str = "demo") -> list[bytes]:
         result.append(
             packb(
                 [
-                    WIRE_VERSION,
+                    version,
                     site_key,
                     names_v[int(vis[r0])],
                     names_s[int(sess[r0])],

@@ -19,7 +19,7 @@ from cemreplay.schema import (
     MAX_ID_BYTES,
     MAX_STRING_BYTES,
     MAX_STRINGS_PER_BATCH,
-    WIRE_VERSION,
+    SUPPORTED_WIRE_VERSIONS,
 )
 from cemreplay.wire import _codes as C
 from cemreplay.wire.decode import BATCHES_SCHEMA, DecodeReport, Quarantined
@@ -34,6 +34,7 @@ class _BadBatchError(Exception):
 
 @dataclass
 class _Env:
+    version: int
     site: str
     visitor: str
     session: str
@@ -125,7 +126,7 @@ def _parse_envelope(data: bytes) -> _Env:
         raise _BadBatchError(C.NOT_ENVELOPE, -1, 0)
     at = r.p
     version = r.uint(0)
-    if version != WIRE_VERSION:
+    if version not in SUPPORTED_WIRE_VERSIONS:
         raise _BadBatchError(C.VERSION, version, at)
     raw_ids: list[tuple[bytes, int]] = []
     for el in (1, 2, 3):
@@ -167,7 +168,7 @@ def _parse_envelope(data: bytes) -> _Env:
         at = r.p
         value, off = r.raw(el, "bin")
         if el == 9:
-            if len(value) != n:
+            if len(value) != n and version == 1:  # v2 sends runs: checked with the events
                 raise _BadBatchError(C.KINDS_LENGTH, 9, at)
             kinds, kinds_off = value, off
         else:
@@ -185,7 +186,18 @@ def _parse_envelope(data: bytes) -> _Env:
             raise _BadBatchError(C.UTF8, el, off) from None
     site, visitor, session = (t for t, _ in texts[:3])
     return _Env(
-        site, visitor, session, seq, base_ts, str_base, texts[3:], n, kinds, kinds_off, sections
+        version,
+        site,
+        visitor,
+        session,
+        seq,
+        base_ts,
+        str_base,
+        texts[3:],
+        n,
+        kinds,
+        kinds_off,
+        sections,
     )
 
 
@@ -211,6 +223,23 @@ def _unzig(v: int) -> int:
 Row = tuple[int, int, int, int, int, int, int, str | None, str | None]
 
 
+def _kinds(env: _Env) -> tuple[list[tuple[int, int]], int | None]:
+    """Each event's (kind, offset of the byte that gives it), and where the kinds section went
+    wrong (None when it holds exactly ``n`` events). v1: a byte per event. v2: runs, a byte
+    each: kind in the low 5 bits, run length - 1 in the high 3."""
+    if env.version == 1:
+        return [(kd, env.kinds_off + k) for k, kd in enumerate(env.kinds)], None
+    out: list[tuple[int, int]] = []
+    for p, c in enumerate(env.kinds):
+        if len(out) >= env.n:
+            return out, env.kinds_off + p
+        out += [(c & 31, env.kinds_off + p)] * ((c >> 5) + 1)
+    if len(out) != env.n:
+        # too few: the fault shows at the end of the section; too many: at the run that spills
+        return out[: env.n], env.kinds_off + len(env.kinds)
+    return out, None
+
+
 def _events(data: bytes, env: _Env, table: dict[int, str]) -> list[Row]:
     """Decode one batch's events; raises _BadBatchError on the first fault."""
     rows: list[Row] = []
@@ -219,17 +248,30 @@ def _events(data: bytes, env: _Env, table: dict[int, str]) -> list[Row]:
     pr, er = env.sections[12]
     t = env.base_ts
     px = py = 0
+    prev: dict[tuple[int, int], int] = {}  # v2: last value of each (kind, integer slot)
     local_n = env.str_base + len(env.strings)
+    kinds, kinds_fault = _kinds(env)
     for k in range(env.n):
-        kd = env.kinds[k]
+        if k >= len(kinds):
+            raise _BadBatchError(C.KIND_RUNS, 9, kinds_fault or 0)
+        kd, kd_at = kinds[k]
         if kd >= len(LAYOUT) or LAYOUT[kd] < 0:
-            raise _BadBatchError(C.UNKNOWN_KIND, k, env.kinds_off + k)
+            raise _BadBatchError(C.UNKNOWN_KIND, k, kd_at)
         m = LAYOUT[kd]
         got = _varint(data, pt, et)
         if got is None:
             raise _BadBatchError(C.BAD_VARINT, 10, _fail_pos(data, pt, et))
         v, pt = got
-        t += _unzig(v)
+        if env.version == 1:
+            t += _unzig(v)
+        elif v > 0:
+            t += v - 1
+        else:
+            got = _varint(data, pt, et)
+            if got is None:
+                raise _BadBatchError(C.BAD_VARINT, 10, _fail_pos(data, pt, et))
+            v, pt = got
+            t -= v
         if not 0 <= t <= _T_MAX:
             raise _BadBatchError(C.TIME_RANGE, k, pt)
         ints = [0, 0, 0, 0]
@@ -240,13 +282,18 @@ def _events(data: bytes, env: _Env, table: dict[int, str]) -> list[Row]:
                     raise _BadBatchError(C.BAD_VARINT, 11, _fail_pos(data, pi, ei))
                 v, pi = got
                 ints[slot] = _unzig(v)
-        if m & 1:
-            px += ints[0]
-            ints[0] = px
-        if m & 2:
-            py += ints[1]
-            ints[1] = py
-        if not (-(1 << 31) <= ints[0] < 1 << 31 and -(1 << 31) <= ints[1] < 1 << 31):
+                if env.version == 2:  # the change is modulo 2^32, so is the sum
+                    total = ints[slot] + prev.get((kd, slot), 0)
+                    ints[slot] = (total + (1 << 31)) % (1 << 32) - (1 << 31)
+                    prev[(kd, slot)] = ints[slot]
+        if env.version == 1:
+            if m & 1:
+                px += ints[0]
+                ints[0] = px
+            if m & 2:
+                py += ints[1]
+                ints[1] = py
+        if not all(-(1 << 31) <= v < 1 << 31 for v in ints):
             raise _BadBatchError(C.COORD_RANGE, k, pi)
         strs: list[str | None] = [None, None]
         for slot in range(2):
@@ -263,6 +310,8 @@ def _events(data: bytes, env: _Env, table: dict[int, str]) -> list[Row]:
                     raise _BadBatchError(C.UNDEFINED_REF, k, pr)
                 strs[slot] = table[v - 1]
         rows.append((t, k, kd, ints[0], ints[1], ints[2], ints[3], strs[0], strs[1]))
+    if kinds_fault is not None:
+        raise _BadBatchError(C.KIND_RUNS, 9, kinds_fault)
     for el, (p, e) in ((10, (pt, et)), (11, (pi, ei)), (12, (pr, er))):
         if p != e:
             raise _BadBatchError(C.LEFTOVER, el, p)

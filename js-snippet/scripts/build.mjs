@@ -26,9 +26,7 @@ const inline = {
     });
   },
 };
-const r = await build({
-  plugins: [inline],
-  entryPoints: [root + 'src/main.js'],
+const common = {
   bundle: true,
   format: 'iife',
   minify: true,
@@ -36,17 +34,28 @@ const r = await build({
   charset: 'utf8',
   legalComments: 'none',
   write: false,
-});
+};
+const r = await build({ ...common, plugins: [inline], entryPoints: [root + 'src/main.js'] });
 const code = r.outputFiles[0].text;
-if (process.argv.includes('--check')) {
-  let old = '';
-  try {
-    old = readFileSync(out, 'utf8');
-  } catch {}
-  if (old !== code) {
-    console.error('dist/cemreplay.min.js is not a fresh build: run `npm run build` and commit it');
-    process.exit(1);
-  }
-} else writeFileSync(out, code);
-const gz = gzipSync(code, { level: 9 }).length;
-console.log(`dist/cemreplay.min.js: ${code.length} bytes, ${gz} bytes min+gzip`);
+
+/** Write `code` to dist/`name` (or, with --check, fail when the committed file differs). */
+function emit(name, file, code) {
+  if (process.argv.includes('--check')) {
+    let old = '';
+    try {
+      old = readFileSync(file, 'utf8');
+    } catch {}
+    if (old !== code) {
+      console.error(`dist/${name} is not a fresh build: run \`npm run build\` and commit it`);
+      process.exit(1);
+    }
+  } else writeFileSync(file, code);
+  const gz = gzipSync(code, { level: 9 }).length;
+  console.log(`dist/${name}: ${code.length} bytes, ${gz} bytes min+gzip`);
+}
+emit('cemreplay.min.js', out, code);
+
+// The optional answer-channel add-on (src/help-entry.js), a separate file outside the budget.
+const helpOut = root + 'dist/cemreplay-help.min.js';
+const rh = await build({ ...common, entryPoints: [root + 'src/help-entry.js'] });
+emit('cemreplay-help.min.js', helpOut, rh.outputFiles[0].text);

@@ -1,4 +1,4 @@
-// The wire format, version 1 (docs/wire-format.md): a msgpack array of 13 elements with
+// The wire format, version 2 (docs/wire-format.md): a msgpack array of 13 elements with
 // columnar events. Only the msgpack subset the envelope needs is written here. Bytes are
 // collected in plain arrays of numbers and turned into a Uint8Array at the end.
 import { WIRE_VERSION, LAYOUT } from './schema.gen.js';
@@ -47,20 +47,15 @@ const head = (o, n, fix, fixMax, t16) =>
       ? (o.push(t16), be(o, n, 2))
       : (o.push(t16 + 1), be(o, n, 4));
 
-const put = (o, b) => {
+// A header, then the bytes `b`.
+const raw = (o, b, ...h) => {
+  head(o, b.length, ...h);
   for (const x of b) o.push(x);
 };
 
 const utf8 = new TextEncoder();
-export const mpStr = (o, s) => {
-  const b = utf8.encode(s);
-  head(o, b.length, 0xa0, 31, 0xda);
-  put(o, b);
-};
-export const mpBin = (o, b) => {
-  head(o, b.length, 0, -1, 0xc5);
-  put(o, b);
-};
+export const mpStr = (o, s) => raw(o, utf8.encode(s), 0xa0, 31, 0xda);
+export const mpBin = (o, b) => raw(o, b, 0, -1, 0xc5);
 export const mpArr = (o, n) => head(o, n, 0x90, 15, 0xdc);
 
 /**
@@ -79,36 +74,37 @@ export function encodeBatch(m, events, table) {
   const ints = [];
   const refs = [];
   const baseTs = events.length ? events[0][1] : 0;
-  const prev = [0, 0];
+  const prev = []; // last value of each (kind, integer slot)
   let t0 = baseTs;
-  for (const e of events) {
-    const lay = LAYOUT[e[0]];
-    kinds.push(e[0]);
-    zigzag(times, e[1] - t0);
-    t0 = e[1];
+  let lk; // kind of the current run, whose byte ends `kinds`
+  let run;
+  for (const [k, t, ...f] of events) {
+    const lay = LAYOUT[k];
+    // kinds in runs: a byte is kind | (run length - 1) << 5, at most 8 events
+    if (k === lk && run++ < 8) kinds[kinds.length - 1] += 32;
+    else kinds.push((lk = k)), (run = 1);
+    // time steps as step + 1; a step back as 0 and its size
+    const d = t - t0;
+    varint(times, d < 0 ? (times.push(0), -d) : d + 1);
+    t0 = t;
     for (let j = 0; j < 6; j++) {
-      let v = e[j + 2];
+      let v = f[j];
       if (!(lay & (1 << j))) continue;
       if (j < 4) {
+        // each integer slot is sent as its change from the previous event of the same kind
+        // (zigzag wraps it to 32 bits, as the decoder does)
         v = clampInt(v);
-        // x and y are delta-coded against the previous x (y) of the batch
-        if (j < 2) [v, prev[j]] = [v - prev[j], v];
-        zigzag(ints, v);
+        zigzag(ints, v - (prev[k * 4 + j] | 0));
+        prev[k * 4 + j] = v;
       } else if (v == null) refs.push(0);
       else {
         v = String(v).slice(0, MAX_CHARS);
-        let i = table.m[v];
-        if (i === undefined) {
-          i = table.m[v] = table.n++;
-          strings.push(v);
-        }
-        varint(refs, i + 1);
+        // a string new to the session's table is added to it and sent in this batch
+        varint(refs, (table.m[v] ?? (strings.push(v), (table.m[v] = table.n++))) + 1);
       }
     }
   }
-  const o = [];
-  mpArr(o, 13);
-  mpUint(o, WIRE_VERSION);
+  const o = [0x9d, WIRE_VERSION]; // an array of 13, then the version as a positive fixint
   mpStr(o, m.site || '');
   mpStr(o, m.visitor);
   mpStr(o, m.session);

@@ -62,7 +62,7 @@ test('clampInt: integers within +-1e9, garbage to 0', () => {
   assert.equal(clampInt('x'), 0);
 });
 
-test('the worked example of docs/wire-format.md: same sections, same meaning', () => {
+test('the worked example of docs/wire-format.md (version 2): byte for byte', () => {
   const table = { m: {}, n: 0 };
   const b = encodeBatch(
     { site: 'k', visitor: 'v1', session: 's1', seq: 0 },
@@ -74,13 +74,28 @@ test('the worked example of docs/wire-format.md: same sections, same meaning', (
   );
   const h = hex(b);
   // envelope up to the strings is byte-identical to the spec
-  assert.ok(h.startsWith('9d01a16ba27631a2733100cf0000018bcfe568000092a12faa627574746f6e23627579'));
-  // the four columns, as bin 16 sections
+  assert.ok(h.startsWith('9d02a16ba27631a2733100cf0000018bcfe568000092a12faa627574746f6e23627579'), h);
+  // the four columns, as bin 16 sections: runs, steps + 1, per-kind deltas, refs
   assert.ok(
-    h.endsWith('02' + 'c500020103' + 'c5000300f403' + 'c5000d8014a00b0200b712cf0a800102' + 'c50003010002'),
+    h.endsWith('02' + 'c500020103' + 'c5000301fb01' + 'c5000c8014a00b0200c80150800102' + 'c50003010002'),
     h,
   );
   assert.deepEqual(table, { m: { '/': 0, 'button#buy': 1 }, n: 2 });
+});
+
+test('version 2 columns: kind runs of up to 8, steps back, deltas per kind', () => {
+  const m = { site: '', visitor: 'v', session: 's', seq: 0 };
+  const ev = [];
+  for (let i = 0; i < 10; i++) ev.push([K.MOUSE_MOVE, 100 + i, i, 2 * i, 0, 0, null, null]);
+  ev.push([K.MUTATION, 105, 0, 0, 1e9, 0, null, null]); // 4 ms before the last move
+  ev.push([K.MUTATION, 105, 0, 0, -1e9, 0, null, null]); // a change of -2e9
+  const h = hex(encodeBatch(m, ev, { m: {}, n: 0 }));
+  // kinds: 8 moves (4 | 7 << 5 = e4), 2 moves (24), 2 mutations (2d)
+  assert.ok(h.includes('c50003e4242d'), h);
+  // times: 1 (step 0), nine steps of 1 (02), a step back of 4 (00 04), a step of 0 (01)
+  assert.ok(h.includes('c5000d01' + '02'.repeat(9) + '000401'), h);
+  // moves: first (0, 0) then +1, +2 each; mutations: 1e9, then the change -2e9
+  assert.ok(h.includes('0000' + '0204'.repeat(9) + '80a8d6b907' + 'ffcfacf30e'), h);
 });
 
 test('the string table: each string once per session; str_base continues', () => {
