@@ -220,9 +220,13 @@ def _warm() -> int:
     return os.getpid()
 
 
+#: The environment of worker processes: one polars thread, one detector thread.
+_ONE_THREAD = {"POLARS_MAX_THREADS": "1", "CEMREPLAY_THREADS": "1"}
+
+
 class Pool:
     """Workers for :func:`run`: ``workers`` processes (default: one per core), each with
-    one polars thread, started and warmed up once (reuse one for many runs).
+    one polars thread and one detector thread, started and warmed up once (reuse one for many runs).
 
     ``mode="thread"`` uses threads in this process instead (the detectors' numba kernels
     hold the GIL, so only decoding and polars overlap; threads need no second interpreter,
@@ -239,8 +243,10 @@ class Pool:
         self.mode = mode
         self.executor: Executor | None = None
         if mode == "process":
-            old = os.environ.get("POLARS_MAX_THREADS")
-            os.environ["POLARS_MAX_THREADS"] = "1"
+            # One thread per worker for polars and for the detectors' kernels: the workers
+            # already keep every core busy.
+            old = {k: os.environ.get(k) for k in _ONE_THREAD}
+            os.environ.update(_ONE_THREAD)
             try:
                 self.executor = ProcessPoolExecutor(
                     n, mp_context=multiprocessing.get_context("spawn")
@@ -249,10 +255,11 @@ class Pool:
                 # spawned per job while none is idle, so n slow-enough jobs start n).
                 list(self.executor.map(_warm_slow if warm else _started, range(n)))
             finally:
-                if old is None:
-                    del os.environ["POLARS_MAX_THREADS"]
-                else:
-                    os.environ["POLARS_MAX_THREADS"] = old
+                for k, v in old.items():
+                    if v is None:
+                        del os.environ[k]
+                    else:
+                        os.environ[k] = v
         elif mode == "thread":
             self.executor = ThreadPoolExecutor(n)
         if warm and mode != "process":
