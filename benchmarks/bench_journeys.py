@@ -32,8 +32,14 @@ import polars as pl
 from cemreplay.journeys import Goal, funnel, page_views, sessions
 from cemreplay.schema import EVENT_SCHEMA, EventKind
 
-PAGES = ["https://shop.test/", "https://shop.test/product/{}", "https://shop.test/cart",
-         "https://shop.test/checkout", "https://shop.test/thanks", "https://shop.test/help"]
+PAGES = [
+    "https://shop.test/",
+    "https://shop.test/product/{}",
+    "https://shop.test/cart",
+    "https://shop.test/checkout",
+    "https://shop.test/thanks",
+    "https://shop.test/help",
+]
 
 
 def table(n_events: int, n_sessions: int, seed: int = 0) -> pl.DataFrame:
@@ -59,8 +65,7 @@ def table(n_events: int, n_sessions: int, seed: int = 0) -> pl.DataFrame:
     tgt = np.where(kind == EventKind.PAGE_VIEW, url_code, len(urls))
     tgt = np.where(kind == EventKind.MILESTONE, len(urls) + 1, tgt)
     sess_names = pl.Series([f"s{k:07d}" for k in range(n_sessions)], dtype=pl.Categorical())
-    vis_names = pl.Series([f"v{k:07d}" for k in range(n_sessions // 2 + 1)],
-                          dtype=pl.Categorical())
+    vis_names = pl.Series([f"v{k:07d}" for k in range(n_sessions // 2 + 1)], dtype=pl.Categorical())
     z = np.zeros(n_events, dtype=np.int32)
     return pl.DataFrame({
         "session_id": sess_names.gather(pl.Series(sid)),

@@ -67,11 +67,21 @@ def make_batch(sid: str, vid: str, seq: int, n: int, rng: random.Random) -> byte
     for k in range(n - 1):
         r = k % 10
         if r == 9:
-            evs.append((EventKind.CLICK, rng.randrange(50, 400),
-                        {"x": x, "y": y, "a": 64, "b": 1, "target": base + 2 + k % 2}))
+            evs.append(
+                (
+                    EventKind.CLICK,
+                    rng.randrange(50, 400),
+                    {"x": x, "y": y, "a": 64, "b": 1, "target": base + 2 + k % 2},
+                )
+            )
         elif r == 5:
-            evs.append((EventKind.SCROLL, rng.randrange(20, 200),
-                        {"x": 0, "y": 100 * k, "a": 4000, "b": 720}))
+            evs.append(
+                (
+                    EventKind.SCROLL,
+                    rng.randrange(20, 200),
+                    {"x": 0, "y": 100 * k, "a": 4000, "b": 720},
+                )
+            )
         else:
             x += rng.randrange(-30, 31)
             y += rng.randrange(-30, 31)
@@ -92,8 +102,21 @@ def make_batch(sid: str, vid: str, seq: int, n: int, rng: random.Random) -> byte
                 _zig(v, ints)
             else:
                 _varint(v, refs)
-    env = [1, "bench", vid, sid, seq, 1_767_225_600_000 + 30_000 * seq, base, strings, len(evs),
-           bytes(kinds), bytes(times), bytes(ints), bytes(refs)]
+    env = [
+        1,
+        "bench",
+        vid,
+        sid,
+        seq,
+        1_767_225_600_000 + 30_000 * seq,
+        base,
+        strings,
+        len(evs),
+        bytes(kinds),
+        bytes(times),
+        bytes(ints),
+        bytes(refs),
+    ]
     return bytes(msgpack.packb(env, use_bin_type=True))
 
 
@@ -113,9 +136,22 @@ class Server:
         self.port = free_port()
         self.log = db.with_suffix(".log")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cemreplay.cli", "serve", "--db", str(db), "--host", HOST,
-             "--port", str(self.port), "--token", token],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "cemreplay.cli",
+                "serve",
+                "--db",
+                str(db),
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--token",
+                token,
+            ],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -161,8 +197,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, body
 
 
-async def drive(port: int, requests: list[bytes], concurrency: int, duration: float,
-                ) -> tuple[list[float], list[int], list[int], float]:
+async def drive(
+    port: int,
+    requests: list[bytes],
+    concurrency: int,
+    duration: float,
+) -> tuple[list[float], list[int], list[int], float]:
     """Send ``requests`` over ``concurrency`` keep-alive connections; latencies (s), statuses
     and the indices acknowledged with 204."""
     lat: list[float] = []
@@ -224,14 +264,16 @@ def ingest(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         keys.append((sid, seq))
         reqs.append(
             b"POST /v1/batch HTTP/1.1\r\nHost: bench\r\nContent-Type: application/msgpack\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
         )
     db = tmp / "ingest.db"
     server = Server(db)
     try:
         cpu0, ru0 = server.cpu_s(), resource.getrusage(resource.RUSAGE_SELF)
         lat, statuses, acked, elapsed = _run(
-            drive(server.port, reqs, args.concurrency, args.duration))
+            drive(server.port, reqs, args.concurrency, args.duration)
+        )
         server_cpu = server.cpu_s() - cpu0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         client_cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
@@ -271,8 +313,10 @@ def lookup(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     with SQLiteStore(db) as st:
         # 64 template sessions, re-stamped with each session's ids (encoding is not timed here)
         templates = [
-            [msgpack.unpackb(make_batch("T", "U", seq, args.lookup_events, rng))
-             for seq in range(args.lookup_batches)]
+            [
+                msgpack.unpackb(make_batch("T", "U", seq, args.lookup_events, rng))
+                for seq in range(args.lookup_batches)
+            ]
             for _ in range(64)
         ]
         chunk: list[bytes] = []
@@ -326,22 +370,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", type=int, default=20_000, help="batches to send (default 20000)")
     p.add_argument("--events", type=int, default=100, help="events per batch (default 100)")
     p.add_argument("--concurrency", type=int, default=64, help="connections (default 64)")
-    p.add_argument("--duration", type=float, default=30.0,
-                   help="most seconds per timed part (default 30)")
-    p.add_argument("--sessions", type=int, default=100_000,
-                   help="sessions in the lookup store (default 100000)")
+    p.add_argument(
+        "--duration", type=float, default=30.0, help="most seconds per timed part (default 30)"
+    )
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=100_000,
+        help="sessions in the lookup store (default 100000)",
+    )
     p.add_argument("--lookup-batches", type=int, default=2, help="batches per lookup session")
     p.add_argument("--lookup-events", type=int, default=60, help="events per lookup batch")
     p.add_argument("--lookups", type=int, default=500, help="lookups to time (default 500)")
-    p.add_argument("--no-analyze", action="store_true",
-                   help="skip analyze (lookups then run the detectors per request)")
+    p.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="skip analyze (lookups then run the detectors per request)",
+    )
     p.add_argument("--skip-ingest", action="store_true")
     p.add_argument("--skip-lookup", action="store_true")
     args = p.parse_args(argv)
     out: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform(),
-                    "load_avg_before": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_avg_before": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     with tempfile.TemporaryDirectory(prefix="cemreplay-load-") as d:
         if not args.skip_ingest:

@@ -27,7 +27,7 @@ from typing import Any
 import msgpack
 import polars as pl
 
-from benchmarks._data import machine, ordinary_batches, stream
+from benchmarks._data import machine, ordinary_batches, stream, targets_line
 from benchmarks.peers import row_msgpack, rrweb_json
 from cemreplay import synth, wire
 
@@ -171,10 +171,7 @@ def table(result: dict[str, Any]) -> str:
             )
     g = result["generator"]
     lines.append(f"generator: {g['events']:,} events in {g['seconds']} s")
-    targets = result["targets"]
-    if isinstance(targets, dict):
-        targets = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items())
-    lines.append(f"targets: {targets}")
+    lines.append(targets_line(result))
     return "\n".join(lines)
 
 

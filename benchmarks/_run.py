@@ -1,0 +1,220 @@
+"""One end-to-end measurement in a fresh process, so that its peak memory is its own.
+
+``python -m benchmarks._run SPEC_JSON`` loads a batch directory (``benchmarks._data.wire_dir``)
+into memory as a list of ``bytes`` (what a service holding batches has), then times one of:
+
+* ``stages``: the stages one after another over the whole table in this process
+  (``wire.decode``, ``journeys.sessions``, ``detect``, ``score``), each timed;
+* ``process`` / ``thread`` / ``serial``: :func:`cemreplay.pipeline.run` with a warmed
+  :class:`~cemreplay.pipeline.Pool` of that mode (exact baselines: two passes);
+  ``process-onepass``: processes, ``baselines="chunk"`` (one pass);
+* ``outofcore``: :func:`cemreplay.outofcore.run_dir` straight from the directory (nothing
+  loaded first), results written as Parquet to ``spec["out"]``.
+
+Memory: ``rss_base`` is this process's resident memory after imports and the pool's start
+(the interpreter, polars, numba: paid once whatever the size), per worker too; the peaks are
+each process's ``VmHWM`` and a sampled peak of the whole process tree's resident memory (every
+20 ms), so ``peak_tree_bytes`` is what the run needed at once. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+
+def rss_of(pid: int, field: str = "VmRSS") -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
+class TreeSampler:
+    """Samples the summed resident memory of this process and its children every 20 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+
+    def _pids(self) -> list[int]:
+        me = os.getpid()
+        try:
+            kids = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+        except OSError:
+            kids = []
+        return [me, *map(int, kids)]
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, sum(rss_of(p) for p in self._pids()))
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> TreeSampler:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, sum(rss_of(p) for p in self._pids()))
+
+
+def digest(found: pl.DataFrame, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Findings per kind and a content hash per kind (to compare runs across processes)."""
+    out: dict[str, Any] = {}
+    strings = found.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    for (kind,), part in strings.sort("kind").group_by("kind", maintain_order=True):
+        if kind in skip:
+            continue
+        cols = [c for c in part.columns if part[c].dtype != pl.List]
+        out[str(kind)] = [part.height, int(part.select(cols).hash_rows(seed=1).sum())]
+    return out
+
+
+def load(d: Path) -> list[bytes]:
+    from cemreplay.outofcore import batch_files, read_file
+
+    out: list[bytes] = []
+    for f in batch_files(d):
+        out.extend(bytes(b) for b in read_file(f))
+    return out
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    from cemreplay import detect, score, wire
+    from cemreplay.journeys import sessions
+    from cemreplay.outofcore import run_dir
+    from cemreplay.pipeline import Pool, run
+
+    mode = spec["mode"]
+    workers = int(spec.get("workers", 2))
+    res: dict[str, Any] = {"mode": mode, "workers": workers}
+    pool = None
+    kind = "process" if mode in ("outofcore", "process-onepass") else mode
+    baselines = "chunk" if mode == "process-onepass" else "exact"
+    if mode not in ("stages",):
+        pool = Pool(workers, mode=kind)
+    else:  # load the numba caches outside the timing, as the pool's warm-up does
+        from cemreplay.pipeline import _warm
+
+        _warm()
+    res["rss_base"] = rss_of(os.getpid())
+    if pool is not None and pool.executor is not None and mode != "thread":
+        pids = list(getattr(pool.executor, "_processes", {}) or {})
+        res["rss_base_workers"] = [rss_of(p) for p in pids]
+    d = Path(spec["dir"])
+    with TreeSampler() as tree:
+        if mode == "outofcore":
+            t0 = time.perf_counter()
+            assert pool is not None
+            r = run_dir(d, out=spec["out"], pool=pool, files_per_chunk=int(spec.get("files", 1)))
+            secs = time.perf_counter() - t0
+            res.update(events=r.events, chunks=r.chunks, exact=r.exact)
+            res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
+        else:
+            batches = load(d)
+            res["input_bytes"] = sum(map(len, batches))
+            res["rss_loaded"] = rss_of(os.getpid())
+            if mode == "stages":
+                times = {}
+                t0 = time.perf_counter()
+                ev = wire.decode(batches)
+                times["decode"] = time.perf_counter() - t0
+                t1 = time.perf_counter()
+                ses = sessions(ev)
+                times["sessions"] = time.perf_counter() - t1
+                t1 = time.perf_counter()
+                found = detect(ev)
+                times["detect"] = time.perf_counter() - t1
+                t1 = time.perf_counter()
+                sc = score(found)
+                times["score"] = time.perf_counter() - t1
+                secs = time.perf_counter() - t0
+                res["stage_seconds"] = {k: round(v, 3) for k, v in times.items()}
+                res.update(events=ev.height, sessions=ses.height, scores=sc.height, exact=True)
+                del ev
+            else:
+                assert pool is not None
+                t0 = time.perf_counter()
+                r = run(
+                    batches,
+                    pool=pool,
+                    chunk_bytes=int(spec.get("chunk_bytes", 0)) or None,
+                    baselines=baselines,
+                )
+                secs = time.perf_counter() - t0
+                found = r.findings
+                res.update(
+                    events=r.events,
+                    sessions=r.sessions.height,
+                    scores=r.scores.height,
+                    chunks=r.chunks,
+                    exact=r.exact,
+                )
+                res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
+            skip = () if res["exact"] else ("excessive_scroll", "quick_back")
+            res["findings"] = found.height
+            res["digest"] = digest(found, skip)
+    if pool is not None:
+        pool.close()
+    res["seconds"] = round(secs, 3)
+    res["events_per_s"] = round(res["events"] / secs)
+    res["peak_self"] = rss_of(os.getpid(), "VmHWM")
+    res["peak_tree_bytes"] = tree.peak
+    res["peak_tree_bytes_per_event"] = round(tree.peak / max(res["events"], 1), 1)
+    if "rss_workers_peak" in res:
+        total = sum(res["rss_workers_peak"].values())
+        res["peak_sum_bytes_per_event"] = round(total / max(res["events"], 1), 1)
+    base = res["rss_base"] + sum(res.get("rss_base_workers", []))
+    res["rss_base_total"] = base
+    res["peak_tree_net_bytes_per_event"] = round((tree.peak - base) / max(res["events"], 1), 1)
+    res["load_avg_1m"] = os.getloadavg()[0]
+    return res
+
+
+def spawn(
+    spec: dict[str, Any], timeout: float = 3_600, cap_bytes: int | None = None
+) -> dict[str, Any]:
+    """Run :func:`measure` in a fresh interpreter and return its JSON. ``cap_bytes`` limits
+    the address space of that process and of each worker it starts (``RLIMIT_AS``)."""
+    import resource
+    import subprocess
+
+    def cap() -> None:
+        if cap_bytes:
+            resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
+
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.run(
+        [sys.executable, "-m", "benchmarks._run", json.dumps(spec)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=root,
+        preexec_fn=cap if cap_bytes else None,
+    )
+    if p.returncode != 0:
+        raise RuntimeError(f"benchmark child {spec} failed:\n{p.stderr[-4000:]}")
+    out: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

@@ -1,0 +1,457 @@
+"""The whole analysis as one call: wire batches -> decode -> sessions -> detect -> score.
+
+:func:`run` cuts the input into chunks of whole visitors (so no session is ever cut), analyses
+the chunks on a pool of worker processes (every core busy) and puts the pieces together. The
+result is the same as running the stages one after the other over the whole input::
+
+    events = cemreplay.wire.decode(batches)
+    sessions(events), detect(events), score(detect(events))
+
+(see ``tests/test_pipeline.py``), but the full event table never exists: the parent holds only
+the wire batches (about 11 bytes per event) and each worker one chunk's events.
+:mod:`cemreplay.outofcore` runs the same chunk analysis over a directory of batch files larger
+than memory. See ``docs/benchmarks.md`` for the figures.
+
+Detectors that compare a page view with a baseline over all input (``excessive_scroll``,
+``quick_back``) need every chunk's contribution first, so with more than one chunk :func:`run`
+makes two passes: the first decodes each chunk for its
+:class:`~cemreplay.detectors.Baselines` (merged), the second decodes it again and runs
+everything with them (``baselines="exact"``, the default). ``baselines="chunk"`` makes one
+pass with each chunk's own baselines: faster (one decode), and those two kinds may then differ
+from a run over all input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import multiprocessing
+import os
+import resource
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgpack
+import polars as pl
+
+from cemreplay.detectors import Baselines, Config, detect
+from cemreplay.errors import ConfigError
+from cemreplay.journeys import sessions as sessions_of
+from cemreplay.score import ScoreWeights, score
+from cemreplay.wire import Quarantined, decode_report
+from cemreplay.wire.decode import BatchLike
+
+__all__ = [
+    "ChunkResult",
+    "PipelineResult",
+    "Pool",
+    "analyze_events",
+    "plan_chunks",
+    "run",
+    "visitor_key",
+]
+
+#: Default chunk size, in bytes of wire batches (about 11 bytes per event: ~2M events; each
+#: chunk costs a few tens of ms of fixed work, see docs/benchmarks.md).
+CHUNK_BYTES = 24 << 20
+
+Mode = Literal["process", "thread", "serial"]
+BaselineMode = Literal["exact", "chunk"]
+
+
+# ----------------------------------------------------------------------------- one chunk
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk gives: its sessions, findings and scores, how many events it held,
+    the batches set aside (``index`` into the chunk's input) and the worker's peak memory."""
+
+    sessions: pl.DataFrame
+    findings: pl.DataFrame
+    scores: pl.DataFrame
+    events: int
+    quarantined: list[Quarantined]
+    peak_rss: int
+    pid: int
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory so far, bytes (``VmHWM``; ``ru_maxrss`` where
+    ``/proc`` is missing)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def analyze_events(
+    events: pl.DataFrame,
+    config: Config | None = None,
+    weights: ScoreWeights | None = None,
+    baselines: Baselines | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Sessions, findings and session scores of an event table (whole visitors).
+
+    ``baselines`` (merged :class:`~cemreplay.detectors.Baselines` of all input) makes the
+    baseline detectors compare against all input rather than this table alone.
+    """
+    ses = sessions_of(events)
+    found = detect(events, config, baselines=baselines)
+    return ses, found, score(found, weights)
+
+
+def analyze_batches(
+    batches: Sequence[BatchLike],
+    config: Config | None = None,
+    weights: ScoreWeights | None = None,
+    baselines: Baselines | None = None,
+) -> ChunkResult:
+    """Decode one chunk of batches (whole visitors) and analyse it (runs in a worker)."""
+    report = decode_report(batches)
+    ses, found, scores = analyze_events(report.events, config, weights, baselines)
+    return ChunkResult(
+        ses, found, scores, report.events.height, report.quarantined, peak_rss(), os.getpid()
+    )
+
+
+def baselines_of_batches(batches: Sequence[BatchLike]) -> Baselines:
+    """The first pass over one chunk: its share of the per-URL baselines."""
+    return Baselines.of(decode_report(batches).events)
+
+
+# ----------------------------------------------------------------------------- chunks
+
+
+def _str_at(b: BatchLike, p: int) -> tuple[bytes, int]:
+    tag = b[p]
+    if 0xA0 <= tag <= 0xBF:
+        n, p = tag & 0x1F, p + 1
+    elif tag == 0xD9:
+        n, p = b[p + 1], p + 2
+    elif tag == 0xDA:
+        n, p = int.from_bytes(b[p + 1 : p + 3], "big"), p + 3
+    else:
+        raise ValueError("not a str")
+    return bytes(b[p : p + n]), p + n
+
+
+def visitor_key(batch: BatchLike) -> bytes:
+    """The ``visitor_id`` of a wire batch, read from its envelope without decoding it
+    (``b""`` when the envelope cannot be read: the decoder will say why).
+
+    >>> from cemreplay import synth, wire
+    >>> ev = synth.generate(sessions=1, seed=1).events
+    >>> visitor_key(wire.encode(ev)[0]).decode() == ev["visitor_id"][0]
+    True
+    """
+    try:
+        if batch[0] != 0x9D:  # fixarray of 13
+            raise ValueError("not a 13-array")
+        version = batch[1]
+        if version > 0x7F:
+            return bytes(msgpack.unpackb(batch)[2].encode())
+        _, p = _str_at(batch, 2)  # site_key
+        return bytes(_str_at(batch, p)[0])
+    except (ValueError, IndexError, TypeError, AttributeError, msgpack.UnpackException):
+        return b""
+
+
+def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) -> list[list[int]]:
+    """Indices of ``batches`` cut into chunks of whole visitors, about ``chunk_bytes`` each.
+
+    Visitors keep the order of their first batch; a visitor's batches keep input order.
+    Batches whose envelope cannot be read form one chunk of their own.
+    """
+    if chunk_bytes < 1:
+        raise ConfigError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+    groups: dict[bytes, list[int]] = {}
+    sizes: dict[bytes, int] = {}
+    for k, b in enumerate(batches):
+        key = visitor_key(b)
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [k]
+            sizes[key] = len(b)
+        else:
+            g.append(k)
+            sizes[key] += len(b)
+    out: list[list[int]] = []
+    cur: list[int] = []
+    size = 0
+    for key, idx in groups.items():
+        cur.extend(idx)
+        size += sizes[key]
+        if size >= chunk_bytes:
+            out.append(cur)
+            cur, size = [], 0
+    if cur:
+        out.append(cur)
+    return out
+
+
+def even_chunks(total: int, workers: int, most: int = CHUNK_BYTES) -> int:
+    """A chunk size that cuts ``total`` bytes into a multiple of ``workers`` chunks of at
+    most ``most`` bytes each.
+
+    >>> even_chunks(114 << 20, 2) / (1 << 20)  # 10M events: 6 chunks of 19 MB
+    19.0
+    """
+    rounds = max(1, math.ceil(total / (workers * most)))
+    return max(1, math.ceil(total / (rounds * workers)))
+
+
+# ----------------------------------------------------------------------------- the pool
+
+
+def _warm() -> int:
+    """Load every numba cache in a worker (a tiny run) and say which process it is."""
+    from cemreplay import synth, wire
+
+    analyze_batches(wire.encode(synth.generate(sessions=3, seed=1).events))
+    return os.getpid()
+
+
+#: The environment of worker processes: one polars thread, one detector thread.
+_ONE_THREAD = {"POLARS_MAX_THREADS": "1", "CEMREPLAY_THREADS": "1"}
+
+
+class Pool:
+    """Workers for :func:`run`: ``workers`` processes (default: one per core), each with
+    one polars thread and one detector thread, started and warmed up once (reuse one for many runs).
+
+    ``mode="thread"`` uses threads in this process instead (the detectors' numba kernels
+    hold the GIL, so only decoding and polars overlap; threads need no second interpreter,
+    see docs/benchmarks.md for both measured); ``"serial"`` no pool.
+    """
+
+    def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
+        if mode not in ("process", "thread", "serial"):
+            raise ConfigError(f"mode must be 'process', 'thread' or 'serial', got {mode!r}")
+        n = workers if workers is not None else len(os.sched_getaffinity(0))
+        if n < 1:
+            raise ConfigError(f"workers must be >= 1, got {n}")
+        self.workers = 1 if mode == "serial" else n
+        self.mode = mode
+        self.executor: Executor | None = None
+        if mode == "process":
+            # One thread per worker for polars and for the detectors' kernels: the workers
+            # already keep every core busy.
+            old = {k: os.environ.get(k) for k in _ONE_THREAD}
+            os.environ.update(_ONE_THREAD)
+            try:
+                self.executor = ProcessPoolExecutor(
+                    n, mp_context=multiprocessing.get_context("spawn")
+                )
+                # Start every worker now, inside the environment set above (a worker is
+                # spawned per job while none is idle, so n slow-enough jobs start n).
+                list(self.executor.map(_warm_slow if warm else _started, range(n)))
+            finally:
+                for k, v in old.items():
+                    if v is None:
+                        del os.environ[k]
+                    else:
+                        os.environ[k] = v
+        elif mode == "thread":
+            self.executor = ThreadPoolExecutor(n)
+        if warm and mode != "process":
+            _warm()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self.executor is None:
+            f: Future[Any] = Future()
+            try:
+                f.set_result(fn(*args))
+            except BaseException as exc:
+                f.set_exception(exc)
+            return f
+        return self.executor.submit(fn, *args)
+
+    def map_bounded(
+        self, fn: Callable[..., Any], jobs: Iterable[tuple[Any, ...]], ahead: int | None = None
+    ) -> Iterator[Any]:
+        """``fn(*job)`` for each job, results in job order, at most ``ahead`` jobs in flight
+        (default twice the workers), so inputs are produced only as fast as they are used."""
+        limit = ahead or 2 * self.workers
+        pending: list[Future[Any]] = []
+        try:
+            for job in jobs:
+                pending.append(self.submit(fn, *job))
+                while len(pending) >= limit:
+                    yield pending.pop(0).result()
+            while pending:
+                yield pending.pop(0).result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _warm_slow(_: int) -> int:
+    # Each worker takes one warm-up job: long enough that no worker takes two.
+    pid = _warm()
+    time.sleep(0.2)
+    return pid
+
+
+def _started(_: int) -> int:
+    time.sleep(0.2)
+    return os.getpid()
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def check_baselines(baselines: str) -> None:
+    if baselines not in ("exact", "chunk"):
+        raise ConfigError(f"baselines must be 'exact' or 'chunk', got {baselines!r}")
+
+
+@dataclass
+class PipelineResult:
+    """The analysis of a whole input.
+
+    Attributes
+    ----------
+    sessions:
+        :func:`cemreplay.journeys.sessions` of all events (sorted as it sorts).
+    findings:
+        :func:`cemreplay.detect` of all events (sorted as it sorts).
+    scores:
+        :func:`cemreplay.score` of the findings, per session.
+    events, batches, chunks:
+        How many events were decoded, batches read and chunks analysed.
+    quarantined:
+        Batches set aside, ``index`` into the input.
+    peak_rss:
+        Peak resident memory of each process that took part (pid -> bytes).
+    exact:
+        True when every finding is what one pass over all events gives (baselines over all
+        chunks, or a single chunk); False with ``baselines="chunk"`` and several chunks.
+    """
+
+    sessions: pl.DataFrame
+    findings: pl.DataFrame
+    scores: pl.DataFrame
+    events: int
+    batches: int
+    chunks: int
+    quarantined: list[Quarantined] = field(default_factory=list)
+    peak_rss: dict[int, int] = field(default_factory=dict)
+    exact: bool = True
+
+
+def combine(parts: Iterable[ChunkResult], batches: int, chunks: int, exact: bool) -> PipelineResult:
+    """Put chunk results together, in the order one pass over all events gives."""
+    ses, found, scores = [], [], []
+    events = 0
+    quarantined: list[Quarantined] = []
+    rss: dict[int, int] = {}
+    for p in parts:
+        ses.append(p.sessions)
+        found.append(p.findings)
+        scores.append(p.scores)
+        events += p.events
+        quarantined.extend(p.quarantined)
+        rss[p.pid] = max(rss.get(p.pid, 0), p.peak_rss)
+    rss[os.getpid()] = peak_rss()
+    if not ses:
+        empty = analyze_events(decode_report([]).events)
+        ses, found, scores = [empty[0]], [empty[1]], [empty[2]]
+    s = pl.concat(ses).sort("visitor_id", "start", "split_session_id")
+    f = pl.concat(found).sort("session_id", "t", "kind", "page_view", "target", maintain_order=True)
+    sc = pl.concat(scores).sort(
+        ["score", "session_id", "visitor_id"], descending=[True, False, False]
+    )
+    return PipelineResult(s, f, sc, events, batches, chunks, quarantined, rss, exact)
+
+
+def run(
+    batches: Sequence[BatchLike],
+    *,
+    config: Config | None = None,
+    weights: ScoreWeights | None = None,
+    pool: Pool | None = None,
+    workers: int | None = None,
+    mode: Mode = "process",
+    chunk_bytes: int | None = None,
+    errors: Literal["raise", "quarantine"] = "raise",
+    baselines: BaselineMode = "exact",
+    progress: Callable[[int, int], None] | None = None,
+) -> PipelineResult:
+    """Decode and analyse wire batches on every core: sessions, findings and scores.
+
+    Parameters
+    ----------
+    batches:
+        Wire batches (any order, any number of visitors).
+    config, weights:
+        Detector configuration and score weights (defaults when None).
+    pool:
+        A :class:`Pool` to reuse; else one is started for this call (``workers``, ``mode``).
+    chunk_bytes:
+        About how many bytes of batches each chunk holds (whole visitors). Default: the
+        input split into a multiple of the workers' count, each at most :data:`CHUNK_BYTES`
+        (so every worker gets the same share).
+    baselines:
+        ``"exact"``: two passes, page baselines over all input (see the module docstring);
+        ``"chunk"``: one pass, each chunk's own.
+    errors:
+        ``"raise"``: a bad batch raises :class:`~cemreplay.errors.DecodeError` naming its
+        position in ``batches``; ``"quarantine"``: it is set aside in ``quarantined``.
+    progress:
+        Called as ``progress(chunks_done, chunks)`` after each chunk.
+
+    Returns
+    -------
+    PipelineResult
+    """
+    if errors not in ("raise", "quarantine"):
+        raise ConfigError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
+    check_baselines(baselines)
+    batches = batches if isinstance(batches, Sequence) else list(batches)
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
+        if chunk_bytes is None:
+            chunk_bytes = even_chunks(sum(len(b) for b in batches), pool.workers)
+        plan = plan_chunks(batches, chunk_bytes)
+        chunks = [[bytes(batches[k]) for k in idx] for idx in plan]
+        base = None
+        if baselines == "exact" and len(plan) > 1:
+            base = Baselines.merge(pool.map_bounded(baselines_of_batches, ((c,) for c in chunks)))
+        exact = base is not None or len(plan) <= 1
+
+        def results() -> Iterator[ChunkResult]:
+            jobs = ((c, config, weights, base) for c in chunks)
+            for done, (idx, part) in enumerate(
+                zip(plan, pool.map_bounded(analyze_batches, jobs), strict=True), 1
+            ):
+                part.quarantined = [
+                    dataclasses.replace(q, index=idx[q.index]) for q in part.quarantined
+                ]
+                if part.quarantined and errors == "raise":
+                    raise part.quarantined[0].error()
+                if progress is not None:
+                    progress(done, len(plan))
+                yield part
+
+        return combine(results(), len(batches), len(plan), exact)

@@ -1,0 +1,151 @@
+"""The end-to-end pipeline and its out-of-core runs give what the stages give over all input.
+
+Chunked runs use tiny chunks (tens of visitors) so that many chunks, and chunk edges, occur.
+With ``baselines="chunk"`` the two kinds that compare a page view with every page view of its
+URL (``excessive_scroll``, ``quick_back``) use each chunk's own baselines and are left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from cemreplay import detect, pipeline, score, synth, wire
+from cemreplay.errors import ConfigError, DecodeError
+from cemreplay.journeys import sessions
+from cemreplay.outofcore import (
+    BatchFileError,
+    read_file,
+    read_results,
+    run_dir,
+    run_store,
+    write_file,
+)
+from cemreplay.store import open_store
+
+BASELINE_KINDS = ["excessive_scroll", "quick_back"]
+
+
+@pytest.fixture(scope="module")
+def traffic() -> tuple[list[bytes], tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
+    events = synth.generate(sessions=200, seed=7).events
+    batches = wire.encode(events)
+    decoded = wire.decode(batches)
+    found = detect(decoded)
+    return batches, (sessions(decoded), found, score(found))
+
+
+def check_same(got: tuple[pl.DataFrame, ...], want: tuple[pl.DataFrame, ...], exact: bool) -> None:
+    ses, found, scores = got
+    assert_frame_equal(ses, want[0])
+    if exact:
+        assert_frame_equal(found, want[1])
+        assert_frame_equal(scores, want[2])
+        return
+    keep = ~pl.col("kind").is_in(BASELINE_KINDS)
+    assert_frame_equal(found.filter(keep), want[1].filter(keep))
+    assert found.height > 100
+
+
+def test_plan_chunks_keeps_each_visitor_whole(traffic):
+    batches, _ = traffic
+    plan = pipeline.plan_chunks(batches, chunk_bytes=5_000)
+    assert len(plan) > 10
+    assert sorted(k for c in plan for k in c) == list(range(len(batches)))
+    owner = {}
+    for n, chunk in enumerate(plan):
+        for k in chunk:
+            v = pipeline.visitor_key(batches[k])
+            assert v
+            assert owner.setdefault(v, n) == n, "a visitor was cut between chunks"
+
+
+def test_visitor_key_of_garbage_is_empty():
+    assert pipeline.visitor_key(b"") == b""
+    assert pipeline.visitor_key(b"\x9d\x01\xc0") == b""
+    assert pipeline.visitor_key(b"\x93\x01\x02\x03") == b""
+
+
+@pytest.mark.parametrize("mode", ["serial", "thread"])
+def test_run_in_tiny_chunks_equals_the_stages(traffic, mode):
+    batches, want = traffic
+    got = pipeline.run(batches, mode=mode, workers=2, chunk_bytes=12_000)
+    assert got.chunks > 5 and got.exact
+    assert got.events == want[0]["events"].sum()
+    check_same((got.sessions, got.findings, got.scores), want, True)
+
+
+def test_chunk_baselines_differ_only_in_the_baseline_kinds(traffic):
+    batches, want = traffic
+    got = pipeline.run(batches, mode="serial", chunk_bytes=12_000, baselines="chunk")
+    assert not got.exact
+    check_same((got.sessions, got.findings, got.scores), want, False)
+    with pytest.raises(ConfigError, match="baselines must be"):
+        pipeline.run(batches, mode="serial", baselines="some")
+
+
+def test_run_in_one_chunk_is_exact_for_every_kind(traffic):
+    batches, want = traffic
+    got = pipeline.run(batches, mode="serial")
+    assert got.chunks == 1 and got.exact
+    check_same((got.sessions, got.findings, got.scores), want, True)
+
+
+def test_run_on_worker_processes(traffic):
+    batches, want = traffic
+    with pipeline.Pool(2, mode="process") as pool:
+        got = pipeline.run(batches, pool=pool, chunk_bytes=20_000)
+    assert len(got.peak_rss) == 3  # the parent and both workers took part
+    check_same((got.sessions, got.findings, got.scores), want, got.exact)
+    assert got.exact
+
+
+def test_bad_batch_is_named_by_its_input_position(traffic):
+    batches, _ = traffic
+    bad = [*batches[:40], b"\x9d\x01garbage", *batches[40:]]
+    with pytest.raises(DecodeError, match="batch 40"):
+        pipeline.run(bad, mode="serial", chunk_bytes=40_000)
+    got = pipeline.run(bad, mode="serial", chunk_bytes=40_000, errors="quarantine")
+    assert [q.index for q in got.quarantined] == [40]
+
+
+def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: Path):
+    batches, want = traffic
+    plan = pipeline.plan_chunks(batches, chunk_bytes=12_000)
+    src = tmp_path / "in"
+    src.mkdir()
+    for n, chunk in enumerate(plan):
+        write_file(src / f"part-{n:04d}.cemb", [batches[k] for k in chunk])
+    got = run_dir(src, pool=pipeline.Pool(mode="serial"))
+    assert got.chunks == len(plan) > 5 and got.exact
+    check_same((got.sessions, got.findings, got.scores), want, True)
+    out = tmp_path / "out"
+    written = run_dir(src, out=out, pool=pipeline.Pool(mode="serial"), files_per_chunk=2)
+    assert written.findings.height == 0 and written.events == got.events
+    check_same(read_results(out), want, written.exact)
+
+
+def test_truncated_batch_file_is_refused(tmp_path: Path):
+    p = tmp_path / "a.cemb"
+    write_file(p, [b"abc", b"defg"])
+    p.write_bytes(p.read_bytes()[:-2])
+    with pytest.raises(BatchFileError, match="runs past the end"):
+        read_file(p)
+
+
+def test_store_in_visitor_chunks_equals_the_stages_over_its_events(traffic, tmp_path: Path):
+    batches, _ = traffic
+    with open_store(tmp_path / "s.db") as st:
+        st.put_batches(batches)
+        events = st.events()
+    found = detect(events)
+    want = (sessions(events), found, score(found))
+    got = run_store(tmp_path / "s.db", chunk_visitors=25, pool=pipeline.Pool(mode="serial"))
+    assert got.chunks > 5 and got.exact
+    check_same((got.sessions, got.findings, got.scores), want, True)
+    out = tmp_path / "out"
+    run_store(tmp_path / "s.db", chunk_visitors=60, out=out, pool=pipeline.Pool(mode="serial"))
+    check_same(read_results(out), want, True)
