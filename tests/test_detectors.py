@@ -13,6 +13,7 @@ from cemreplay.detectors import (
     FINDINGS_SCHEMA,
     Config,
     DeadClickConfig,
+    ExcessiveScrollConfig,
     FunnelAbandonConfig,
     RageClickConfig,
     ThrashedCursorConfig,
@@ -23,6 +24,7 @@ from cemreplay.errors import ConfigError, SchemaError
 from cemreplay.journeys import with_page_views
 from cemreplay.score import ScoreWeights, score
 from tests.detector_tables import BUTTON, F, K, click, e, pv, table
+from tests.naive import detectors as naive
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "rrweb"
 if not FIXTURES.exists():
@@ -182,6 +184,37 @@ def test_excessive_scroll_against_page_baseline() -> None:
     assert found["session_id"].to_list() == ["wild"]
     assert found["count"][0] == 5  # 7 scrolls alternating: 5 reversals; mean 5/21, bar 4
     assert found["t"][0] == 600  # the scroll of the 4th reversal reached the bar
+
+
+def test_excessive_scroll_follows_a_page_view_across_an_early_stamped_next_one() -> None:
+    # The second page view's events are stamped a few ms before its PAGE_VIEW, so in time
+    # order its scroll (t=595) falls between the last two scrolls of the first page view
+    # (t=500, 600). The first page view's own scrolls still go 0,500,0,500,0,500: 4
+    # reversals; the interleaved scroll of another page view breaks nothing.
+    ev = table(
+        {
+            "s": [
+                pv(0, "/cart"),
+                *(e(100 * k, K.SCROLL, y=500 * ((k + 1) % 2)) for k in range(1, 7)),
+                pv(600, "/cart"),
+                e(595, K.MOUSE_MOVE),
+                e(595, K.SCROLL, y=0),
+            ]
+        }
+    )
+    cfg = Config(
+        excessive_scroll=ExcessiveScrollConfig(
+            min_reversals=1, multiplier=1.5, min_baseline_views=2, fallback_reversals=2
+        )
+    )
+    found = detect(ev, cfg, kinds="excessive_scroll")
+    # Mean 4 / 2 page views = 2, bar 3: reached by the third reversal, the scroll at t=500.
+    assert found.select("page_view", "t", "count", "duration_ms").rows() == [(0, 500, 4, 400)]
+    assert "reversed 4 times" in found["explanation"][0]
+    want = {f for f in naive.findings(ev.to_dicts(), cfg) if f[1] == "excessive_scroll"}
+    cols = ["session_id", "kind", "t", "page_view", "target", "field", "count", "duration_ms"]
+    have = set(found.select(*cols, "detail").rows())
+    assert have == want
 
 
 def test_quick_back() -> None:

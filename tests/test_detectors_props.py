@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -229,8 +229,41 @@ CONFIGS = [
 COLS = ["session_id", "kind", "t", "page_view", "target", "field", "count", "duration_ms", "detail"]
 
 
+def _early_next_page() -> pl.DataFrame:
+    """Found by hypothesis: batch 1's events stamped before its PAGE_VIEW, so in time order
+    a scroll of page view 1 falls between the last two scrolls of page view 0."""
+    scrolls = [(1_000_000 + 100 * k, 0, k, int(K.SCROLL), 500 * ((k + 1) % 2)) for k in range(1, 7)]
+    rows = [
+        (1_000_000, 0, 0, int(K.PAGE_VIEW), 0),
+        *scrolls,
+        (1_000_600, 1, 0, int(K.PAGE_VIEW), 0),
+        (1_000_595, 1, 1, int(K.MOUSE_MOVE), 0),
+        (1_000_595, 1, 2, int(K.SCROLL), 0),
+    ]
+    return pl.DataFrame(
+        [
+            {
+                "session_id": "s0",
+                "visitor_id": "v0",
+                "t": t,
+                "batch": b,
+                "i": i,
+                "kind": k,
+                "x": 0,
+                "y": y,
+                "a": 0,
+                "b": 0,
+                "target": "/cart" if k == K.PAGE_VIEW else None,
+            }
+            for t, b, i, k, y in rows
+        ],
+        schema=EVENT_SCHEMA,
+    )
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables(), st.sampled_from(CONFIGS))
+@example(_early_next_page(), CONFIGS[1])
 def test_detect_matches_naive(events: pl.DataFrame, config: Config) -> None:
     got = detect(events, config)
     want = naive.findings(events.to_dicts(), config)

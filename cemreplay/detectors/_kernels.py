@@ -501,8 +501,10 @@ def thrash_episodes(
 @_jit
 def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, views: Any, bar: Any) -> Any:
     """Vertical scroll direction reversals per page view (``rows``: the scrolls' rows,
-    ascending). A scroll reverses when its direction is the opposite of the last nonzero
-    direction since the previous scroll of another page view (zero moves are skipped).
+    ascending). A page view's scrolls are taken in row order on their own: a scroll reverses
+    when its move from the page view's previous scroll is the opposite of the page view's
+    last nonzero move (zero moves are skipped). A scroll of another page view in between (a
+    next page's events stamped early, in a session ordered by time) breaks nothing.
 
     Page views are numbered in order of their first scroll. Returns per page view: its first
     scroll's row and its reversals; and, when ``bar`` (per page view) is given, the row of
@@ -512,6 +514,8 @@ def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, views: Any, bar: Any) 
     n = len(rows)
     first = np.empty(n, dtype=np.int64)
     total = np.empty(n, dtype=np.int64)
+    last = np.empty(n, dtype=np.int64)  # per page view: the row of its latest scroll
+    heading = np.empty(n, dtype=np.int8)  # per page view: its last nonzero direction
     hit = np.full(len(bar), -1, dtype=np.int64)
     m = 0
     s = 0
@@ -533,18 +537,23 @@ def scroll_pages(starts: Any, rows: Any, y: Any, pv: Any, views: Any, bar: Any) 
         changed = new_session or pv_j != pv_p
         pv_p = pv_j
         if changed:
+            if group >= 0:
+                heading[group] = direction
             key = pv_j
-            if key in ids:
-                group = ids[key]
-            else:
+            if key not in ids:
                 first[m] = j
                 total[m] = 0
+                last[m] = j
                 group = np.int64(m)
                 ids[key] = group
                 m += 1
-            direction = 0
-            continue
-        d = y[j] - y[rows[k - 1]]
+                direction = 0
+                continue
+            # Back to a page view after another's scrolls: resume where it was.
+            group = ids[key]
+            direction = heading[group]
+        d = y[j] - y[last[group]]
+        last[group] = j
         if d == 0:
             continue
         now = 1 if d > 0 else -1

@@ -256,6 +256,8 @@ def scrolls(ss: dict[str, list[Event]], cfg: Any) -> list[Finding]:
         for e in rows:
             if e["kind"] == PV:
                 views[e["url"]] += 1
+        # Each page view's scrolls on their own, in time order: a scroll of another page view
+        # stamped in between (early stamps around a page change) does not break them.
         by_pv: dict[int, list[Event]] = defaultdict(list)
         for e in rows:
             if e["kind"] == SCROLL:
