@@ -94,6 +94,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "workers": {},
     }
     os.environ["POLARS_MAX_THREADS"] = str(args.worker_polars_threads)
+    # The detectors' kernels also start a thread per core unless told otherwise: one core
+    # per worker means one thread there too.
+    os.environ["CEMREPLAY_THREADS"] = str(args.worker_polars_threads)
     for n in args.workers:
         with local_client(n) as c:
             c.run(warm)  # every worker, not only the one a small warm-up task lands on
