@@ -171,10 +171,18 @@ def url_keys(
     known = pv_rows >= 0
     codes = np.full(len(pv_rows), NULL, dtype=np.uint32)
     codes[known] = ctx.target_at(pv_rows[known])
-    uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-    names = ctx.strings("target", np.maximum(pv_rows[first], 0))
-    names = names.set(pl.Series(uniq == NULL), None)
-    return inverse.reshape(-1), names.alias("url")
+    # np.unique's answer (URLs by code, null last) without its sort: codes are dense.
+    real = codes != NULL
+    top = int(codes[real].max()) + 1 if real.any() else 0
+    dense = np.where(real, codes, top).astype(np.intp)
+    rep = np.full(top + 1, -1, dtype=np.intp)
+    rep[dense] = np.arange(len(dense), dtype=np.intp)  # a row of each present code
+    present = np.flatnonzero(rep >= 0)
+    lut = np.zeros(top + 1, dtype=np.intp)
+    lut[present] = np.arange(len(present), dtype=np.intp)
+    names = ctx.strings("target", np.maximum(pv_rows[rep[present]], 0))
+    names = names.set(pl.Series(present == top), None)
+    return lut[dense], names.alias("url")
 
 
 def url_value_counts(ctx: Context, pv_rows: I64, values: I64) -> pl.DataFrame:

@@ -78,12 +78,21 @@ def _scrolled(
     return out
 
 
+def _first_pages(ctx: Context) -> npt.NDArray[np.int64]:
+    """Per scrolled page view: the row of its PAGE_VIEW (cached; the baseline and the run
+    both need it)."""
+    if "scroll:pages" not in ctx.cache:
+        ctx.cache["scroll:pages"] = ctx.pv_row_at(_scrolled(ctx)[0])
+    out: npt.NDArray[np.int64] = ctx.cache["scroll:pages"]
+    return out
+
+
 def partial(ctx: Context) -> pl.DataFrame:
     """This table's part of the baseline (:data:`~cemreplay.detectors.baselines.SCROLL_SCHEMA`):
     per URL, every page view (scrolled or not) and the reversals summed over them."""
     first, total, _ = _scrolled(ctx)
     views = ctx.rows(EventKind.PAGE_VIEW)
-    keys, names = url_keys(ctx, ctx.pv_row_at(np.concatenate([first, views])))
+    keys, names = url_keys(ctx, np.concatenate([_first_pages(ctx), ctx.pv_row_at(views)]))
     n_views = np.bincount(keys[len(first) :], minlength=len(names))
     sums = np.bincount(keys[: len(first)], weights=total, minlength=len(names))
     return pl.DataFrame(
@@ -107,7 +116,7 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     # in this table.
     given: Baselines | None = ctx.cache.get("baselines")
     table = given.scroll if given is not None else partial(ctx)
-    keys, names = url_keys(ctx, ctx.pv_row_at(first))
+    keys, names = url_keys(ctx, _first_pages(ctx))
     stats = pl.DataFrame({"url": names}).join(
         table, on="url", how="left", nulls_equal=True, maintain_order="left"
     )
