@@ -390,7 +390,7 @@ class LiveAnalyzer:
             self._wake.clear()
             self._thread = threading.Thread(target=self._run, name="cemreplay-live", daemon=True)
             self._thread.start()
-            if self.baseline_refresh_s is not None and _baselines_type() is not None:
+            if self.baseline_refresh_s is not None:
                 self._refresher = threading.Thread(
                     target=self._refresh_loop, name="cemreplay-baselines", daemon=True
                 )
@@ -398,13 +398,10 @@ class LiveAnalyzer:
         return self
 
     def refresh_baselines(self) -> Any:
-        """Recompute the store-wide per-URL baselines (one pass over the store, a chunk of
-        visitors at a time) and use them from the next run on; returns them (None when this
-        cemreplay's detectors have no ``Baselines``)."""
-        kind = _baselines_type()
-        if kind is None:
-            return None
-        merged = kind.merge(kind.of(ev) for ev in self.store.iter_events())
+        """Recompute the store-wide per-URL baselines (:meth:`SQLiteStore.baselines`: one
+        pass over the store, a chunk of visitors at a time) and use them from the next run on;
+        returns them."""
+        merged = self.store.baselines()
         self.baselines = merged  # one reference swap: a run in flight keeps its snapshot
         return merged
 
@@ -476,8 +473,10 @@ class LiveAnalyzer:
             else dict.fromkeys(sessions, self.clock())
         )
         base = self.baselines
-        if base is None and (kind := _baselines_type()) is not None:
-            base = kind()  # none yet: every URL on the detectors' no-baseline bars
+        if base is None:
+            from cemreplay.detectors import Baselines
+
+            base = Baselines()  # none yet: every URL on the detectors' no-baseline bars
         out: list[Signal] = []
 
         def emit(found: pl.DataFrame) -> None:
@@ -540,13 +539,6 @@ class LiveAnalyzer:
             "dropped": self.dropped,
             "errors": self.errors,
         }
-
-
-def _baselines_type() -> Any:
-    """``cemreplay.detectors.Baselines`` when this cemreplay has it, else None."""
-    import cemreplay.detectors as d
-
-    return getattr(d, "Baselines", None)
 
 
 class WebhookSink:

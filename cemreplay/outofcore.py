@@ -35,6 +35,7 @@ from cemreplay.pipeline import (
     Pool,
     analyze_batches,
     analyze_events,
+    baselines_of_batches,
     check_baselines,
     combine,
     peak_rss,
@@ -129,9 +130,7 @@ def _dir_chunk(
     baselines: Baselines | None,
     out: str | None,
 ) -> ChunkResult:
-    batches: list[memoryview] = []
-    for f in files:
-        batches.extend(read_file(f))
+    batches = _read_files(files)
     part = analyze_batches(batches, config, weights, baselines)
     del batches
     if out is not None:
@@ -140,12 +139,15 @@ def _dir_chunk(
 
 
 def _dir_baselines(files: Sequence[str]) -> Baselines:
-    from cemreplay.wire import decode_report
+    return baselines_of_batches(_read_files(files))
 
+
+def _read_files(files: Sequence[str]) -> list[memoryview]:
+    """Every batch of the given batch files, in order."""
     batches: list[memoryview] = []
     for f in files:
         batches.extend(read_file(f))
-    return Baselines.of(decode_report(batches).events)
+    return batches
 
 
 def _run_jobs(
