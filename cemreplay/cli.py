@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from cemreplay.errors import CemReplayError, ConfigError
 
@@ -479,27 +480,38 @@ def _add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(handler=_watch)
 
 
-def _bar(t0: float, label: str, unit: str) -> Callable[[int, int], None]:
-    """A progress bar on stderr (redrawn on a terminal; first and last line otherwise)."""
-    import time
+_BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]"
+)
+
+
+def _bar(label: str, unit: str) -> Callable[[int, int], None]:
+    """A tqdm progress bar on stderr, driven by ``progress(done, total)`` callbacks.
+
+    The same bar as the ``report`` command's (:class:`_Bar`); it closes itself when
+    ``done`` reaches ``total``.
+    """
+    from tqdm import tqdm
+
+    state: dict[str, tqdm[Any]] = {}
 
     def bar(done: int, total: int) -> None:
-        if not sys.stderr.isatty() and done not in (0, total):
-            return
-        frac = done / total if total else 1.0
-        fill = int(frac * 30)
-        end = "\n" if done == total else ""
-        sys.stderr.write(
-            f"\r{label} [{'#' * fill}{'.' * (30 - fill)}] {frac:4.0%} "
-            f"{done}/{total} {unit} {time.monotonic() - t0:5.1f}s{end}"
-        )
-        sys.stderr.flush()
+        b = state.get("bar")
+        if b is None:
+            b = state["bar"] = tqdm(
+                total=total, desc=label, unit=unit, file=sys.stderr, bar_format=_BAR_FORMAT
+            )
+        b.total = total
+        b.n = done
+        b.refresh()
+        if done >= total:
+            b.close()
+            del state["bar"]
 
     return bar
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    import time
 
     if args.parquet is not None:
         return _analyze_parquet(args)
@@ -513,8 +525,8 @@ def _analyze(args: argparse.Namespace) -> int:
     with open_store(args.db, create=False) as st:
         baselines = None
         if not args.chunk_baselines and st.dirty_sessions():
-            baselines = st.baselines(progress=_bar(time.monotonic(), "baselines", "chunks"))
-        r = st.analyze(progress=_bar(time.monotonic(), "analyze", "visitors"), baselines=baselines)
+            baselines = st.baselines(progress=_bar("baselines", "chunks"))
+        r = st.analyze(progress=_bar("analyze", "visitors"), baselines=baselines)
     print(
         f"analyzed {r.sessions} sessions, {r.events} events: {r.findings} findings, "
         f"{r.quarantined} batches quarantined"
@@ -536,7 +548,7 @@ def _analyze_parquet(args: argparse.Namespace) -> int:
         args.parquet,
         scheduler=args.scheduler,
         local_workers=args.local_workers if args.scheduler is None else None,
-        progress=_bar(t0, "analyze", "tasks"),
+        progress=_bar("analyze", "tasks"),
     )
     write_result(r, out)
     tot = r.totals.row(0, named=True)
@@ -587,13 +599,12 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _export(args: argparse.Namespace) -> int:
-    import time
 
     from cemreplay.export import export_batches, export_store
 
     if (args.db is None) == (not args.batches):
         raise ConfigError("give --db PATH or --batches PATH..., one of them")
-    bar = _bar(time.monotonic(), "export", "sessions")
+    bar = _bar("export", "sessions")
     if args.db is not None:
         r = export_store(args.db, args.parquet, partitions=args.partitions, progress=bar)
     else:
@@ -689,7 +700,7 @@ class _Bar:
 
         bar = self.bars.get(stage)
         if bar is None:
-            bar = tqdm(total=total, desc=stage, unit="", file=sys.stderr, leave=True)
+            bar = tqdm(total=total, desc=stage, unit="", file=sys.stderr, bar_format=_BAR_FORMAT)
             self.bars[stage] = bar
         bar.total = total  # type: ignore[attr-defined]
         bar.n = done  # type: ignore[attr-defined]
