@@ -159,7 +159,7 @@ class _Interner:
     """The unique byte strings of the buffer (exact), decoded and registered once each."""
 
     def __init__(self, buf: np.ndarray, off: np.ndarray, length: np.ndarray):
-        ids, first = K.intern_bytes(buf, off, length, sys.byteorder == "little")
+        ids, first = K.intern_bytes(buf, off, length)
         self.ids = ids
         #: the distinct strings, by id (null where the bytes are not UTF-8)
         self.values, bad = _decode_all(buf, off[first], length[first])
@@ -198,11 +198,15 @@ def _decode_all(
 
 
 def _categorical(codes: np.ndarray, ok: np.ndarray | None = None) -> pl.Series:
-    """A Categorical Series from physical codes (registered by an _Interner still alive)."""
-    s = pl.Series(codes)
-    if ok is not None:  # nulls by a validity mask: no pass over the codes
+    """A Categorical Series from physical codes (registered by an _Interner still alive).
+
+    ``strict=False``: the codes are valid by construction (they come from a registered
+    Series), and the strict check is a pass over every code, slower still with nulls; the
+    nulls are applied after, as a validity mask, which polars does without touching codes."""
+    s = pl.Series(codes).cat.to(pl.Categorical, strict=False)
+    if ok is not None:
         s = pl.select(pl.when(pl.Series(ok)).then(s)).to_series()
-    return s.cat.to(pl.Categorical)
+    return s
 
 
 def _decode_numba(items: list[BatchLike]) -> DecodeReport:
