@@ -424,22 +424,87 @@ def join_strings(
 
 @jit
 def session_tables(
-    d_sess: np.ndarray, d_local: np.ndarray, d_code: np.ndarray, nsess: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The session string tables, back to back: (start, length, codes). Entry ``d_local[k]``
-    of session ``d_sess[k]`` holds ``d_code[k]``; entries nobody defines hold -1."""
-    tlen = np.zeros(nsess, np.int64)
-    for k in range(d_sess.shape[0]):
-        tlen[d_sess[k]] = max(tlen[d_sess[k]], d_local[k] + 1)
-    tstart = np.empty(nsess, np.int64)
+    kept: np.ndarray,
+    sess: np.ndarray,
+    meta: np.ndarray,
+    e_first: np.ndarray,
+    e_gid: np.ndarray,
+    e_off: np.ndarray,
+    code_of: np.ndarray,
+    cross: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The session string tables of the ``kept`` batches (sorted by session, then ``seq``),
+    and the batches that define an entry differently from its definer.
+
+    Entry ``j`` of batch ``b`` is table entry ``str_base + j`` of its session; its interned
+    string is ``e_gid[e_first[b] + j]``, its bytes start at ``e_off[...]``. The lowest-``seq``
+    batch that sends an entry defines it (counting every kept batch, even one rejected for
+    another entry); a batch sending any entry differently is rejected: ``cross[b]`` gets
+    (STRING_CONFLICT, lowest such entry, its offset) and ``removed[b]`` is set. The tables
+    are then built from the batches left: entry ``l`` of session position ``g`` is
+    ``tab[tstart[g] + l]`` (a ``code_of`` value), -1 where none of them defines it.
+
+    Returns (removed per batch, session position per batch, tstart, tlen, tab)."""
+    nb_ = meta.shape[0]
+    removed = np.zeros(nb_, np.bool_)
+    gpos = np.full(nb_, -1, np.int64)
+    m = kept.shape[0]
+    # groups (sessions) and the largest table any of them needs
+    ng = 0
+    width = 0
+    for i in range(m):
+        b = kept[i]
+        if i == 0 or sess[b] != sess[kept[i - 1]]:
+            ng += 1
+        gpos[b] = ng - 1
+        if meta[b, M_NSTR] > 0:
+            width = max(width, int(meta[b, M_STR_BASE] + meta[b, M_NSTR]))
+    definer = np.full(width, -1, np.int64)
+    tlen = np.zeros(ng, np.int64)
+    i = 0
+    while i < m:  # one session at a time: definers, conflicts, table length
+        i1 = i + 1
+        while i1 < m and sess[kept[i1]] == sess[kept[i]]:
+            i1 += 1
+        for r in range(i, i1):
+            b = kept[r]
+            base = int(meta[b, M_STR_BASE])
+            f = int(e_first[b])
+            for j in range(int(meta[b, M_NSTR])):
+                g = e_gid[f + j]
+                d = definer[base + j]
+                if d < 0:
+                    definer[base + j] = g
+                elif d != g and not removed[b]:
+                    removed[b] = True
+                    cross[b, 0] = C.STRING_CONFLICT
+                    cross[b, 1] = base + j
+                    cross[b, 2] = e_off[f + j]
+        g0 = gpos[kept[i]]
+        for r in range(i, i1):
+            b = kept[r]
+            if not removed[b] and meta[b, M_NSTR] > 0:
+                tlen[g0] = max(tlen[g0], int(meta[b, M_STR_BASE] + meta[b, M_NSTR]))
+            if meta[b, M_NSTR] > 0:  # reset what this session set, for the next one
+                base = int(meta[b, M_STR_BASE])
+                definer[base : base + int(meta[b, M_NSTR])] = -1
+        i = i1
+    tstart = np.empty(ng, np.int64)
     acc = 0
-    for j in range(nsess):
-        tstart[j] = acc
-        acc += tlen[j]
+    for g in range(ng):
+        tstart[g] = acc
+        acc += tlen[g]
     tab = np.full(acc, -1, np.int64)
-    for k in range(d_sess.shape[0]):
-        tab[tstart[d_sess[k]] + d_local[k]] = d_code[k]
-    return tstart, tlen, tab
+    for i in range(m):
+        b = kept[i]
+        if removed[b]:
+            continue
+        t0 = tstart[gpos[b]]
+        base = int(meta[b, M_STR_BASE])
+        f = int(e_first[b])
+        for j in range(int(meta[b, M_NSTR])):
+            tab[t0 + base + j] = code_of[e_gid[f + j]]
+    return removed, gpos, tstart, tlen, tab
 
 
 @jit
