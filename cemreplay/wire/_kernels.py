@@ -423,6 +423,38 @@ def join_strings(
 
 
 @jit
+def _sorted_entries(
+    kept: np.ndarray,
+    i: int,
+    i1: int,
+    k: int,
+    meta: np.ndarray,
+    e_first: np.ndarray,
+    e_gid: np.ndarray,
+    e_off: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` table entries of batches ``kept[i:i1]`` (one session) as (local index,
+    string id, batch, offset), sorted by local index, stably (so in ``seq`` order within one)."""
+    loc = np.empty(k, np.int64)
+    gid = np.empty(k, np.int64)
+    bat = np.empty(k, np.int64)
+    off = np.empty(k, np.int64)
+    q = 0
+    for r in range(i, i1):
+        b = kept[r]
+        base = int(meta[b, M_STR_BASE])
+        f = int(e_first[b])
+        for j in range(int(meta[b, M_NSTR])):
+            loc[q] = base + j
+            gid[q] = e_gid[f + j]
+            bat[q] = b
+            off[q] = e_off[f + j]
+            q += 1
+    o = np.argsort(loc, kind="mergesort")
+    return loc[o], gid[o], bat[o], off[o]
+
+
+@jit
 def session_tables(
     kept: np.ndarray,
     sess: np.ndarray,
@@ -432,7 +464,7 @@ def session_tables(
     e_off: np.ndarray,
     code_of: np.ndarray,
     cross: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The session string tables of the ``kept`` batches (sorted by session, then ``seq``),
     and the batches that define an entry differently from its definer.
 
@@ -441,53 +473,95 @@ def session_tables(
     batch that sends an entry defines it (counting every kept batch, even one rejected for
     another entry); a batch sending any entry differently is rejected: ``cross[b]`` gets
     (STRING_CONFLICT, lowest such entry, its offset) and ``removed[b]`` is set. The tables
-    are then built from the batches left: entry ``l`` of session position ``g`` is
-    ``tab[tstart[g] + l]`` (a ``code_of`` value), -1 where none of them defines it.
+    are then built from the batches left.
 
-    Returns (removed per batch, session position per batch, tstart, tlen, tab)."""
+    The table of session position ``g`` is ``tstart[g] .. tstart[g] + tlen[g]`` in ``keys``
+    (entry indices, ascending) and ``tab`` (their ``code_of`` values, -1 for a hole); see
+    :func:`_resolve`. Usually a session's entries are one dense run and ``keys`` counts up
+    from the lowest, so entry ``l`` sits at position ``l - keys[tstart[g]]``. A session whose
+    entries are spread out (``str_base`` is any 32-bit number: batches at 0 and at 2^31)
+    keeps only the entries it has, sorted: memory stays proportional to the entries sent.
+
+    Returns (removed per batch, session position per batch, tstart, tlen, keys, tab)."""
     nb_ = meta.shape[0]
     removed = np.zeros(nb_, np.bool_)
     gpos = np.full(nb_, -1, np.int64)
     m = kept.shape[0]
-    # groups (sessions) and the largest table any of them needs
     ng = 0
-    width = 0
     for i in range(m):
         b = kept[i]
         if i == 0 or sess[b] != sess[kept[i - 1]]:
             ng += 1
         gpos[b] = ng - 1
-        if meta[b, M_NSTR] > 0:
-            width = max(width, int(meta[b, M_STR_BASE] + meta[b, M_NSTR]))
+    glo = np.full(ng, np.iinfo(np.int64).max, np.int64)
+    ghi = np.zeros(ng, np.int64)
+    gcnt = np.zeros(ng, np.int64)
+    for i in range(m):
+        b = kept[i]
+        n = int(meta[b, M_NSTR])
+        if n > 0:
+            g = gpos[b]
+            glo[g] = min(glo[g], int(meta[b, M_STR_BASE]))
+            ghi[g] = max(ghi[g], int(meta[b, M_STR_BASE]) + n)
+            gcnt[g] += n
+    dense = np.zeros(ng, np.bool_)
+    width = 0
+    for g in range(ng):
+        dense[g] = gcnt[g] > 0 and ghi[g] - glo[g] <= 2 * gcnt[g] + 64
+        if dense[g]:
+            width = max(width, ghi[g] - glo[g])
     definer = np.full(width, -1, np.int64)
     tlen = np.zeros(ng, np.int64)
+    tlo = np.zeros(ng, np.int64)
     i = 0
-    while i < m:  # one session at a time: definers, conflicts, table length
+    while i < m:  # one session at a time: definers, conflicts, table size
         i1 = i + 1
         while i1 < m and sess[kept[i1]] == sess[kept[i]]:
             i1 += 1
-        for r in range(i, i1):
-            b = kept[r]
-            base = int(meta[b, M_STR_BASE])
-            f = int(e_first[b])
-            for j in range(int(meta[b, M_NSTR])):
-                g = e_gid[f + j]
-                d = definer[base + j]
-                if d < 0:
-                    definer[base + j] = g
-                elif d != g and not removed[b]:
-                    removed[b] = True
-                    cross[b, 0] = C.STRING_CONFLICT
-                    cross[b, 1] = base + j
-                    cross[b, 2] = e_off[f + j]
-        g0 = gpos[kept[i]]
-        for r in range(i, i1):
-            b = kept[r]
-            if not removed[b] and meta[b, M_NSTR] > 0:
-                tlen[g0] = max(tlen[g0], int(meta[b, M_STR_BASE] + meta[b, M_NSTR]))
-            if meta[b, M_NSTR] > 0:  # reset what this session set, for the next one
-                base = int(meta[b, M_STR_BASE])
-                definer[base : base + int(meta[b, M_NSTR])] = -1
+        g = gpos[kept[i]]
+        if dense[g]:
+            lo = glo[g]
+            for r in range(i, i1):
+                b = kept[r]
+                base = int(meta[b, M_STR_BASE]) - lo
+                f = int(e_first[b])
+                for j in range(int(meta[b, M_NSTR])):
+                    gj = e_gid[f + j]
+                    d = definer[base + j]
+                    if d < 0:
+                        definer[base + j] = gj
+                    elif d != gj and not removed[b]:
+                        removed[b] = True
+                        cross[b, 0] = C.STRING_CONFLICT
+                        cross[b, 1] = base + j + lo
+                        cross[b, 2] = e_off[f + j]
+            definer[: ghi[g] - lo] = -1
+            lo_r = np.iinfo(np.int64).max
+            hi_r = 0
+            for r in range(i, i1):
+                b = kept[r]
+                if not removed[b] and meta[b, M_NSTR] > 0:
+                    lo_r = min(lo_r, int(meta[b, M_STR_BASE]))
+                    hi_r = max(hi_r, int(meta[b, M_STR_BASE] + meta[b, M_NSTR]))
+            if hi_r > 0:
+                tlo[g] = lo_r
+                tlen[g] = hi_r - lo_r
+        elif gcnt[g] > 0:
+            loc, gid, bat, off = _sorted_entries(kept, i, i1, gcnt[g], meta, e_first, e_gid, e_off)
+            d = -1
+            for q in range(loc.shape[0]):
+                if q == 0 or loc[q] != loc[q - 1]:
+                    d = gid[q]
+                elif gid[q] != d and not removed[bat[q]]:
+                    removed[bat[q]] = True
+                    cross[bat[q], 0] = C.STRING_CONFLICT
+                    cross[bat[q], 1] = loc[q]
+                    cross[bat[q], 2] = off[q]
+            last = -1
+            for q in range(loc.shape[0]):
+                if not removed[bat[q]] and loc[q] != last:
+                    tlen[g] += 1
+                    last = loc[q]
         i = i1
     tstart = np.empty(ng, np.int64)
     acc = 0
@@ -495,16 +569,37 @@ def session_tables(
         tstart[g] = acc
         acc += tlen[g]
     tab = np.full(acc, -1, np.int64)
-    for i in range(m):
-        b = kept[i]
-        if removed[b]:
-            continue
-        t0 = tstart[gpos[b]]
-        base = int(meta[b, M_STR_BASE])
-        f = int(e_first[b])
-        for j in range(int(meta[b, M_NSTR])):
-            tab[t0 + base + j] = code_of[e_gid[f + j]]
-    return removed, gpos, tstart, tlen, tab
+    keys = np.empty(acc, np.int64)
+    i = 0
+    while i < m:  # fill
+        i1 = i + 1
+        while i1 < m and sess[kept[i1]] == sess[kept[i]]:
+            i1 += 1
+        g = gpos[kept[i]]
+        t0 = tstart[g]
+        if dense[g]:
+            for r in range(tlen[g]):
+                keys[t0 + r] = tlo[g] + r
+            for r in range(i, i1):
+                b = kept[r]
+                if removed[b]:
+                    continue
+                base = t0 + int(meta[b, M_STR_BASE]) - tlo[g]
+                f = int(e_first[b])
+                for j in range(int(meta[b, M_NSTR])):
+                    tab[base + j] = code_of[e_gid[f + j]]
+        elif tlen[g] > 0:
+            loc, gid, bat, off = _sorted_entries(kept, i, i1, gcnt[g], meta, e_first, e_gid, e_off)
+            w = t0
+            last = -1
+            for q in range(loc.shape[0]):
+                if not removed[bat[q]] and loc[q] != last:
+                    keys[w] = loc[q]
+                    tab[w] = code_of[gid[q]]
+                    w += 1
+                    last = loc[q]
+        i = i1
+    return removed, gpos, tstart, tlen, keys, tab
 
 
 @jit
@@ -561,13 +656,34 @@ def _unzig(v: int) -> int:
 
 
 @jit
-def _resolve(v: int, local_n: int, tab: np.ndarray, t0: int, tl: int) -> tuple[int, int]:
-    """A 1-based string reference to a global string id: (id or -1 for null, error code)."""
+def _resolve(
+    v: int, local_n: int, tab: np.ndarray, keys: np.ndarray, t0: int, tl: int
+) -> tuple[int, int]:
+    """A 1-based string reference to a global string id: (id or -1 for null, error code).
+    The session's table is ``keys[t0:t0+tl]`` (entry indices, ascending) and ``tab`` (see
+    :func:`session_tables`): entry ``e`` is looked up at ``e - keys[t0]`` (a dense table),
+    else by binary search (a spread-out one)."""
     if v == 0:
         return -1, 0
-    if v - 1 >= local_n:
+    e = v - 1  # the entry
+    if e >= local_n:
         return -1, C.REF_RANGE
-    g = int(tab[t0 + v - 1]) if v - 1 < tl else -1
+    g = -1
+    if tl > 0:
+        r = e - keys[t0]
+        if 0 <= r < tl and keys[t0 + r] == e:
+            g = int(tab[t0 + r])
+        else:
+            lo = t0
+            hi = t0 + tl
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if keys[mid] < e:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < t0 + tl and keys[lo] == e:
+                g = int(tab[lo])
     if g < 0:
         return -1, C.UNDEFINED_REF
     return g, 0
@@ -582,6 +698,7 @@ def decode_events(
     out_start: np.ndarray,
     tab_start: np.ndarray,
     tab_len: np.ndarray,
+    tab_keys: np.ndarray,
     tab: np.ndarray,
     layout: np.ndarray,
     b_sess: np.ndarray,
@@ -604,8 +721,8 @@ def decode_events(
 ) -> None:
     """Decode the event sections of ``order`` (batch indices, canonical order) into the output
     columns at ``out_start``. String references resolve through the session table
-    ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (Categorical codes, -1 for a hole) of the
-    batch's session position j.
+    ``tab_keys``/``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (entry indices and Categorical
+    codes, -1 for a hole; see :func:`session_tables`) of the batch's session position j.
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
     code 0 when good."""
     nlayout = layout.shape[0]
@@ -728,7 +845,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tg, c2 = _resolve(v, local_n, tab, t0, tl)
+                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break
@@ -737,7 +854,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tx, c2 = _resolve(v, local_n, tab, t0, tl)
+                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break
