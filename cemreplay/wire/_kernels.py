@@ -47,6 +47,8 @@ M_KINDS_LEN = 23
 N_META = 24
 
 _U32 = (1 << 32) - 1
+#: ``tlo`` of a spread-out session table (see session_tables): above every entry index
+SPREAD = 1 << 40
 _T_MAX = (1 << 53) - 1
 _I32_MIN = -(1 << 31)
 _I32_MAX = (1 << 31) - 1
@@ -464,7 +466,9 @@ def session_tables(
     e_off: np.ndarray,
     code_of: np.ndarray,
     cross: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:
     """The session string tables of the ``kept`` batches (sorted by session, then ``seq``),
     and the batches that define an entry differently from its definer.
 
@@ -477,12 +481,12 @@ def session_tables(
 
     The table of session position ``g`` is ``tstart[g] .. tstart[g] + tlen[g]`` in ``keys``
     (entry indices, ascending) and ``tab`` (their ``code_of`` values, -1 for a hole); see
-    :func:`_resolve`. Usually a session's entries are one dense run and ``keys`` counts up
-    from the lowest, so entry ``l`` sits at position ``l - keys[tstart[g]]``. A session whose
-    entries are spread out (``str_base`` is any 32-bit number: batches at 0 and at 2^31)
-    keeps only the entries it has, sorted: memory stays proportional to the entries sent.
+    :func:`_resolve`. Usually a session's entries are one dense run from ``tlo[g]``, so
+    entry ``e`` sits at position ``e - tlo[g]``. A session whose entries are spread out
+    (``str_base`` is any 32-bit number: batches at 0 and at 2^31) keeps only the entries it
+    has, sorted (``tlo[g]`` is then ``SPREAD``): memory stays proportional to the entries sent.
 
-    Returns (removed per batch, session position per batch, tstart, tlen, keys, tab)."""
+    Returns (removed per batch, session position per batch, tstart, tlen, tlo, keys, tab)."""
     nb_ = meta.shape[0]
     removed = np.zeros(nb_, np.bool_)
     gpos = np.full(nb_, -1, np.int64)
@@ -599,7 +603,10 @@ def session_tables(
                     w += 1
                     last = loc[q]
         i = i1
-    return removed, gpos, tstart, tlen, keys, tab
+    for g in range(ng):
+        if not dense[g]:
+            tlo[g] = SPREAD
+    return removed, gpos, tstart, tlen, tlo, keys, tab
 
 
 @jit
@@ -656,36 +663,41 @@ def _unzig(v: int) -> int:
 
 
 @jit
+def _search(keys: np.ndarray, tab: np.ndarray, t0: int, tl: int, e: int) -> int:
+    """Entry ``e`` of a spread-out session table (sorted ``keys``): its code, or -1."""
+    lo = t0
+    hi = t0 + tl
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < e:
+            lo = mid + 1
+        else:
+            hi = mid
+    return int(tab[lo]) if lo < t0 + tl and keys[lo] == e else -1
+
+
+@jit
 def _resolve(
-    v: int, local_n: int, tab: np.ndarray, keys: np.ndarray, t0: int, tl: int
+    v: int, local_n: int, tab: np.ndarray, keys: np.ndarray | None, t0: int, tl: int, tlo: int
 ) -> tuple[int, int]:
     """A 1-based string reference to a global string id: (id or -1 for null, error code).
-    The session's table is ``keys[t0:t0+tl]`` (entry indices, ascending) and ``tab`` (see
-    :func:`session_tables`): entry ``e`` is looked up at ``e - keys[t0]`` (a dense table),
-    else by binary search (a spread-out one)."""
+    The session's table is ``tab[t0:t0+tl]`` (see :func:`session_tables`): entries from
+    ``tlo`` on, or, when ``tlo`` is ``SPREAD``, the sorted entries ``keys[t0:t0+tl]``."""
     if v == 0:
         return -1, 0
     e = v - 1  # the entry
     if e >= local_n:
         return -1, C.REF_RANGE
-    g = -1
-    if tl > 0:
-        r = e - keys[t0]
-        if 0 <= r < tl and keys[t0 + r] == e:
-            g = int(tab[t0 + r])
-        else:
-            lo = t0
-            hi = t0 + tl
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if keys[mid] < e:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < t0 + tl and keys[lo] == e:
-                g = int(tab[lo])
+    r = e - tlo  # a spread-out table's tlo is SPREAD: r < 0, never a hit here
+    g = int(tab[t0 + r]) if 0 <= r < tl else -1
     if g < 0:
-        return -1, C.UNDEFINED_REF
+        # ``keys`` is None when no table is spread out: numba then compiles this away (the
+        # search inside the event loop, even never taken, measured 20% slower)
+        if keys is not None:  # noqa: SIM102 - numba prunes a plain `is not None` test
+            if tlo == SPREAD:
+                g = _search(keys, tab, t0, tl, e)
+        if g < 0:
+            return -1, C.UNDEFINED_REF
     return g, 0
 
 
@@ -698,7 +710,8 @@ def decode_events(
     out_start: np.ndarray,
     tab_start: np.ndarray,
     tab_len: np.ndarray,
-    tab_keys: np.ndarray,
+    tab_lo: np.ndarray,
+    tab_keys: np.ndarray | None,
     tab: np.ndarray,
     layout: np.ndarray,
     b_sess: np.ndarray,
@@ -721,8 +734,9 @@ def decode_events(
 ) -> None:
     """Decode the event sections of ``order`` (batch indices, canonical order) into the output
     columns at ``out_start``. String references resolve through the session table
-    ``tab_keys``/``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (entry indices and Categorical
-    codes, -1 for a hole; see :func:`session_tables`) of the batch's session position j.
+    ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (Categorical codes, -1 for a hole; entries
+    from ``tab_lo[j]``, or sorted in ``tab_keys`` when that is ``SPREAD``; ``tab_keys`` is
+    None when no table is: see :func:`session_tables`) of the batch's session position j.
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
     code 0 when good."""
     nlayout = layout.shape[0]
@@ -743,6 +757,7 @@ def decode_events(
         local_n = int(meta[b, M_STR_BASE] + meta[b, M_NSTR])
         t0 = int(tab_start[j])
         tl = int(tab_len[j])
+        tlo = int(tab_lo[j])
         t = int(meta[b, M_BASE_TS])
         prev[:4] = 0
         if v2:
@@ -845,7 +860,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl)
+                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break
@@ -854,7 +869,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl)
+                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break

@@ -306,7 +306,7 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
         # 3. string table definitions: lowest seq defines each (session, entry); a batch
         # defining one differently is rejected; the tables of the batches left
         xs = np.zeros((nb_, 3), np.int64)
-        removed, gpos, tstart, tlen, tkeys, tab = K.session_tables(
+        removed, gpos, tstart, tlen, tlo, tkeys, tab = K.session_tables(
             kept, sess, meta, e_first, strs.ids, s_off, strs.phys, xs
         )
         if removed.any():
@@ -346,7 +346,8 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
                 out_start,
                 tstart[o_sess],
                 tlen[o_sess],
-                tkeys,
+                tlo[o_sess],
+                tkeys if (tlo == K.SPREAD).any() else None,
                 tab,
                 _LAYOUT,
                 ids[2].phys[sess[order]],
