@@ -249,3 +249,47 @@ def test_v2_offsets_point_at_the_fault() -> None:
     for engine in ENGINES:
         (q,) = wire.decode_report([data], engine=engine).quarantined  # type: ignore[arg-type]
         assert q.offset == info.value.offset
+
+
+def _varints(*values: int) -> bytes:
+    out = bytearray()
+    for value in values:
+        v = value
+        while v >= 0x80:
+            out.append(v & 0x7F | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
+
+
+FAR = (1 << 32) - 3  # str_base may be any 32-bit number
+
+
+def _at(seq: int, str_base: int, strings: list[str], refs: bytes) -> bytes:
+    f = good_fields(seq=seq)
+    f[6], f[7], f[12] = str_base, strings, refs
+    return pack(f)
+
+
+def test_string_tables_far_apart_cost_memory_by_entries_not_by_index() -> None:
+    """A session table with entries at 0 and near 2^32 decodes like any other, in both
+    engines. A table as long as the highest index would be 32 GiB: numpy refuses it on this
+    machine (MemoryError) rather than filling the memory."""
+    batches = [
+        _at(0, 0, ["/", "button#buy"], bytes([1, 0, 2])),
+        _at(1, FAR, ["/far", "button#far"], _varints(FAR + 1, 0, FAR + 2)),
+        _at(2, FAR + 2, [], _varints(1, 0, FAR + 1)),  # refers back to both runs
+        _at(3, FAR, ["/other"], _varints(FAR + 1, 0, 0)),  # redefines entry FAR
+        _at(4, FAR + 2, [], _varints(5, 0, 1)),  # entry 4 is in the gap: nobody defines it
+    ]
+    fast = wire.decode_report(batches)
+    ref = wire.decode_report(batches, engine="python")
+    assert fast.quarantined == ref.quarantined
+    assert {q.index: q.reason for q in fast.quarantined} == {
+        3: f"string table entry {FAR} is defined differently by another batch",
+        4: "event 0 refers to a string no batch of this session defines",
+    }
+    assert fast.events.equals(ref.events)
+    assert fast.events["target"].to_list() == ["/", "button#buy", "/far", "button#far", "/", "/far"]
+    alone = wire.decode([batches[1]])  # one far batch on its own, as the collector checks it
+    assert alone["target"].to_list() == ["/far", "button#far"]
