@@ -11,14 +11,16 @@ index.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
+import msgpack
 import polars as pl
 
-from cemreplay.errors import ConfigError
+from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.journeys import Goal, clicks_to_goal, funnel
 from cemreplay.journeys._urls import normalise
 from cemreplay.journeys.rules import UrlRules
@@ -27,9 +29,13 @@ from cemreplay.schema import FINDINGS_SCHEMA, EventKind
 __all__ = [
     "CHECKOUT",
     "SEGMENTS",
+    "STORED_TABLES",
     "Facts",
+    "FactsFormatError",
     "ReportConfig",
+    "facts_blob",
     "facts_from_events",
+    "facts_of_blob",
     "from_store",
 ]
 
@@ -103,6 +109,11 @@ class ReportConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"ReportConfig.{name} must be an int >= 0, got {v!r}")
+
+    def key(self) -> str:
+        """A text naming this config exactly: facts kept in a store (computed by ``analyze``
+        with the default config) are used only for a report asking for the same key."""
+        return repr(self)
 
     def goal_labels(self) -> list[str]:
         """The goals' names as they appear in tables."""
@@ -362,8 +373,10 @@ def _errors(fe: pl.DataFrame) -> pl.DataFrame:
 
 
 def _visits(fe: pl.DataFrame) -> pl.DataFrame:
-    v = fe.filter(pl.col("kind") == int(K.PAGE_VIEW)).group_by("session_id", "page").agg(
-        views=pl.len().cast(pl.UInt32), first_t=pl.col("t").min()
+    v = (
+        fe.filter(pl.col("kind") == int(K.PAGE_VIEW))
+        .group_by("session_id", "page")
+        .agg(views=pl.len().cast(pl.UInt32), first_t=pl.col("t").min())
     )
     return v.select(list(VISIT_SCHEMA)).cast(VISIT_SCHEMA)  # type: ignore[arg-type]
 
@@ -386,16 +399,10 @@ def _with_pages(findings: pl.DataFrame, urls: UrlRules) -> pl.DataFrame:
 
 
 def _session_table(events: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    from cemreplay.events import session_stats
     from cemreplay.score import score
-    from cemreplay.store import _session_stats
 
-    stats = _session_stats(events)
-    cols = [c for c in SESSIONS_COLUMNS if c not in ("session_id", "visitor_id", "score")]
-    rows = [(sid, *vals) for sid, vals in stats.items()]
-    s = pl.DataFrame(
-        rows, schema={"session_id": pl.String, **{c: SESSIONS_COLUMNS[c] for c in cols}},
-        orient="row",
-    )  # fmt: skip
+    s = session_stats(events)
     vis = events.group_by(pl.col("session_id").cast(pl.String)).agg(
         visitor_id=pl.col("visitor_id").first().cast(pl.String)
     )
@@ -457,9 +464,7 @@ def facts_from_events(
     goals = []
     for goal, label in zip(cfg.goals, cfg.goal_labels(), strict=True):
         g = clicks_to_goal(events, goal, max_clicks=cfg.max_clicks).units
-        goals.append(
-            g.with_columns(session_id=_unit_session(pl.col("unit")), goal=pl.lit(label))
-        )
+        goals.append(g.with_columns(session_id=_unit_session(pl.col("unit")), goal=pl.lit(label)))
     return Facts(
         sessions=sessions,
         findings=_with_pages(findings, cfg.urls),
@@ -534,15 +539,70 @@ def concat_facts(parts: Iterable[Facts], config: ReportConfig | None = None) -> 
     return Facts(**tables, config=cfg)
 
 
+# ----------------------------------------------------------------------------------------------
+# Facts kept in a store
+
+#: The facts tables a store keeps per session (``analyze`` computes them with the default
+#: :class:`ReportConfig`); the sessions and findings tables come from its index and findings.
+STORED_TABLES: Final = (
+    "visits", "touches", "submits", "submit_fields", "errors", "funnel_units", "funnel_drops",
+    "goals",
+)  # fmt: skip
+_BLOB_VERSION: Final = 1
+
+
+class FactsFormatError(CemReplayError):
+    """Stored report facts cannot be read (written by another cemreplay, or damaged)."""
+
+
+def facts_blob(
+    events: pl.DataFrame, findings: pl.DataFrame, config: ReportConfig | None = None
+) -> bytes:
+    """The facts of ``events`` (whole sessions) as bytes for a store to keep.
+
+    What :meth:`cemreplay.store.SQLiteStore.analyze` stores per analyzed chunk: the
+    :data:`STORED_TABLES` of :func:`facts_from_events` (given the chunk's ``findings``), each
+    as Arrow IPC (zstd), in one msgpack map with a format version. :func:`from_store` reads
+    them back (``facts_of_blob``) instead of decoding the events again.
+    """
+    ids = events.select(pl.col("session_id").cast(pl.String).unique())
+    f = facts_from_events(events, findings, sessions=ids, config=config)
+    out: dict[str, Any] = {"v": _BLOB_VERSION}
+    for name in STORED_TABLES:
+        buf = io.BytesIO()
+        getattr(f, name).write_ipc(buf, compression="zstd")
+        out[name] = buf.getvalue()
+    return msgpack.packb(out)  # type: ignore[no-any-return]
+
+
+def facts_of_blob(data: bytes, sessions: list[str] | None = None) -> dict[str, pl.DataFrame]:
+    """The :data:`STORED_TABLES` kept in ``data`` (:func:`facts_blob`), of ``sessions`` only
+    when given."""
+    try:
+        got = msgpack.unpackb(data, raw=False)
+        if got.get("v") != _BLOB_VERSION:
+            raise ValueError(f"format version {got.get('v')!r}, expected {_BLOB_VERSION}")
+        tables = {name: pl.read_ipc(io.BytesIO(got[name])) for name in STORED_TABLES}
+    except (ValueError, KeyError, TypeError, AttributeError, pl.exceptions.PolarsError) as exc:
+        raise FactsFormatError(
+            f"stored report facts cannot be read: {exc}; hint: run `cemreplay analyze` with "
+            "this cemreplay to rewrite them"
+        ) from exc
+    if sessions is not None:
+        keep = pl.DataFrame({"session_id": sessions}, schema={"session_id": pl.String})
+        tables = {n: df.join(keep, on="session_id", how="semi") for n, df in tables.items()}
+    return tables
+
+
 def _chunk_facts(
-    path: str, visitors: list[str], findings: pl.DataFrame, index: pl.DataFrame,
+    path: str, sessions: list[str], findings: pl.DataFrame, index: pl.DataFrame,
     cfg: ReportConfig,
 ) -> Facts:  # fmt: skip
-    """The facts of one chunk of visitors, read from the store at ``path`` (a worker's job)."""
+    """The facts of one chunk of sessions, read from the store at ``path`` (a worker's job)."""
     from cemreplay.store import open_store
 
     with open_store(path, create=False) as st:
-        events = st.events(visitors=visitors)
+        events = st.events(sessions=sessions)
     return _part(events, findings, index, cfg)
 
 
@@ -562,14 +622,17 @@ def from_store(
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
 ) -> Facts:
-    """The facts of a whole store, streamed a chunk of visitors at a time.
+    """The facts of a whole store.
 
     Uses the store's sessions index (segments, scores) and findings as ``cemreplay analyze``
-    left them; events are decoded chunk by chunk and dropped after their facts are taken.
-    ``workers`` > 1 reads, decodes and takes facts of chunks in that many processes at once
-    (an SQLite store only; each opens the file read-only, WAL lets them read together), at
-    most two chunks per worker in flight. ``progress(done, total)`` is called after each chunk
-    (visitors).
+    left them, and the facts ``analyze`` kept per session (store version 4 on, computed with
+    the default :class:`ReportConfig`). The facts of sessions without kept facts for this
+    ``config`` (analyzed before version 4, or a config other than the default) are computed
+    from their events, a chunk of ``chunk_visitors`` visitors at a time, decoded and dropped
+    after their facts are taken. ``workers`` > 1 reads, decodes and takes facts of such chunks
+    in that many processes at once (an SQLite store only; each opens the file read-only, WAL
+    lets them read together), at most two chunks per worker in flight.
+    ``progress(done, total)`` is called as sessions' facts are read or computed.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
@@ -585,12 +648,48 @@ def from_store(
         )
     index = _conform(index, SESSIONS_COLUMNS)
     fnd = store.findings().with_columns(pl.col("session_id").cast(pl.String))
-    vis = index["visitor_id"].unique().sort().to_list()
-    chunks = [vis[k : k + chunk_visitors] for k in range(0, len(vis), chunk_visitors)]
-    total = len(vis)
+    total = index.height
     done = 0
     if progress is not None:
         progress(0, total)
+    parts: list[Facts] = []
+    has_kept = hasattr(store, "facts_parts") and hasattr(store, "sessions_without_facts")
+    if has_kept:
+        base = empty_facts(cfg)
+        for data, n, ids in store.facts_parts(cfg.key()):
+            parts.append(replace(base, **facts_of_blob(data, ids)))
+            done = min(total, done + n)
+            if progress is not None:
+                progress(done, total)
+        missing = pl.Series("session_id", store.sessions_without_facts(cfg.key()), pl.String)
+        todo = index.join(pl.DataFrame(missing), on="session_id", how="semi")
+        done = total - todo.height
+        if progress is not None:
+            progress(done, total)
+    else:
+        todo = index
+    if todo.height:
+        parts += _computed(store, todo, fnd, cfg, chunk_visitors, workers, done, total, progress)
+    out = concat_facts(parts, cfg)
+    return replace(out, sessions=index, findings=_with_pages(fnd, cfg.urls))
+
+
+def _computed(
+    store: Any, todo: pl.DataFrame, fnd: pl.DataFrame, cfg: ReportConfig, chunk_visitors: int,
+    workers: int, done: int, total: int, progress: Callable[[int, int], None] | None,
+) -> list[Facts]:  # fmt: skip
+    """The facts of the sessions in ``todo`` (index rows) computed from their events, a
+    chunk of visitors at a time."""
+    vis = todo["visitor_id"].unique().sort().to_list()
+    chunks = [vis[k : k + chunk_visitors] for k in range(0, len(vis), chunk_visitors)]
+    ids_of = {
+        v: g["session_id"].to_list()
+        for (v,), g in todo.select("visitor_id", "session_id").group_by("visitor_id")
+    }
+
+    def sessions_of(c: list[str]) -> list[str]:
+        return [s for v in c for s in ids_of[v]]
+
     parts: list[Facts] = []
     path = getattr(store, "path", None)
     if workers > 1 and path is not None and len(chunks) > 1:
@@ -600,16 +699,16 @@ def from_store(
         ctx = multiprocessing.get_context("spawn")  # polars' threads do not survive a fork
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         try:
-            todo = list(reversed(chunks))
+            pending = list(reversed(chunks))
             running: dict[Future[Facts], int] = {}
-            while todo or running:
-                while todo and len(running) < 2 * workers:
-                    c = todo.pop()
-                    ids = index.filter(pl.col("visitor_id").is_in(c))["session_id"]
-                    sub_f = fnd.join(pl.DataFrame({"session_id": ids}), on="session_id", how="semi")
-                    sub_s = index.filter(pl.col("session_id").is_in(ids.implode()))
-                    fut = pool.submit(_chunk_facts, str(path), c, sub_f, sub_s, cfg)
-                    running[fut] = len(c)
+            while pending or running:
+                while pending and len(running) < 2 * workers:
+                    ids = sessions_of(pending.pop())
+                    sub = pl.DataFrame({"session_id": ids}, schema={"session_id": pl.String})
+                    sub_f = fnd.join(sub, on="session_id", how="semi")
+                    sub_s = todo.join(sub, on="session_id", how="semi")
+                    fut = pool.submit(_chunk_facts, str(path), ids, sub_f, sub_s, cfg)
+                    running[fut] = len(ids)
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     parts.append(fut.result())
@@ -618,23 +717,23 @@ def from_store(
                         progress(done, total)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-    else:
-        # read and decode the next chunk in a thread while this one's facts are taken (SQLite
-        # and polars release the GIL): one chunk of events ahead at most
-        from concurrent.futures import ThreadPoolExecutor
+        return parts
+    # read and decode the next chunk in a thread while this one's facts are taken (SQLite and
+    # polars release the GIL): one chunk of events ahead at most
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            nxt = ahead.submit(store.events, visitors=chunks[0]) if chunks else None
-            for k, c in enumerate(chunks):
-                assert nxt is not None
-                events = nxt.result()
-                nxt = None
-                if k + 1 < len(chunks):
-                    nxt = ahead.submit(store.events, visitors=chunks[k + 1])
-                parts.append(_part(events, fnd, index, cfg))
-                del events
-                done += len(c)
-                if progress is not None:
-                    progress(done, total)
-    out = concat_facts(parts, cfg)
-    return replace(out, sessions=index, findings=_with_pages(fnd, cfg.urls))
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        ids = [sessions_of(c) for c in chunks]
+        nxt = ahead.submit(store.events, sessions=ids[0]) if chunks else None
+        for k in range(len(chunks)):
+            assert nxt is not None
+            events = nxt.result()
+            nxt = None
+            if k + 1 < len(chunks):
+                nxt = ahead.submit(store.events, sessions=ids[k + 1])
+            parts.append(_part(events, fnd, todo, cfg))
+            del events
+            done += len(ids[k])
+            if progress is not None:
+                progress(done, total)
+    return parts
