@@ -657,7 +657,7 @@ def from_store(
     if has_kept:
         base = empty_facts(cfg)
         for data, n, ids in store.facts_parts(cfg.key()):
-            parts.append(replace(base, **facts_of_blob(data, ids)))
+            parts.append(replace(base, **facts_of_blob(data, ids)))  # type: ignore[arg-type]
             done = min(total, done + n)
             if progress is not None:
                 progress(done, total)
@@ -723,17 +723,17 @@ def _computed(
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as ahead:
-        ids = [sessions_of(c) for c in chunks]
-        nxt = ahead.submit(store.events, sessions=ids[0]) if chunks else None
+        per_chunk = [sessions_of(c) for c in chunks]
+        nxt = ahead.submit(store.events, sessions=per_chunk[0]) if chunks else None
         for k in range(len(chunks)):
             assert nxt is not None
             events = nxt.result()
             nxt = None
             if k + 1 < len(chunks):
-                nxt = ahead.submit(store.events, sessions=ids[k + 1])
+                nxt = ahead.submit(store.events, sessions=per_chunk[k + 1])
             parts.append(_part(events, fnd, todo, cfg))
             del events
-            done += len(ids[k])
+            done += len(per_chunk[k])
             if progress is not None:
                 progress(done, total)
     return parts
