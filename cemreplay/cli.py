@@ -621,9 +621,7 @@ def _report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--where {item!r} is not KEY=VALUE; hint: --where country=NO")
         where[key.strip()] = value.strip()
     fmts = [f.strip() for arg in args.format for f in arg.split(",") if f.strip()] or [
-        "csv",
-        "json",
-        "parquet",
+        "csv", "json", "parquet"
     ]
     from cemreplay.reports.html import FORMATS, ReportError
 
@@ -737,7 +735,9 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--since", metavar="WHEN", help="only sessions started at or after (UTC)")
     p.add_argument("--until", metavar="WHEN", help="only sessions started before (UTC)")
-    p.add_argument("--tz", default="UTC", help="time zone of the by-hour tables (default UTC)")
+    p.add_argument(
+        "--tz", default="UTC", help="time zone of the by-hour tables (default UTC)"
+    )
     p.add_argument(
         "--max-clicks", type=int, default=3, help="click budget of clicks-to-goal (default 3)"
     )

@@ -163,20 +163,8 @@ def _run(plan: dict[str, Any], rate: float, max_events: int, cap: int) -> tuple[
         R = np.empty((tcap, _TRUTH_COLS), np.int64)
         soff = np.zeros(n + 1, np.int64)
         used, total, ntruth = _kernel(
-            plan["seeds"],
-            plan["starts"],
-            plan["dev"],
-            plan["vw"],
-            plan["vh"],
-            plan["loc"],
-            plan["tz"],
-            plan["camp"],
-            plan["ret"],
-            float(rate),
-            _NEG_RATE,
-            max_events,
-            ev,
-            R,
+            plan["seeds"], plan["starts"], plan["dev"], plan["vw"], plan["vh"], plan["loc"],
+            plan["tz"], plan["camp"], plan["ret"], float(rate), _NEG_RATE, max_events, ev, R,
             soff,
         )
         if total <= cap and ntruth <= tcap:
@@ -215,7 +203,6 @@ def generate(
     ``struggle_rate`` of the sessions gets one or two planted struggles; see
     ``docs/synth.md`` for what is planted and how. The same arguments give identical frames.
     """
-
     def _int(name: str, value: object, lo: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise ConfigError(
@@ -256,12 +243,7 @@ def generate(
 
 
 def _frames(
-    plan: dict[str, Any],
-    ev: Any,
-    R: Any,
-    soff: Any,
-    used: int,
-    total: int,
+    plan: dict[str, Any], ev: Any, R: Any, soff: Any, used: int, total: int,
     ntruth: int,
 ) -> Traffic:
     rng: np.random.Generator = plan["rng"]

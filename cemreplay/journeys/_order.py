@@ -38,7 +38,9 @@ def is_canonical(events: pl.DataFrame) -> bool:
         return _is_canonical_polars(events)
     codes = sid.to_numpy()
     seen = np.zeros(int(codes.max()) + 1, dtype=np.bool_)
-    return bool(canonical_runs(codes, events["batch"].to_numpy(), events["i"].to_numpy(), seen))
+    return bool(
+        canonical_runs(codes, events["batch"].to_numpy(), events["i"].to_numpy(), seen)
+    )
 
 
 def _is_canonical_polars(events: pl.DataFrame) -> bool:
@@ -66,10 +68,8 @@ def canonical(events: pl.DataFrame) -> pl.DataFrame:
         return events
     out = events.sort(_SID, "batch", "i", maintain_order=True)
     sid = _SID
-    dup = (
-        (sid == sid.shift(1))
-        & (pl.col("batch") == pl.col("batch").shift(1))
-        & (pl.col("i") == pl.col("i").shift(1))
+    dup = (sid == sid.shift(1)) & (pl.col("batch") == pl.col("batch").shift(1)) & (
+        pl.col("i") == pl.col("i").shift(1)
     )
     return out.filter(~dup.fill_null(False))
 
@@ -84,7 +84,9 @@ def _tag(events: pl.DataFrame) -> pl.DataFrame:
     idx = pl.Series(ref)
     if missing:
         idx = idx.to_frame("r").select(pl.when(pl.col("r") != int(NULL)).then("r")).to_series()
-    return events.with_columns(page_view=pl.Series(ordinal), page_url=events["target"].gather(idx))
+    return events.with_columns(
+        page_view=pl.Series(ordinal), page_url=events["target"].gather(idx)
+    )
 
 
 def with_page_views(events: pl.DataFrame) -> pl.DataFrame:
@@ -141,4 +143,6 @@ def with_page_views(events: pl.DataFrame) -> pl.DataFrame:
     pv = first["page_view"].gather(tags["_k"])
     url = first["page_url"].gather(tags["_k"])
     restored = pl.DataFrame({"_row": tags["_row"], "page_view": pv, "page_url": url}).sort("_row")
-    return events.with_columns(page_view=restored["page_view"], page_url=restored["page_url"])
+    return events.with_columns(
+        page_view=restored["page_view"], page_url=restored["page_url"]
+    )

@@ -54,7 +54,9 @@ class Units:
             return self.work.names()["split_session_id"]
         heads = pl.Series(self.work.starts[idx])
         return (
-            pl.DataFrame({"s": self.work.ev["session_id"].gather(heads), "p": self.work.piece[idx]})
+            pl.DataFrame(
+                {"s": self.work.ev["session_id"].gather(heads), "p": self.work.piece[idx]}
+            )
             .select(split_id(pl.col("s"), pl.col("p")))
             .to_series()
         )

@@ -688,7 +688,9 @@ def unit_last(
 
 
 @_jit
-def unit_bounds(sid: U32, starts: I64, t: I64, vis: U32, n_units: int) -> I64:
+def unit_bounds(
+    sid: U32, starts: I64, t: I64, vis: U32, n_units: int
+) -> I64:
     """Largest running time per unit (as in :func:`unit_scan`)."""
     n = t.shape[0]
     n_sessions = starts.shape[0]

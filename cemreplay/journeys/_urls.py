@@ -41,30 +41,25 @@ def _normalise_expr(url: pl.Expr, rules: UrlRules) -> pl.Expr:
         path = path.str.replace(r"(.)/+$", "${1}")
     out = path
     if rules.keep_query == ("*",):
-        out = (
-            pl.when(query.is_not_null() & (query != ""))
-            .then(pl.concat_str(out, pl.lit("?"), query))
-            .otherwise(out)
-        )
+        out = pl.when(query.is_not_null() & (query != "")).then(
+            pl.concat_str(out, pl.lit("?"), query)
+        ).otherwise(out)
     elif rules.keep_query:
         names = "^(?:" + "|".join(re.escape(q) for q in rules.keep_query) + ")(?:=|$)"
         kept = (
-            query.str.split("&")
-            .list.eval(pl.element().filter(pl.element().str.contains(names)))
+            query.str.split("&").list.eval(pl.element().filter(pl.element().str.contains(names)))
             .list.join("&")
         )
-        out = (
-            pl.when(kept.is_not_null() & (kept != ""))
-            .then(pl.concat_str(out, pl.lit("?"), kept))
-            .otherwise(out)
-        )
+        out = pl.when(kept.is_not_null() & (kept != "")).then(
+            pl.concat_str(out, pl.lit("?"), kept)
+        ).otherwise(out)
     if rules.keep_hash_routes:
         route = frag.str.extract(r"^(!?/.*)$", 1)
         if rules.collapse_ids:
             route = _collapse(route, ids)
-        out = (
-            pl.when(route.is_not_null()).then(pl.concat_str(out, pl.lit("#"), route)).otherwise(out)
-        )
+        out = pl.when(route.is_not_null()).then(
+            pl.concat_str(out, pl.lit("#"), route)
+        ).otherwise(out)
     return out
 
 

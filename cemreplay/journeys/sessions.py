@@ -89,10 +89,8 @@ def session_table(
     )
     country = pl.col("_country_attr")
     if country_lookup:
-        looked = (
-            pl.col("session_id")
-            .cast(pl.String)
-            .replace_strict(dict(country_lookup), default=None, return_dtype=pl.String)
+        looked = pl.col("session_id").cast(pl.String).replace_strict(
+            dict(country_lookup), default=None, return_dtype=pl.String
         )
         country = looked.fill_null(country)
     region = pl.col("locale").str.extract(r"^[A-Za-z]{2,3}[-_](?:[A-Za-z]{4}[-_])?([A-Za-z]{2})\b")

@@ -58,7 +58,9 @@ def _run(
     cols = _segments(by)
     if not cols:
         return table(facts)
-    seg = facts.sessions.select("session_id", *[pl.col(c).fill_null(NONE_LABEL) for c in cols])
+    seg = facts.sessions.select(
+        "session_id", *[pl.col(c).fill_null(NONE_LABEL) for c in cols]
+    )
     parts = []
     for key, ids in seg.group_by(cols, maintain_order=True):
         t = table(facts.only(ids["session_id"]))
@@ -96,10 +98,8 @@ def _split(facts: Facts, split_at: int | None) -> int | None:
 
 def _watch(f: pl.DataFrame, sessions: pl.DataFrame, keys: list[str], n: int) -> pl.DataFrame:
     """The ``n`` highest-scored affected sessions per key, as a space-separated string."""
-    s = (
-        f.select(*keys, "session_id")
-        .unique()
-        .join(sessions.select("session_id", "score"), on="session_id", how="left")
+    s = f.select(*keys, "session_id").unique().join(
+        sessions.select("session_id", "score"), on="session_id", how="left"
     )
     return (
         s.sort("score", "session_id", descending=[True, False])
@@ -156,7 +156,9 @@ def _struggle(
         share_before=pl.when(pl.col("_n_before") > 0).then(
             pl.col("_aff_before") / pl.col("_n_before")
         ),
-        share_after=pl.when(pl.col("_n_after") > 0).then(pl.col("_aff_after") / pl.col("_n_after")),
+        share_after=pl.when(pl.col("_n_after") > 0).then(
+            pl.col("_aff_after") / pl.col("_n_after")
+        ),
     ).with_columns(change_pp=(pl.col("share_after") - pl.col("share_before")) * 100)
     g = g.join(by_kind, on=keys, how="left").join(
         _watch(f, facts.sessions, keys, watch), on=keys, how="left"
@@ -225,11 +227,9 @@ def worst_sessions(facts: Facts, n: int = 20, *, where: Where = None) -> pl.Data
     segments, pages, findings and a summary of their kinds (``rage_click x2, ...``)."""
     if where:
         facts = facts.where(**dict(where))
-    top = (
-        facts.sessions.filter(pl.col("score") > 0)
-        .sort("score", "session_id", descending=[True, False])
-        .head(n)
-    )
+    top = facts.sessions.filter(pl.col("score") > 0).sort(
+        "score", "session_id", descending=[True, False]
+    ).head(n)
     kinds = (
         facts.findings.join(top.select("session_id"), on="session_id", how="semi")
         .group_by("session_id", "kind").agg(n=pl.len())
@@ -253,11 +253,9 @@ def _field_forms(facts: Facts) -> pl.DataFrame:
     """Which form each (page, field) belongs to: the form it was most often submitted with in
     one page view; a field never submitted belongs to ``(unsent) <page>``."""
     sf = facts.submit_fields.group_by("page", "field", "form").agg(n=pl.len())
-    best = (
-        sf.sort("n", "form", descending=[True, False])
-        .group_by("page", "field", maintain_order=True)
-        .agg(form=pl.col("form").first())
-    )
+    best = sf.sort("n", "form", descending=[True, False]).group_by(
+        "page", "field", maintain_order=True
+    ).agg(form=pl.col("form").first())
     touched = facts.touches.select("page", "field").unique()
     out = touched.join(best, on=["page", "field"], how="left").with_columns(
         form=pl.coalesce("form", pl.format("(unsent) {}", pl.col("page").fill_null("?")))
@@ -270,30 +268,26 @@ def _form_sessions(facts: Facts) -> pl.DataFrame:
     the last field touched (the drop-off field when abandoned), completion time."""
     ff = _field_forms(facts)
     t = facts.touches.join(ff, on=["page", "field"], how="left")
-    started = (
-        t.sort("last_t", "field")
-        .group_by("session_id", "form")
-        .agg(
-            first_touch=pl.col("first_t").min(),
-            last_touch=pl.col("last_t").max(),
-            last_field=pl.col("field").last(),
-        )
+    started = t.sort("last_t", "field").group_by("session_id", "form").agg(
+        first_touch=pl.col("first_t").min(),
+        last_touch=pl.col("last_t").max(),
+        last_field=pl.col("field").last(),
     )
     sub = facts.submits.group_by("session_id", "form").agg(
         submits=pl.col("submits").sum(),
         completed=pl.col("completed").any(),
         last_submit_t=pl.col("last_submit_t").max(),
     )
-    pages = pl.concat([ff.select("form", "page"), facts.submits.select("form", "page")]).unique()
-    viewed = (
-        facts.visits.select("session_id", "page")
-        .join(pages, on="page")
-        .select("session_id", "form")
-        .unique()
-    )
+    pages = pl.concat(
+        [ff.select("form", "page"), facts.submits.select("form", "page")]
+    ).unique()
+    viewed = facts.visits.select("session_id", "page").join(pages, on="page").select(
+        "session_id", "form"
+    ).unique()
     keys = ["session_id", "form"]
-    s = viewed.join(started, on=keys, how="full", coalesce=True).join(
-        sub, on=keys, how="full", coalesce=True
+    s = (
+        viewed.join(started, on=keys, how="full", coalesce=True)
+        .join(sub, on=keys, how="full", coalesce=True)
     )
     return s.with_columns(
         started=pl.col("first_touch").is_not_null(),
@@ -325,7 +319,9 @@ def _forms(facts: Facts) -> pl.DataFrame:
         .agg(drop_off_field=pl.col("last_field").first(), _drop_n=pl.col("n").first())
     )  # fmt: skip
     g = g.join(drop, on="form", how="left").with_columns(
-        drop_off_share=pl.when(pl.col("abandons") > 0).then(pl.col("_drop_n") / pl.col("abandons"))
+        drop_off_share=pl.when(pl.col("abandons") > 0).then(
+            pl.col("_drop_n") / pl.col("abandons")
+        )
     )
     g = g.with_columns(
         *wilson_exprs("starters", "views", "start_rate"),
@@ -391,18 +387,14 @@ def _form_fields(facts: Facts, form: str | None) -> pl.DataFrame:
     )
     # blank on submit: sessions that submitted the form on a page where the field belongs to
     # it, with the field empty or untouched before the submit
-    expected = (
-        facts.submits.select("session_id", "page", "form")
-        .unique()
-        .join(ff, on=["page", "form"], how="inner")
+    expected = facts.submits.select("session_id", "page", "form").unique().join(
+        ff, on=["page", "form"], how="inner"
     )
     if form is not None:
         expected = expected.filter(pl.col("form") == form)
-    filled = (
-        facts.submit_fields.filter(pl.col("length") > 0)
-        .select("session_id", "page", "form", "field")
-        .unique()
-    )
+    filled = facts.submit_fields.filter(pl.col("length") > 0).select(
+        "session_id", "page", "form", "field"
+    ).unique()
     expected = expected.join(
         filled.with_columns(_f=pl.lit(True)), on=["session_id", "page", "form", "field"],
         how="left",
@@ -428,8 +420,7 @@ def _form_fields(facts: Facts, form: str | None) -> pl.DataFrame:
         drop_off_share=pl.when(pl.col("_abandons") > 0).then(
             pl.col("drop_offs") / pl.col("_abandons")
         ),
-        blank_on_submit=(pl.col("_submitters") - pl.col("_filled"))
-        .clip(lower_bound=0)
+        blank_on_submit=(pl.col("_submitters") - pl.col("_filled")).clip(lower_bound=0)
         .cast(pl.UInt32),
     ).with_columns(
         *wilson_exprs("blank_on_submit", "_submitters", "blank_on_submit_share"),
@@ -503,11 +494,9 @@ def _abandoners_vs_completers(facts: Facts, form: str | None) -> pl.DataFrame:
     if form is not None:
         s = s.filter(pl.col("form") == form)
     ff = _field_forms(facts)
-    t = (
-        facts.touches.join(ff, on=["page", "field"], how="inner")
-        .group_by("session_id", "form", "field")
-        .agg(time_ms=pl.col("time_ms").sum(), errors=pl.col("errors").sum())
-    )
+    t = facts.touches.join(ff, on=["page", "field"], how="inner").group_by(
+        "session_id", "form", "field"
+    ).agg(time_ms=pl.col("time_ms").sum(), errors=pl.col("errors").sum())
     groups = s.select("session_id", "form", "abandoned")
     t = t.join(groups, on=["session_id", "form"], how="inner")
     sizes = groups.group_by("form").agg(
@@ -702,11 +691,9 @@ def cart_abandonment(facts: Facts, *, by: By = None, where: Where = None) -> pl.
 
 def _local(facts: Facts, tz: str) -> pl.DataFrame:
     try:
-        ts = (
-            pl.from_epoch(facts.sessions["first_ts"], time_unit="ms")
-            .dt.replace_time_zone("UTC")
-            .dt.convert_time_zone(tz)
-        )
+        ts = pl.from_epoch(facts.sessions["first_ts"], time_unit="ms").dt.replace_time_zone(
+            "UTC"
+        ).dt.convert_time_zone(tz)
     except Exception as exc:  # polars raises ComputeError for an unknown zone
         raise ConfigError(
             f"unknown time zone {tz!r}; hint: an IANA name such as Europe/Oslo"
@@ -780,10 +767,8 @@ def clicks_to_goal_distribution(
         g = f.goals.filter(pl.col("reached")).with_columns(
             clicks=pl.col("clicks").clip(upper_bound=cap)
         )
-        c = (
-            g.group_by("goal", "clicks")
-            .agg(sessions=pl.len().cast(pl.UInt32))
-            .sort("goal", "clicks")
+        c = g.group_by("goal", "clicks").agg(sessions=pl.len().cast(pl.UInt32)).sort(
+            "goal", "clicks"
         )
         return c.with_columns(
             share=pl.col("sessions") / pl.col("sessions").sum().over("goal"),

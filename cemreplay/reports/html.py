@@ -345,11 +345,9 @@ def _kpis(facts: Facts, tables: Mapping[str, pl.DataFrame]) -> str:
         ("findings", f"{facts.findings.height:,}"),
         ("carts abandoned", f"{(carts - done) / carts:.1%}" if carts else "-"),
     ]
-    return (
-        '<div class="kpi">'
-        + "".join(f"<div><b>{html.escape(v)}</b>{html.escape(k)}</div>" for k, v in items)
-        + "</div>"
-    )
+    return '<div class="kpi">' + "".join(
+        f"<div><b>{html.escape(v)}</b>{html.escape(k)}</div>" for k, v in items
+    ) + "</div>"
 
 
 def render(
