@@ -54,6 +54,7 @@ from cemreplay.wire import decode_report
 
 __all__ = [
     "FINDING_COLUMNS",
+    "INDEX_ROW_SCHEMA",
     "MIGRATIONS",
     "PAGE_HOURS_SCHEMA",
     "PAGE_SESSIONS_SCHEMA",
@@ -179,6 +180,17 @@ STRUGGLE_KINDS: Final = FINDING_KINDS
 
 #: The columns of the findings table (those of ``cemreplay.detectors.detect``'s output).
 FINDING_COLUMNS: Final = FINDINGS_SCHEMA  # one definition, in cemreplay.schema
+
+#: The columns of a sessions index row kept with the report facts (``analyze``).
+INDEX_ROW_SCHEMA: Final = pl.Schema(
+    {
+        c: SESSIONS_SCHEMA[c]
+        for c in (
+            "session_id", "visitor_id", "first_ts", "last_ts", "pages", "events", "locale",
+            "country", "campaign", "device", "score",
+        )
+    }
+)  # fmt: skip
 
 #: A session with at most this many events is decoded by the pure-Python reference decoder
 #: (same table, tested equal): for a few batches it beats the numba path's fixed cost (1.2 ms
@@ -836,9 +848,19 @@ class SQLiteStore:
     def save_findings(
         self, findings: pl.DataFrame, *, sessions: Iterable[str] | None = None
     ) -> None:
-        """Replace the stored findings of ``sessions`` (default: those in ``findings``)."""
+        """Replace the stored findings of ``sessions`` (default: those in ``findings``).
+
+        Their kept report facts (computed by :meth:`analyze` from the findings it stored) are
+        dropped: a report computes theirs from the events until the next :meth:`analyze`.
+        """
+        ids = list(sessions) if sessions is not None else None
         with self._write() as con:
-            self._save_findings(con, findings, sessions)
+            self._save_findings(con, findings, ids)
+            if ids is None:
+                ids = findings["session_id"].cast(pl.String).unique().to_list()
+            con.executemany(
+                "UPDATE sessions SET facts_part = NULL WHERE session_id = ?", [(s,) for s in ids]
+            )
 
     @staticmethod
     def _save_findings(
@@ -978,7 +1000,11 @@ class SQLiteStore:
         if on_found is not None:
             on_found(found if found is not None else pl.DataFrame(schema=FINDING_COLUMNS))
         pages = _page_rows(ev, found)
-        facts = None if detect is None else _report_facts(ev, found)
+        facts = (
+            None
+            if detect is None
+            else _report_facts(ev, found, self._index_rows(list(seen), stats, scores))
+        )
         n_find = 0
         with self._write() as con:
             for q in moved:
@@ -1110,6 +1136,37 @@ class SQLiteStore:
 
     # -- report facts (kept by analyze for cemreplay.reports)
 
+    def _index_rows(
+        self, ids: list[str], stats: dict[str, tuple[Any, ...]], scores: dict[str, float]
+    ) -> pl.DataFrame:
+        """The sessions index rows (:data:`INDEX_ROW_SCHEMA`) that analyzing ``ids`` writes,
+        as :meth:`_analyze_rows` writes them (kept with the report facts)."""
+        base: dict[str, tuple[Any, ...]] = {}
+        with self._read() as con:
+            for k in range(0, len(ids), 500):
+                part = ids[k : k + 500]
+                for sid, *rest in con.execute(
+                    "SELECT session_id, visitor_id, first_ts, last_ts, events FROM sessions "
+                    f"WHERE session_id IN ({','.join('?' * len(part))})",
+                    part,
+                ):
+                    base[sid] = tuple(rest)
+        rows = []
+        for sid in ids:
+            vis, first, last, n = base.get(sid, (None,) * 4)
+            sc = float(scores.get(sid, 0.0))
+            st = stats.get(sid)
+            if st is None:  # no event decoded: the index keeps what put_batches wrote
+                rows.append((sid, vis, first, last, 0, n, None, None, None, None, sc))
+            else:  # st: first_ts, last_ts, events, pages, locale, country, campaign, device
+                rows.append((sid, vis, st[0], st[1], st[3], st[2], *st[4:8], sc))
+        return pl.DataFrame(rows, schema=INDEX_ROW_SCHEMA, orient="row")
+
+    def session_count(self) -> int:
+        """How many sessions the store holds."""
+        with self._read() as con:
+            return int(con.execute("SELECT count(*) FROM sessions").fetchone()[0])
+
     @staticmethod
     def _facts_parts_of(con: sqlite3.Connection, ids: Sequence[str]) -> set[int]:
         parts: set[int] = set()
@@ -1192,9 +1249,11 @@ def _session_stats(ev: pl.DataFrame) -> dict[str, tuple[Any, ...]]:
     return {r[0]: r[1:] for r in session_stats(ev).iter_rows()}
 
 
-def _report_facts(ev: pl.DataFrame, found: pl.DataFrame | None) -> tuple[str, bytes] | None:
-    """The report facts of ``ev`` and its findings with the default report config: (config
-    key, bytes), or None without cemreplay.reports."""
+def _report_facts(
+    ev: pl.DataFrame, found: pl.DataFrame | None, index: pl.DataFrame
+) -> tuple[str, bytes] | None:
+    """The report facts of ``ev``, its findings and its sessions index rows with the default
+    report config: (config key, bytes), or None without cemreplay.reports."""
     try:
         from cemreplay.reports import ReportConfig, facts_blob
     except ImportError:  # pragma: no cover - only in a partial install
@@ -1206,7 +1265,7 @@ def _report_facts(ev: pl.DataFrame, found: pl.DataFrame | None) -> tuple[str, by
     stored = found.select(pl.col(c).cast(dt) for c, dt in FINDING_COLUMNS.items()).sort(
         "session_id", "t", "kind", maintain_order=True
     )
-    return cfg.key(), facts_blob(ev, stored, cfg)
+    return cfg.key(), facts_blob(ev, stored, cfg, sessions=index)
 
 
 def _page_rows(ev: pl.DataFrame, found: pl.DataFrame | None) -> pl.DataFrame:

@@ -33,7 +33,10 @@ def _rows_equal(x: pl.DataFrame, y: pl.DataFrame) -> bool:
 
 
 def _same_facts(a: reports.Facts, b: reports.Facts) -> None:
-    """Every kept table equal as a set of rows, and every report table equal."""
+    """Every kept table equal as a set of rows, sessions and findings equal in order, and
+    every report table equal."""
+    assert a.sessions.equals(b.sessions)
+    assert a.findings.height > 0 and a.findings.equals(b.findings)
     for name in reports.STORED_TABLES:
         x, y = getattr(a, name), getattr(b, name)
         assert x.height > 0, name
@@ -64,9 +67,11 @@ def test_stored_facts_give_the_tables_of_facts_from_events(
         assert st.sessions_without_facts(KEY) == []
         assert len(list(st.facts_parts(KEY))) > 2
         seen: list[tuple[int, int]] = []
+        recomputed = reports.from_store(st, kept=False)
         _no_decoding(st, monkeypatch)
         got = reports.from_store(st, progress=lambda d, t: seen.append((d, t)))
     _same_facts(expected, got)
+    _same_facts(expected, recomputed)
     assert seen[-1] == (900, 900)
 
 
@@ -193,3 +198,14 @@ def test_damaged_facts_are_a_clear_error(traffic: synth.Traffic, tmp_path: Path)
     con.close()
     with open_store(db) as st, pytest.raises(reports.FactsFormatError, match="analyze"):
         reports.from_store(st)
+
+
+def test_replaced_findings_drop_the_kept_facts(traffic: synth.Traffic, tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.db") as st:
+        st.put_batches(wire.encode(traffic.events), scrub=False)
+        st.analyze()
+        found = st.findings()
+        sid = found["session_id"][0]
+        st.save_findings(found.filter(pl.col("session_id") == sid).head(1), sessions=[sid])
+        assert st.sessions_without_facts(KEY) == [sid]
+        _same_facts(_expected(st), reports.from_store(st))

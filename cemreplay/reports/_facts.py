@@ -556,33 +556,45 @@ class FactsFormatError(CemReplayError):
 
 
 def facts_blob(
-    events: pl.DataFrame, findings: pl.DataFrame, config: ReportConfig | None = None
+    events: pl.DataFrame,
+    findings: pl.DataFrame,
+    config: ReportConfig | None = None,
+    *,
+    sessions: pl.DataFrame | None = None,
 ) -> bytes:
     """The facts of ``events`` (whole sessions) as bytes for a store to keep.
 
     What :meth:`cemreplay.store.SQLiteStore.analyze` stores per analyzed chunk: the
-    :data:`STORED_TABLES` of :func:`facts_from_events` (given the chunk's ``findings``), each
-    as Arrow IPC (zstd), in one msgpack map with a format version. :func:`from_store` reads
-    them back (``facts_of_blob``) instead of decoding the events again.
+    :data:`STORED_TABLES` of :func:`facts_from_events` (given the chunk's ``findings``, as
+    the store keeps them) and, when ``sessions`` (the chunk's sessions index rows, as the
+    store keeps them) is given, those rows and the findings with their pages, so that a
+    report needs neither the index nor the findings table. Each table as Arrow IPC (zstd),
+    in one msgpack map with a format version. :func:`from_store` reads them back
+    (:func:`facts_of_blob`) instead of decoding the events again.
     """
     ids = events.select(pl.col("session_id").cast(pl.String).unique())
     f = facts_from_events(events, findings, sessions=ids, config=config)
+    tables = {name: getattr(f, name) for name in STORED_TABLES}
+    if sessions is not None:
+        tables["sessions"] = _conform(sessions, SESSIONS_COLUMNS)
+        tables["findings"] = f.findings
     out: dict[str, Any] = {"v": _BLOB_VERSION}
-    for name in STORED_TABLES:
+    for name, df in tables.items():
         buf = io.BytesIO()
-        getattr(f, name).write_ipc(buf, compression="zstd")
+        df.write_ipc(buf, compression="zstd")
         out[name] = buf.getvalue()
     return msgpack.packb(out)  # type: ignore[no-any-return]
 
 
 def facts_of_blob(data: bytes, sessions: list[str] | None = None) -> dict[str, pl.DataFrame]:
-    """The :data:`STORED_TABLES` kept in ``data`` (:func:`facts_blob`), of ``sessions`` only
-    when given."""
+    """The tables kept in ``data`` (:func:`facts_blob`: the :data:`STORED_TABLES`, and
+    ``sessions`` and ``findings`` when kept), of the sessions ``sessions`` only when given."""
     try:
         got = msgpack.unpackb(data, raw=False)
         if got.get("v") != _BLOB_VERSION:
             raise ValueError(f"format version {got.get('v')!r}, expected {_BLOB_VERSION}")
-        tables = {name: pl.read_ipc(io.BytesIO(got[name])) for name in STORED_TABLES}
+        names = [*STORED_TABLES, *(n for n in ("sessions", "findings") if n in got)]
+        tables = {name: pl.read_ipc(io.BytesIO(got[name])) for name in names}
     except (ValueError, KeyError, TypeError, AttributeError, pl.exceptions.PolarsError) as exc:
         raise FactsFormatError(
             f"stored report facts cannot be read: {exc}; hint: run `cemreplay analyze` with "
@@ -621,18 +633,23 @@ def from_store(
     chunk_visitors: int = 20_000,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    kept: bool = True,
 ) -> Facts:
     """The facts of a whole store.
 
-    Uses the store's sessions index (segments, scores) and findings as ``cemreplay analyze``
-    left them, and the facts ``analyze`` kept per session (store version 4 on, computed with
-    the default :class:`ReportConfig`). The facts of sessions without kept facts for this
-    ``config`` (analyzed before version 4, or a config other than the default) are computed
-    from their events, a chunk of ``chunk_visitors`` visitors at a time, decoded and dropped
-    after their facts are taken. ``workers`` > 1 reads, decodes and takes facts of such chunks
+    Reads the facts ``analyze`` kept per session (store version 4 on, computed with the
+    default :class:`ReportConfig`), with the session's index row (segments, score) and
+    findings as ``analyze`` stored them: no event is decoded. When some sessions have no kept
+    facts for this ``config`` (analyzed before version 4, findings replaced since by
+    ``save_findings``, or a config other than the default), the index and findings are read
+    from the store's tables and those sessions' facts are computed from their events, a
+    chunk of ``chunk_visitors`` visitors at a time, decoded and dropped after their facts
+    are taken. ``workers`` > 1 reads, decodes and takes facts of such chunks
     in that many processes at once (an SQLite store only; each opens the file read-only, WAL
     lets them read together), at most two chunks per worker in flight.
     ``progress(done, total)`` is called as sessions' facts are read or computed.
+    ``kept=False`` ignores the kept facts and computes every session's from its events (the
+    same tables, slower: for checking and benchmarks).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
@@ -640,38 +657,67 @@ def from_store(
     if isinstance(cv, bool) or not isinstance(cv, int) or cv < 1:
         raise ConfigError(f"chunk_visitors must be an int >= 1, got {chunk_visitors!r}")
     cfg = config or ReportConfig()
-    index = store.sessions(limit=None)
-    if index.height and not bool(index["analyzed"].all()):
-        raise ConfigError(
-            f"{int((~index['analyzed']).sum())} session(s) in the store are not analyzed; "
-            "hint: run `cemreplay analyze --db PATH` first"
-        )
-    index = _conform(index, SESSIONS_COLUMNS)
-    fnd = store.findings().with_columns(pl.col("session_id").cast(pl.String))
-    total = index.height
+    has_kept = all(
+        hasattr(store, m)
+        for m in ("facts_parts", "sessions_without_facts", "dirty_sessions", "session_count")
+    )
+    if not (kept and has_kept):
+        index, fnd = _index_and_findings(store)
+        if progress is not None:
+            progress(0, index.height)
+        made = _computed(store, index, fnd, cfg, chunk_visitors, workers, 0, index.height, progress)
+        return replace(concat_facts(made, cfg), sessions=index, findings=_with_pages(fnd, cfg.urls))
+    dirty = store.dirty_sessions()
+    if dirty:
+        raise _not_analyzed(dirty)
+    total = store.session_count()
     done = 0
     if progress is not None:
         progress(0, total)
     parts: list[Facts] = []
-    has_kept = hasattr(store, "facts_parts") and hasattr(store, "sessions_without_facts")
-    if has_kept:
-        base = empty_facts(cfg)
-        for data, n, ids in store.facts_parts(cfg.key()):
-            parts.append(replace(base, **facts_of_blob(data, ids)))  # type: ignore[arg-type]
-            done = min(total, done + n)
-            if progress is not None:
-                progress(done, total)
-        missing = pl.Series("session_id", store.sessions_without_facts(cfg.key()), pl.String)
-        todo = index.join(pl.DataFrame(missing), on="session_id", how="semi")
-        done = total - todo.height
+    base = empty_facts(cfg)
+    kept_sessions, kept_findings = [], []
+    for data, n, ids in store.facts_parts(cfg.key()):
+        tables = facts_of_blob(data, ids)
+        s, f = tables.pop("sessions", None), tables.pop("findings", None)
+        if s is not None and f is not None:
+            kept_sessions.append(s)
+            kept_findings.append(f)
+        parts.append(replace(base, **tables))  # type: ignore[arg-type]
+        done = min(total, done + n)
         if progress is not None:
             progress(done, total)
-    else:
-        todo = index
-    if todo.height:
-        parts += _computed(store, todo, fnd, cfg, chunk_visitors, workers, done, total, progress)
-    out = concat_facts(parts, cfg)
-    return replace(out, sessions=index, findings=_with_pages(fnd, cfg.urls))
+    missing = store.sessions_without_facts(cfg.key())
+    if missing or len(kept_sessions) < len(parts):
+        # the index and findings from the store's tables; facts of the missing from events
+        index, fnd = _index_and_findings(store)
+        todo = index.join(pl.DataFrame({"session_id": missing}), on="session_id", how="semi")
+        parts += _computed(
+            store, todo, fnd, cfg, chunk_visitors, workers, total - todo.height, total, progress
+        )
+        return replace(
+            concat_facts(parts, cfg), sessions=index, findings=_with_pages(fnd, cfg.urls)
+        )
+    # in the order the store's sessions() and findings() give them
+    index = pl.concat(kept_sessions).sort("first_ts", "session_id", descending=[True, False])
+    found = pl.concat(kept_findings).sort("session_id", "t", "kind", maintain_order=True)
+    return replace(concat_facts(parts, cfg), sessions=index, findings=found)
+
+
+def _not_analyzed(n: int) -> ConfigError:
+    return ConfigError(
+        f"{n} session(s) in the store are not analyzed; hint: run `cemreplay analyze --db PATH` "
+        "first"
+    )
+
+
+def _index_and_findings(store: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The store's sessions index (conformed) and findings, read whole."""
+    index = store.sessions(limit=None)
+    if index.height and not bool(index["analyzed"].all()):
+        raise _not_analyzed(int((~index["analyzed"]).sum()))
+    fnd = store.findings().with_columns(pl.col("session_id").cast(pl.String))
+    return _conform(index, SESSIONS_COLUMNS), fnd
 
 
 def _computed(
