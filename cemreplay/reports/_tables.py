@@ -51,9 +51,16 @@ def _segments(by: By) -> list[str]:
 
 
 def _run(
-    facts: Facts, by: By, where: Where, table: Callable[[Facts], pl.DataFrame]
-) -> pl.DataFrame:
-    """``table`` over the facts filtered by ``where``, once per segment of ``by``."""
+    facts: Facts, by: By, where: Where, table: Callable[[Facts], pl.DataFrame],
+    uses: Sequence[str] | None = None,
+) -> pl.DataFrame:  # fmt: skip
+    """``table`` over the facts filtered by ``where``, once per segment of ``by``.
+
+    ``uses``: the only facts tables ``table`` reads besides ``sessions`` (the others are not
+    filtered or split: emptied first)."""
+    if uses is not None and (where or by):
+        unused = {n: df.clear() for n, df in facts.tables().items() if n not in {*uses, "sessions"}}
+        facts = replace(facts, **unused)  # type: ignore[arg-type]
     if where:
         facts = facts.where(**dict(where))
     cols = _segments(by)
@@ -725,7 +732,7 @@ def cart_abandonment(facts: Facts, *, by: By = None, where: Where = None) -> pl.
     "How many carts did Norwegian visitors from the spring promotion abandon, and what went
     wrong" is ``cart_abandonment(facts, where={"country": "NO", "campaign": "spring-promo"})``.
     """
-    return _run(facts, by, where, _cart_abandonment)
+    return _run(facts, by, where, _cart_abandonment, uses=("funnel_units", "funnel_drops"))
 
 
 # -- time ---------------------------------------------------------------------------------------
