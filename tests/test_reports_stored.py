@@ -112,15 +112,22 @@ def test_sessions_without_stored_facts_are_computed_and_analyze_fills_them(
 
 
 def test_another_config_computes_its_facts_from_events(
-    traffic: synth.Traffic, tmp_path: Path
+    traffic: synth.Traffic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = reports.ReportConfig(funnel=("/cart", "/checkout"), max_clicks=5)
+    cfg = reports.ReportConfig(funnel=("/cart", "/checkout"))
+    budget = reports.ReportConfig(max_clicks=5)  # read by the tables only: same facts
+    assert budget.key() == KEY != cfg.key()
     with open_store(tmp_path / "s.db") as st:
         st.put_batches(wire.encode(traffic.events), scrub=False)
         st.analyze()
         assert len(st.sessions_without_facts(cfg.key())) == 900
         got = reports.from_store(st, config=cfg)
         _same_facts(_expected(st, cfg), got)
+        expected = _expected(st, budget)
+        _no_decoding(st, monkeypatch)
+        kept = reports.from_store(st, config=budget)
+    _same_facts(expected, kept)
+    assert reports.goal_summary(kept)["max_clicks"].to_list() == [5, 5]
 
 
 def test_incremental_analyze_replaces_a_sessions_facts(

@@ -111,9 +111,10 @@ class ReportConfig:
                 raise ConfigError(f"ReportConfig.{name} must be an int >= 0, got {v!r}")
 
     def key(self) -> str:
-        """A text naming this config exactly: facts kept in a store (computed by ``analyze``
-        with the default config) are used only for a report asking for the same key."""
-        return repr(self)
+        """A text naming what of this config shapes the facts (all but ``max_clicks``, which
+        only the tables read): facts kept in a store (computed by ``analyze`` with the default
+        config) are used only for a report whose config has the same key."""
+        return repr(replace(self, max_clicks=0))
 
     def goal_labels(self) -> list[str]:
         """The goals' names as they appear in tables."""
