@@ -1191,16 +1191,16 @@ class SQLiteStore:
         The bytes are what :mod:`cemreplay.reports` wrote (``reports.facts_blob``); the store
         keeps them opaque.
         """
+        # one read transaction: every part as of one moment, even while analyze writes
         with self._read() as con:
             heads = con.execute(
                 "SELECT f.id, f.sessions, (SELECT count(*) FROM sessions s "
                 "WHERE s.facts_part = f.id) FROM report_facts f WHERE f.config = ? ORDER BY f.id",
                 (key,),
             ).fetchall()
-        for pid, n, current in heads:
-            if current == 0:
-                continue
-            with self._read() as con:
+            for pid, n, current in heads:
+                if current == 0:
+                    continue
                 row = con.execute("SELECT data FROM report_facts WHERE id = ?", (pid,)).fetchone()
                 ids = (
                     None
@@ -1212,7 +1212,6 @@ class SQLiteStore:
                         )
                     ]
                 )
-            if row is not None:  # pragma: no branch - a part is removed only by analyze
                 yield bytes(row[0]), int(current), ids
 
     def sessions_without_facts(self, key: str) -> list[str]:
