@@ -18,6 +18,9 @@ What is kept (see ``docs/store.md``):
 * ``quarantine``: batches that failed validation, with the decoder's code and reason and
   their bytes (e-mail-like and long digit runs masked in place), never dropped.
 * ``findings``: the detectors' findings per session, replaced when a session is re-analyzed.
+* ``report_facts``: what :mod:`cemreplay.reports` needs of each analyzed chunk of sessions
+  (opaque bytes; ``sessions.facts_part`` names a session's current part), kept by
+  :meth:`SQLiteStore.analyze` so a report decodes no batch (version 4).
 
 The SQLite database runs in WAL mode with ``synchronous=FULL``: when :meth:`put_batches`
 returns, its batches survive a crash or a power cut. One call is one transaction, so a
