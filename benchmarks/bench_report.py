@@ -9,14 +9,21 @@ stores them (``put_batches(scrub=False)``: generated traffic holds no personal d
 is the collector's cost, measured in docs/collector.md) and runs ``analyze``. It resumes: parts
 already stored are skipped (a part is marked done in a side file once it is stored).
 
-``python benchmarks/bench_report.py stages --db PATH [--workers N]`` times the stages in one
-process (facts from the store, tables, charts and HTML) and prints them with the peak RSS.
+``python benchmarks/bench_report.py stages --db PATH [--workers N] [--from-events]`` times the
+stages in one process (facts from the store, tables, their export, charts and HTML; no
+replays) and prints them with the peak RSS; ``--from-events`` ignores the facts ``analyze``
+kept and decodes every batch (what a report cost before store version 4).
+
+``python benchmarks/bench_report.py reanalyze --db PATH [--no-facts]`` marks every session
+dirty and times ``analyze`` of the whole store, with or without (``--no-facts``) the report
+facts it keeps: what keeping them costs.
 
 ``python benchmarks/bench_report.py run --db PATH [--out DIR]`` runs
 ``cemreplay report --db PATH -o DIR/report.html --tables-dir DIR/tables`` in a child
 process under ``/usr/bin/time -v`` when present, and prints one JSON object: wall seconds,
-peak RSS, sessions, events, load average before and after, ``POLARS_MAX_THREADS``.
-Run both under ``flock /tmp/cem-heavy.lock`` on a shared machine.
+peak RSS, store and kept-facts sizes, load average before and after, ``POLARS_MAX_THREADS``.
+Every command prints its figures as a table on stderr and as JSON on stdout.
+Run them under ``flock /tmp/cem-heavy.lock`` on a shared machine.
 """
 
 from __future__ import annotations
@@ -65,16 +72,35 @@ def build(db: Path, sessions: int, part: int, seed: int) -> dict[str, object]:
                 f.write(key + "\n")
             print(f"part {key}: stored, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         t1 = time.perf_counter()
+        load = _load()
         r = st.analyze(chunk_visitors=20_000)
+        t2 = time.perf_counter()
     return {
         "sessions": sessions,
         "new_events": events,
         "store_s": round(t1 - t0, 1),
-        "analyze_s": round(time.perf_counter() - t1, 1),
+        "analyze_s": round(t2 - t1, 1),
         "analyzed_sessions": r.sessions,
-        "db_bytes": db.stat().st_size,
+        "analyzed_events": r.events,
+        **_sizes(db),
+        "loadavg_before_analyze": load,
         "loadavg": _load(),
     }
+
+
+def _sizes(db: Path) -> dict[str, int]:
+    """The store's size and how much of it the kept report facts take."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        parts, facts = con.execute(
+            "SELECT count(*), coalesce(sum(length(data)), 0) FROM report_facts"
+        ).fetchone()
+    finally:
+        con.close()
+    return {"db_bytes": db.stat().st_size, "facts_parts": parts, "facts_bytes": facts}
 
 
 def run(db: Path, out: Path) -> dict[str, object]:
@@ -95,7 +121,7 @@ def run(db: Path, out: Path) -> dict[str, object]:
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     return {
         "db": str(db),
-        "db_bytes": db.stat().st_size,
+        **_sizes(db),
         "wall_s": round(wall, 2),
         "peak_rss_gib": round(int(rss.group(1)) / 2**20, 2) if rss else None,
         "report_bytes": (out / "report.html").stat().st_size,
@@ -108,37 +134,90 @@ def run(db: Path, out: Path) -> dict[str, object]:
     }
 
 
-def stages(db: Path, out: Path, workers: int) -> dict[str, object]:
-    """The report's stages timed in this process (no replays), with the peak RSS after each."""
+def stages(db: Path, out: Path, workers: int, kept: bool = True) -> dict[str, object]:
+    """The report's stages timed in this process (tables exported as in ``run``, no replays),
+    with the peak RSS."""
     import resource
 
     from cemreplay import reports
-    from cemreplay.reports.html import write_report
+    from cemreplay.reports.html import charts, write_report, write_tables
     from cemreplay.store import open_store
 
     def rss() -> float:
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
-    got: dict[str, object] = {"loadavg_before": _load(), "workers": workers}
+    got: dict[str, object] = {"loadavg_before": _load(), "workers": workers, "kept": kept}
+    t = time.perf_counter()
+    import matplotlib.pyplot  # noqa: F401  (imports timed apart from the stages)
+    import scipy.stats  # noqa: F401
+
+    got["imports_s"] = round(time.perf_counter() - t, 2)
     with open_store(db, create=False) as st:
         t0 = time.perf_counter()
-        facts = reports.from_store(st, workers=workers)
+        facts = reports.from_store(st, workers=workers, kept=kept)
         t1 = time.perf_counter()
         tables = reports.all_tables(facts)
         t2 = time.perf_counter()
-        write_report(st, facts, tables, out / "report.html", replays=0)
+        write_tables(tables, out / "tables", ["csv", "json", "parquet"])
         t3 = time.perf_counter()
+        write_report(st, facts, tables, out / "report.html", replays=0)
+        t4 = time.perf_counter()
+        charts(tables)  # again, alone: what of the HTML stage is charts
+        t5 = time.perf_counter()
     got.update(
         sessions=facts.sessions.height,
         findings=facts.findings.height,
+        facts_rows=sum(df.height for df in facts.tables().values()),
         facts_s=round(t1 - t0, 2),
         tables_s=round(t2 - t1, 2),
-        html_s=round(t3 - t2, 2),
-        total_s=round(t3 - t0, 2),
+        export_s=round(t3 - t2, 2),
+        html_s=round(t4 - t3, 2),
+        of_which_charts_s=round(t5 - t4, 2),
+        total_s=round(t4 - t0, 2),
         peak_rss_gib=rss(),
         loadavg_after=_load(),
     )
     return got
+
+
+def reanalyze(db: Path, facts: bool) -> dict[str, object]:
+    """``analyze`` of every session again (all marked dirty), timed; with ``facts=False`` the
+    report facts are not computed (what analyze cost before store version 4)."""
+    import sqlite3
+
+    import cemreplay.store as store_mod
+    from cemreplay.store import open_store
+
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("UPDATE sessions SET dirty = 1")
+    con.close()
+    keep = store_mod._report_facts
+    if not facts:
+        store_mod._report_facts = lambda *a, **k: None  # type: ignore[assignment]
+    try:
+        with open_store(db) as st:
+            load = _load()
+            t0 = time.perf_counter()
+            r = st.analyze(chunk_visitors=20_000)
+            wall = time.perf_counter() - t0
+    finally:
+        store_mod._report_facts = keep
+    return {
+        "facts": facts,
+        "analyzed_sessions": r.sessions,
+        "analyzed_events": r.events,
+        "analyze_s": round(wall, 1),
+        **_sizes(db),
+        "loadavg_before": load,
+        "loadavg_after": _load(),
+    }
+
+
+def _print(result: dict[str, object]) -> None:
+    """The figures as a two-column table on stderr (the JSON goes to stdout)."""
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,13 +234,23 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("stages", help="time the report's stages in-process")
     g.add_argument("--db", type=Path, required=True)
     g.add_argument("--workers", type=int, default=1)
+    g.add_argument(
+        "--from-events", action="store_true", help="ignore the kept facts (decode every batch)"
+    )
+    a = sub.add_parser("reanalyze", help="time analyze of every session again")
+    a.add_argument("--db", type=Path, required=True)
+    a.add_argument("--no-facts", action="store_true", help="without the report facts")
     args = p.parse_args(argv)
     if args.cmd == "build":
         result = build(args.db, args.sessions, args.part, args.seed)
     elif args.cmd == "stages":
-        result = stages(args.db, Path(tempfile.mkdtemp(prefix="cem-report-")), args.workers)
+        out = Path(tempfile.mkdtemp(prefix="cem-report-"))
+        result = stages(args.db, out, args.workers, kept=not args.from_events)
+    elif args.cmd == "reanalyze":
+        result = reanalyze(args.db, facts=not args.no_facts)
     else:
         result = run(args.db, args.out or Path(tempfile.mkdtemp(prefix="cem-report-")))
+    _print(result)
     print(json.dumps(result, indent=2))
     return 0
 

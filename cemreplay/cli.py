@@ -643,7 +643,7 @@ def _report(args: argparse.Namespace) -> int:
     with open_store(args.db, create=False) as st:
         facts = from_store(
             st, config=ReportConfig(max_clicks=args.max_clicks),
-            progress=lambda d, t: bar("visitors", d, t), workers=args.workers,
+            progress=lambda d, t: bar("sessions", d, t), workers=args.workers,
         )  # fmt: skip
         if where or args.since or args.until:
             facts = facts.where(since=args.since, until=args.until, **where)

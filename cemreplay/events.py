@@ -10,9 +10,9 @@ from __future__ import annotations
 import polars as pl
 
 from cemreplay.errors import SchemaError
-from cemreplay.schema import EVENT_SCHEMA, FIELDS, MAX_EVENTS_PER_BATCH, EventKind
+from cemreplay.schema import EVENT_SCHEMA, FIELDS, MAX_EVENTS_PER_BATCH, DeviceClass, EventKind
 
-__all__ = ["assign_batches", "check", "empty", "view"]
+__all__ = ["SESSION_STATS_SCHEMA", "assign_batches", "check", "empty", "session_stats", "view"]
 
 
 def empty() -> pl.DataFrame:
@@ -90,3 +90,63 @@ def assign_batches(
         i=pl.int_range(pl.len()).over(sid, "batch").cast(pl.UInt16),
     )
     return out.drop("_key", "_pos")
+
+
+#: Columns of :func:`session_stats`.
+SESSION_STATS_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "session_id": pl.String(),
+        "first_ts": pl.Int64(),
+        "last_ts": pl.Int64(),
+        "events": pl.Int64(),
+        "pages": pl.Int64(),
+        "locale": pl.String(),
+        "country": pl.String(),
+        "campaign": pl.String(),
+        "device": pl.String(),
+    }
+)
+_DEVICES = {d.value: d.name.lower() for d in DeviceClass}
+
+
+def session_stats(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per session, in order of first appearance (:data:`SESSION_STATS_SCHEMA`).
+
+    ``first_ts``/``last_ts`` (epoch ms), ``events``, ``pages`` (page views), the segment
+    fields ``locale``, ``country``, ``campaign`` (the session's first ``ATTRIBUTE`` event of
+    ``locale``, ``country``, ``utm_campaign``) and ``device`` (the device class of its first
+    page view). What the store's sessions index holds and reports break tables down by.
+
+    >>> session_stats(empty()).height
+    0
+    """
+    if events.height == 0:
+        return pl.DataFrame(schema=SESSION_STATS_SCHEMA)
+    e = events.select(
+        pl.col("session_id").cast(pl.String),
+        "t",
+        "kind",
+        "a",
+        pl.col("target").cast(pl.String),
+        pl.col("text").cast(pl.String),
+    )
+    pv = int(EventKind.PAGE_VIEW)
+    at = int(EventKind.ATTRIBUTE)
+
+    def attr(key: str) -> pl.Expr:
+        return pl.col("text").filter((pl.col("kind") == at) & (pl.col("target") == key)).first()
+
+    g = e.group_by("session_id", maintain_order=True).agg(
+        pl.col("t").min().alias("first_ts"),
+        pl.col("t").max().alias("last_ts"),
+        pl.len().alias("events"),
+        (pl.col("kind") == pv).sum().alias("pages"),
+        attr("locale").alias("locale"),
+        attr("country").alias("country"),
+        attr("utm_campaign").alias("campaign"),
+        pl.col("a").filter(pl.col("kind") == pv).first().alias("device"),
+    )
+    g = g.with_columns(
+        pl.col("device").replace_strict(_DEVICES, default=None, return_dtype=pl.String)
+    )
+    return g.cast(dict(SESSION_STATS_SCHEMA))  # type: ignore[arg-type]

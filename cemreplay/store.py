@@ -18,6 +18,9 @@ What is kept (see ``docs/store.md``):
 * ``quarantine``: batches that failed validation, with the decoder's code and reason and
   their bytes (e-mail-like and long digit runs masked in place), never dropped.
 * ``findings``: the detectors' findings per session, replaced when a session is re-analyzed.
+* ``report_facts``: what :mod:`cemreplay.reports` needs of each analyzed chunk of sessions
+  (opaque bytes; ``sessions.facts_part`` names a session's current part), kept by
+  :meth:`SQLiteStore.analyze` so a report decodes no batch (version 4).
 
 The SQLite database runs in WAL mode with ``synchronous=FULL``: when :meth:`put_batches`
 returns, its batches survive a crash or a power cut. One call is one transaction, so a
@@ -47,12 +50,14 @@ import polars as pl
 
 from cemreplay import ingest
 from cemreplay.errors import CemReplayError, ConfigError
-from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA, DeviceClass, EventKind
+from cemreplay.events import session_stats
+from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA, EventKind
 from cemreplay.scrub import mask_bytes
 from cemreplay.wire import decode_report
 
 __all__ = [
     "FINDING_COLUMNS",
+    "INDEX_ROW_SCHEMA",
     "MIGRATIONS",
     "PAGE_HOURS_SCHEMA",
     "PAGE_SESSIONS_SCHEMA",
@@ -179,6 +184,17 @@ STRUGGLE_KINDS: Final = FINDING_KINDS
 #: The columns of the findings table (those of ``cemreplay.detectors.detect``'s output).
 FINDING_COLUMNS: Final = FINDINGS_SCHEMA  # one definition, in cemreplay.schema
 
+#: The columns of a sessions index row kept with the report facts (``analyze``).
+INDEX_ROW_SCHEMA: Final = pl.Schema(
+    {
+        c: SESSIONS_SCHEMA[c]
+        for c in (
+            "session_id", "visitor_id", "first_ts", "last_ts", "pages", "events", "locale",
+            "country", "campaign", "device", "score",
+        )
+    }
+)  # fmt: skip
+
 #: A session with at most this many events is decoded by the pure-Python reference decoder
 #: (same table, tested equal): for a few batches it beats the numba path's fixed cost (1.2 ms
 #: against 3.1 ms for 100 events; even at about 500; numba wins from 1,000 on, measured on the
@@ -186,7 +202,7 @@ FINDING_COLUMNS: Final = FINDINGS_SCHEMA  # one definition, in cemreplay.schema
 SMALL_DECODE_EVENTS: Final = 400
 
 #: The schema version this cemreplay writes.
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 #: Width of a page baseline bucket (``page_hours``), ms.
 HOUR_MS: Final = 3_600_000
@@ -319,10 +335,35 @@ def _migrate_v3(con: sqlite3.Connection) -> None:
         con.execute(stmt)
 
 
+def _migrate_v4(con: sqlite3.Connection) -> None:
+    """Report facts kept per session (:mod:`cemreplay.reports`), filled by :meth:`analyze`.
+
+    ``report_facts`` holds one row per analyzed chunk: the config key the facts were computed
+    with, how many sessions the chunk had, and the facts' tables as bytes;
+    ``sessions.facts_part`` names the row holding a session's current facts (NULL: none yet).
+    Existing sessions keep their findings and are not marked dirty (a report computes their
+    facts from the events until the next :meth:`analyze`, which fills them).
+    """
+    for stmt in _statements(
+        """
+        CREATE TABLE report_facts (
+            id INTEGER PRIMARY KEY,
+            config TEXT NOT NULL,
+            sessions INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+        ALTER TABLE sessions ADD COLUMN facts_part INTEGER;
+        CREATE INDEX sessions_facts ON sessions (facts_part);
+        """
+    ):
+        con.execute(stmt)
+
+
 MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {
     1: _migrate_v1,
     2: _migrate_v2,
     3: _migrate_v3,
+    4: _migrate_v4,
 }
 
 
@@ -810,9 +851,19 @@ class SQLiteStore:
     def save_findings(
         self, findings: pl.DataFrame, *, sessions: Iterable[str] | None = None
     ) -> None:
-        """Replace the stored findings of ``sessions`` (default: those in ``findings``)."""
+        """Replace the stored findings of ``sessions`` (default: those in ``findings``).
+
+        Their kept report facts (computed by :meth:`analyze` from the findings it stored) are
+        dropped: a report computes theirs from the events until the next :meth:`analyze`.
+        """
+        ids = list(sessions) if sessions is not None else None
         with self._write() as con:
-            self._save_findings(con, findings, sessions)
+            self._save_findings(con, findings, ids)
+            if ids is None:
+                ids = findings["session_id"].cast(pl.String).unique().to_list()
+            con.executemany(
+                "UPDATE sessions SET facts_part = NULL WHERE session_id = ?", [(s,) for s in ids]
+            )
 
     @staticmethod
     def _save_findings(
@@ -875,7 +926,7 @@ class SQLiteStore:
         called after each chunk, with visitors as the unit. ``baselines`` (per-URL statistics
         of ``cemreplay.detectors``) is passed on to ``detect`` when given.
         """
-        chunks = self._visitor_chunks("dirty = 1", chunk_visitors)
+        chunks = self._visitor_chunks("dirty = 1 OR facts_part IS NULL", chunk_visitors)
         total = sum(len(c) for c in chunks)
         done = 0
         acc = AnalyzeResult(0, 0, 0, 0, True)
@@ -952,6 +1003,11 @@ class SQLiteStore:
         if on_found is not None:
             on_found(found if found is not None else pl.DataFrame(schema=FINDING_COLUMNS))
         pages = _page_rows(ev, found)
+        facts = (
+            None
+            if detect is None
+            else _report_facts(ev, found, self._index_rows(list(seen), stats, scores))
+        )
         n_find = 0
         with self._write() as con:
             for q in moved:
@@ -965,18 +1021,32 @@ class SQLiteStore:
             if found is not None:
                 n_find += self._save_findings(con, found, seen)
             self._save_pages(con, pages, seen)
+            old_parts = self._facts_parts_of(con, list(seen))
+            part = None
+            if facts is not None:
+                cur = con.execute(
+                    "INSERT INTO report_facts (config, sessions, data) VALUES (?, ?, ?)",
+                    (facts[0], len(seen), facts[1]),
+                )
+                part = cur.lastrowid
             upd = []
             for sid, n_batches in seen.items():
                 st = stats.get(sid)
                 sc = scores.get(sid, 0.0) if detect is not None else None
-                upd.append((*(st if st is not None else (None,) * 8), sc, n_batches, sid))
+                upd.append((*(st if st is not None else (None,) * 8), sc, part, n_batches, sid))
             con.executemany(
                 "UPDATE sessions SET "
                 "first_ts = coalesce(?, first_ts), last_ts = coalesce(?, last_ts), "
                 "events = coalesce(?, events), pages = coalesce(?, 0), locale = ?, "
-                "country = ?, campaign = ?, device = ?, score = ?, "
+                "country = ?, campaign = ?, device = ?, score = ?, facts_part = ?, "
                 "dirty = CASE WHEN batches = ? THEN 0 ELSE 1 END WHERE session_id = ?",
                 upd,
+            )
+            # parts no session refers to any more (all their sessions re-analyzed) go
+            con.executemany(
+                "DELETE FROM report_facts WHERE id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM sessions WHERE facts_part = ?)",
+                [(p, p) for p in old_parts],
             )
         result = AnalyzeResult(len(seen), ev.height, n_find, len(moved), detect is not None)
         return result, found if found is not None else pl.DataFrame(schema=FINDING_COLUMNS)
@@ -1067,6 +1137,100 @@ class SQLiteStore:
             lo, hi = con.execute("SELECT min(t), max(t) FROM page_sessions").fetchone()
         return None if lo is None else (int(lo), int(hi))
 
+    # -- report facts (kept by analyze for cemreplay.reports)
+
+    def _index_rows(
+        self, ids: list[str], stats: dict[str, tuple[Any, ...]], scores: dict[str, float]
+    ) -> pl.DataFrame:
+        """The sessions index rows (:data:`INDEX_ROW_SCHEMA`) that analyzing ``ids`` writes,
+        as :meth:`_analyze_rows` writes them (kept with the report facts)."""
+        base: dict[str, tuple[Any, ...]] = {}
+        with self._read() as con:
+            for k in range(0, len(ids), 500):
+                part = ids[k : k + 500]
+                for sid, *rest in con.execute(
+                    "SELECT session_id, visitor_id, first_ts, last_ts, events FROM sessions "
+                    f"WHERE session_id IN ({','.join('?' * len(part))})",
+                    part,
+                ):
+                    base[sid] = tuple(rest)
+        rows = []
+        for sid in ids:
+            vis, first, last, n = base.get(sid, (None,) * 4)
+            sc = float(scores.get(sid, 0.0))
+            st = stats.get(sid)
+            if st is None:  # no event decoded: the index keeps what put_batches wrote
+                rows.append((sid, vis, first, last, 0, n, None, None, None, None, sc))
+            else:  # st: first_ts, last_ts, events, pages, locale, country, campaign, device
+                rows.append((sid, vis, st[0], st[1], st[3], st[2], *st[4:8], sc))
+        return pl.DataFrame(rows, schema=INDEX_ROW_SCHEMA, orient="row")
+
+    def session_count(self) -> int:
+        """How many sessions the store holds."""
+        with self._read() as con:
+            return int(con.execute("SELECT count(*) FROM sessions").fetchone()[0])
+
+    @staticmethod
+    def _facts_parts_of(con: sqlite3.Connection, ids: Sequence[str]) -> set[int]:
+        parts: set[int] = set()
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            parts.update(
+                r[0]
+                for r in con.execute(
+                    "SELECT DISTINCT facts_part FROM sessions WHERE facts_part IS NOT NULL "
+                    f"AND session_id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+            )
+        return parts
+
+    def facts_parts(self, key: str) -> Iterator[tuple[bytes, int, list[str] | None]]:
+        """The stored report facts computed with config ``key``, one part (an analyzed chunk)
+        at a time: its bytes, how many sessions' current facts it holds and, when some of its
+        sessions were re-analyzed since (their facts are in a newer part), the ids of those
+        whose facts are still these (None: all of the part's sessions).
+
+        The bytes are what :mod:`cemreplay.reports` wrote (``reports.facts_blob``); the store
+        keeps them opaque.
+        """
+        # one read transaction: every part as of one moment, even while analyze writes
+        with self._read() as con:
+            heads = con.execute(
+                "SELECT f.id, f.sessions, (SELECT count(*) FROM sessions s "
+                "WHERE s.facts_part = f.id) FROM report_facts f WHERE f.config = ? ORDER BY f.id",
+                (key,),
+            ).fetchall()
+            for pid, n, current in heads:
+                if current == 0:
+                    continue
+                row = con.execute("SELECT data FROM report_facts WHERE id = ?", (pid,)).fetchone()
+                ids = (
+                    None
+                    if current == n
+                    else [
+                        r[0]
+                        for r in con.execute(
+                            "SELECT session_id FROM sessions WHERE facts_part = ?", (pid,)
+                        )
+                    ]
+                )
+                yield bytes(row[0]), int(current), ids
+
+    def sessions_without_facts(self, key: str) -> list[str]:
+        """Sessions with no stored report facts computed with config ``key`` (analyzed before
+        store version 4, or by a cemreplay without reports), by visitor and session id."""
+        with self._read() as con:
+            return [
+                r[0]
+                for r in con.execute(
+                    "SELECT s.session_id FROM sessions s LEFT JOIN report_facts f "
+                    "ON f.id = s.facts_part WHERE f.config IS NOT ? "
+                    "ORDER BY s.visitor_id, s.session_id",
+                    (key,),
+                )
+            ]
+
 
 def _add(a: AnalyzeResult, b: AnalyzeResult) -> AnalyzeResult:
     return AnalyzeResult(
@@ -1081,41 +1245,29 @@ def _add(a: AnalyzeResult, b: AnalyzeResult) -> AnalyzeResult:
 #: Decoder codes for faults between batches that no later batch can mend.
 _PERMANENT: Final = frozenset({17, 18})  # STRING_CONFLICT, VISITOR_CHANGE
 
-_DEVICES: Final = {d.value: d.name.lower() for d in DeviceClass}
-
 
 def _session_stats(ev: pl.DataFrame) -> dict[str, tuple[Any, ...]]:
     """Per session: first_ts, last_ts, events, pages, locale, country, campaign, device."""
-    if ev.height == 0:
-        return {}
-    e = ev.select(
-        pl.col("session_id").cast(pl.String),
-        "t",
-        "kind",
-        "a",
-        pl.col("target").cast(pl.String),
-        pl.col("text").cast(pl.String),
-    )
-    pv = int(EventKind.PAGE_VIEW)
-    at = int(EventKind.ATTRIBUTE)
+    return {r[0]: r[1:] for r in session_stats(ev).iter_rows()}
 
-    def attr(key: str) -> pl.Expr:
-        return pl.col("text").filter((pl.col("kind") == at) & (pl.col("target") == key)).first()
 
-    g = e.group_by("session_id", maintain_order=True).agg(
-        pl.col("t").min().alias("first_ts"),
-        pl.col("t").max().alias("last_ts"),
-        pl.len().alias("events"),
-        (pl.col("kind") == pv).sum().alias("pages"),
-        attr("locale").alias("locale"),
-        attr("country").alias("country"),
-        attr("utm_campaign").alias("campaign"),
-        pl.col("a").filter(pl.col("kind") == pv).first().alias("device"),
+def _report_facts(
+    ev: pl.DataFrame, found: pl.DataFrame | None, index: pl.DataFrame
+) -> tuple[str, bytes] | None:
+    """The report facts of ``ev``, its findings and its sessions index rows with the default
+    report config: (config key, bytes), or None without cemreplay.reports."""
+    try:
+        from cemreplay.reports import ReportConfig, facts_blob
+    except ImportError:  # pragma: no cover - only in a partial install
+        return None
+    cfg = ReportConfig()
+    if found is None:
+        found = pl.DataFrame(schema=FINDING_COLUMNS)
+    # as they are stored and read back by the report
+    stored = found.select(pl.col(c).cast(dt) for c, dt in FINDING_COLUMNS.items()).sort(
+        "session_id", "t", "kind", maintain_order=True
     )
-    g = g.with_columns(
-        pl.col("device").replace_strict(_DEVICES, default=None, return_dtype=pl.String)
-    )
-    return {r[0]: r[1:] for r in g.iter_rows()}
+    return cfg.key(), facts_blob(ev, stored, cfg, sessions=index)
 
 
 def _page_rows(ev: pl.DataFrame, found: pl.DataFrame | None) -> pl.DataFrame:

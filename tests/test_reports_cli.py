@@ -170,7 +170,7 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_file(store: Path, tmp_path: Path
     assert proc.stderr is not None
     deadline = time.monotonic() + 120
     seen = ""
-    while "visitors" not in seen and time.monotonic() < deadline:  # the first progress bar
+    while "sessions" not in seen and time.monotonic() < deadline:  # the first progress bar
         seen += proc.stderr.read(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

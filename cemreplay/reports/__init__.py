@@ -15,11 +15,15 @@ import polars as pl
 from cemreplay.reports._facts import (
     CHECKOUT,
     SEGMENTS,
+    STORED_TABLES,
     Facts,
+    FactsFormatError,
     ReportConfig,
     concat_facts,
     empty_facts,
+    facts_blob,
     facts_from_events,
+    facts_of_blob,
     from_store,
 )
 from cemreplay.reports._stats import mann_whitney_p, two_proportion_p, wilson
@@ -44,7 +48,9 @@ from cemreplay.reports._tables import (
 __all__ = [
     "CHECKOUT",
     "SEGMENTS",
+    "STORED_TABLES",
     "Facts",
+    "FactsFormatError",
     "ReportConfig",
     "abandoners_vs_completers",
     "all_tables",
@@ -52,7 +58,9 @@ __all__ = [
     "clicks_to_goal_distribution",
     "concat_facts",
     "empty_facts",
+    "facts_blob",
     "facts_from_events",
+    "facts_of_blob",
     "form_fields",
     "forms",
     "from_store",

@@ -11,14 +11,16 @@ index.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
+import msgpack
 import polars as pl
 
-from cemreplay.errors import ConfigError
+from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.journeys import Goal, clicks_to_goal, funnel
 from cemreplay.journeys._urls import normalise
 from cemreplay.journeys.rules import UrlRules
@@ -27,9 +29,13 @@ from cemreplay.schema import FINDINGS_SCHEMA, EventKind
 __all__ = [
     "CHECKOUT",
     "SEGMENTS",
+    "STORED_TABLES",
     "Facts",
+    "FactsFormatError",
     "ReportConfig",
+    "facts_blob",
     "facts_from_events",
+    "facts_of_blob",
     "from_store",
 ]
 
@@ -103,6 +109,12 @@ class ReportConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"ReportConfig.{name} must be an int >= 0, got {v!r}")
+
+    def key(self) -> str:
+        """A text naming what of this config shapes the facts (all but ``max_clicks``, which
+        only the tables read): facts kept in a store (computed by ``analyze`` with the default
+        config) are used only for a report whose config has the same key."""
+        return repr(replace(self, max_clicks=0))
 
     def goal_labels(self) -> list[str]:
         """The goals' names as they appear in tables."""
@@ -362,8 +374,10 @@ def _errors(fe: pl.DataFrame) -> pl.DataFrame:
 
 
 def _visits(fe: pl.DataFrame) -> pl.DataFrame:
-    v = fe.filter(pl.col("kind") == int(K.PAGE_VIEW)).group_by("session_id", "page").agg(
-        views=pl.len().cast(pl.UInt32), first_t=pl.col("t").min()
+    v = (
+        fe.filter(pl.col("kind") == int(K.PAGE_VIEW))
+        .group_by("session_id", "page")
+        .agg(views=pl.len().cast(pl.UInt32), first_t=pl.col("t").min())
     )
     return v.select(list(VISIT_SCHEMA)).cast(VISIT_SCHEMA)  # type: ignore[arg-type]
 
@@ -386,16 +400,10 @@ def _with_pages(findings: pl.DataFrame, urls: UrlRules) -> pl.DataFrame:
 
 
 def _session_table(events: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    from cemreplay.events import session_stats
     from cemreplay.score import score
-    from cemreplay.store import _session_stats
 
-    stats = _session_stats(events)
-    cols = [c for c in SESSIONS_COLUMNS if c not in ("session_id", "visitor_id", "score")]
-    rows = [(sid, *vals) for sid, vals in stats.items()]
-    s = pl.DataFrame(
-        rows, schema={"session_id": pl.String, **{c: SESSIONS_COLUMNS[c] for c in cols}},
-        orient="row",
-    )  # fmt: skip
+    s = session_stats(events)
     vis = events.group_by(pl.col("session_id").cast(pl.String)).agg(
         visitor_id=pl.col("visitor_id").first().cast(pl.String)
     )
@@ -457,9 +465,7 @@ def facts_from_events(
     goals = []
     for goal, label in zip(cfg.goals, cfg.goal_labels(), strict=True):
         g = clicks_to_goal(events, goal, max_clicks=cfg.max_clicks).units
-        goals.append(
-            g.with_columns(session_id=_unit_session(pl.col("unit")), goal=pl.lit(label))
-        )
+        goals.append(g.with_columns(session_id=_unit_session(pl.col("unit")), goal=pl.lit(label)))
     return Facts(
         sessions=sessions,
         findings=_with_pages(findings, cfg.urls),
@@ -534,15 +540,82 @@ def concat_facts(parts: Iterable[Facts], config: ReportConfig | None = None) -> 
     return Facts(**tables, config=cfg)
 
 
+# ----------------------------------------------------------------------------------------------
+# Facts kept in a store
+
+#: The facts tables a store keeps per session (``analyze`` computes them with the default
+#: :class:`ReportConfig`); the sessions and findings tables come from its index and findings.
+STORED_TABLES: Final = (
+    "visits", "touches", "submits", "submit_fields", "errors", "funnel_units", "funnel_drops",
+    "goals",
+)  # fmt: skip
+_BLOB_VERSION: Final = 1
+
+
+class FactsFormatError(CemReplayError):
+    """Stored report facts cannot be read (written by another cemreplay, or damaged)."""
+
+
+def facts_blob(
+    events: pl.DataFrame,
+    findings: pl.DataFrame,
+    config: ReportConfig | None = None,
+    *,
+    sessions: pl.DataFrame | None = None,
+) -> bytes:
+    """The facts of ``events`` (whole sessions) as bytes for a store to keep.
+
+    What :meth:`cemreplay.store.SQLiteStore.analyze` stores per analyzed chunk: the
+    :data:`STORED_TABLES` of :func:`facts_from_events` (given the chunk's ``findings``, as
+    the store keeps them) and, when ``sessions`` (the chunk's sessions index rows, as the
+    store keeps them) is given, those rows and the findings with their pages, so that a
+    report needs neither the index nor the findings table. Each table as Arrow IPC (zstd),
+    in one msgpack map with a format version. :func:`from_store` reads them back
+    (:func:`facts_of_blob`) instead of decoding the events again.
+    """
+    ids = events.select(pl.col("session_id").cast(pl.String).unique())
+    f = facts_from_events(events, findings, sessions=ids, config=config)
+    tables = {name: getattr(f, name) for name in STORED_TABLES}
+    if sessions is not None:
+        tables["sessions"] = _conform(sessions, SESSIONS_COLUMNS)
+        tables["findings"] = f.findings
+    out: dict[str, Any] = {"v": _BLOB_VERSION}
+    for name, df in tables.items():
+        buf = io.BytesIO()
+        df.write_ipc(buf, compression="zstd")
+        out[name] = buf.getvalue()
+    return msgpack.packb(out)  # type: ignore[no-any-return]
+
+
+def facts_of_blob(data: bytes, sessions: list[str] | None = None) -> dict[str, pl.DataFrame]:
+    """The tables kept in ``data`` (:func:`facts_blob`: the :data:`STORED_TABLES`, and
+    ``sessions`` and ``findings`` when kept), of the sessions ``sessions`` only when given."""
+    try:
+        got = msgpack.unpackb(data, raw=False)
+        if got.get("v") != _BLOB_VERSION:
+            raise ValueError(f"format version {got.get('v')!r}, expected {_BLOB_VERSION}")
+        names = [*STORED_TABLES, *(n for n in ("sessions", "findings") if n in got)]
+        tables = {name: pl.read_ipc(io.BytesIO(got[name])) for name in names}
+    except (ValueError, KeyError, TypeError, AttributeError, pl.exceptions.PolarsError) as exc:
+        raise FactsFormatError(
+            f"stored report facts cannot be read: {exc}; hint: run `cemreplay analyze` with "
+            "this cemreplay to rewrite them"
+        ) from exc
+    if sessions is not None:
+        keep = pl.DataFrame({"session_id": sessions}, schema={"session_id": pl.String})
+        tables = {n: df.join(keep, on="session_id", how="semi") for n, df in tables.items()}
+    return tables
+
+
 def _chunk_facts(
-    path: str, visitors: list[str], findings: pl.DataFrame, index: pl.DataFrame,
+    path: str, sessions: list[str], findings: pl.DataFrame, index: pl.DataFrame,
     cfg: ReportConfig,
 ) -> Facts:  # fmt: skip
-    """The facts of one chunk of visitors, read from the store at ``path`` (a worker's job)."""
+    """The facts of one chunk of sessions, read from the store at ``path`` (a worker's job)."""
     from cemreplay.store import open_store
 
     with open_store(path, create=False) as st:
-        events = st.events(visitors=visitors)
+        events = st.events(sessions=sessions)
     return _part(events, findings, index, cfg)
 
 
@@ -561,15 +634,23 @@ def from_store(
     chunk_visitors: int = 20_000,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    kept: bool = True,
 ) -> Facts:
-    """The facts of a whole store, streamed a chunk of visitors at a time.
+    """The facts of a whole store.
 
-    Uses the store's sessions index (segments, scores) and findings as ``cemreplay analyze``
-    left them; events are decoded chunk by chunk and dropped after their facts are taken.
-    ``workers`` > 1 reads, decodes and takes facts of chunks in that many processes at once
-    (an SQLite store only; each opens the file read-only, WAL lets them read together), at
-    most two chunks per worker in flight. ``progress(done, total)`` is called after each chunk
-    (visitors).
+    Reads the facts ``analyze`` kept per session (store version 4 on, computed with the
+    default :class:`ReportConfig`), with the session's index row (segments, score) and
+    findings as ``analyze`` stored them: no event is decoded. When some sessions have no kept
+    facts for this ``config`` (analyzed before version 4, findings replaced since by
+    ``save_findings``, or a config other than the default), the index and findings are read
+    from the store's tables and those sessions' facts are computed from their events, a
+    chunk of ``chunk_visitors`` visitors at a time, decoded and dropped after their facts
+    are taken. ``workers`` > 1 reads, decodes and takes facts of such chunks
+    in that many processes at once (an SQLite store only; each opens the file read-only, WAL
+    lets them read together), at most two chunks per worker in flight.
+    ``progress(done, total)`` is called as sessions' facts are read or computed.
+    ``kept=False`` ignores the kept facts and computes every session's from its events (the
+    same tables, slower: for checking and benchmarks).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
@@ -577,20 +658,85 @@ def from_store(
     if isinstance(cv, bool) or not isinstance(cv, int) or cv < 1:
         raise ConfigError(f"chunk_visitors must be an int >= 1, got {chunk_visitors!r}")
     cfg = config or ReportConfig()
-    index = store.sessions(limit=None)
-    if index.height and not bool(index["analyzed"].all()):
-        raise ConfigError(
-            f"{int((~index['analyzed']).sum())} session(s) in the store are not analyzed; "
-            "hint: run `cemreplay analyze --db PATH` first"
-        )
-    index = _conform(index, SESSIONS_COLUMNS)
-    fnd = store.findings().with_columns(pl.col("session_id").cast(pl.String))
-    vis = index["visitor_id"].unique().sort().to_list()
-    chunks = [vis[k : k + chunk_visitors] for k in range(0, len(vis), chunk_visitors)]
-    total = len(vis)
+    has_kept = all(
+        hasattr(store, m)
+        for m in ("facts_parts", "sessions_without_facts", "dirty_sessions", "session_count")
+    )
+    if not (kept and has_kept):
+        index, fnd = _index_and_findings(store)
+        if progress is not None:
+            progress(0, index.height)
+        made = _computed(store, index, fnd, cfg, chunk_visitors, workers, 0, index.height, progress)
+        return replace(concat_facts(made, cfg), sessions=index, findings=_with_pages(fnd, cfg.urls))
+    dirty = store.dirty_sessions()
+    if dirty:
+        raise _not_analyzed(dirty)
+    total = store.session_count()
     done = 0
     if progress is not None:
         progress(0, total)
+    parts: list[Facts] = []
+    base = empty_facts(cfg)
+    kept_sessions, kept_findings = [], []
+    for data, n, ids in store.facts_parts(cfg.key()):
+        tables = facts_of_blob(data, ids)
+        s, f = tables.pop("sessions", None), tables.pop("findings", None)
+        if s is not None and f is not None:
+            kept_sessions.append(s)
+            kept_findings.append(f)
+        parts.append(replace(base, **tables))  # type: ignore[arg-type]
+        done = min(total, done + n)
+        if progress is not None:
+            progress(done, total)
+    missing = store.sessions_without_facts(cfg.key())
+    if missing or len(kept_sessions) < len(parts):
+        # the index and findings from the store's tables; facts of the missing from events
+        index, fnd = _index_and_findings(store)
+        todo = index.join(pl.DataFrame({"session_id": missing}), on="session_id", how="semi")
+        parts += _computed(
+            store, todo, fnd, cfg, chunk_visitors, workers, total - todo.height, total, progress
+        )
+        return replace(
+            concat_facts(parts, cfg), sessions=index, findings=_with_pages(fnd, cfg.urls)
+        )
+    # in the order the store's sessions() and findings() give them
+    index = pl.concat(kept_sessions).sort("first_ts", "session_id", descending=[True, False])
+    found = pl.concat(kept_findings).sort("session_id", "t", "kind", maintain_order=True)
+    return replace(concat_facts(parts, cfg), sessions=index, findings=found)
+
+
+def _not_analyzed(n: int) -> ConfigError:
+    return ConfigError(
+        f"{n} session(s) in the store are not analyzed; hint: run `cemreplay analyze --db PATH` "
+        "first"
+    )
+
+
+def _index_and_findings(store: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The store's sessions index (conformed) and findings, read whole."""
+    index = store.sessions(limit=None)
+    if index.height and not bool(index["analyzed"].all()):
+        raise _not_analyzed(int((~index["analyzed"]).sum()))
+    fnd = store.findings().with_columns(pl.col("session_id").cast(pl.String))
+    return _conform(index, SESSIONS_COLUMNS), fnd
+
+
+def _computed(
+    store: Any, todo: pl.DataFrame, fnd: pl.DataFrame, cfg: ReportConfig, chunk_visitors: int,
+    workers: int, done: int, total: int, progress: Callable[[int, int], None] | None,
+) -> list[Facts]:  # fmt: skip
+    """The facts of the sessions in ``todo`` (index rows) computed from their events, a
+    chunk of visitors at a time."""
+    vis = todo["visitor_id"].unique().sort().to_list()
+    chunks = [vis[k : k + chunk_visitors] for k in range(0, len(vis), chunk_visitors)]
+    ids_of = {
+        v: g["session_id"].to_list()
+        for (v,), g in todo.select("visitor_id", "session_id").group_by("visitor_id")
+    }
+
+    def sessions_of(c: list[str]) -> list[str]:
+        return [s for v in c for s in ids_of[v]]
+
     parts: list[Facts] = []
     path = getattr(store, "path", None)
     if workers > 1 and path is not None and len(chunks) > 1:
@@ -600,16 +746,16 @@ def from_store(
         ctx = multiprocessing.get_context("spawn")  # polars' threads do not survive a fork
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         try:
-            todo = list(reversed(chunks))
+            pending = list(reversed(chunks))
             running: dict[Future[Facts], int] = {}
-            while todo or running:
-                while todo and len(running) < 2 * workers:
-                    c = todo.pop()
-                    ids = index.filter(pl.col("visitor_id").is_in(c))["session_id"]
-                    sub_f = fnd.join(pl.DataFrame({"session_id": ids}), on="session_id", how="semi")
-                    sub_s = index.filter(pl.col("session_id").is_in(ids.implode()))
-                    fut = pool.submit(_chunk_facts, str(path), c, sub_f, sub_s, cfg)
-                    running[fut] = len(c)
+            while pending or running:
+                while pending and len(running) < 2 * workers:
+                    ids = sessions_of(pending.pop())
+                    sub = pl.DataFrame({"session_id": ids}, schema={"session_id": pl.String})
+                    sub_f = fnd.join(sub, on="session_id", how="semi")
+                    sub_s = todo.join(sub, on="session_id", how="semi")
+                    fut = pool.submit(_chunk_facts, str(path), ids, sub_f, sub_s, cfg)
+                    running[fut] = len(ids)
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     parts.append(fut.result())
@@ -618,23 +764,23 @@ def from_store(
                         progress(done, total)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-    else:
-        # read and decode the next chunk in a thread while this one's facts are taken (SQLite
-        # and polars release the GIL): one chunk of events ahead at most
-        from concurrent.futures import ThreadPoolExecutor
+        return parts
+    # read and decode the next chunk in a thread while this one's facts are taken (SQLite and
+    # polars release the GIL): one chunk of events ahead at most
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            nxt = ahead.submit(store.events, visitors=chunks[0]) if chunks else None
-            for k, c in enumerate(chunks):
-                assert nxt is not None
-                events = nxt.result()
-                nxt = None
-                if k + 1 < len(chunks):
-                    nxt = ahead.submit(store.events, visitors=chunks[k + 1])
-                parts.append(_part(events, fnd, index, cfg))
-                del events
-                done += len(c)
-                if progress is not None:
-                    progress(done, total)
-    out = concat_facts(parts, cfg)
-    return replace(out, sessions=index, findings=_with_pages(fnd, cfg.urls))
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        per_chunk = [sessions_of(c) for c in chunks]
+        nxt = ahead.submit(store.events, sessions=per_chunk[0]) if chunks else None
+        for k in range(len(chunks)):
+            assert nxt is not None
+            events = nxt.result()
+            nxt = None
+            if k + 1 < len(chunks):
+                nxt = ahead.submit(store.events, sessions=per_chunk[k + 1])
+            parts.append(_part(events, fnd, todo, cfg))
+            del events
+            done += len(per_chunk[k])
+            if progress is not None:
+                progress(done, total)
+    return parts

@@ -6,6 +6,7 @@ segment value, the value in front). Shares come with Wilson 95 % intervals (``_l
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -50,9 +51,16 @@ def _segments(by: By) -> list[str]:
 
 
 def _run(
-    facts: Facts, by: By, where: Where, table: Callable[[Facts], pl.DataFrame]
-) -> pl.DataFrame:
-    """``table`` over the facts filtered by ``where``, once per segment of ``by``."""
+    facts: Facts, by: By, where: Where, table: Callable[[Facts], pl.DataFrame],
+    uses: Sequence[str] | None = None,
+) -> pl.DataFrame:  # fmt: skip
+    """``table`` over the facts filtered by ``where``, once per segment of ``by``.
+
+    ``uses``: the only facts tables ``table`` reads besides ``sessions`` (the others are not
+    filtered or split: emptied first)."""
+    if uses is not None and (where or by):
+        unused = {n: df.clear() for n, df in facts.tables().items() if n not in {*uses, "sessions"}}
+        facts = replace(facts, **unused)  # type: ignore[arg-type]
     if where:
         facts = facts.where(**dict(where))
     cols = _segments(by)
@@ -62,8 +70,8 @@ def _run(
         "session_id", *[pl.col(c).fill_null(NONE_LABEL) for c in cols]
     )
     parts = []
-    for key, ids in seg.group_by(cols, maintain_order=True):
-        t = table(facts.only(ids["session_id"]))
+    for key, part in _partition(facts, seg, cols):
+        t = table(part)
         lits = [pl.lit(v, pl.String).alias(c) for c, v in zip(cols, key, strict=True)]
         parts.append(t.with_columns(lits).select(*cols, pl.exclude(cols)))
     if not parts:
@@ -72,6 +80,26 @@ def _run(
             *cols, pl.exclude(cols)
         )
     return pl.concat(parts, how="diagonal_relaxed").sort(cols, maintain_order=True)
+
+
+def _partition(
+    facts: Facts, seg: pl.DataFrame, cols: list[str]
+) -> list[tuple[tuple[Any, ...], Facts]]:
+    """The facts of each segment (``seg``: session_id and the segment columns), in the order
+    the segments first appear: one join per table rather than one per table and segment (as
+    :meth:`Facts.only` per segment would be; the same rows in the same order)."""
+    keys = [f"__seg{k}" for k in range(len(cols))]
+    s = seg.rename(dict(zip(cols, keys, strict=True)))
+    split: dict[str, dict[tuple[Any, ...], pl.DataFrame]] = {}
+    for name, df in facts.tables().items():
+        j = df.join(s, on="session_id", how="inner", maintain_order="left")
+        split[name] = j.partition_by(keys, as_dict=True, include_key=False, maintain_order=True)
+    out = []
+    for (key,) in seg.select(pl.struct(cols).unique(maintain_order=True)).iter_rows():
+        k = tuple(key[c] for c in cols)
+        tables = {n: split[n].get(k, df.clear()) for n, df in facts.tables().items()}
+        out.append((k, Facts(**tables, config=facts.config)))
+    return out
 
 
 def segment(
@@ -249,7 +277,7 @@ def worst_sessions(facts: Facts, n: int = 20, *, where: Where = None) -> pl.Data
 # -- forms --------------------------------------------------------------------------------------
 
 
-def _field_forms(facts: Facts) -> pl.DataFrame:
+def _field_forms_of(facts: Facts) -> pl.DataFrame:
     """Which form each (page, field) belongs to: the form it was most often submitted with in
     one page view; a field never submitted belongs to ``(unsent) <page>``."""
     sf = facts.submit_fields.group_by("page", "field", "form").agg(n=pl.len())
@@ -263,7 +291,28 @@ def _field_forms(facts: Facts) -> pl.DataFrame:
     return pl.concat([out, best.select(out.columns)]).unique(["page", "field"])
 
 
+_MEMO: dict[tuple[int, str], pl.DataFrame] = {}
+
+
+def _memo(facts: Facts, fn: Callable[[Facts], pl.DataFrame]) -> pl.DataFrame:
+    """``fn(facts)``, computed once per facts object (several tables share these frames)."""
+    key = (id(facts), fn.__name__)
+    got = _MEMO.get(key)
+    if got is None:
+        got = _MEMO[key] = fn(facts)
+        weakref.finalize(facts, _MEMO.pop, key, None)
+    return got
+
+
 def _form_sessions(facts: Facts) -> pl.DataFrame:
+    return _memo(facts, _form_sessions_of)
+
+
+def _field_forms(facts: Facts) -> pl.DataFrame:
+    return _memo(facts, _field_forms_of)
+
+
+def _form_sessions_of(facts: Facts) -> pl.DataFrame:
     """One row per session and form: viewed, started, submits, completed, first/last touch,
     the last field touched (the drop-off field when abandoned), completion time."""
     ff = _field_forms(facts)
@@ -628,6 +677,12 @@ def funnel_drops(
     return _run(facts, by, where, lambda f: _funnel_drops(f, watch))
 
 
+def _counts(values: pl.Series) -> pl.DataFrame:
+    """Value counts, most common first, ties by value (whatever the rows' order)."""
+    c = values.value_counts()
+    return c.sort(["count", values.name], descending=[True, False])
+
+
 def _cart_abandonment(facts: Facts) -> pl.DataFrame:
     n = len(facts.config.funnel)
     u = facts.funnel_units
@@ -637,7 +692,7 @@ def _cart_abandonment(facts: Facts) -> pl.DataFrame:
 
     def top(col: str) -> tuple[str | None, float | None]:
         """The most common non-null value among the drops and its share of all drops."""
-        c = d.select(pl.col(col).drop_nulls()).to_series().value_counts(sort=True)
+        c = _counts(d[col].drop_nulls())
         if c.height == 0:
             return None, None
         return str(c[0, 0]), float(c[0, 1] / d.height)
@@ -645,7 +700,7 @@ def _cart_abandonment(facts: Facts) -> pl.DataFrame:
     names = _labels(facts)
     step, step_share = (None, None)
     if d.height:
-        s = d["step"].value_counts(sort=True)
+        s = _counts(d["step"])
         step, step_share = names[int(s[0, 0]) - 1], float(s[0, 1] / d.height)
     finding, finding_share = top("last_finding")
     fld, fld_share = top("last_field")
@@ -677,7 +732,7 @@ def cart_abandonment(facts: Facts, *, by: By = None, where: Where = None) -> pl.
     "How many carts did Norwegian visitors from the spring promotion abandon, and what went
     wrong" is ``cart_abandonment(facts, where={"country": "NO", "campaign": "spring-promo"})``.
     """
-    return _run(facts, by, where, _cart_abandonment)
+    return _run(facts, by, where, _cart_abandonment, uses=("funnel_units", "funnel_drops"))
 
 
 # -- time ---------------------------------------------------------------------------------------
