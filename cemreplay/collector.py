@@ -527,6 +527,10 @@ def create_app(
                 "dropped": sender.dropped,
                 "retries": sender.retries,
             }
+        elif (wh := getattr(analyzer, "webhook_stats", None)) is not None and (
+            got := wh()
+        ) is not None:
+            extra["webhook"] = got  # the live worker process's sender
         return JSONResponse(
             {
                 "ok": ok,

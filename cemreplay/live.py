@@ -369,8 +369,13 @@ class LiveAnalyzer:
     def notify(self, session_ids: Iterable[str], acked: float | None = None) -> None:
         """Sessions changed by a durable commit acknowledged at ``acked`` (wall s)."""
         at = self.clock() if acked is None else acked
+        self.notify_acked((sid, at) for sid in session_ids)
+
+    def notify_acked(self, pairs: Iterable[tuple[str, float]]) -> None:
+        """Sessions changed by durable commits, each with the wall time (s) it was
+        acknowledged at (a session already pending keeps its earlier time)."""
         with self._cv:
-            for sid in session_ids:
+            for sid, at in pairs:
                 if sid not in self._pending:
                     self._pending[sid] = at
             while len(self._pending) > self.max_pending:
@@ -556,22 +561,30 @@ class LiveConfig:
     """What ``cemreplay serve --live`` turns on (see :func:`cemreplay.collector.create_app`).
 
     ``rules``: the live rules (or their ``--live-rules`` text); ``webhook``: URL to POST
-    signals to, signed with ``webhook_secret``; ``answer``: serve ``GET /v1/live/<id>`` to
-    the snippet; ``log``: log each signal; ``max_age_ms``, ``max_pending``,
-    ``baseline_refresh_s``: see :class:`LiveAnalyzer`.
+    signals to, signed with ``webhook_secret`` (``webhook_timeout_s`` per attempt);
+    ``answer``: serve ``GET /v1/live/<id>`` to the snippet; ``log``: log each signal;
+    ``max_age_ms``, ``max_pending``, ``baseline_refresh_s``: see :class:`LiveAnalyzer`;
+    ``process``: run the analyzer, the baseline refresh and the webhook sender in a worker
+    process (:class:`cemreplay.live_process.LiveProcess`, the default) rather than on threads
+    of the collector's process (False), where they compete with ingest for the GIL.
     """
 
     rules: Sequence[Rule] | str = DEFAULT_RULES
     webhook: str | None = None
     webhook_secret: str | None = None
+    webhook_timeout_s: float = 2.0
     answer: bool = True
     log: bool = True
     max_age_ms: int | None = 30 * 60_000
     max_pending: int = 50_000
     baseline_refresh_s: float | None = 3600.0
+    process: bool = True
 
-    def build(self, store: SQLiteStore) -> tuple[LiveAnalyzer, AnswerChannel | None, Any]:
-        """The analyzer with its sinks, the answer channel and the webhook sender (or None)."""
+    def build(self, store: SQLiteStore) -> tuple[Any, AnswerChannel | None, Any]:
+        """The analyzer with its sinks (a :class:`LiveAnalyzer`, or with ``process`` a
+        :class:`cemreplay.live_process.LiveProcess`), the answer channel and the webhook
+        sender of this process (None without a webhook, or with ``process``: the worker
+        has it)."""
         from cemreplay.webhook import WebhookSender
 
         rules = parse_rules(self.rules) if isinstance(self.rules, str) else tuple(self.rules)
@@ -579,9 +592,28 @@ class LiveConfig:
         answer = AnswerChannel() if self.answer else None
         if answer is not None:
             sinks.append(answer)
+        if self.process:
+            from cemreplay.live_process import LiveProcess, WorkerSpec
+
+            if self.webhook is not None:  # refused here, not in the worker
+                WebhookSender(self.webhook, self.webhook_secret, timeout_s=self.webhook_timeout_s)
+            spec = WorkerSpec(
+                str(store.path),
+                rules,
+                webhook=self.webhook,
+                webhook_secret=self.webhook_secret,
+                webhook_timeout_s=self.webhook_timeout_s,
+                log=self.log,
+                max_age_ms=self.max_age_ms,
+                max_pending=self.max_pending,
+                baseline_refresh_s=self.baseline_refresh_s,
+            )
+            return LiveProcess(spec, sinks, max_pending=self.max_pending), answer, None
         sender = None
         if self.webhook is not None:
-            sender = WebhookSender(self.webhook, self.webhook_secret)
+            sender = WebhookSender(
+                self.webhook, self.webhook_secret, timeout_s=self.webhook_timeout_s
+            )
             sinks.append(WebhookSink(sender))
         if self.log:
             sinks.append(LogSink())
