@@ -58,6 +58,7 @@ class WorkerSpec:
     max_age_ms: int | None = 30 * 60_000
     max_pending: int = 50_000
     baseline_refresh_s: float | None = 3600.0
+    batch_window_s: float = 0.25
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,6 +125,7 @@ def _worker(spec: WorkerSpec, inbox: Connection, outbox: Connection) -> None:
         max_pending=spec.max_pending,
         max_age_ms=spec.max_age_ms,
         baseline_refresh_s=spec.baseline_refresh_s,
+        batch_window_s=spec.batch_window_s,
     )
     seq = 0
     done = threading.Event()
