@@ -4,7 +4,8 @@
 True)``): the collector's writer hands it the ids of the sessions each durable commit changed
 (:meth:`LiveProcess.notify`: a bounded, insertion-ordered set under a lock, as
 :meth:`cemreplay.live.LiveAnalyzer.notify`; it never blocks), and one forwarding thread sends
-them through a pipe to a worker process started with ``spawn``. The worker runs a
+them through a pipe to a worker process (a fresh interpreter: ``python -m
+cemreplay.live_process``, so an embedding program's ``__main__`` is never re-run). The worker runs a
 :class:`cemreplay.live.LiveAnalyzer` over its own connection to the same SQLite store (WAL:
 it reads the batches the collector committed; its writes of findings and indexes are short
 transactions), the store-wide baseline refresh, the webhook sender and the log sink. It sends
@@ -12,9 +13,9 @@ every signal back, with its counters, to a receiving thread in the collector, wh
 answer channel (``GET /v1/live/<id>``) and ``/healthz``.
 
 Start and stop: the worker dies with its pipe (EOF: the collector exited, however abruptly)
-and is a daemon process; :meth:`LiveProcess.stop` drains what is pending for at most
-``drain_s``, asks the worker to stop, waits for it, and terminates it only if it does not
-exit. A worker that dies is reported in ``/healthz`` (``live.worker``); the sessions it had
+and ignores SIGINT (the collector stops it); :meth:`LiveProcess.stop` drains what is pending
+for at most ``drain_s``, asks the worker to stop, waits for it, and terminates it only if it
+does not exit. A worker that dies is reported in ``/healthz`` (``live.worker``); the sessions it had
 not analyzed stay marked dirty in the store, so the next ``cemreplay analyze`` covers them.
 """
 
@@ -24,13 +25,16 @@ import collections
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
+import os
 import signal as _signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from cemreplay.errors import ConfigError
@@ -218,7 +222,7 @@ class LiveProcess:
         self._worker: dict[str, Any] = {}
         self._state = "not started"
         self._stop = False
-        self._proc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._to_worker: Connection | None = None
         self._from_worker: Connection | None = None
         self._threads: list[threading.Thread] = []
@@ -247,19 +251,32 @@ class LiveProcess:
         if spec.log and spec.log_level is None and logging.getLogger().handlers:
             # the collector logs (serve configured it): the worker logs its signals alike
             spec = dataclasses.replace(spec, log_level=log.getEffectiveLevel())
-        ctx = multiprocessing.get_context("spawn")
-        w_in, to_worker = ctx.Pipe(duplex=False)
-        from_worker, w_out = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(
-            target=_worker,
-            args=(spec, w_in, w_out),
-            name="cemreplay-live",
-            daemon=True,
-        )
-        self._proc.start()
-        w_in.close()  # the worker's ends: closed here so that EOF means its exit
-        w_out.close()
-        self._to_worker, self._from_worker = to_worker, from_worker
+        # A fresh interpreter running this module (not multiprocessing's spawn, which would
+        # re-import the embedding program's __main__), importing this same cemreplay.
+        w_in, to_worker = os.pipe()
+        from_worker, w_out = os.pipe()
+        here = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        )}
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "cemreplay.live_process", str(w_in), str(w_out)],
+                pass_fds=(w_in, w_out),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except BaseException:
+            for fd in (w_in, to_worker, from_worker, w_out):
+                os.close(fd)
+            raise
+        finally:
+            if self._proc is not None:
+                os.close(w_in)  # the worker's ends: closed here so that EOF means its exit
+                os.close(w_out)
+        self._to_worker = Connection(to_worker, readable=False)
+        self._from_worker = Connection(from_worker, writable=False)
+        self._to_worker.send(("spec", spec))
         self._state = "running"
         self._stop = False
         self._threads = [
@@ -273,7 +290,8 @@ class LiveProcess:
     def stop(self, *, drain_s: float = 5.0) -> None:
         """Let the worker analyze what is pending for at most ``drain_s`` more seconds, then
         stop it (terminated if it has not exited 10 s later) and the threads."""
-        if self._proc is None:
+        proc = self._proc
+        if proc is None:
             return
         end = time.monotonic() + drain_s
         self.wait_idle(drain_s)
@@ -284,20 +302,21 @@ class LiveProcess:
         if self._to_worker is not None:
             with contextlib.suppress(OSError):
                 self._to_worker.send(("stop", max(0.0, end - time.monotonic())))
-        self._proc.join(timeout=max(0.0, end - time.monotonic()) + 10)
-        if self._proc.is_alive():
+        try:
+            proc.wait(timeout=max(0.0, end - time.monotonic()) + 10)
+        except subprocess.TimeoutExpired:
             log.warning("live worker did not stop; terminating it")
-            self._proc.terminate()
-            self._proc.join(timeout=5)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join(timeout=5)
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
         self._threads[1].join(timeout=5)
         for conn in (self._to_worker, self._from_worker):
             if conn is not None:
                 conn.close()
         self._to_worker = self._from_worker = None
-        self._proc.close()
         self._proc = None
         self._threads = []
         if self._state == "running":
@@ -365,7 +384,7 @@ class LiveProcess:
             if kind == "bye":
                 break
         if not self._stop and self._state == "running":
-            code = self._proc.exitcode if self._proc is not None else None
+            code = self._proc.poll() if self._proc is not None else None
             self._state = "exited"
             log.error(
                 "the live worker process exited (code %s); live analysis stopped, the "
@@ -404,3 +423,25 @@ class LiveProcess:
         if wh is None and self.spec.webhook is not None:
             return {"queued": 0, "sent": 0, "failed": 0, "dropped": 0, "retries": 0}
         return None if wh is None else dict(wh)
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m cemreplay.live_process IN_FD OUT_FD``: the worker (started by
+    :meth:`LiveProcess.start`; the first message on ``IN_FD`` is its :class:`WorkerSpec`)."""
+    inbox = Connection(int(argv[0]), writable=False)
+    outbox = Connection(int(argv[1]), readable=False)
+    try:
+        kind, spec = inbox.recv()
+    except (EOFError, OSError):
+        return 1
+    if kind != "spec" or not isinstance(spec, WorkerSpec):
+        return 2
+    _worker(spec, inbox, outbox)
+    return 0
+
+
+if __name__ == "__main__":
+    # the module under its own name, so that the spec unpickles to this very class
+    from cemreplay.live_process import _main as main
+
+    raise SystemExit(main(sys.argv[1:]))
