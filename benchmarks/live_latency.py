@@ -1,6 +1,7 @@
 """Latency of live signals: from a batch acknowledged to its signal at the webhook.
 
-``python benchmarks/live_latency.py`` starts ``cemreplay serve --live --webhook ...`` as a
+``python benchmarks/live_latency.py`` starts ``cemreplay serve --live --webhook ...`` (live
+analysis in its worker process; ``--live-in-collector`` for threads of the collector) as a
 subprocess on a free 127.0.0.1 port and a webhook receiver in another subprocess (it stamps
 each arrival with the wall clock and writes it down), then sends ``--rate`` batches per second
 for ``--duration`` seconds from raw asyncio keep-alive connections (open loop: batch ``k``
@@ -9,7 +10,11 @@ rage click on a button that throws a JS error), so every acknowledged batch shou
 signal. Latency = receiver's arrival time - client's time of the 204. A second run without
 ``--live`` gives the acknowledgement latency to compare (the live path must not slow ingest).
 
-Prints one JSON object. Target (issue #10): signal p99 under 1 s at 1,000 batches/s.
+Prints one JSON object (``--json F`` also writes it): per run the offered and achieved
+(acknowledged) rates, how late the client sent against its schedule, ack and signal latency
+p50/p90/p99/max, signals expected (acknowledged batches) and received, the CPU seconds of the
+collector and of the live worker, the load average; ``target_met``: issue #10's target,
+signal p99 under 1 s with >= 99 % of 1,000 batches/s acknowledged and every signal received.
 Run it under ``flock /tmp/cem-heavy.lock`` on the shared machine.
 """
 
