@@ -18,6 +18,7 @@ figures in ``docs/live.md``.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import logging
 import re
@@ -44,6 +45,7 @@ __all__ = [
     "Signal",
     "Sink",
     "WebhookSink",
+    "add_pending",
     "evaluate",
     "parse_rules",
 ]
@@ -298,6 +300,25 @@ class AnswerChannel:
 # The analyzer
 
 
+def add_pending(
+    pending: collections.OrderedDict[str, float],
+    pairs: Iterable[tuple[str, float]],
+    max_pending: int,
+) -> int:
+    """Add (session id, acknowledged wall time) pairs to an insertion-ordered pending set (a
+    session already there keeps its earlier time), drop the oldest beyond ``max_pending``;
+    how many were dropped. The caller holds the lock."""
+    for sid, at in pairs:
+        if sid not in pending:
+            pending[sid] = at
+    dropped = 0
+    while len(pending) > max_pending:
+        pending.popitem(last=False)
+        dropped += 1
+    return dropped
+
+
+
 @dataclass
 class LiveAnalyzer:
     """Incremental analysis of changed sessions and live signals, on one worker thread.
@@ -388,12 +409,7 @@ class LiveAnalyzer:
         with self._cv:
             if not self._pending:
                 self._since = time.monotonic()
-            for sid, at in pairs:
-                if sid not in self._pending:
-                    self._pending[sid] = at
-            while len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
-                self.dropped += 1
+            self.dropped += add_pending(self._pending, pairs, self.max_pending)
             self._cv.notify()
 
     @property
@@ -619,17 +635,10 @@ class LiveConfig:
 
             if self.webhook is not None:  # refused here, not in the worker
                 WebhookSender(self.webhook, self.webhook_secret, timeout_s=self.webhook_timeout_s)
+            # the worker builds the rest of this config on threads of its own (no answer
+            # channel there: it sends the signals back for this process's)
             spec = WorkerSpec(
-                str(store.path),
-                rules,
-                webhook=self.webhook,
-                webhook_secret=self.webhook_secret,
-                webhook_timeout_s=self.webhook_timeout_s,
-                log=self.log,
-                max_age_ms=self.max_age_ms,
-                max_pending=self.max_pending,
-                baseline_refresh_s=self.baseline_refresh_s,
-                batch_window_s=self.batch_window_s,
+                str(store.path), dataclasses.replace(self, rules=rules, process=False, answer=False)
             )
             return LiveProcess(spec, sinks, max_pending=self.max_pending), answer, None
         sender = None

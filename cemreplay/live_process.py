@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from cemreplay.errors import ConfigError
-from cemreplay.live import LiveAnalyzer, LogSink, Rule, Signal, WebhookSink
+from cemreplay.live import LiveAnalyzer, LiveConfig, Signal, add_pending
+from cemreplay.webhook import WebhookSender
 
 __all__ = ["LiveProcess", "WorkerSpec"]
 
@@ -50,19 +51,13 @@ _REPORT_S = 0.05
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What the worker process needs to build its analyzer and sinks (picklable)."""
+    """What the worker process needs (picklable): the store's path, the live config it
+    builds its analyzer and sinks from (``process=False``, ``answer=False``), and the log
+    level when the collector logs."""
 
     db_path: str
-    rules: tuple[Rule, ...]
-    webhook: str | None = None
-    webhook_secret: str | None = None
-    webhook_timeout_s: float = 2.0
-    log: bool = True
+    config: LiveConfig
     log_level: int | None = None
-    max_age_ms: int | None = 30 * 60_000
-    max_pending: int = 50_000
-    baseline_refresh_s: float | None = 3600.0
-    batch_window_s: float = 0.25
 
 
 # ----------------------------------------------------------------------------------------------
@@ -90,18 +85,12 @@ class _Outbox:
         return out
 
 
-def _counters(analyzer: LiveAnalyzer, sender: Any, seq: int) -> dict[str, Any]:
+def _counters(analyzer: LiveAnalyzer, sender: WebhookSender | None, seq: int) -> dict[str, Any]:
     st: dict[str, Any] = dict(analyzer.stats())
     st["busy"] = analyzer.pending > 0 or analyzer._busy
     st["seq"] = seq
     if sender is not None:
-        st["webhook"] = {
-            "queued": sender.queued,
-            "sent": sender.sent,
-            "failed": sender.failed,
-            "dropped": sender.dropped,
-            "retries": sender.retries,
-        }
+        st["webhook"] = sender.stats()
     return st
 
 
@@ -111,26 +100,13 @@ def _worker(spec: WorkerSpec, inbox: Connection, outbox: Connection) -> None:
     if spec.log_level is not None:
         logging.basicConfig(level=spec.log_level, format="%(name)s: %(message)s")
     from cemreplay.store import SQLiteStore
-    from cemreplay.webhook import WebhookSender
 
     store = SQLiteStore(spec.db_path)
     out = _Outbox(outbox)
-    sinks: list[Callable[[Signal], None]] = [out]
-    sender = None
-    if spec.webhook is not None:
-        sender = WebhookSender(spec.webhook, spec.webhook_secret, timeout_s=spec.webhook_timeout_s)
-        sinks.append(WebhookSink(sender))
-    if spec.log:
-        sinks.append(LogSink())
-    analyzer = LiveAnalyzer(
-        store,
-        spec.rules,
-        sinks,
-        max_pending=spec.max_pending,
-        max_age_ms=spec.max_age_ms,
-        baseline_refresh_s=spec.baseline_refresh_s,
-        batch_window_s=spec.batch_window_s,
+    analyzer, _, sender = dataclasses.replace(spec.config, process=False, answer=False).build(
+        store
     )
+    analyzer.sinks = (out, *analyzer.sinks)  # first: back to the collector
     seq = 0
     done = threading.Event()
 
@@ -233,12 +209,9 @@ class LiveProcess:
         """Sessions changed by a durable commit acknowledged at ``acked`` (wall s)."""
         at = time.time() if acked is None else acked
         with self._cv:
-            for sid in session_ids:
-                if sid not in self._pending:
-                    self._pending[sid] = at
-            while len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
-                self.dropped += 1
+            self.dropped += add_pending(
+                self._pending, ((sid, at) for sid in session_ids), self.max_pending
+            )
             self._cv.notify()
 
     # -- life cycle
@@ -248,7 +221,7 @@ class LiveProcess:
         if self._proc is not None:
             return self
         spec = self.spec
-        if spec.log and spec.log_level is None and logging.getLogger().handlers:
+        if spec.config.log and spec.log_level is None and logging.getLogger().handlers:
             # the collector logs (serve configured it): the worker logs its signals alike
             spec = dataclasses.replace(spec, log_level=log.getEffectiveLevel())
         # A fresh interpreter running this module (not multiprocessing's spawn, which would
@@ -420,7 +393,7 @@ class LiveProcess:
     def webhook_stats(self) -> dict[str, int] | None:
         """The worker's webhook counters (as ``WebhookSender``'s), None without a webhook."""
         wh = self._worker.get("webhook")
-        if wh is None and self.spec.webhook is not None:
+        if wh is None and self.spec.config.webhook is not None:
             return {"queued": 0, "sent": 0, "failed": 0, "dropped": 0, "retries": 0}
         return None if wh is None else dict(wh)
 

@@ -13,7 +13,7 @@ import pytest
 
 from cemreplay.detectors import detect
 from cemreplay.errors import ConfigError
-from cemreplay.live import DEFAULT_RULES, AnswerChannel, LiveAnalyzer, Signal
+from cemreplay.live import DEFAULT_RULES, AnswerChannel, LiveAnalyzer, LiveConfig, Signal
 from cemreplay.live_process import LiveProcess, WorkerSpec
 from cemreplay.store import SQLiteStore
 from cemreplay.synth import generate
@@ -22,8 +22,9 @@ from tests.live_support import struggling
 
 
 def _spec(db: Path, **kw: object) -> WorkerSpec:
-    return WorkerSpec(str(db), DEFAULT_RULES, log=False, max_age_ms=None,
-                      baseline_refresh_s=None, **kw)  # type: ignore[arg-type]
+    cfg = LiveConfig(DEFAULT_RULES, log=False, max_age_ms=None, baseline_refresh_s=None,
+                     process=False, answer=False, **kw)  # type: ignore[arg-type]
+    return WorkerSpec(str(db), cfg)
 
 
 def _gone(pid: int, timeout_s: float = 15.0) -> bool:
