@@ -147,3 +147,39 @@ def test_bad_settings_are_refused(tmp_path: Path):
         LiveProcess(_spec(tmp_path / "s.db"), max_pending=0)
     with SQLiteStore(tmp_path / "s.db") as st, pytest.raises(ConfigError):
         LiveAnalyzer(st, batch_window_s=-1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_serve_live_leaves_no_worker_behind(tmp_path: Path, how: signal.Signals):
+    """``cemreplay serve --live`` stopped (SIGTERM) or killed (SIGKILL): its worker goes too."""
+    import httpx
+
+    from tests.test_collector_crash import start_server
+
+    proc, url = start_server(tmp_path / "s.db", tmp_path / "server.log", "--live")
+    try:
+        end = time.monotonic() + 60
+        while (health := httpx.get(f"{url}/healthz", timeout=5).json())["live"]["worker"] != (
+            "running"
+        ) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert health["live"]["worker"] == "running"
+        workers = _children(proc.pid)
+        assert workers, "no worker process"
+        proc.send_signal(how)
+        proc.wait(timeout=30)
+        for pid in workers:
+            assert _gone(pid), f"worker {pid} outlived the collector"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
