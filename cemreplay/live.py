@@ -21,6 +21,7 @@ import collections
 import dataclasses
 import itertools
 import logging
+import os
 import re
 import threading
 import time
@@ -616,7 +617,7 @@ class LiveConfig:
     max_pending: int = 50_000
     baseline_refresh_s: float | None = 3600.0
     batch_window_s: float = 0.25
-    process: bool = True
+    process: bool = os.name != "nt"  # the worker is handed its pipes by descriptor
 
     def build(self, store: SQLiteStore) -> tuple[Any, AnswerChannel | None, Any]:
         """The analyzer with its sinks (a :class:`LiveAnalyzer`, or with ``process`` a
