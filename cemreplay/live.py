@@ -11,8 +11,9 @@ log.
 
 Nothing here makes a request wait: :meth:`LiveAnalyzer.notify` only records the ids under a
 lock (a bounded set; when full the oldest id is dropped and counted), and every sink is
-non-blocking. The analysis does share the collector's CPU (and GIL) with ingest: see the
-figures in ``docs/live.md``.
+non-blocking. ``cemreplay serve --live`` runs the analyzer in a worker process
+(:mod:`cemreplay.live_process`), so that it does not share the collector's GIL; on threads of
+the collector (``LiveConfig(process=False)``) it does: see the figures in ``docs/live.md``.
 """
 
 from __future__ import annotations
