@@ -94,6 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
             rules=parse_rules(args.live_rules or "default"),
             webhook=args.webhook,
             webhook_secret=args.webhook_secret or os.environ.get("CEMREPLAY_WEBHOOK_SECRET"),
+            process=not args.live_in_collector,
         )
     serve(
         args.db,
@@ -150,6 +151,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="RULES",
         help="live rules, e.g. 'failed_submit>=2/same,rage_click->error_click<30s' "
         "(implies --live; default: those two)",
+    )
+    p.add_argument(
+        "--live-in-collector",
+        action="store_true",
+        help="run live analysis on threads of the collector's process instead of a worker "
+        "process (it then shares the GIL with ingest)",
     )
     p.set_defaults(handler=_serve)
 

@@ -520,13 +520,11 @@ def create_app(
         if analyzer is not None:
             extra["live"] = analyzer.stats()
         if sender is not None:
-            extra["webhook"] = {
-                "queued": sender.queued,
-                "sent": sender.sent,
-                "failed": sender.failed,
-                "dropped": sender.dropped,
-                "retries": sender.retries,
-            }
+            extra["webhook"] = sender.stats()
+        elif (wh := getattr(analyzer, "webhook_stats", None)) is not None and (
+            got := wh()
+        ) is not None:
+            extra["webhook"] = got  # the live worker process's sender
         return JSONResponse(
             {
                 "ok": ok,

@@ -11,15 +11,18 @@ log.
 
 Nothing here makes a request wait: :meth:`LiveAnalyzer.notify` only records the ids under a
 lock (a bounded set; when full the oldest id is dropped and counted), and every sink is
-non-blocking. The analysis does share the collector's CPU (and GIL) with ingest: see the
-figures in ``docs/live.md``.
+non-blocking. ``cemreplay serve --live`` runs the analyzer in a worker process
+(:mod:`cemreplay.live_process`), so that it does not share the collector's GIL; on threads of
+the collector (``LiveConfig(process=False)``) it does: see the figures in ``docs/live.md``.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import logging
+import os
 import re
 import threading
 import time
@@ -44,6 +47,7 @@ __all__ = [
     "Signal",
     "Sink",
     "WebhookSink",
+    "add_pending",
     "evaluate",
     "parse_rules",
 ]
@@ -298,6 +302,25 @@ class AnswerChannel:
 # The analyzer
 
 
+def add_pending(
+    pending: collections.OrderedDict[str, float],
+    pairs: Iterable[tuple[str, float]],
+    max_pending: int,
+) -> int:
+    """Add (session id, acknowledged wall time) pairs to an insertion-ordered pending set (a
+    session already there keeps its earlier time), drop the oldest beyond ``max_pending``;
+    how many were dropped. The caller holds the lock."""
+    for sid, at in pairs:
+        if sid not in pending:
+            pending[sid] = at
+    dropped = 0
+    while len(pending) > max_pending:
+        pending.popitem(last=False)
+        dropped += 1
+    return dropped
+
+
+
 @dataclass
 class LiveAnalyzer:
     """Incremental analysis of changed sessions and live signals, on one worker thread.
@@ -314,6 +337,11 @@ class LiveAnalyzer:
         Sessions waiting for analysis at most; when full the oldest is dropped (``dropped``).
     max_sessions_per_run:
         Sessions analyzed together at most (one decode, one detect, one transaction).
+    batch_window_s:
+        A run starts once the first pending session has waited this long (or
+        ``max_sessions_per_run`` are pending): a run costs ~35 ms whatever its size plus
+        ~0.1 ms per session, so gathering a quarter second of arrivals costs a signal at most
+        that much latency and saves most of the CPU at high rates (0: run at once).
     max_age_ms:
         A rule crossed by a finding older than this (event time against ``clock``) is not
         signalled: the visitor has left (default 30 min, the snippet's session timeout).
@@ -333,6 +361,7 @@ class LiveAnalyzer:
     sinks: Sequence[Callable[[Signal], None]] = ()
     max_pending: int = 50_000
     max_sessions_per_run: int = 1_000
+    batch_window_s: float = 0.0
     max_age_ms: int | None = 30 * 60_000
     clock: Callable[[], float] = time.time
     baselines: Any = None
@@ -354,6 +383,7 @@ class LiveAnalyzer:
     _busy: bool = field(default=False, repr=False)
     _refresher: threading.Thread | None = field(default=None, repr=False)
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)
+    _since: float = field(default=0.0, repr=False)  # monotonic s the oldest pending came
 
     def __post_init__(self) -> None:
         for name in ("max_pending", "max_sessions_per_run"):
@@ -363,19 +393,25 @@ class LiveAnalyzer:
         self.rules = tuple(self.rules)
         if not self.rules:
             raise ConfigError("LiveAnalyzer needs at least one rule")
+        if not isinstance(self.batch_window_s, int | float) or not 0 <= self.batch_window_s <= 60:
+            raise ConfigError(
+                f"LiveAnalyzer.batch_window_s must be 0 .. 60 s, got {self.batch_window_s!r}"
+            )
 
     # -- the collector's side: never blocks on analysis
 
     def notify(self, session_ids: Iterable[str], acked: float | None = None) -> None:
         """Sessions changed by a durable commit acknowledged at ``acked`` (wall s)."""
         at = self.clock() if acked is None else acked
+        self.notify_acked((sid, at) for sid in session_ids)
+
+    def notify_acked(self, pairs: Iterable[tuple[str, float]]) -> None:
+        """Sessions changed by durable commits, each with the wall time (s) it was
+        acknowledged at (a session already pending keeps its earlier time)."""
         with self._cv:
-            for sid in session_ids:
-                if sid not in self._pending:
-                    self._pending[sid] = at
-            while len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
-                self.dropped += 1
+            if not self._pending:
+                self._since = time.monotonic()
+            self.dropped += add_pending(self._pending, pairs, self.max_pending)
             self._cv.notify()
 
     @property
@@ -442,14 +478,21 @@ class LiveAnalyzer:
 
     def _take(self) -> dict[str, float] | None:
         with self._cv:
-            while not self._pending and not self._stop:
-                self._cv.wait(timeout=1.0)
+            while not self._stop:
+                if not self._pending:
+                    self._cv.wait(timeout=1.0)
+                    continue
+                left = self._since + self.batch_window_s - time.monotonic()
+                if left <= 0 or len(self._pending) >= self.max_sessions_per_run:
+                    break
+                self._cv.wait(timeout=left)  # gather more arrivals into this run
             if not self._pending:
                 return None
             got: dict[str, float] = {}
             while self._pending and len(got) < self.max_sessions_per_run:
                 sid, at = self._pending.popitem(last=False)
                 got[sid] = at
+            self._since = time.monotonic()  # those left over have waited a run already
             self._busy = True
             return got
 
@@ -556,22 +599,32 @@ class LiveConfig:
     """What ``cemreplay serve --live`` turns on (see :func:`cemreplay.collector.create_app`).
 
     ``rules``: the live rules (or their ``--live-rules`` text); ``webhook``: URL to POST
-    signals to, signed with ``webhook_secret``; ``answer``: serve ``GET /v1/live/<id>`` to
-    the snippet; ``log``: log each signal; ``max_age_ms``, ``max_pending``,
-    ``baseline_refresh_s``: see :class:`LiveAnalyzer`.
+    signals to, signed with ``webhook_secret`` (``webhook_timeout_s`` per attempt);
+    ``answer``: serve ``GET /v1/live/<id>`` to the snippet; ``log``: log each signal;
+    ``max_age_ms``, ``max_pending``, ``baseline_refresh_s``, ``batch_window_s``: see
+    :class:`LiveAnalyzer`;
+    ``process``: run the analyzer, the baseline refresh and the webhook sender in a worker
+    process (:class:`cemreplay.live_process.LiveProcess`, the default) rather than on threads
+    of the collector's process (False), where they compete with ingest for the GIL.
     """
 
     rules: Sequence[Rule] | str = DEFAULT_RULES
     webhook: str | None = None
     webhook_secret: str | None = None
+    webhook_timeout_s: float = 2.0
     answer: bool = True
     log: bool = True
     max_age_ms: int | None = 30 * 60_000
     max_pending: int = 50_000
     baseline_refresh_s: float | None = 3600.0
+    batch_window_s: float = 0.25
+    process: bool = os.name != "nt"  # the worker is handed its pipes by descriptor
 
-    def build(self, store: SQLiteStore) -> tuple[LiveAnalyzer, AnswerChannel | None, Any]:
-        """The analyzer with its sinks, the answer channel and the webhook sender (or None)."""
+    def build(self, store: SQLiteStore) -> tuple[Any, AnswerChannel | None, Any]:
+        """The analyzer with its sinks (a :class:`LiveAnalyzer`, or with ``process`` a
+        :class:`cemreplay.live_process.LiveProcess`), the answer channel and the webhook
+        sender of this process (None without a webhook, or with ``process``: the worker
+        has it)."""
         from cemreplay.webhook import WebhookSender
 
         rules = parse_rules(self.rules) if isinstance(self.rules, str) else tuple(self.rules)
@@ -579,9 +632,22 @@ class LiveConfig:
         answer = AnswerChannel() if self.answer else None
         if answer is not None:
             sinks.append(answer)
+        if self.process:
+            from cemreplay.live_process import LiveProcess, WorkerSpec
+
+            if self.webhook is not None:  # refused here, not in the worker
+                WebhookSender(self.webhook, self.webhook_secret, timeout_s=self.webhook_timeout_s)
+            # the worker builds the rest of this config on threads of its own (no answer
+            # channel there: it sends the signals back for this process's)
+            spec = WorkerSpec(
+                str(store.path), dataclasses.replace(self, rules=rules, process=False, answer=False)
+            )
+            return LiveProcess(spec, sinks, max_pending=self.max_pending), answer, None
         sender = None
         if self.webhook is not None:
-            sender = WebhookSender(self.webhook, self.webhook_secret)
+            sender = WebhookSender(
+                self.webhook, self.webhook_secret, timeout_s=self.webhook_timeout_s
+            )
             sinks.append(WebhookSink(sender))
         if self.log:
             sinks.append(LogSink())
@@ -592,5 +658,6 @@ class LiveConfig:
             max_pending=self.max_pending,
             max_age_ms=self.max_age_ms,
             baseline_refresh_s=self.baseline_refresh_s,
+            batch_window_s=self.batch_window_s,
         )
         return live, answer, sender

@@ -223,6 +223,16 @@ class WebhookSender:
         """Deliveries waiting (including those waiting for a retry)."""
         return len(self._q)
 
+    def stats(self) -> dict[str, int]:
+        """The counters ``/healthz`` shows: queued, sent, failed, dropped, retries."""
+        return {
+            "queued": self.queued,
+            "sent": self.sent,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "retries": self.retries,
+        }
+
     def start(self) -> WebhookSender:
         """Start the delivery thread (idempotent); returns self."""
         if not self._threads:

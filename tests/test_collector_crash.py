@@ -31,11 +31,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(db: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cemreplay.cli", "serve", "--db", str(db), "--host",
-         "127.0.0.1", "--port", str(port), "--token", "t"],
+         "127.0.0.1", "--port", str(port), "--token", "t", *extra],
         stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

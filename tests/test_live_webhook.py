@@ -107,10 +107,15 @@ def _post_all(c: TestClient, batches: list[bytes]) -> list[float]:
     return lat
 
 
-def test_collector_signals_reach_the_webhook_signed_and_the_answer_channel(tmp_path: Path):
+@pytest.mark.parametrize("process", [True, False], ids=["worker-process", "thread"])
+def test_collector_signals_reach_the_webhook_signed_and_the_answer_channel(
+    tmp_path: Path, process: bool
+):
     with receiver() as rec, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        live = LiveConfig(webhook=rec.url, webhook_secret="whsec", max_age_ms=None)
+        live = LiveConfig(
+            webhook=rec.url, webhook_secret="whsec", max_age_ms=None, process=process
+        )
         with _client(tmp_path / "c.db", live, site_key="k") as c:
             _post_all(c, encode(struggling(), site_key="k"))
             assert rec.wait(2)
@@ -131,15 +136,20 @@ def test_collector_signals_reach_the_webhook_signed_and_the_answer_channel(tmp_p
             assert c.get("/v1/live/S3?k=k").json()["signals"] == []
             assert c.get("/v1/live/S1?k=wrong").status_code == 403
             assert c.get("/v1/live/S1?k=k&after=x").status_code == 400
-            health = c.get("/healthz").json()
+            end = time.monotonic() + 2  # a worker process reports its counters every 50 ms
+            while (health := c.get("/healthz").json())["webhook"]["sent"] < 2:
+                if time.monotonic() > end:
+                    break
+                time.sleep(0.02)
             assert health["live"]["signals"] == 2 and health["webhook"]["sent"] == 2
         # without --live there is no answer channel
         with _client(tmp_path / "d.db", None) as c:
             assert c.get("/v1/live/S1").status_code == 404
 
 
+@pytest.mark.parametrize("process", [True, False], ids=["worker-process", "thread"])
 @pytest.mark.parametrize("mode", ["slow", "down"])
-def test_a_slow_or_down_webhook_costs_ingest_nothing(tmp_path: Path, mode: str):
+def test_a_slow_or_down_webhook_costs_ingest_nothing(tmp_path: Path, mode: str, process: bool):
     batches = encode(struggling(), site_key="k")
     many = []
     for k in range(40):  # 40 copies of the four sessions: 80 signals
@@ -149,10 +159,11 @@ def test_a_slow_or_down_webhook_costs_ingest_nothing(tmp_path: Path, mode: str):
     with warnings.catch_warnings(), receiver(sleep_s=3.0) as slow:
         warnings.simplefilter("ignore")
         url = slow.url if mode == "slow" else f"http://127.0.0.1:{_closed_port()}/hook"
-        live = LiveConfig(webhook=url, webhook_secret="k", max_age_ms=None)
+        live = LiveConfig(
+            webhook=url, webhook_secret="k", max_age_ms=None, webhook_timeout_s=1.0,
+            process=process,
+        )
         with _client(tmp_path / "c.db", live) as c:
-            sender = c.app.state.webhook  # type: ignore[attr-defined]
-            sender.timeout_s = 1.0
             lat = _post_all(c, many)
             analyzer = c.app.state.live  # type: ignore[attr-defined]
             assert analyzer.wait_idle(30)
@@ -160,7 +171,7 @@ def test_a_slow_or_down_webhook_costs_ingest_nothing(tmp_path: Path, mode: str):
             # when slow, refused when down): the slowest acknowledgement is far under that.
             assert max(lat) < 1.0, max(lat)
             assert analyzer.signals >= 2
-            assert sender.sent == 0
+            assert c.get("/healthz").json()["webhook"]["sent"] == 0
 
 
 def test_the_help_add_on_is_served(tmp_path: Path):
