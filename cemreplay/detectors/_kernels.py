@@ -654,6 +654,50 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
 
 
 @_jit
+def submit_neighbours(seg: Any, kind: Any, ok: Any, submit: int, error: int) -> Any:
+    """Per ``submit`` event among form events (arrays in row order, ``seg`` the session
+    index, ``ok`` whether an event counts as a success): the index of the first ``error``
+    event after it in its session, of the last one before it, and of the first success
+    after it; -1 when none."""
+    n = len(seg)
+    m = 0
+    for k in range(n):
+        if kind[k] == submit:
+            m += 1
+    err_after = np.full(m, -1, dtype=np.int64)
+    err_before = np.full(m, -1, dtype=np.int64)
+    ok_after = np.full(m, -1, dtype=np.int64)
+    # forwards: the latest error so far in the session
+    p = 0
+    last = -1
+    for k in range(n):
+        if k > 0 and seg[k] != seg[k - 1]:
+            last = -1
+        if kind[k] == error:
+            last = k
+        elif kind[k] == submit:
+            err_before[p] = last
+            p += 1
+    # backwards: the next error and the next success in the session
+    p = m
+    nxt_err = -1
+    nxt_ok = -1
+    for k in range(n - 1, -1, -1):
+        if k < n - 1 and seg[k] != seg[k + 1]:
+            nxt_err = -1
+            nxt_ok = -1
+        if kind[k] == submit:
+            p -= 1
+            err_after[p] = nxt_err
+            ok_after[p] = nxt_ok
+        if kind[k] == error:
+            nxt_err = k
+        if ok[k]:
+            nxt_ok = k
+    return err_after, err_before, ok_after
+
+
+@_jit
 def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, blur: int) -> Any:
     """Per ``error`` event among form events (arrays in row order): the index of the last
     CHANGE or BLUR of the same field in the same page view before it, -1 when none."""
