@@ -722,6 +722,19 @@ def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, bl
     return out
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _gallop(views: Any, at: int, j: int) -> Any:
+    """The first index from ``at`` on whose view is past row ``j`` (``views`` ascending):
+    a few steps forward (rows and views ascend together, so the answer is usually near),
+    then a binary search."""
+    nv = len(views)
+    for _ in range(4):
+        if at >= nv or views[at] > j:
+            return at
+        at += 1
+    return np.searchsorted(views, j, side="right")
+
+
 @_jit
 def page_of(starts: Any, views: Any, rows: Any) -> Any:
     """For each of ``rows`` (in recording order within sessions): its page view ordinal and
@@ -744,10 +757,10 @@ def page_of(starts: Any, views: Any, rows: Any) -> Any:
         while j >= starts[s + 1]:
             s += 1
         if vs < nv and views[vs] < starts[s]:
-            vs = np.searchsorted(views, starts[s])
+            vs = _gallop(views, vs, starts[s] - 1)
         vp = max(vp, vs)
         if vp < nv and views[vp] <= j:
-            vp = np.searchsorted(views, j, side="right")
+            vp = _gallop(views, vp, j)
         before = vp - vs
         has = vs < nv and views[vs] < starts[s + 1]
         ordinal[k] = max(before - 1, 0)
