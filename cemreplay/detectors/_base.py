@@ -335,22 +335,12 @@ for _k in RESPONSE_KINDS:
 
 
 def _rows_of(kind: npt.NDArray[np.uint8], lut: npt.NDArray[np.bool_]) -> I64:
-    """Rows whose kind is set in ``lut``, ascending: for up to :data:`_FEW_KINDS` kinds, by
-    numpy's vectorized comparisons (a branch per row, as a loop has, costs several times
-    more: kinds come in no predictable order); else on threads over parts of the rows."""
-    chosen = np.flatnonzero(lut)
-    if len(chosen) <= _FEW_KINDS:
-        mask = np.zeros(len(kind), dtype=np.bool_)
-        for k in chosen:
-            mask |= kind == k
-        return np.flatnonzero(mask).astype(np.int64, copy=False)
-    got = P.run(K.rows_of, P.row_parts(len(kind)), kind, lut)
-    out: I64 = got[0] if len(got) == 1 else np.concatenate(got)
+    """Rows whose kind is set in ``lut``, ascending: a mask of the rows (on threads over
+    parts of the rows), then numpy's vectorized search for its set entries."""
+    mask = np.empty(len(kind), dtype=np.bool_)
+    P.run(lambda a, b: K.kind_mask(kind[a:b], lut, mask[a:b]), P.row_parts(len(kind)))
+    out: I64 = np.flatnonzero(mask).astype(np.int64, copy=False)
     return out
-
-
-#: :func:`_rows_of` compares kinds one at a time up to this many.
-_FEW_KINDS: Final = 3
 
 
 def _page_of(starts: I64, views: I64, rows: I64) -> tuple[I64, I64]:

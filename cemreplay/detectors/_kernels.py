@@ -108,19 +108,11 @@ def gather_or(values: Any, idx: Any, default: Any) -> Any:
 
 
 @_jit
-def rows_of(kind: Any, lut: Any, lo: int, hi: int) -> Any:
-    """Rows lo..hi whose kind is set in ``lut``, ascending."""
-    m = 0
-    for j in range(lo, hi):
-        if lut[kind[j]]:
-            m += 1
-    out = np.empty(m, dtype=np.int64)
-    m = 0
-    for j in range(lo, hi):
-        if lut[kind[j]]:
-            out[m] = j
-            m += 1
-    return out
+def kind_mask(kind: Any, lut: Any, out: Any) -> None:
+    """Into ``out``: per row, is its kind set in ``lut``? Branch-free (a branch per row on
+    kinds, which come in no predictable order, is mostly mispredicted)."""
+    for j in range(len(kind)):
+        out[j] = lut[kind[j]]
 
 
 @_jit
