@@ -645,6 +645,15 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
     return entry[:m].copy(), reach[:m].copy(), stepk[:m].copy()
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count(kind: Any, of_kind: int) -> int:
+    """How many entries of ``kind`` are ``of_kind``."""
+    m = 0
+    for k in range(len(kind)):
+        m += kind[k] == of_kind
+    return m
+
+
 @_jit
 def submit_neighbours(seg: Any, kind: Any, ok: Any, submit: int, error: int) -> Any:
     """Per ``submit`` event among form events (arrays in row order, ``seg`` the session
@@ -652,10 +661,7 @@ def submit_neighbours(seg: Any, kind: Any, ok: Any, submit: int, error: int) -> 
     event after it in its session, of the last one before it, and of the first success
     after it; -1 when none."""
     n = len(seg)
-    m = 0
-    for k in range(n):
-        if kind[k] == submit:
-            m += 1
+    m = _count(kind, submit)
     err_after = np.full(m, -1, dtype=np.int64)
     err_before = np.full(m, -1, dtype=np.int64)
     ok_after = np.full(m, -1, dtype=np.int64)
@@ -694,11 +700,7 @@ def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, bl
     """Per ``error`` event among form events (arrays in row order): the index of the last
     CHANGE or BLUR of the same field in the same page view before it, -1 when none."""
     n = len(seg)
-    m = 0
-    for k in range(n):
-        if kind[k] == error:
-            m += 1
-    out = np.full(m, -1, dtype=np.int64)
+    out = np.full(_count(kind, error), -1, dtype=np.int64)
     last = {np.int64(0): np.int64(0)}
     m = 0
     for k in range(n):
