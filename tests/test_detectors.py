@@ -14,6 +14,7 @@ from cemreplay.detectors import (
     Config,
     DeadClickConfig,
     ExcessiveScrollConfig,
+    FailedSubmitConfig,
     FunnelAbandonConfig,
     RageClickConfig,
     ThrashedCursorConfig,
@@ -277,6 +278,28 @@ def test_successful_submit_is_not_abandoned_or_failed() -> None:
         }
     )
     assert detect(ev).height == 0
+
+
+def test_only_named_milestones_are_a_success_when_named() -> None:
+    ev = table(
+        {
+            "s": [
+                pv(0, "/signup"),
+                e(2000, K.SUBMIT, target="form"),
+                e(3000, K.MILESTONE, target="newsletter_shown"),
+                e(5000, K.MILESTONE, target="order_placed"),
+                e(40_000, K.PAGE_LEAVE),
+            ]
+        }
+    )
+    assert detect(ev, kinds="failed_submit").height == 0  # any milestone is a success
+    named = Config(failed_submit=FailedSubmitConfig(success_milestones=("order_placed",)))
+    assert detect(ev, named, kinds="failed_submit").height == 0  # the named one, 3 s after
+    never = Config(failed_submit=FailedSubmitConfig(success_milestones=("paid",)))
+    found = detect(ev, never, kinds="failed_submit")
+    assert found["t"].to_list() == [2000]
+    want = naive.findings(ev.to_dicts(), never)
+    assert {r[:3] for r in want if r[1] == "failed_submit"} == {("s", "failed_submit", 2000)}
 
 
 def test_funnel_abandon_names_step_and_last_struggle() -> None:

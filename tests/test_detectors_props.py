@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 from cemreplay.detectors import (
     Config,
     ExcessiveScrollConfig,
+    FailedSubmitConfig,
     QuickBackConfig,
     detect,
 )
@@ -223,6 +224,8 @@ CONFIGS = [
             min_reversals=1, min_baseline_views=2, fallback_reversals=2, multiplier=1.5
         ),
         quick_back=QuickBackConfig(min_baseline_views=2, baseline_ratio=0.9),
+        # only this milestone is a success ("form#f" is not)
+        failed_submit=FailedSubmitConfig(success_milestones=("order_placed",)),
     ),
 ]
 

@@ -108,19 +108,11 @@ def gather_or(values: Any, idx: Any, default: Any) -> Any:
 
 
 @_jit
-def rows_of(kind: Any, lut: Any, lo: int, hi: int) -> Any:
-    """Rows lo..hi whose kind is set in ``lut``, ascending."""
-    m = 0
-    for j in range(lo, hi):
-        if lut[kind[j]]:
-            m += 1
-    out = np.empty(m, dtype=np.int64)
-    m = 0
-    for j in range(lo, hi):
-        if lut[kind[j]]:
-            out[m] = j
-            m += 1
-    return out
+def kind_mask(kind: Any, lut: Any, out: Any) -> None:
+    """Into ``out``: per row, is its kind set in ``lut``? Branch-free (a branch per row on
+    kinds, which come in no predictable order, is mostly mispredicted)."""
+    for j in range(len(kind)):
+        out[j] = lut[kind[j]]
 
 
 @_jit
@@ -653,16 +645,62 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
     return entry[:m].copy(), reach[:m].copy(), stepk[:m].copy()
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count(kind: Any, of_kind: int) -> int:
+    """How many entries of ``kind`` are ``of_kind``."""
+    m = 0
+    for k in range(len(kind)):
+        m += kind[k] == of_kind
+    return m
+
+
+@_jit
+def submit_neighbours(seg: Any, kind: Any, ok: Any, submit: int, error: int) -> Any:
+    """Per ``submit`` event among form events (arrays in row order, ``seg`` the session
+    index, ``ok`` whether an event counts as a success): the index of the first ``error``
+    event after it in its session, of the last one before it, and of the first success
+    after it; -1 when none."""
+    n = len(seg)
+    m = _count(kind, submit)
+    err_after = np.full(m, -1, dtype=np.int64)
+    err_before = np.full(m, -1, dtype=np.int64)
+    ok_after = np.full(m, -1, dtype=np.int64)
+    # forwards: the latest error so far in the session
+    p = 0
+    last = -1
+    for k in range(n):
+        if k > 0 and seg[k] != seg[k - 1]:
+            last = -1
+        if kind[k] == error:
+            last = k
+        elif kind[k] == submit:
+            err_before[p] = last
+            p += 1
+    # backwards: the next error and the next success in the session
+    p = m
+    nxt_err = -1
+    nxt_ok = -1
+    for k in range(n - 1, -1, -1):
+        if k < n - 1 and seg[k] != seg[k + 1]:
+            nxt_err = -1
+            nxt_ok = -1
+        if kind[k] == submit:
+            p -= 1
+            err_after[p] = nxt_err
+            ok_after[p] = nxt_ok
+        if kind[k] == error:
+            nxt_err = k
+        if ok[k]:
+            nxt_ok = k
+    return err_after, err_before, ok_after
+
+
 @_jit
 def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, blur: int) -> Any:
     """Per ``error`` event among form events (arrays in row order): the index of the last
     CHANGE or BLUR of the same field in the same page view before it, -1 when none."""
     n = len(seg)
-    m = 0
-    for k in range(n):
-        if kind[k] == error:
-            m += 1
-    out = np.full(m, -1, dtype=np.int64)
+    out = np.full(_count(kind, error), -1, dtype=np.int64)
     last = {np.int64(0): np.int64(0)}
     m = 0
     for k in range(n):
@@ -676,6 +714,19 @@ def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, bl
                 out[m] = last[key]
             m += 1
     return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _gallop(views: Any, at: int, j: int) -> Any:
+    """The first index from ``at`` on whose view is past row ``j`` (``views`` ascending):
+    a few steps forward (rows and views ascend together, so the answer is usually near),
+    then a binary search."""
+    nv = len(views)
+    for _ in range(4):
+        if at >= nv or views[at] > j:
+            return at
+        at += 1
+    return np.searchsorted(views, j, side="right")
 
 
 @_jit
@@ -700,10 +751,10 @@ def page_of(starts: Any, views: Any, rows: Any) -> Any:
         while j >= starts[s + 1]:
             s += 1
         if vs < nv and views[vs] < starts[s]:
-            vs = np.searchsorted(views, starts[s])
+            vs = _gallop(views, vs, starts[s] - 1)
         vp = max(vp, vs)
         if vp < nv and views[vp] <= j:
-            vp = np.searchsorted(views, j, side="right")
+            vp = _gallop(views, vp, j)
         before = vp - vs
         has = vs < nv and views[vs] < starts[s + 1]
         ordinal[k] = max(before - 1, 0)
@@ -712,32 +763,19 @@ def page_of(starts: Any, views: Any, rows: Any) -> Any:
 
 
 @_jit
-def scan(sid: Any, batch: Any, idx: Any, t: Any, kind: Any, pv_kind: int, lo: int, hi: int) -> Any:
-    """One pass over rows lo..hi of the table: (in order, t_sorted, starts, views).
-    ``in order``: inside each run of equal ``sid`` rows strictly ascend by (batch, i);
-    ``t_sorted``: ``t`` never goes down inside a run; ``starts``: the rows that start a run;
-    ``views``: the PAGE_VIEW rows. Rows are compared with the row before them even across
-    ``lo``, so parts of a table give the whole table's answer, concatenated. (That no
-    session id starts two runs is the caller's check, on the run heads: :func:`distinct`.)"""
-    in_order = True
-    t_sorted = True
-    starts = np.empty(hi - lo, dtype=np.int64)
-    views = np.empty(hi - lo, dtype=np.int64)
-    m = 0
-    v = 0
-    for j in range(lo, hi):
-        if j == 0 or sid[j] != sid[j - 1]:
-            starts[m] = j
-            m += 1
-        else:
-            if batch[j] < batch[j - 1] or (batch[j] == batch[j - 1] and idx[j] <= idx[j - 1]):
-                in_order = False
-            if t[j] < t[j - 1]:
-                t_sorted = False
-        if kind[j] == pv_kind:
-            views[v] = j
-            v += 1
-    return in_order, t_sorted, starts[:m].copy(), views[:v].copy()
+def order_faults(s1: Any, s0: Any, b1: Any, b0: Any, i1: Any, i0: Any, t1: Any, t0: Any) -> Any:
+    """Over pairs of consecutive rows (``s1``, ``b1``, ``i1``, ``t1``: session codes,
+    batches, indices in the batch and times of the later rows; ``s0``... of the rows before
+    them): how many pairs of one session do not strictly ascend by (batch, i), and how many
+    go back in ``t``. Branch-free over shifted views, so that it vectorizes."""
+    bad_order = 0
+    bad_t = 0
+    for j in range(len(s1)):
+        same = s1[j] == s0[j]
+        back = (b1[j] < b0[j]) | ((b1[j] == b0[j]) & (i1[j] <= i0[j]))
+        bad_order += same & back
+        bad_t += same & (t1[j] < t0[j])
+    return bad_order, bad_t
 
 
 @_jit
@@ -752,27 +790,3 @@ def distinct(codes: Any) -> bool:
             return False
         seen[c] = True
     return True
-
-
-@_jit
-def rows_pv(starts: Any, kind: Any, of_kind: int, pv_kind: int, s0: int, s1: int) -> Any:
-    """The rows of ``of_kind`` in sessions s0..s1 (ascending) and their page view ordinals
-    counted in row order (PAGE_VIEW events before it in the session, less one, at least 0)."""
-    m = 0
-    for j in range(starts[s0], starts[s1]):
-        if kind[j] == of_kind:
-            m += 1
-    rows = np.empty(m, dtype=np.int64)
-    pv = np.empty(m, dtype=np.int64)
-    p = 0
-    for s in range(s0, s1):
-        views = 0
-        for j in range(starts[s], starts[s + 1]):
-            k = kind[j]
-            if k == pv_kind:
-                views += 1
-            if k == of_kind:
-                rows[p] = j
-                pv[p] = max(views - 1, 0)
-                p += 1
-    return rows, pv

@@ -101,6 +101,34 @@ def partial(ctx: Context) -> pl.DataFrame:
     )
 
 
+def _reached(
+    ctx: Context,
+    scroll: npt.NDArray[np.int64],
+    first: npt.NDArray[np.int64],
+    flagged: npt.NDArray[np.bool_],
+    bar: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int64]:
+    """Per scrolled page view: the row of the scroll whose running count of reversals
+    reached ``bar`` (-1 when not ``flagged``). A second pass of the kernel, over the scrolls of
+    the sessions that hold a flagged page view only (page views never span sessions, and
+    the kernel numbers them in order of their first scroll within the rows it is given)."""
+    session = ctx.seg(first)
+    want = np.zeros(len(ctx.starts) - 1, dtype=np.bool_)
+    want[session[flagged]] = True
+    chosen = np.flatnonzero(want)
+    lo = np.searchsorted(scroll, ctx.starts[chosen])
+    hi = np.searchsorted(scroll, ctx.starts[chosen + 1])
+    size = hi - lo
+    ends = np.cumsum(size)
+    rows = scroll[np.arange(ends[-1]) + np.repeat(lo - ends + size, size)]
+    mine = want[session]  # the page views of those sessions, in the kernel's order
+    bars = np.where(flagged, bar, np.inf)[mine]
+    got = K.scroll_pages(ctx.starts, rows, ctx.y, ctx.pv_or_empty(), ctx.views, bars)
+    out = np.full(len(first), -1, dtype=np.int64)
+    out[mine] = got[2]
+    return out
+
+
 @register(
     "excessive_scroll",
     ExcessiveScrollConfig,
@@ -110,8 +138,7 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     scroll = ctx.rows(EventKind.SCROLL)
     if len(scroll) == 0:
         return empty_raw()
-    pv = ctx.pv_or_empty()
-    first, total, groups = _scrolled(ctx)
+    first, total, _ = _scrolled(ctx)
     # Baseline over every page view of the URL, scrolled or not, in all the data (given) or
     # in this table.
     given: Baselines | None = ctx.cache.get("baselines")
@@ -132,19 +159,7 @@ def run(ctx: Context, cfg: ExcessiveScrollConfig) -> pl.DataFrame:
     flagged = total >= bar
     if not flagged.any():
         return empty_raw()
-    bars = np.where(flagged, bar, np.inf)
-    reached = np.concatenate(
-        [
-            r[2]
-            for _, _, r in P.over_rows(
-                lambda rows, k: K.scroll_pages(
-                    ctx.starts, rows, ctx.y, pv, ctx.views, bars[groups[k] : groups[k + 1]]
-                ),
-                ctx.starts,
-                scroll,
-            )
-        ]
-    )
+    reached = _reached(ctx, scroll, first, flagged, bar)
     hit = pl.DataFrame(
         {
             "r0": first[flagged],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cemreplay.detectors import _kernels as K
 from cemreplay.detectors._base import (
     Context,
     check_int,
@@ -58,37 +59,35 @@ def failures(ctx: Context, cfg: FailedSubmitConfig) -> pl.DataFrame:
         out: pl.DataFrame = ctx.cache[key]
         return out
     ev = form_events(ctx)
-    submits = of_kind(ev, EventKind.SUBMIT).select("row", "seg", "pv", "url", "t")
-    errors = of_kind(ev, EventKind.VALIDATION_ERROR).select(
-        "seg", pl.col("row").alias("err"), pl.col("t").alias("t_err")
-    )
-    ok = of_kind(ev, EventKind.PAGE_VIEW, EventKind.MILESTONE)
+    kind = ev["kind"].to_numpy()
+    ok = (kind == int(EventKind.PAGE_VIEW)) | (kind == int(EventKind.MILESTONE))
     if cfg.success_milestones:
-        names = pl.Series(ctx.strings("target", ok["row"].to_numpy()))
-        ok = ok.filter(
-            (pl.col("kind") == int(EventKind.PAGE_VIEW)) | names.is_in(list(cfg.success_milestones))
-        )
-    ok = ok.select("seg", pl.col("row").alias("ok"), pl.col("t").alias("t_ok"))
-    df = (
-        submits.join_asof(
-            errors,
-            left_on="row",
-            right_on="err",
-            by="seg",
-            strategy="forward",
-            check_sortedness=False,
-        )
-        .join_asof(
-            errors.rename({"err": "err_b", "t_err": "t_err_b"}),
-            left_on="row",
-            right_on="err_b",
-            by="seg",
-            strategy="backward",
-            check_sortedness=False,
-        )
-        .join_asof(
-            ok, left_on="row", right_on="ok", by="seg", strategy="forward", check_sortedness=False
-        )
+        names = ctx.strings("target", ev["row"].to_numpy()[ok])
+        ok[ok] = (kind[ok] == int(EventKind.PAGE_VIEW)) | names.is_in(
+            list(cfg.success_milestones)
+        ).fill_null(False).to_numpy()
+    # The next validation error, the previous one and the next success of each submit in
+    # its session, in one kernel over the form events (sorted by row within sessions).
+    after, before, success_at = K.submit_neighbours(
+        ev["seg"].to_numpy(),
+        kind,
+        ok,
+        int(EventKind.SUBMIT),
+        int(EventKind.VALIDATION_ERROR),
+    )
+    row, t = ev["row"].to_numpy(), ev["t"].to_numpy()
+
+    def at(col: np.ndarray, index: np.ndarray) -> pl.Series:
+        return pl.Series(col[np.maximum(index, 0)]).set(pl.Series(index < 0), None)
+
+    df = of_kind(ev, EventKind.SUBMIT).select("row", "seg", "pv", "url", "t")
+    df = df.with_columns(
+        err=at(row, after),
+        t_err=at(t, after),
+        err_b=at(row, before),
+        t_err_b=at(t, before),
+        ok=at(row, success_at),
+        t_ok=at(t, success_at),
     )
     end = session_end(ctx, df["seg"])
     df = df.with_columns(end=pl.Series(end))
