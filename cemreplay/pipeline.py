@@ -23,12 +23,15 @@ from a run over all input.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import itertools
 import math
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -42,7 +45,7 @@ from cemreplay.detectors import Baselines, Config, detect
 from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
-from cemreplay.wire import Quarantined, decode_report
+from cemreplay.wire import DecodeReport, Quarantined, decode_report
 from cemreplay.wire.decode import BatchLike
 
 __all__ = [
@@ -59,7 +62,12 @@ __all__ = [
 #: chunk costs a few tens of ms of fixed work, see docs/benchmarks.md).
 CHUNK_BYTES = 24 << 20
 
-Mode = Literal["process", "thread", "serial"]
+Mode = Literal["process", "thread", "serial", "overlap"]
+
+#: Default chunk size of ``mode="overlap"`` (about 0.8M events): only two chunks' tables are
+#: alive at once, so smaller chunks mean a smaller peak; below a few MB the fixed cost per
+#: chunk shows.
+OVERLAP_CHUNK_BYTES = 8 << 20
 BaselineMode = Literal["exact", "chunk"]
 
 
@@ -116,7 +124,16 @@ def analyze_batches(
     baselines: Baselines | None = None,
 ) -> ChunkResult:
     """Decode one chunk of batches (whole visitors) and analyse it (runs in a worker)."""
-    report = decode_report(batches)
+    return analyze_report(decode_report(batches), config, weights, baselines)
+
+
+def analyze_report(
+    report: DecodeReport,
+    config: Config | None = None,
+    weights: ScoreWeights | None = None,
+    baselines: Baselines | None = None,
+) -> ChunkResult:
+    """Analyse one decoded chunk (whole visitors)."""
     ses, found, scores = analyze_events(report.events, config, weights, baselines)
     return ChunkResult(
         ses, found, scores, report.events.height, report.quarantined, peak_rss(), os.getpid()
@@ -228,14 +245,18 @@ class Pool:
     """Workers for :func:`run`: ``workers`` processes (default: one per core), each with
     one polars thread and one detector thread, started and warmed up once (reuse one for many runs).
 
-    ``mode="thread"`` uses threads in this process instead (the detectors' numba kernels
-    hold the GIL, so only decoding and polars overlap; threads need no second interpreter,
-    see docs/benchmarks.md for both measured); ``"serial"`` no pool.
+    ``mode="thread"`` uses threads in this process instead, each analysing whole chunks;
+    ``mode="overlap"`` one process too, as a two-stage pipeline: ``workers - 1`` threads
+    decode the next chunks while the calling thread analyses the current one (the decoder's
+    and the detectors' numba kernels release the GIL, as polars does, so both cores work
+    without a second interpreter or pickling; see docs/pipeline.md); ``"serial"`` no pool.
     """
 
     def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
-        if mode not in ("process", "thread", "serial"):
-            raise ConfigError(f"mode must be 'process', 'thread' or 'serial', got {mode!r}")
+        if mode not in ("process", "thread", "serial", "overlap"):
+            raise ConfigError(
+                f"mode must be 'process', 'thread', 'overlap' or 'serial', got {mode!r}"
+            )
         n = workers if workers is not None else len(os.sched_getaffinity(0))
         if n < 1:
             raise ConfigError(f"workers must be >= 1, got {n}")
@@ -262,6 +283,8 @@ class Pool:
                         os.environ[k] = v
         elif mode == "thread":
             self.executor = ThreadPoolExecutor(n)
+        elif mode == "overlap":
+            self.executor = ThreadPoolExecutor(max(1, n - 1), thread_name_prefix="cem-decode")
         if warm and mode != "process":
             _warm()
 
@@ -315,6 +338,71 @@ def _warm_slow(_: int) -> int:
 def _started(_: int) -> int:
     time.sleep(0.2)
     return os.getpid()
+
+
+# ----------------------------------------------------------------------------- overlap
+
+
+def decode_ahead(
+    pool: Pool,
+    chunks: Sequence[Sequence[BatchLike]],
+    config: Config | None,
+    weights: ScoreWeights | None,
+    baselines: Baselines | None,
+) -> Iterator[ChunkResult]:
+    """The two-stage pipeline of ``mode="overlap"``: the pool's threads decode the next
+    chunks (``workers - 1`` of them ahead) while this thread analyses the current one, so
+    at most ``workers`` decoded chunks are alive at once."""
+    ahead = max(1, pool.workers - 1)
+    todo = iter(chunks)
+    pending: collections.deque[Future[DecodeReport]] = collections.deque(
+        pool.submit(decode_report, c) for c in itertools.islice(todo, ahead)
+    )
+    try:
+        while pending:
+            report = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(decode_report, nxt))
+            part = analyze_report(report, config, weights, baselines)
+            del report
+            yield part
+    finally:
+        for f in pending:
+            f.cancel()
+
+
+def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """``fn(*job)`` for each job, on the pool's threads and this one together (results in
+    job order); stops handing out jobs at the first error or interrupt."""
+    out: list[Any] = [None] * len(jobs)
+    lock = threading.Lock()
+    todo = iter(range(len(jobs)))
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            try:
+                out[k] = fn(*jobs[k])
+            except BaseException:
+                stop.set()
+                raise
+
+    helpers = [pool.submit(work) for _ in range(max(0, pool.workers - 1))]
+    try:
+        work()
+    except BaseException:  # an error or Ctrl-C here: the helpers stop after their job
+        stop.set()
+        for f in helpers:
+            f.exception()
+        raise
+    for f in helpers:
+        f.result()
+    return out
 
 
 # ----------------------------------------------------------------------------- the run
@@ -431,20 +519,33 @@ def run(
     with contextlib.ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
+        overlap = pool.mode == "overlap"
         if chunk_bytes is None:
-            chunk_bytes = even_chunks(sum(len(b) for b in batches), pool.workers)
+            total = sum(len(b) for b in batches)
+            chunk_bytes = OVERLAP_CHUNK_BYTES if overlap else even_chunks(total, pool.workers)
         plan = plan_chunks(batches, chunk_bytes)
-        chunks = [[bytes(batches[k]) for k in idx] for idx in plan]
+        chunks = [[batches[k] for k in idx] for idx in plan]
+        if not overlap:  # to other processes: one bytes object each
+            chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
         if baselines == "exact" and len(plan) > 1:
-            base = Baselines.merge(pool.map_bounded(baselines_of_batches, ((c,) for c in chunks)))
+            jobs1 = [(c,) for c in chunks]
+            base = Baselines.merge(
+                every_thread(pool, baselines_of_batches, jobs1)
+                if overlap
+                else pool.map_bounded(baselines_of_batches, jobs1)
+            )
         exact = base is not None or len(plan) <= 1
 
         def results() -> Iterator[ChunkResult]:
-            jobs = ((c, config, weights, base) for c in chunks)
-            for done, (idx, part) in enumerate(
-                zip(plan, pool.map_bounded(analyze_batches, jobs), strict=True), 1
-            ):
+            parts: Iterator[ChunkResult]
+            if overlap:
+                parts = decode_ahead(pool, chunks, config, weights, base)
+            else:
+                parts = pool.map_bounded(
+                    analyze_batches, ((c, config, weights, base) for c in chunks)
+                )
+            for done, (idx, part) in enumerate(zip(plan, parts, strict=True), 1):
                 part.quarantined = [
                     dataclasses.replace(q, index=idx[q.index]) for q in part.quarantined
                 ]

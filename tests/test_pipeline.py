@@ -69,7 +69,7 @@ def test_visitor_key_of_garbage_is_empty():
     assert pipeline.visitor_key(b"\x93\x01\x02\x03") == b""
 
 
-@pytest.mark.parametrize("mode", ["serial", "thread"])
+@pytest.mark.parametrize("mode", ["serial", "thread", "overlap"])
 def test_run_in_tiny_chunks_equals_the_stages(traffic, mode):
     batches, want = traffic
     got = pipeline.run(batches, mode=mode, workers=2, chunk_bytes=12_000)
@@ -103,13 +103,36 @@ def test_run_on_worker_processes(traffic):
     assert got.exact
 
 
-def test_bad_batch_is_named_by_its_input_position(traffic):
+@pytest.mark.parametrize("mode", ["serial", "overlap"])
+def test_bad_batch_is_named_by_its_input_position(traffic, mode):
     batches, _ = traffic
     bad = [*batches[:40], b"\x9d\x01garbage", *batches[40:]]
     with pytest.raises(DecodeError, match="batch 40"):
-        pipeline.run(bad, mode="serial", chunk_bytes=40_000)
-    got = pipeline.run(bad, mode="serial", chunk_bytes=40_000, errors="quarantine")
+        pipeline.run(bad, mode=mode, chunk_bytes=40_000)
+    got = pipeline.run(bad, mode=mode, chunk_bytes=40_000, errors="quarantine")
     assert [q.index for q in got.quarantined] == [40]
+
+
+def test_overlap_one_pass_differs_only_in_the_baseline_kinds(traffic):
+    batches, want = traffic
+    got = pipeline.run(batches, mode="overlap", chunk_bytes=12_000, baselines="chunk")
+    assert got.chunks > 5 and not got.exact
+    check_same((got.sessions, got.findings, got.scores), want, False)
+
+
+def test_every_thread_keeps_job_order_and_raises_the_first_error():
+    with pipeline.Pool(2, mode="overlap", warm=False) as pool:
+        assert pipeline.every_thread(pool, lambda k: k * k, [(k,) for k in range(50)]) == [
+            k * k for k in range(50)
+        ]
+
+        def boom(k: int) -> int:
+            if k == 7:
+                raise ValueError("job 7")
+            return k
+
+        with pytest.raises(ValueError, match="job 7"):
+            pipeline.every_thread(pool, boom, [(k,) for k in range(50)])
 
 
 def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: Path):
