@@ -7,7 +7,8 @@ into memory as a list of ``bytes`` (what a service holding batches has), then ti
   (``wire.decode``, ``journeys.sessions``, ``detect``, ``score``), each timed;
 * ``process`` / ``thread`` / ``serial``: :func:`cemreplay.pipeline.run` with a warmed
   :class:`~cemreplay.pipeline.Pool` of that mode (exact baselines: two passes);
-  ``process-onepass``: processes, ``baselines="chunk"`` (one pass);
+  ``process-onepass``: processes, ``baselines="chunk"`` (one pass); ``overlap`` (one
+  process, decode of the next chunk beside the analysis of this one) and ``overlap-onepass``;
 * ``outofcore``: :func:`cemreplay.outofcore.run_dir` straight from the directory (nothing
   loaded first), results written as Parquet to ``spec["out"]``.
 
@@ -103,8 +104,8 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     workers = int(spec.get("workers", 2))
     res: dict[str, Any] = {"mode": mode, "workers": workers}
     pool = None
-    kind = "process" if mode in ("outofcore", "process-onepass") else mode
-    baselines = "chunk" if mode == "process-onepass" else "exact"
+    kind = "process" if mode in ("outofcore", "process-onepass") else mode.split("-")[0]
+    baselines = "chunk" if mode.endswith("-onepass") else "exact"
     if mode not in ("stages",):
         pool = Pool(workers, mode=kind)
     else:  # load the numba caches outside the timing, as the pool's warm-up does
@@ -112,7 +113,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 
         _warm()
     res["rss_base"] = rss_of(os.getpid())
-    if pool is not None and pool.executor is not None and mode != "thread":
+    if pool is not None and pool.executor is not None and kind == "process":
         pids = list(getattr(pool.executor, "_processes", {}) or {})
         res["rss_base_workers"] = [rss_of(p) for p in pids]
     d = Path(spec["dir"])
