@@ -16,6 +16,8 @@ Memory: ``rss_base`` is this process's resident memory after imports and the poo
 (the interpreter, polars, numba: paid once whatever the size), per worker too; the peaks are
 each process's ``VmHWM`` and a sampled peak of the whole process tree's resident memory (every
 20 ms), so ``peak_tree_bytes`` is what the run needed at once. Prints one JSON line.
+``spec["mmap_threshold"]`` (bytes) runs the process with glibc's ``MALLOC_MMAP_THRESHOLD_``
+set (see ``docs/pipeline.md``).
 """
 
 from __future__ import annotations
@@ -186,6 +188,22 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+#: glibc's mmap threshold for the measured processes: 128 KiB, its own starting value, kept
+#: fixed (``MALLOC_MMAP_THRESHOLD_``).
+MMAP_THRESHOLD = 128 << 10
+
+
+def add_mmap_argument(p: Any) -> None:
+    """The ``--mmap-threshold`` option of the stages that spawn measured processes."""
+    p.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=MMAP_THRESHOLD,
+        help="MALLOC_MMAP_THRESHOLD_ of the measured processes, bytes (0: glibc's default, "
+        "a threshold that grows)",
+    )
+
+
 def spawn(
     spec: dict[str, Any], timeout: float = 3_600, cap_bytes: int | None = None
 ) -> dict[str, Any]:
@@ -199,6 +217,10 @@ def spawn(
             resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
 
     env = dict(os.environ)
+    if spec.get("mmap_threshold"):
+        # glibc raises its mmap threshold after each large free, so freed chunk buffers stay
+        # in the heap and the resident peak ratchets up; a fixed threshold returns them.
+        env["MALLOC_MMAP_THRESHOLD_"] = str(int(spec["mmap_threshold"]))
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     p = subprocess.run(

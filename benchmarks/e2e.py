@@ -38,7 +38,7 @@ import os
 from typing import Any
 
 from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
-from benchmarks._run import spawn
+from benchmarks._run import add_mmap_argument, spawn
 
 MODES = ("stages", "overlap", "overlap-onepass", "process", "process-onepass", "thread", "serial")
 
@@ -87,13 +87,22 @@ def peer(d: Any, events: int) -> dict[str, Any]:
     }
 
 
-def run(events: int, modes: list[str], workers: int, chunk_bytes: int) -> dict[str, Any]:
+def run(
+    events: int, modes: list[str], workers: int, chunk_bytes: int, mmap_threshold: int = 0
+) -> dict[str, Any]:
     d = wire_dir(events, progress=True)
     n = wire_dir_events(d)
     result: dict[str, Any] = {"stage": "e2e", "machine": machine(), "events": n, "runs": {}}
+    result["malloc_mmap_threshold"] = mmap_threshold or "glibc default"
     runs: dict[str, dict[str, Any]] = result["runs"]
     for mode in modes:
-        spec = {"dir": str(d), "mode": mode, "workers": workers, "chunk_bytes": chunk_bytes}
+        spec = {
+            "dir": str(d),
+            "mode": mode,
+            "workers": workers,
+            "chunk_bytes": chunk_bytes,
+            "mmap_threshold": mmap_threshold,
+        }
         runs[mode] = spawn(spec)
     if "stages" in runs:
         for mode, r in runs.items():
@@ -174,6 +183,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--chunk-bytes", type=int, default=0, help="0: the pipeline's default (even chunks)"
     )
     p.add_argument("--peer-events", type=int, default=300_000)
+    add_mmap_argument(p)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,7 +195,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     bad = set(modes) - set(MODES)
     if bad:
         raise SystemExit(f"unknown mode(s) {sorted(bad)}; choose from {MODES}")
-    result = run(args.events, modes, args.workers, args.chunk_bytes)
+    result = run(args.events, modes, args.workers, args.chunk_bytes, args.mmap_threshold)
     if args.peer_events:
         add_peer(result, args.peer_events)
     result["targets"] = targets(result, args.quick)

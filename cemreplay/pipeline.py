@@ -64,10 +64,25 @@ CHUNK_BYTES = 24 << 20
 
 Mode = Literal["process", "thread", "serial", "overlap"]
 
-#: Default chunk size of ``mode="overlap"`` (about 0.8M events): only two chunks' tables are
-#: alive at once, so smaller chunks mean a smaller peak; below a few MB the fixed cost per
-#: chunk shows.
-OVERLAP_CHUNK_BYTES = 8 << 20
+#: Chunk sizes of ``mode="overlap"``: the input in about :data:`OVERLAP_CHUNKS` chunks, each
+#: 4-24 MB (0.4-2.2M events). Only two chunks' tables are alive at once (a chunk's analysis
+#: needs about 4 times its table, some 180 bytes per event at its peak), so smaller chunks
+#: mean a smaller peak; each chunk also costs some 20 ms of fixed work (mostly ``detect``'s
+#: set-up), so small inputs get smaller chunks and large ones larger.
+OVERLAP_CHUNK_BYTES = (4 << 20, 24 << 20)
+OVERLAP_CHUNKS = 12
+
+
+def overlap_chunks(total: int) -> int:
+    """The default chunk size of ``mode="overlap"`` for ``total`` bytes of batches.
+
+    >>> round(overlap_chunks(103 << 20) / (1 << 20), 2)  # 10M events: 12 chunks of 8.6 MB
+    8.58
+    >>> overlap_chunks(515 << 20) >> 20  # 50M events: 24 MB chunks
+    24
+    """
+    lo, hi = OVERLAP_CHUNK_BYTES
+    return min(hi, max(lo, total // OVERLAP_CHUNKS))
 BaselineMode = Literal["exact", "chunk"]
 
 
@@ -522,7 +537,7 @@ def run(
         overlap = pool.mode == "overlap"
         if chunk_bytes is None:
             total = sum(len(b) for b in batches)
-            chunk_bytes = OVERLAP_CHUNK_BYTES if overlap else even_chunks(total, pool.workers)
+            chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
         plan = plan_chunks(batches, chunk_bytes)
         chunks = [[batches[k] for k in idx] for idx in plan]
         if not overlap:  # to other processes: one bytes object each
