@@ -83,6 +83,8 @@ def overlap_chunks(total: int) -> int:
     """
     lo, hi = OVERLAP_CHUNK_BYTES
     return min(hi, max(lo, total // OVERLAP_CHUNKS))
+
+
 BaselineMode = Literal["exact", "chunk"]
 
 
@@ -158,6 +160,15 @@ def analyze_report(
 def baselines_of_batches(batches: Sequence[BatchLike]) -> Baselines:
     """The first pass over one chunk: its share of the per-URL baselines."""
     return Baselines.of(decode_report(batches).events)
+
+
+def baselines_keeping(
+    batches: Sequence[BatchLike], keep: bool
+) -> tuple[Baselines, DecodeReport | None]:
+    """:func:`baselines_of_batches`, and the decoded chunk too when ``keep`` (the overlap
+    mode's first pass keeps its last chunk for the second instead of decoding it again)."""
+    report = decode_report(batches)
+    return Baselines.of(report.events), report if keep else None
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -364,19 +375,26 @@ def decode_ahead(
     config: Config | None,
     weights: ScoreWeights | None,
     baselines: Baselines | None,
+    decoded: DecodeReport | None = None,
 ) -> Iterator[ChunkResult]:
     """The two-stage pipeline of ``mode="overlap"``: the pool's threads decode the next
     chunks (``workers - 1`` of them ahead) while this thread analyses the current one, so
-    at most ``workers`` decoded chunks are alive at once."""
+    at most ``workers`` decoded chunks are alive at once. ``decoded``: one more chunk,
+    already decoded, analysed first (results come in that order)."""
     ahead = max(1, pool.workers - 1)
     todo = iter(chunks)
     pending: collections.deque[Future[DecodeReport]] = collections.deque(
         pool.submit(decode_report, c) for c in itertools.islice(todo, ahead)
     )
+    if decoded is not None:  # already decoded (by the first pass): analyse it first
+        ready: Future[DecodeReport] = Future()
+        ready.set_result(decoded)
+        pending.appendleft(ready)
+        del decoded  # alive only until analysed
     try:
         while pending:
             report = pending.popleft().result()
-            nxt = next(todo, None)
+            nxt = next(todo, None) if len(pending) < ahead else None
             if nxt is not None:
                 pending.append(pool.submit(decode_report, nxt))
             part = analyze_report(report, config, weights, baselines)
@@ -543,19 +561,27 @@ def run(
         if not overlap:  # to other processes: one bytes object each
             chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
+        kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
         if baselines == "exact" and len(plan) > 1:
-            jobs1 = [(c,) for c in chunks]
-            base = Baselines.merge(
-                every_thread(pool, baselines_of_batches, jobs1)
-                if overlap
-                else pool.map_bounded(baselines_of_batches, jobs1)
-            )
+            if overlap:
+                last = len(chunks) - 1
+                firsts = every_thread(
+                    pool, baselines_keeping, [(c, k == last) for k, c in enumerate(chunks)]
+                )
+                base = Baselines.merge(b for b, _ in firsts)
+                kept[0] = firsts[last][1]
+                del firsts
+                if kept[0] is not None:  # the last chunk first, as the first pass decoded it
+                    plan, chunks = [plan[last], *plan[:last]], chunks[:last]
+            else:
+                jobs1 = ((c,) for c in chunks)
+                base = Baselines.merge(pool.map_bounded(baselines_of_batches, jobs1))
         exact = base is not None or len(plan) <= 1
 
         def results() -> Iterator[ChunkResult]:
             parts: Iterator[ChunkResult]
             if overlap:
-                parts = decode_ahead(pool, chunks, config, weights, base)
+                parts = decode_ahead(pool, chunks, config, weights, base, kept.pop())
             else:
                 parts = pool.map_bounded(
                     analyze_batches, ((c, config, weights, base) for c in chunks)
