@@ -12,7 +12,7 @@ wire batches before the clock starts. Each mode runs in a fresh process
 * ``process``: :func:`cemreplay.pipeline.run` on a warmed pool of ``--workers`` processes
   (exact: a first pass decodes each chunk for the page baselines, a second analyses it);
 * ``process-onepass``: the same with ``baselines="chunk"`` (one decode per chunk);
-* ``thread``: the same on threads in one process (the detectors' numba kernels hold the GIL);
+* ``thread``: the same on threads in one process, each decoding and analysing whole chunks;
 * ``serial``: the same chunking in one thread (the cost of chunking alone);
 * ``overlap``: one process, a two-stage pipeline: a thread decodes the next chunk while the
   main thread analyses this one (exact: the first pass decodes on both threads);

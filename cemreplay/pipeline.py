@@ -310,7 +310,9 @@ class Pool:
         elif mode == "thread":
             self.executor = ThreadPoolExecutor(n)
         elif mode == "overlap":
-            self.executor = ThreadPoolExecutor(max(1, n - 1), thread_name_prefix="cem-decode")
+            # n threads: :func:`run` uses n - 1 of them beside the caller's; jobs given to
+            # map_bounded (cemreplay.outofcore) run on all n, as with mode="thread".
+            self.executor = ThreadPoolExecutor(n, thread_name_prefix="cem-overlap")
         if warm and mode != "process":
             _warm()
 

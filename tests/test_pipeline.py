@@ -145,6 +145,9 @@ def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: 
     got = run_dir(src, pool=pipeline.Pool(mode="serial"))
     assert got.chunks == len(plan) > 5 and got.exact
     check_same((got.sessions, got.findings, got.scores), want, True)
+    with pipeline.Pool(2, mode="overlap", warm=False) as pool:  # its threads take the files
+        threaded = run_dir(src, pool=pool)
+    check_same((threaded.sessions, threaded.findings, threaded.scores), want, True)
     out = tmp_path / "out"
     written = run_dir(src, out=out, pool=pipeline.Pool(mode="serial"), files_per_chunk=2)
     assert written.findings.height == 0 and written.events == got.events
