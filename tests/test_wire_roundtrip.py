@@ -147,14 +147,8 @@ def _interned(strings: list[bytes], pad: bytes = b"") -> tuple[list[int], list[b
     blob = pad + b"".join(strings)
     off = np.cumsum([len(pad)] + [len(s) for s in strings])[:-1].astype(np.int64)
     length = np.array([len(s) for s in strings], dtype=np.int64)
-    out = None
-    for little in (True, False):  # aligned word loads, and byte by byte
-        ids, first = K.intern_bytes(np.frombuffer(blob, np.uint8), off, length, little)
-        got = ids.tolist(), [strings[f] for f in first.tolist()]
-        assert out is None or got == out
-        out = got
-    assert out is not None
-    return out
+    ids, first = K.intern_bytes(np.frombuffer(blob, np.uint8), off, length)
+    return ids.tolist(), [strings[f] for f in first.tolist()]
 
 
 @settings(max_examples=100, deadline=None)
@@ -169,8 +163,8 @@ def test_interning_is_exact(strings: list[bytes], pad: bytes) -> None:
     assert _interned(strings, pad) == (want, list(seen))
 
 
-def test_interning_tells_apart_strings_that_differ_only_between_sampled_words() -> None:
+def test_interning_tells_apart_strings_that_differ_in_one_byte() -> None:
     a = b"x" * 30
-    b = b"x" * 9 + b"y" + b"x" * 20  # byte 9: outside the first, middle and last 8 bytes
+    b = b"x" * 9 + b"y" + b"x" * 20
     many = [f"s{i}".encode() for i in range(3000)]  # makes the table grow twice
     assert _interned([a, b, a, *many, b]) == ([0, 1, 0, *range(2, 3002), 1], [a, b, *many])

@@ -18,7 +18,6 @@ Rules both engines follow (see docs/wire-format.md):
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -159,7 +158,7 @@ class _Interner:
     """The unique byte strings of the buffer (exact), decoded and registered once each."""
 
     def __init__(self, buf: np.ndarray, off: np.ndarray, length: np.ndarray):
-        ids, first = K.intern_bytes(buf, off, length, sys.byteorder == "little")
+        ids, first = K.intern_bytes(buf, off, length)
         self.ids = ids
         #: the distinct strings, by id (null where the bytes are not UTF-8)
         self.values, bad = _decode_all(buf, off[first], length[first])
@@ -198,11 +197,15 @@ def _decode_all(
 
 
 def _categorical(codes: np.ndarray, ok: np.ndarray | None = None) -> pl.Series:
-    """A Categorical Series from physical codes (registered by an _Interner still alive)."""
-    s = pl.Series(codes)
-    if ok is not None:  # nulls by a validity mask: no pass over the codes
+    """A Categorical Series from physical codes (registered by an _Interner still alive).
+
+    ``strict=False``: the codes are valid by construction (they come from a registered
+    Series), and the strict check is a pass over every code, slower still with nulls; the
+    nulls are applied after, as a validity mask, which polars does without touching codes."""
+    s = pl.Series(codes).cat.to(pl.Categorical, strict=False)
+    if ok is not None:
         s = pl.select(pl.when(pl.Series(ok)).then(s)).to_series()
-    return s.cat.to(pl.Categorical)
+    return s
 
 
 def _decode_numba(items: list[BatchLike]) -> DecodeReport:
@@ -235,8 +238,8 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
     s_len = np.zeros(total, np.int64)
     if total:
         K.string_entries(buf, okb, meta[:, K.M_STRS_OFF], meta[:, K.M_NSTR], s_off, s_len)
-    s_batch = np.repeat(okb, counts)
-    s_j = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    e_first = np.zeros(nb_, np.int64)  # each batch's first entry in s_off, s_len
+    e_first[okb] = np.cumsum(counts) - counts
     strs = _Interner(buf, s_off, s_len)
 
     # ---- UTF-8: the first invalid string of each batch, in envelope order
@@ -247,8 +250,9 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
         utf_det[bad] = w + 1
         utf_off[bad] = meta[bad, K.M_SITE_OFF + 2 * w] - starts[bad]
     if strs.invalid.any():
+        s_batch = np.repeat(okb, counts)
         bad_b = s_batch[strs.invalid]
-        bad_j = s_j[strs.invalid]
+        bad_j = np.flatnonzero(strs.invalid) - e_first[bad_b]
         # entries come in batch/j order, so the first occurrence per batch is the lowest j
         first_b, pos = np.unique(bad_b, return_index=True)
         take = utf_det[first_b] == np.iinfo(np.int64).max
@@ -299,50 +303,20 @@ def _decode_numba(items: list[BatchLike]) -> DecodeReport:
         vbad = vis[kept] != vis[lead]
         cross[kept[vbad]] = C.VISITOR_CHANGE
         kept = kept[~vbad]
-        # 3. string table definitions: lowest seq defines each (session, entry)
-        in_kept = np.zeros(nb_, np.bool_)
-        in_kept[kept] = True
-        e_sel = np.flatnonzero(in_kept[s_batch])
-        eb = s_batch[e_sel]
-        e_local = meta[eb, K.M_STR_BASE] + s_j[e_sel]
-        e_gid = strs.ids[e_sel]
-        # Usually entries already come in (session, entry) order, each entry once: no sort.
-        ekey = (sess[eb] << 32) | e_local
-        if len(ekey) < 2 or bool((ekey[1:] > ekey[:-1]).all()):
-            head = np.ones(len(eb), np.bool_)
-        else:
-            eo = np.lexsort((seq[eb], e_local, sess[eb]))
-            eb, e_local, e_gid, e_sel = eb[eo], e_local[eo], e_gid[eo], e_sel[eo]
-            head = np.ones(len(eb), np.bool_)
-            head[1:] = (sess[eb][1:] != sess[eb][:-1]) | (e_local[1:] != e_local[:-1])
-        definer_gid = e_gid[head][np.cumsum(head) - 1]
-        conflict = e_gid != definer_gid
-        if conflict.any():
-            cb, cl, cs = eb[conflict], e_local[conflict], e_sel[conflict]
-            co = np.lexsort((cl, cb))
-            cb, cl, cs = cb[co], cl[co], cs[co]
-            fb, pos = np.unique(cb, return_index=True)
-            cross[fb] = C.STRING_CONFLICT
-            cross_det[fb] = cl[pos]
-            cross_off[fb] = s_off[cs[pos]] - starts[fb]
-            bad_kept = np.zeros(nb_, np.bool_)
-            bad_kept[fb] = True
-            kept = kept[~bad_kept[kept]]
-        # The session tables: every definition left agrees with its entry's definer.
-        k_sess, k_inv = np.unique(sess[kept], return_inverse=True)
-        in_kept[:] = False
-        in_kept[kept] = True
-        keep_e = in_kept[eb]
-        sess_pos = np.full(len(sess_strings), -1, np.int64)
-        sess_pos[k_sess] = np.arange(len(k_sess))
-        d_sess = sess_pos[sess[eb[keep_e]]]
-        d_local = e_local[keep_e]
-        d_gid = e_gid[keep_e]
-        tstart, tlen, tab = K.session_tables(d_sess, d_local, strs.phys[d_gid], len(k_sess))
+        # 3. string table definitions: lowest seq defines each (session, entry); a batch
+        # defining one differently is rejected; the tables of the batches left
+        xs = np.zeros((nb_, 3), np.int64)
+        removed, gpos, tstart, tlen, tab = K.session_tables(
+            kept, sess, meta, e_first, strs.ids, s_off, strs.phys, xs
+        )
+        if removed.any():
+            fb = np.flatnonzero(removed)
+            cross[fb], cross_det[fb], cross_off[fb] = xs[fb, 0], xs[fb, 1], xs[fb, 2] - starts[fb]
+            kept = kept[~removed[kept]]
         # 4. canonical order and decode
         order_idx = np.lexsort((seq[kept], rank_of[sess[kept]]))
         order = kept[order_idx]
-        o_sess = k_inv[order_idx]
+        o_sess = gpos[order]
         n_ev = meta[order, K.M_N]
         out_start = np.cumsum(n_ev) - n_ev
         total_ev = int(n_ev.sum())
