@@ -67,6 +67,7 @@ __all__ = [
     "RageClickConfig",
     "ThrashedCursorConfig",
     "detect",
+    "detect_prepared",
 ]
 
 #: The kinds of finding, in the order detectors run (see cemreplay.schema.FINDING_KINDS).
@@ -168,14 +169,35 @@ def detect(
     -------
     A frame with :data:`FINDINGS_SCHEMA`, one row per finding, sorted by session_id, t, kind.
     """
-    cfg = Config.of(config)
-    wanted = _kinds(kinds)
+    cfg, wanted = _checked(config, kinds, baselines)  # bad arguments fail before any work
+    return detect_prepared(prepare(events), cfg, kinds=wanted, baselines=baselines)
+
+
+def _checked(
+    config: Config | Mapping[str, Any] | None,
+    kinds: Iterable[str] | str | None,
+    baselines: Baselines | None,
+) -> tuple[Config, tuple[str, ...]]:
     if baselines is not None and not isinstance(baselines, Baselines):
         raise ConfigError(
             f"baselines must be a cemreplay.detectors.Baselines or None, got "
             f"{type(baselines).__name__}; hint: Baselines.merge(Baselines.of(p) for p in parts)"
         )
-    ctx: Context = prepare(events)
+    return Config.of(config), _kinds(kinds)
+
+
+def detect_prepared(
+    ctx: Context,
+    config: Config | Mapping[str, Any] | None = None,
+    *,
+    kinds: Iterable[str] | str | None = None,
+    baselines: Baselines | None = None,
+) -> pl.DataFrame:
+    """:func:`detect` on an event table already prepared by
+    :func:`cemreplay.detectors._base.prepare` (the checks and session boundaries every kind
+    shares): the same findings. What the detectors compute on the way is kept in
+    ``ctx.cache``; clear it to run again from the prepared table alone."""
+    cfg, wanted = _checked(config, kinds, baselines)
     if baselines is not None:
         ctx.cache["baselines"] = baselines
     for kind in KINDS:

@@ -335,10 +335,22 @@ for _k in RESPONSE_KINDS:
 
 
 def _rows_of(kind: npt.NDArray[np.uint8], lut: npt.NDArray[np.bool_]) -> I64:
-    """Rows whose kind is set in ``lut``, ascending (on threads over parts of the rows)."""
+    """Rows whose kind is set in ``lut``, ascending: for up to :data:`_FEW_KINDS` kinds, by
+    numpy's vectorized comparisons (a branch per row, as a loop has, costs several times
+    more: kinds come in no predictable order); else on threads over parts of the rows."""
+    chosen = np.flatnonzero(lut)
+    if len(chosen) <= _FEW_KINDS:
+        mask = np.zeros(len(kind), dtype=np.bool_)
+        for k in chosen:
+            mask |= kind == k
+        return np.flatnonzero(mask).astype(np.int64, copy=False)
     got = P.run(K.rows_of, P.row_parts(len(kind)), kind, lut)
     out: I64 = got[0] if len(got) == 1 else np.concatenate(got)
     return out
+
+
+#: :func:`_rows_of` compares kinds one at a time up to this many.
+_FEW_KINDS: Final = 3
 
 
 def _page_of(starts: I64, views: I64, rows: I64) -> tuple[I64, I64]:
@@ -348,15 +360,31 @@ def _page_of(starts: I64, views: I64, rows: I64) -> tuple[I64, I64]:
 
 
 def _scan(sid: Any, batch: Any, idx: Any, t: I64, kind: npt.NDArray[np.uint8]) -> Any:
-    """:func:`K.scan` over the whole table (on threads over parts of the rows), with the
-    session boundaries closed by the row count, and the check that no session id starts two
-    runs."""
+    """(in order, t_sorted, starts, views) of the whole table. ``in order``: inside each
+    run of equal ``sid`` rows strictly ascend by (batch, i), and no session id starts two
+    runs; ``t_sorted``: ``t`` never goes down inside a run; ``starts``: the rows that start
+    a run, closed by the row count; ``views``: the PAGE_VIEW rows. The order checks run on
+    threads over parts of the pairs of consecutive rows (:func:`K.order_faults`)."""
     n = len(sid)
-    got = P.run(K.scan, P.row_parts(n), sid, batch, idx, t, kind, int(EventKind.PAGE_VIEW))
-    in_order = all(g[0] for g in got)
-    t_sorted = all(g[1] for g in got)
-    starts = np.concatenate([*(g[2] for g in got), np.array([n], dtype=np.int64)])
-    views = P.cat(got, 3)
+    got = P.run(
+        lambda a, b: K.order_faults(
+            sid[a + 1 : b + 1],
+            sid[a:b],
+            batch[a + 1 : b + 1],
+            batch[a:b],
+            idx[a + 1 : b + 1],
+            idx[a:b],
+            t[a + 1 : b + 1],
+            t[a:b],
+        ),
+        P.row_parts(max(n - 1, 0)),
+    )
+    in_order = all(g[0] == 0 for g in got)
+    t_sorted = all(g[1] == 0 for g in got)
+    starts = np.concatenate(
+        [np.zeros(min(n, 1), dtype=np.int64), np.flatnonzero(sid[1:] != sid[:-1]) + 1, [n]]
+    ).astype(np.int64)
+    views = _rows_of(kind, _PAGE_VIEW_LUT)
     heads = sid[starts[:-1]]
     if len(heads) and int(heads.max()) > 8 * len(heads) + 2**20:  # codes spread out: sort
         grouped = len(np.unique(heads)) == len(heads)

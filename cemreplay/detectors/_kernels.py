@@ -712,32 +712,19 @@ def page_of(starts: Any, views: Any, rows: Any) -> Any:
 
 
 @_jit
-def scan(sid: Any, batch: Any, idx: Any, t: Any, kind: Any, pv_kind: int, lo: int, hi: int) -> Any:
-    """One pass over rows lo..hi of the table: (in order, t_sorted, starts, views).
-    ``in order``: inside each run of equal ``sid`` rows strictly ascend by (batch, i);
-    ``t_sorted``: ``t`` never goes down inside a run; ``starts``: the rows that start a run;
-    ``views``: the PAGE_VIEW rows. Rows are compared with the row before them even across
-    ``lo``, so parts of a table give the whole table's answer, concatenated. (That no
-    session id starts two runs is the caller's check, on the run heads: :func:`distinct`.)"""
-    in_order = True
-    t_sorted = True
-    starts = np.empty(hi - lo, dtype=np.int64)
-    views = np.empty(hi - lo, dtype=np.int64)
-    m = 0
-    v = 0
-    for j in range(lo, hi):
-        if j == 0 or sid[j] != sid[j - 1]:
-            starts[m] = j
-            m += 1
-        else:
-            if batch[j] < batch[j - 1] or (batch[j] == batch[j - 1] and idx[j] <= idx[j - 1]):
-                in_order = False
-            if t[j] < t[j - 1]:
-                t_sorted = False
-        if kind[j] == pv_kind:
-            views[v] = j
-            v += 1
-    return in_order, t_sorted, starts[:m].copy(), views[:v].copy()
+def order_faults(s1: Any, s0: Any, b1: Any, b0: Any, i1: Any, i0: Any, t1: Any, t0: Any) -> Any:
+    """Over pairs of consecutive rows (``s1``, ``b1``, ``i1``, ``t1``: session codes,
+    batches, indices in the batch and times of the later rows; ``s0``... of the rows before
+    them): how many pairs of one session do not strictly ascend by (batch, i), and how many
+    go back in ``t``. Branch-free over shifted views, so that it vectorizes."""
+    bad_order = 0
+    bad_t = 0
+    for j in range(len(s1)):
+        same = s1[j] == s0[j]
+        back = (b1[j] < b0[j]) | ((b1[j] == b0[j]) & (i1[j] <= i0[j]))
+        bad_order += same & back
+        bad_t += same & (t1[j] < t0[j])
+    return bad_order, bad_t
 
 
 @_jit
@@ -752,27 +739,3 @@ def distinct(codes: Any) -> bool:
             return False
         seen[c] = True
     return True
-
-
-@_jit
-def rows_pv(starts: Any, kind: Any, of_kind: int, pv_kind: int, s0: int, s1: int) -> Any:
-    """The rows of ``of_kind`` in sessions s0..s1 (ascending) and their page view ordinals
-    counted in row order (PAGE_VIEW events before it in the session, less one, at least 0)."""
-    m = 0
-    for j in range(starts[s0], starts[s1]):
-        if kind[j] == of_kind:
-            m += 1
-    rows = np.empty(m, dtype=np.int64)
-    pv = np.empty(m, dtype=np.int64)
-    p = 0
-    for s in range(s0, s1):
-        views = 0
-        for j in range(starts[s], starts[s + 1]):
-            k = kind[j]
-            if k == pv_kind:
-                views += 1
-            if k == of_kind:
-                rows[p] = j
-                pv[p] = max(views - 1, 0)
-                p += 1
-    return rows, pv

@@ -27,7 +27,6 @@ import numpy as np
 import polars as pl
 
 from cemreplay.detectors import _kernels as K
-from cemreplay.detectors import _parallel as P
 from cemreplay.detectors._base import (
     RESPONSE_LUT,
     Context,
@@ -96,22 +95,11 @@ _AFTER_MS = 3_000
 
 def clicks(ctx: Context) -> dict[str, Any]:
     """The clicks as arrays of their own: ``rows``, sessions at ``starts``, page view
-    ordinals ``pv`` (one pass over the event kinds; no response times: see
-    :func:`responses`)."""
+    ordinals ``pv`` (the click rows by a vectorized comparison of the kinds, their page views
+    by a merge with the PAGE_VIEW rows; no response times: see :func:`responses`)."""
     if "clicks" not in ctx.cache:
-        if ctx.pv_full is None:
-            got = P.run(
-                K.rows_pv,
-                P.session_parts(ctx.starts),
-                ctx.starts,
-                ctx.kind,
-                int(EventKind.CLICK),
-                int(EventKind.PAGE_VIEW),
-            )
-            rows, pv = P.cat(got, 0), P.cat(got, 1)
-        else:  # reordered by t: ordinals come from recording order
-            rows = ctx.rows(EventKind.CLICK)
-            pv = ctx.pv_at(rows)
+        rows = ctx.rows(EventKind.CLICK)
+        pv = ctx.pv_at(rows)
         ctx.cache["clicks"] = {"rows": rows, "starts": np.searchsorted(rows, ctx.starts), "pv": pv}
     out: dict[str, Any] = ctx.cache["clicks"]
     return out
