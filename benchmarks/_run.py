@@ -119,6 +119,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         pids = list(getattr(pool.executor, "_processes", {}) or {})
         res["rss_base_workers"] = [rss_of(p) for p in pids]
     d = Path(spec["dir"])
+    cpu0 = time.process_time()
     with TreeSampler() as tree:
         if mode == "outofcore":
             t0 = time.perf_counter()
@@ -171,6 +172,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             skip = () if res["exact"] else ("excessive_scroll", "quick_back")
             res["findings"] = found.height
             res["digest"] = digest(found, skip)
+    # This process's CPU time (every thread; not the workers') from loading to the end:
+    # beside the wall time, what the run cost whatever else the machine was doing.
+    res["cpu_seconds_self"] = round(time.process_time() - cpu0, 3)
     if pool is not None:
         pool.close()
     res["seconds"] = round(secs, 3)
