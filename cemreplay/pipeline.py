@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgpack
+import numba as nb
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import Baselines, Config, detect
@@ -208,37 +211,116 @@ def visitor_key(batch: BatchLike) -> bytes:
         return b""
 
 
+_FNV_BASIS = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@nb.njit(cache=True, nogil=True)
+def _fnv(buf: Any, p: int, n: int) -> Any:  # pragma: no cover - compiled
+    h = _FNV_BASIS
+    for i in range(p, p + n):
+        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
+    return h
+
+
+@nb.njit(cache=True, nogil=True)
+def _str_header(buf: Any, p: int, e: int) -> tuple[Any, int]:  # pragma: no cover - compiled
+    """(length, start) of the msgpack str at ``p`` (length -1: not a str or cut short)."""
+    if p >= e:
+        return -1, p
+    tag = np.int64(buf[p])
+    if 0xA0 <= tag <= 0xBF:
+        return tag & 0x1F, p + 1
+    if tag == 0xD9 and p + 1 < e:
+        return np.int64(buf[p + 1]), p + 2
+    if tag == 0xDA and p + 2 < e:
+        return (np.int64(buf[p + 1]) << 8) | np.int64(buf[p + 2]), p + 3
+    return np.int64(-1), p
+
+
+#: Bytes of each batch's start read for its visitor (the envelope's first fields).
+_HEAD = 256
+
+
+@nb.njit(cache=True, nogil=True)
+def _visitor_hashes(
+    buf: Any, starts: Any, ends: Any, whole: Any, out: Any
+) -> None:  # pragma: no cover
+    """Per batch (its first bytes ``buf[starts[k]:ends[k]]``, ``whole[k]`` all its bytes),
+    the FNV-1a hash of :func:`visitor_key` (of ``b""`` when the envelope cannot be read);
+    ``out[k] = 0`` where only :func:`visitor_key` can tell (a version that is not a
+    positive fixint, or a visitor that ends past the bytes given)."""
+    for k in range(len(starts)):
+        p, e = starts[k], ends[k]
+        out[k] = _fnv(buf, 0, 0)
+        if e - p < 2 or buf[p] != 0x9D:
+            continue
+        if np.int64(buf[p + 1]) > 0x7F:
+            out[k] = 0
+            continue
+        n, q = _str_header(buf, p + 2, e)  # site_key
+        if n >= 0:
+            n, q = _str_header(buf, q + n, e)  # visitor_id
+        if (n < 0 or q + n > e) and whole[k]:
+            out[k] = 0  # past the head (or cut short): read it whole
+        elif n >= 0:
+            out[k] = _fnv(buf, q, max(0, min(n, e - q)))  # cut short: what slicing gives
+
+
+def visitor_groups(batches: Sequence[BatchLike]) -> npt.NDArray[np.int64]:
+    """Per batch, a group number: equal for batches of one visitor (:func:`visitor_key`),
+    numbered by first appearance. Two visitors may share a group (a 64-bit hash collision:
+    harmless, a chunk then holds both whole); one visitor never spans two."""
+    n = len(batches)
+    heads = [bytes(b[:_HEAD]) for b in batches]
+    hl = np.fromiter(map(len, heads), dtype=np.int64, count=n)
+    ends = np.cumsum(hl)
+    whole = np.fromiter((len(b) > _HEAD for b in batches), dtype=np.bool_, count=n)
+    buf = np.frombuffer(b"".join(heads), dtype=np.uint8) if n else np.zeros(0, np.uint8)
+    keys = np.zeros(n, dtype=np.uint64)
+    _visitor_hashes(buf, ends - hl, ends, whole, keys)
+    for k in np.flatnonzero(keys == 0).tolist():  # rare: read by msgpack or whole
+        v = np.frombuffer(visitor_key(batches[k]), dtype=np.uint8)
+        keys[k] = _fnv(v, 0, len(v))
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
+
+
 def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) -> list[list[int]]:
     """Indices of ``batches`` cut into chunks of whole visitors, about ``chunk_bytes`` each.
 
     Visitors keep the order of their first batch; a visitor's batches keep input order.
-    Batches whose envelope cannot be read form one chunk of their own.
+    Batches whose envelope cannot be read are grouped as one visitor.
     """
     if chunk_bytes < 1:
         raise ConfigError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
-    groups: dict[bytes, list[int]] = {}
-    sizes: dict[bytes, int] = {}
-    for k, b in enumerate(batches):
-        key = visitor_key(b)
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [k]
-            sizes[key] = len(b)
-        else:
-            g.append(k)
-            sizes[key] += len(b)
-    out: list[list[int]] = []
-    cur: list[int] = []
+    if not len(batches):
+        return []
+    group = visitor_groups(batches)
+    lens = np.fromiter(map(len, batches), dtype=np.int64, count=len(batches))
+    sizes = np.bincount(group, weights=lens).astype(np.int64)
+    # Close a chunk after the group that brings it to chunk_bytes (a pass over the groups).
+    cut = _cuts(sizes, chunk_bytes)
+    order = np.argsort(group, kind="stable")  # by group, input order within one
+    bounds = np.searchsorted(group[order], cut, side="left")
+    return [part.tolist() for part in np.split(order, bounds) if len(part)]
+
+
+@nb.njit(cache=True, nogil=True)
+def _cuts(sizes: Any, chunk_bytes: int) -> Any:  # pragma: no cover - compiled
+    """The first group of every chunk but the first."""
+    out = np.empty(len(sizes), dtype=np.int64)
+    m = 0
     size = 0
-    for key, idx in groups.items():
-        cur.extend(idx)
-        size += sizes[key]
+    for g in range(len(sizes)):
+        size += sizes[g]
         if size >= chunk_bytes:
-            out.append(cur)
-            cur, size = [], 0
-    if cur:
-        out.append(cur)
-    return out
+            out[m] = g + 1
+            m += 1
+            size = 0
+    return out[:m]
 
 
 def even_chunks(total: int, workers: int, most: int = CHUNK_BYTES) -> int:

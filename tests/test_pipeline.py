@@ -63,6 +63,29 @@ def test_plan_chunks_keeps_each_visitor_whole(traffic):
             assert owner.setdefault(v, n) == n, "a visitor was cut between chunks"
 
 
+def _plan_by_dict(batches, chunk_bytes):
+    """plan_chunks' rule read plainly: visitors by first batch, closed at chunk_bytes."""
+    groups: dict[bytes, list[int]] = {}
+    for k, b in enumerate(batches):
+        groups.setdefault(pipeline.visitor_key(b), []).append(k)
+    out, cur, size = [], [], 0
+    for idx in groups.values():
+        cur += idx
+        size += sum(len(batches[k]) for k in idx)
+        if size >= chunk_bytes:
+            out, cur, size = [*out, cur], [], 0
+    return [*out, cur] if cur else out
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 5_000, 40_000, 10**9])
+def test_plan_chunks_is_the_plain_rule(traffic, chunk_bytes):
+    batches, _ = traffic
+    odd = [b"", b"\x9d\x01garbage", b"\x93\x01\x02\x03", batches[3][:9], batches[5][:20]]
+    mixed = [*batches[:30], *odd, *batches[30:], odd[1]]
+    assert pipeline.plan_chunks(mixed, chunk_bytes) == _plan_by_dict(mixed, chunk_bytes)
+    assert pipeline.plan_chunks([], chunk_bytes) == []
+
+
 def test_visitor_key_of_garbage_is_empty():
     assert pipeline.visitor_key(b"") == b""
     assert pipeline.visitor_key(b"\x9d\x01\xc0") == b""
