@@ -7,7 +7,8 @@ into memory as a list of ``bytes`` (what a service holding batches has), then ti
   (``wire.decode``, ``journeys.sessions``, ``detect``, ``score``), each timed;
 * ``process`` / ``thread`` / ``serial``: :func:`cemreplay.pipeline.run` with a warmed
   :class:`~cemreplay.pipeline.Pool` of that mode (exact baselines: two passes);
-  ``process-onepass``: processes, ``baselines="chunk"`` (one pass);
+  ``process-onepass``: processes, ``baselines="chunk"`` (one pass); ``overlap`` (one
+  process, decode of the next chunk beside the analysis of this one) and ``overlap-onepass``;
 * ``outofcore``: :func:`cemreplay.outofcore.run_dir` straight from the directory (nothing
   loaded first), results written as Parquet to ``spec["out"]``.
 
@@ -15,6 +16,8 @@ Memory: ``rss_base`` is this process's resident memory after imports and the poo
 (the interpreter, polars, numba: paid once whatever the size), per worker too; the peaks are
 each process's ``VmHWM`` and a sampled peak of the whole process tree's resident memory (every
 20 ms), so ``peak_tree_bytes`` is what the run needed at once. Prints one JSON line.
+``spec["mmap_threshold"]`` (bytes) runs the process with glibc's ``MALLOC_MMAP_THRESHOLD_``
+set (see ``docs/pipeline.md``).
 """
 
 from __future__ import annotations
@@ -103,8 +106,8 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     workers = int(spec.get("workers", 2))
     res: dict[str, Any] = {"mode": mode, "workers": workers}
     pool = None
-    kind = "process" if mode in ("outofcore", "process-onepass") else mode
-    baselines = "chunk" if mode == "process-onepass" else "exact"
+    kind = "process" if mode in ("outofcore", "process-onepass") else mode.split("-")[0]
+    baselines = "chunk" if mode.endswith("-onepass") else "exact"
     if mode not in ("stages",):
         pool = Pool(workers, mode=kind)
     else:  # load the numba caches outside the timing, as the pool's warm-up does
@@ -112,10 +115,11 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 
         _warm()
     res["rss_base"] = rss_of(os.getpid())
-    if pool is not None and pool.executor is not None and mode != "thread":
+    if pool is not None and pool.executor is not None and kind == "process":
         pids = list(getattr(pool.executor, "_processes", {}) or {})
         res["rss_base_workers"] = [rss_of(p) for p in pids]
     d = Path(spec["dir"])
+    cpu0 = time.process_time()
     with TreeSampler() as tree:
         if mode == "outofcore":
             t0 = time.perf_counter()
@@ -168,6 +172,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             skip = () if res["exact"] else ("excessive_scroll", "quick_back")
             res["findings"] = found.height
             res["digest"] = digest(found, skip)
+    # This process's CPU time (every thread; not the workers') from loading to the end:
+    # beside the wall time, what the run cost whatever else the machine was doing.
+    res["cpu_seconds_self"] = round(time.process_time() - cpu0, 3)
     if pool is not None:
         pool.close()
     res["seconds"] = round(secs, 3)
@@ -185,6 +192,22 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+#: glibc's mmap threshold for the measured processes: 128 KiB, its own starting value, kept
+#: fixed (``MALLOC_MMAP_THRESHOLD_``).
+MMAP_THRESHOLD = 128 << 10
+
+
+def add_mmap_argument(p: Any) -> None:
+    """The ``--mmap-threshold`` option of the stages that spawn measured processes."""
+    p.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=MMAP_THRESHOLD,
+        help="MALLOC_MMAP_THRESHOLD_ of the measured processes, bytes (0: glibc's default, "
+        "a threshold that grows)",
+    )
+
+
 def spawn(
     spec: dict[str, Any], timeout: float = 3_600, cap_bytes: int | None = None
 ) -> dict[str, Any]:
@@ -198,6 +221,10 @@ def spawn(
             resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
 
     env = dict(os.environ)
+    if spec.get("mmap_threshold"):
+        # glibc raises its mmap threshold after each large free, so freed chunk buffers stay
+        # in the heap and the resident peak ratchets up; a fixed threshold returns them.
+        env["MALLOC_MMAP_THRESHOLD_"] = str(int(spec["mmap_threshold"]))
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     p = subprocess.run(

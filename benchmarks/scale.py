@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
-from benchmarks._run import spawn
+from benchmarks._run import add_mmap_argument, spawn
 
 
 def plot(result: dict[str, Any], path: str) -> None:
@@ -63,17 +63,25 @@ def plot(result: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def run(sizes: list[int], workers: int, chunk_bytes: int, mode: str = "process") -> dict[str, Any]:
+def run(
+    sizes: list[int],
+    workers: int,
+    chunk_bytes: int,
+    mode: str = "process",
+    mmap_threshold: int = 0,
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "stage": "scale",
         "machine": machine(),
         "workers": workers,
         "mode": mode,
+        "malloc_mmap_threshold": mmap_threshold or "glibc default",
     }
     rows = []
     for size in sizes:
         d = wire_dir(size, progress=True)
-        r = spawn({"dir": str(d), "mode": mode, "workers": workers, "chunk_bytes": chunk_bytes})
+        spec = {"dir": str(d), "mode": mode, "workers": workers, "chunk_bytes": chunk_bytes}
+        r = spawn({**spec, "mmap_threshold": mmap_threshold})
         assert r["events"] == wire_dir_events(d), "the pipeline lost events"
         r.pop("digest")
         r["s_per_million"] = round(r["seconds"] / (r["events"] / 1e6), 4)
@@ -118,8 +126,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunk-bytes", type=int, default=0, help="0: the pipeline's default (even chunks)"
     )
-    p.add_argument("--mode", default="process", help="pipeline mode (benchmarks._run)")
+    p.add_argument("--mode", default="overlap", help="pipeline mode (benchmarks._run)")
     p.add_argument("--plot", default="docs/scaling.png", help="where to draw the figure")
+    add_mmap_argument(p)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,7 +140,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
             args.plot = os.path.join(tempfile.mkdtemp(prefix="cem-scale-"), "scaling.png")
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    result = run(sizes, args.workers, args.chunk_bytes, args.mode)
+    result = run(sizes, args.workers, args.chunk_bytes, args.mode, args.mmap_threshold)
     if args.plot:
         plot(result, args.plot)
         result["plot"] = args.plot

@@ -23,12 +23,15 @@ from a run over all input.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import itertools
 import math
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -36,13 +39,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgpack
+import numba as nb
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cemreplay.detectors import Baselines, Config, detect
 from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
-from cemreplay.wire import Quarantined, decode_report
+from cemreplay.wire import DecodeReport, Quarantined, decode_report
 from cemreplay.wire.decode import BatchLike
 
 __all__ = [
@@ -59,7 +65,29 @@ __all__ = [
 #: chunk costs a few tens of ms of fixed work, see docs/benchmarks.md).
 CHUNK_BYTES = 24 << 20
 
-Mode = Literal["process", "thread", "serial"]
+Mode = Literal["process", "thread", "serial", "overlap"]
+
+#: Chunk sizes of ``mode="overlap"``: the input in about :data:`OVERLAP_CHUNKS` chunks, each
+#: 4-24 MB (0.4-2.2M events). Only two chunks' tables are alive at once (a chunk's analysis
+#: needs about 4 times its table, some 180 bytes per event at its peak), so smaller chunks
+#: mean a smaller peak; each chunk also costs some 20 ms of fixed work (mostly ``detect``'s
+#: set-up), so small inputs get smaller chunks and large ones larger.
+OVERLAP_CHUNK_BYTES = (4 << 20, 24 << 20)
+OVERLAP_CHUNKS = 12
+
+
+def overlap_chunks(total: int) -> int:
+    """The default chunk size of ``mode="overlap"`` for ``total`` bytes of batches.
+
+    >>> round(overlap_chunks(103 << 20) / (1 << 20), 2)  # 10M events: 12 chunks of 8.6 MB
+    8.58
+    >>> overlap_chunks(515 << 20) >> 20  # 50M events: 24 MB chunks
+    24
+    """
+    lo, hi = OVERLAP_CHUNK_BYTES
+    return min(hi, max(lo, total // OVERLAP_CHUNKS))
+
+
 BaselineMode = Literal["exact", "chunk"]
 
 
@@ -116,7 +144,16 @@ def analyze_batches(
     baselines: Baselines | None = None,
 ) -> ChunkResult:
     """Decode one chunk of batches (whole visitors) and analyse it (runs in a worker)."""
-    report = decode_report(batches)
+    return analyze_report(decode_report(batches), config, weights, baselines)
+
+
+def analyze_report(
+    report: DecodeReport,
+    config: Config | None = None,
+    weights: ScoreWeights | None = None,
+    baselines: Baselines | None = None,
+) -> ChunkResult:
+    """Analyse one decoded chunk (whole visitors)."""
     ses, found, scores = analyze_events(report.events, config, weights, baselines)
     return ChunkResult(
         ses, found, scores, report.events.height, report.quarantined, peak_rss(), os.getpid()
@@ -126,6 +163,15 @@ def analyze_batches(
 def baselines_of_batches(batches: Sequence[BatchLike]) -> Baselines:
     """The first pass over one chunk: its share of the per-URL baselines."""
     return Baselines.of(decode_report(batches).events)
+
+
+def baselines_keeping(
+    batches: Sequence[BatchLike], keep: bool
+) -> tuple[Baselines, DecodeReport | None]:
+    """:func:`baselines_of_batches`, and the decoded chunk too when ``keep`` (the overlap
+    mode's first pass keeps its last chunk for the second instead of decoding it again)."""
+    report = decode_report(batches)
+    return Baselines.of(report.events), report if keep else None
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -165,37 +211,116 @@ def visitor_key(batch: BatchLike) -> bytes:
         return b""
 
 
+_FNV_BASIS = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@nb.njit(cache=True, nogil=True)
+def _fnv(buf: Any, p: int, n: int) -> Any:  # pragma: no cover - compiled
+    h = _FNV_BASIS
+    for i in range(p, p + n):
+        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
+    return h
+
+
+@nb.njit(cache=True, nogil=True)
+def _str_header(buf: Any, p: int, e: int) -> tuple[Any, int]:  # pragma: no cover - compiled
+    """(length, start) of the msgpack str at ``p`` (length -1: not a str or cut short)."""
+    if p >= e:
+        return -1, p
+    tag = np.int64(buf[p])
+    if 0xA0 <= tag <= 0xBF:
+        return tag & 0x1F, p + 1
+    if tag == 0xD9 and p + 1 < e:
+        return np.int64(buf[p + 1]), p + 2
+    if tag == 0xDA and p + 2 < e:
+        return (np.int64(buf[p + 1]) << 8) | np.int64(buf[p + 2]), p + 3
+    return np.int64(-1), p
+
+
+#: Bytes of each batch's start read for its visitor (the envelope's first fields).
+_HEAD = 256
+
+
+@nb.njit(cache=True, nogil=True)
+def _visitor_hashes(
+    buf: Any, starts: Any, ends: Any, whole: Any, out: Any
+) -> None:  # pragma: no cover
+    """Per batch (its first bytes ``buf[starts[k]:ends[k]]``, ``whole[k]`` all its bytes),
+    the FNV-1a hash of :func:`visitor_key` (of ``b""`` when the envelope cannot be read);
+    ``out[k] = 0`` where only :func:`visitor_key` can tell (a version that is not a
+    positive fixint, or a visitor that ends past the bytes given)."""
+    for k in range(len(starts)):
+        p, e = starts[k], ends[k]
+        out[k] = _fnv(buf, 0, 0)
+        if e - p < 2 or buf[p] != 0x9D:
+            continue
+        if np.int64(buf[p + 1]) > 0x7F:
+            out[k] = 0
+            continue
+        n, q = _str_header(buf, p + 2, e)  # site_key
+        if n >= 0:
+            n, q = _str_header(buf, q + n, e)  # visitor_id
+        if (n < 0 or q + n > e) and whole[k]:
+            out[k] = 0  # past the head (or cut short): read it whole
+        elif n >= 0:
+            out[k] = _fnv(buf, q, max(0, min(n, e - q)))  # cut short: what slicing gives
+
+
+def visitor_groups(batches: Sequence[BatchLike]) -> npt.NDArray[np.int64]:
+    """Per batch, a group number: equal for batches of one visitor (:func:`visitor_key`),
+    numbered by first appearance. Two visitors may share a group (a 64-bit hash collision:
+    harmless, a chunk then holds both whole); one visitor never spans two."""
+    n = len(batches)
+    heads = [bytes(b[:_HEAD]) for b in batches]
+    hl = np.fromiter(map(len, heads), dtype=np.int64, count=n)
+    ends = np.cumsum(hl)
+    whole = np.fromiter((len(b) > _HEAD for b in batches), dtype=np.bool_, count=n)
+    buf = np.frombuffer(b"".join(heads), dtype=np.uint8) if n else np.zeros(0, np.uint8)
+    keys = np.zeros(n, dtype=np.uint64)
+    _visitor_hashes(buf, ends - hl, ends, whole, keys)
+    for k in np.flatnonzero(keys == 0).tolist():  # rare: read by msgpack or whole
+        v = np.frombuffer(visitor_key(batches[k]), dtype=np.uint8)
+        keys[k] = _fnv(v, 0, len(v))
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
+
+
 def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) -> list[list[int]]:
     """Indices of ``batches`` cut into chunks of whole visitors, about ``chunk_bytes`` each.
 
     Visitors keep the order of their first batch; a visitor's batches keep input order.
-    Batches whose envelope cannot be read form one chunk of their own.
+    Batches whose envelope cannot be read are grouped as one visitor.
     """
     if chunk_bytes < 1:
         raise ConfigError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
-    groups: dict[bytes, list[int]] = {}
-    sizes: dict[bytes, int] = {}
-    for k, b in enumerate(batches):
-        key = visitor_key(b)
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [k]
-            sizes[key] = len(b)
-        else:
-            g.append(k)
-            sizes[key] += len(b)
-    out: list[list[int]] = []
-    cur: list[int] = []
+    if not len(batches):
+        return []
+    group = visitor_groups(batches)
+    lens = np.fromiter(map(len, batches), dtype=np.int64, count=len(batches))
+    sizes = np.bincount(group, weights=lens).astype(np.int64)
+    # Close a chunk after the group that brings it to chunk_bytes (a pass over the groups).
+    cut = _cuts(sizes, chunk_bytes)
+    order = np.argsort(group, kind="stable")  # by group, input order within one
+    bounds = np.searchsorted(group[order], cut, side="left")
+    return [part.tolist() for part in np.split(order, bounds) if len(part)]
+
+
+@nb.njit(cache=True, nogil=True)
+def _cuts(sizes: Any, chunk_bytes: int) -> Any:  # pragma: no cover - compiled
+    """The first group of every chunk but the first."""
+    out = np.empty(len(sizes), dtype=np.int64)
+    m = 0
     size = 0
-    for key, idx in groups.items():
-        cur.extend(idx)
-        size += sizes[key]
+    for g in range(len(sizes)):
+        size += sizes[g]
         if size >= chunk_bytes:
-            out.append(cur)
-            cur, size = [], 0
-    if cur:
-        out.append(cur)
-    return out
+            out[m] = g + 1
+            m += 1
+            size = 0
+    return out[:m]
 
 
 def even_chunks(total: int, workers: int, most: int = CHUNK_BYTES) -> int:
@@ -228,14 +353,18 @@ class Pool:
     """Workers for :func:`run`: ``workers`` processes (default: one per core), each with
     one polars thread and one detector thread, started and warmed up once (reuse one for many runs).
 
-    ``mode="thread"`` uses threads in this process instead (the detectors' numba kernels
-    hold the GIL, so only decoding and polars overlap; threads need no second interpreter,
-    see docs/benchmarks.md for both measured); ``"serial"`` no pool.
+    ``mode="thread"`` uses threads in this process instead, each analysing whole chunks;
+    ``mode="overlap"`` one process too, as a two-stage pipeline: ``workers - 1`` threads
+    decode the next chunks while the calling thread analyses the current one (the decoder's
+    and the detectors' numba kernels release the GIL, as polars does, so both cores work
+    without a second interpreter or pickling; see docs/pipeline.md); ``"serial"`` no pool.
     """
 
     def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
-        if mode not in ("process", "thread", "serial"):
-            raise ConfigError(f"mode must be 'process', 'thread' or 'serial', got {mode!r}")
+        if mode not in ("process", "thread", "serial", "overlap"):
+            raise ConfigError(
+                f"mode must be 'process', 'thread', 'overlap' or 'serial', got {mode!r}"
+            )
         n = workers if workers is not None else len(os.sched_getaffinity(0))
         if n < 1:
             raise ConfigError(f"workers must be >= 1, got {n}")
@@ -262,6 +391,10 @@ class Pool:
                         os.environ[k] = v
         elif mode == "thread":
             self.executor = ThreadPoolExecutor(n)
+        elif mode == "overlap":
+            # n threads: :func:`run` uses n - 1 of them beside the caller's; jobs given to
+            # map_bounded (cemreplay.outofcore) run on all n, as with mode="thread".
+            self.executor = ThreadPoolExecutor(n, thread_name_prefix="cem-overlap")
         if warm and mode != "process":
             _warm()
 
@@ -315,6 +448,78 @@ def _warm_slow(_: int) -> int:
 def _started(_: int) -> int:
     time.sleep(0.2)
     return os.getpid()
+
+
+# ----------------------------------------------------------------------------- overlap
+
+
+def decode_ahead(
+    pool: Pool,
+    chunks: Sequence[Sequence[BatchLike]],
+    config: Config | None,
+    weights: ScoreWeights | None,
+    baselines: Baselines | None,
+    decoded: DecodeReport | None = None,
+) -> Iterator[ChunkResult]:
+    """The two-stage pipeline of ``mode="overlap"``: the pool's threads decode the next
+    chunks (``workers - 1`` of them ahead) while this thread analyses the current one, so
+    at most ``workers`` decoded chunks are alive at once. ``decoded``: one more chunk,
+    already decoded, analysed first (results come in that order)."""
+    ahead = max(1, pool.workers - 1)
+    todo = iter(chunks)
+    pending: collections.deque[Future[DecodeReport]] = collections.deque(
+        pool.submit(decode_report, c) for c in itertools.islice(todo, ahead)
+    )
+    if decoded is not None:  # already decoded (by the first pass): analyse it first
+        ready: Future[DecodeReport] = Future()
+        ready.set_result(decoded)
+        pending.appendleft(ready)
+        del decoded  # alive only until analysed
+    try:
+        while pending:
+            report = pending.popleft().result()
+            nxt = next(todo, None) if len(pending) < ahead else None
+            if nxt is not None:
+                pending.append(pool.submit(decode_report, nxt))
+            part = analyze_report(report, config, weights, baselines)
+            del report
+            yield part
+    finally:
+        for f in pending:
+            f.cancel()
+
+
+def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """``fn(*job)`` for each job, on the pool's threads and this one together (results in
+    job order); stops handing out jobs at the first error or interrupt."""
+    out: list[Any] = [None] * len(jobs)
+    lock = threading.Lock()
+    todo = iter(range(len(jobs)))
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            try:
+                out[k] = fn(*jobs[k])
+            except BaseException:
+                stop.set()
+                raise
+
+    helpers = [pool.submit(work) for _ in range(max(0, pool.workers - 1))]
+    try:
+        work()
+    except BaseException:  # an error or Ctrl-C here: the helpers stop after their job
+        stop.set()
+        for f in helpers:
+            f.exception()
+        raise
+    for f in helpers:
+        f.result()
+    return out
 
 
 # ----------------------------------------------------------------------------- the run
@@ -431,20 +636,41 @@ def run(
     with contextlib.ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
+        overlap = pool.mode == "overlap"
         if chunk_bytes is None:
-            chunk_bytes = even_chunks(sum(len(b) for b in batches), pool.workers)
+            total = sum(len(b) for b in batches)
+            chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
         plan = plan_chunks(batches, chunk_bytes)
-        chunks = [[bytes(batches[k]) for k in idx] for idx in plan]
+        chunks = [[batches[k] for k in idx] for idx in plan]
+        if not overlap:  # to other processes: one bytes object each
+            chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
+        kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
         if baselines == "exact" and len(plan) > 1:
-            base = Baselines.merge(pool.map_bounded(baselines_of_batches, ((c,) for c in chunks)))
+            if overlap:
+                last = len(chunks) - 1
+                firsts = every_thread(
+                    pool, baselines_keeping, [(c, k == last) for k, c in enumerate(chunks)]
+                )
+                base = Baselines.merge(b for b, _ in firsts)
+                kept[0] = firsts[last][1]
+                del firsts
+                if kept[0] is not None:  # the last chunk first, as the first pass decoded it
+                    plan, chunks = [plan[last], *plan[:last]], chunks[:last]
+            else:
+                jobs1 = ((c,) for c in chunks)
+                base = Baselines.merge(pool.map_bounded(baselines_of_batches, jobs1))
         exact = base is not None or len(plan) <= 1
 
         def results() -> Iterator[ChunkResult]:
-            jobs = ((c, config, weights, base) for c in chunks)
-            for done, (idx, part) in enumerate(
-                zip(plan, pool.map_bounded(analyze_batches, jobs), strict=True), 1
-            ):
+            parts: Iterator[ChunkResult]
+            if overlap:
+                parts = decode_ahead(pool, chunks, config, weights, base, kept.pop())
+            else:
+                parts = pool.map_bounded(
+                    analyze_batches, ((c, config, weights, base) for c in chunks)
+                )
+            for done, (idx, part) in enumerate(zip(plan, parts, strict=True), 1):
                 part.quarantined = [
                     dataclasses.replace(q, index=idx[q.index]) for q in part.quarantined
                 ]

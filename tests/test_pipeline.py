@@ -63,13 +63,36 @@ def test_plan_chunks_keeps_each_visitor_whole(traffic):
             assert owner.setdefault(v, n) == n, "a visitor was cut between chunks"
 
 
+def _plan_by_dict(batches, chunk_bytes):
+    """plan_chunks' rule read plainly: visitors by first batch, closed at chunk_bytes."""
+    groups: dict[bytes, list[int]] = {}
+    for k, b in enumerate(batches):
+        groups.setdefault(pipeline.visitor_key(b), []).append(k)
+    out, cur, size = [], [], 0
+    for idx in groups.values():
+        cur += idx
+        size += sum(len(batches[k]) for k in idx)
+        if size >= chunk_bytes:
+            out, cur, size = [*out, cur], [], 0
+    return [*out, cur] if cur else out
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 5_000, 40_000, 10**9])
+def test_plan_chunks_is_the_plain_rule(traffic, chunk_bytes):
+    batches, _ = traffic
+    odd = [b"", b"\x9d\x01garbage", b"\x93\x01\x02\x03", batches[3][:9], batches[5][:20]]
+    mixed = [*batches[:30], *odd, *batches[30:], odd[1]]
+    assert pipeline.plan_chunks(mixed, chunk_bytes) == _plan_by_dict(mixed, chunk_bytes)
+    assert pipeline.plan_chunks([], chunk_bytes) == []
+
+
 def test_visitor_key_of_garbage_is_empty():
     assert pipeline.visitor_key(b"") == b""
     assert pipeline.visitor_key(b"\x9d\x01\xc0") == b""
     assert pipeline.visitor_key(b"\x93\x01\x02\x03") == b""
 
 
-@pytest.mark.parametrize("mode", ["serial", "thread"])
+@pytest.mark.parametrize("mode", ["serial", "thread", "overlap"])
 def test_run_in_tiny_chunks_equals_the_stages(traffic, mode):
     batches, want = traffic
     got = pipeline.run(batches, mode=mode, workers=2, chunk_bytes=12_000)
@@ -103,13 +126,36 @@ def test_run_on_worker_processes(traffic):
     assert got.exact
 
 
-def test_bad_batch_is_named_by_its_input_position(traffic):
+@pytest.mark.parametrize("mode", ["serial", "overlap"])
+def test_bad_batch_is_named_by_its_input_position(traffic, mode):
     batches, _ = traffic
     bad = [*batches[:40], b"\x9d\x01garbage", *batches[40:]]
     with pytest.raises(DecodeError, match="batch 40"):
-        pipeline.run(bad, mode="serial", chunk_bytes=40_000)
-    got = pipeline.run(bad, mode="serial", chunk_bytes=40_000, errors="quarantine")
+        pipeline.run(bad, mode=mode, chunk_bytes=40_000)
+    got = pipeline.run(bad, mode=mode, chunk_bytes=40_000, errors="quarantine")
     assert [q.index for q in got.quarantined] == [40]
+
+
+def test_overlap_one_pass_differs_only_in_the_baseline_kinds(traffic):
+    batches, want = traffic
+    got = pipeline.run(batches, mode="overlap", chunk_bytes=12_000, baselines="chunk")
+    assert got.chunks > 5 and not got.exact
+    check_same((got.sessions, got.findings, got.scores), want, False)
+
+
+def test_every_thread_keeps_job_order_and_raises_the_first_error():
+    with pipeline.Pool(2, mode="overlap", warm=False) as pool:
+        assert pipeline.every_thread(pool, lambda k: k * k, [(k,) for k in range(50)]) == [
+            k * k for k in range(50)
+        ]
+
+        def boom(k: int) -> int:
+            if k == 7:
+                raise ValueError("job 7")
+            return k
+
+        with pytest.raises(ValueError, match="job 7"):
+            pipeline.every_thread(pool, boom, [(k,) for k in range(50)])
 
 
 def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: Path):
@@ -122,6 +168,9 @@ def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: 
     got = run_dir(src, pool=pipeline.Pool(mode="serial"))
     assert got.chunks == len(plan) > 5 and got.exact
     check_same((got.sessions, got.findings, got.scores), want, True)
+    with pipeline.Pool(2, mode="overlap", warm=False) as pool:  # its threads take the files
+        threaded = run_dir(src, pool=pool)
+    check_same((threaded.sessions, threaded.findings, threaded.scores), want, True)
     out = tmp_path / "out"
     written = run_dir(src, out=out, pool=pipeline.Pool(mode="serial"), files_per_chunk=2)
     assert written.findings.height == 0 and written.events == got.events
