@@ -605,7 +605,10 @@ class LiveConfig:
     :class:`LiveAnalyzer`;
     ``process``: run the analyzer, the baseline refresh and the webhook sender in a worker
     process (:class:`cemreplay.live_process.LiveProcess`, the default) rather than on threads
-    of the collector's process (False), where they compete with ingest for the GIL.
+    of the collector's process (False), where they compete with ingest for the GIL;
+    ``restart``: restart a worker process that exits unexpectedly, after 0.5 s doubling up to
+    ``restart_max_s`` (back to 0.5 s once a worker has run that long), the new worker first
+    analyzing at most ``catch_up`` sessions still marked dirty in the store (the latest first).
     """
 
     rules: Sequence[Rule] | str = DEFAULT_RULES
@@ -619,6 +622,9 @@ class LiveConfig:
     baseline_refresh_s: float | None = 3600.0
     batch_window_s: float = 0.25
     process: bool = os.name != "nt"  # the worker is handed its pipes by descriptor
+    restart: bool = True
+    restart_max_s: float = 30.0
+    catch_up: int = 10_000
 
     def build(self, store: SQLiteStore) -> tuple[Any, AnswerChannel | None, Any]:
         """The analyzer with its sinks (a :class:`LiveAnalyzer`, or with ``process`` a

@@ -15,8 +15,14 @@ answer channel (``GET /v1/live/<id>``) and ``/healthz``.
 Start and stop: the worker dies with its pipe (EOF: the collector exited, however abruptly)
 and ignores SIGINT (the collector stops it); :meth:`LiveProcess.stop` drains what is pending
 for at most ``drain_s``, asks the worker to stop, waits for it, and terminates it only if it
-does not exit. A worker that dies is reported in ``/healthz`` (``live.worker``); the sessions it had
-not analyzed stay marked dirty in the store, so the next ``cemreplay analyze`` covers them.
+does not exit. A worker that dies unexpectedly is logged (its exit code) and restarted
+(``LiveConfig.restart``) after a bounded exponential backoff (0.5 s doubling up to
+``restart_max_s``; back to 0.5 s once a worker has run that long); the new worker first
+analyzes the sessions still marked dirty in the store (at most ``catch_up``, the latest first),
+which covers those the dead worker had pending or in flight, and the ids waiting here are sent
+to it. ``/healthz`` shows ``live.worker`` (``running``, ``restarting``, ``exited``, ``stopped``),
+``live.restarts`` and ``live.last_exit``. Without restart a dead worker's sessions stay dirty
+for the next ``cemreplay analyze``.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cemreplay.errors import ConfigError
 from cemreplay.live import LiveAnalyzer, LiveConfig, Signal, add_pending
@@ -47,6 +53,12 @@ log = logging.getLogger("cemreplay.live")
 
 #: Seconds between two reports of the worker's counters while they change.
 _REPORT_S = 0.05
+
+#: Seconds before the first restart of a dead worker (doubled per consecutive death).
+_RESTART_FIRST_S = 0.5
+
+#: The worker's counters that add up over the workers of one collector (restarts).
+_SUMMED = ("analyzed", "runs", "signals", "dropped", "errors")
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,11 @@ def _counters(analyzer: LiveAnalyzer, sender: WebhookSender | None, seq: int) ->
     return st
 
 
-def _worker(spec: WorkerSpec, inbox: Connection, outbox: Connection) -> None:
-    """The worker process: analyze what ``inbox`` names until told to stop or EOF."""
+def _worker(
+    spec: WorkerSpec, inbox: Connection, outbox: Connection, *, seq: int = 0, catch_up: int = 0
+) -> None:
+    """The worker process: analyze what ``inbox`` names until told to stop or EOF (first at
+    most ``catch_up`` sessions marked dirty in the store: a restarted worker's)."""
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # the collector stops us via the pipe
     if spec.log_level is not None:
         logging.basicConfig(level=spec.log_level, format="%(name)s: %(message)s")
@@ -107,7 +122,16 @@ def _worker(spec: WorkerSpec, inbox: Connection, outbox: Connection) -> None:
         store
     )
     analyzer.sinks = (out, *analyzer.sinks)  # first: back to the collector
-    seq = 0
+    if catch_up > 0:
+        try:
+            ids = store.dirty_session_ids(min(catch_up, analyzer.max_pending))
+        except Exception:
+            log.exception("live worker: listing the dirty sessions failed")
+            ids = []
+        if ids:
+            log.info("live worker: catching up on %d dirty session(s)", len(ids))
+            now = time.time()
+            analyzer.notify_acked((sid, now) for sid in ids)
     done = threading.Event()
 
     def report() -> None:
@@ -186,6 +210,16 @@ class LiveProcess:
     ):
         if not isinstance(max_pending, int) or max_pending < 1:
             raise ConfigError(f"LiveProcess.max_pending must be an int >= 1, got {max_pending!r}")
+        cfg = spec.config
+        if not isinstance(cfg.restart_max_s, int | float) or not (
+            _RESTART_FIRST_S <= cfg.restart_max_s <= 3600
+        ):
+            raise ConfigError(
+                f"LiveConfig.restart_max_s must be {_RESTART_FIRST_S} .. 3600 s, "
+                f"got {cfg.restart_max_s!r}"
+            )
+        if not isinstance(cfg.catch_up, int) or cfg.catch_up < 0:
+            raise ConfigError(f"LiveConfig.catch_up must be an int >= 0, got {cfg.catch_up!r}")
         self.spec = spec
         self.sinks = tuple(sinks)
         self.max_pending = max_pending
@@ -202,6 +236,15 @@ class LiveProcess:
         self._to_worker: Connection | None = None
         self._from_worker: Connection | None = None
         self._threads: list[threading.Thread] = []
+        self.restarts = 0
+        self.last_exit: int | None = None
+        self._base = dict.fromkeys(_SUMMED, 0)  # the counters of the workers that died
+        self._life = threading.Lock()  # a restart against stop()
+        self._halt = threading.Event()  # set by stop(): no more restarts; ends a backoff
+        self._gen = 0  # which worker the threads talk to
+        self._spawned = 0.0  # monotonic s the current worker started
+        self._deaths = 0  # consecutive early deaths (the backoff's exponent)
+        self._run_spec = spec
 
     # -- the writer's side: never blocks
 
@@ -218,12 +261,21 @@ class LiveProcess:
 
     def start(self) -> LiveProcess:
         """Start the worker process and the two threads that talk to it (idempotent)."""
-        if self._proc is not None:
-            return self
-        spec = self.spec
-        if spec.config.log and spec.log_level is None and logging.getLogger().handlers:
-            # the collector logs (serve configured it): the worker logs its signals alike
-            spec = dataclasses.replace(spec, log_level=log.getEffectiveLevel())
+        with self._life:
+            if self._proc is not None:
+                return self
+            spec = self.spec
+            if spec.config.log and spec.log_level is None and logging.getLogger().handlers:
+                # the collector logs (serve configured it): the worker logs its signals alike
+                spec = dataclasses.replace(spec, log_level=log.getEffectiveLevel())
+            self._run_spec = spec
+            self._halt.clear()
+            self._stop = False
+            self._spawn(catch_up=0)
+        return self
+
+    def _spawn(self, *, catch_up: int) -> None:
+        """Start a worker process and its two threads (the caller holds ``_life``)."""
         # A fresh interpreter running this module (not multiprocessing's spawn, which would
         # re-import the embedding program's __main__), importing this same cemreplay.
         w_in, to_worker = os.pipe()
@@ -232,6 +284,7 @@ class LiveProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         )}
+        self._proc = None  # a dead worker's, reaped
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "cemreplay.live_process", str(w_in), str(w_out)],
@@ -249,29 +302,48 @@ class LiveProcess:
                 os.close(w_out)
         self._to_worker = Connection(to_worker, readable=False)
         self._from_worker = Connection(from_worker, writable=False)
-        self._to_worker.send(("spec", spec))
+        with self._cv:
+            self._gen += 1
+            gen = self._gen
+            # not idle before the worker's first report
+            self._worker = {"busy": True, "seq": self._sent_seq}
+            opts = {"seq": self._sent_seq, "catch_up": catch_up}
+            self._cv.notify_all()  # a previous worker's forwarding thread ends
+        with contextlib.suppress(OSError):  # a worker dead at once: the receiver reports it
+            self._to_worker.send(("spec", self._run_spec, opts))
+        self._spawned = time.monotonic()
         self._state = "running"
-        self._stop = False
         self._threads = [
-            threading.Thread(target=self._forward, name="cemreplay-live-fwd", daemon=True),
-            threading.Thread(target=self._receive, name="cemreplay-live-recv", daemon=True),
+            threading.Thread(
+                target=self._forward, args=(gen, self._to_worker),
+                name="cemreplay-live-fwd", daemon=True,
+            ),
+            threading.Thread(
+                target=self._receive, args=(gen, self._from_worker, self._proc),
+                name="cemreplay-live-recv", daemon=True,
+            ),
         ]
         for th in self._threads:
             th.start()
-        return self
 
     def stop(self, *, drain_s: float = 5.0) -> None:
         """Let the worker analyze what is pending for at most ``drain_s`` more seconds, then
         stop it (terminated if it has not exited 10 s later) and the threads."""
-        proc = self._proc
-        if proc is None:
+        if self._proc is None:
             return
         end = time.monotonic() + drain_s
         self.wait_idle(drain_s)
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-        self._threads[0].join(timeout=5)
+        with self._life:  # no restart after this
+            self._halt.set()
+            with self._cv:
+                self._stop = True
+                self._cv.notify_all()
+            # None when a restart failed meanwhile (mypy narrowed self._proc above)
+            proc = cast("subprocess.Popen[bytes] | None", self._proc)
+            threads = self._threads
+        if proc is None:
+            return
+        threads[0].join(timeout=5)
         if self._to_worker is not None:
             with contextlib.suppress(OSError):
                 self._to_worker.send(("stop", max(0.0, end - time.monotonic())))
@@ -285,21 +357,25 @@ class LiveProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        self._threads[1].join(timeout=5)
+        threads[1].join(timeout=5)
+        self._close_pipes()
+        self._proc = None
+        self._threads = []
+        if self._state in ("running", "restarting"):
+            self._state = "stopped"
+
+    def _close_pipes(self) -> None:
         for conn in (self._to_worker, self._from_worker):
             if conn is not None:
                 conn.close()
         self._to_worker = self._from_worker = None
-        self._proc = None
-        self._threads = []
-        if self._state == "running":
-            self._state = "stopped"
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """True once nothing is pending here or in the worker and every signal it emitted
-        reached the sinks here (False after ``timeout_s``, or when the worker is not running)."""
+        reached the sinks here (False after ``timeout_s``, or when the worker is not running
+        nor being restarted)."""
         end = time.monotonic() + timeout_s
-        while time.monotonic() < end and self._state == "running":
+        while time.monotonic() < end and self._state in ("running", "restarting"):
             with self._cv:
                 w = self._worker
                 if (
@@ -314,12 +390,12 @@ class LiveProcess:
 
     # -- the threads
 
-    def _forward(self) -> None:
+    def _forward(self, gen: int, conn: Connection) -> None:
         while True:
             with self._cv:
-                while not self._pending and not self._stop:
+                while not self._pending and not self._stop and self._gen == gen:
                     self._cv.wait(timeout=1.0)
-                if self._stop:
+                if self._stop or self._gen != gen:
                     return
                 got = list(self._pending.items())
                 self._pending.clear()
@@ -327,20 +403,20 @@ class LiveProcess:
                 seq = self._sent_seq
                 self._inflight = True
             try:
-                if self._to_worker is None:
-                    return
-                self._to_worker.send(("notify", seq, got))
-            except OSError:  # the worker is gone: the receiver reports it
+                conn.send(("notify", seq, got))
+            except OSError:  # the worker is gone: the receiver reports (and restarts) it
                 with self._cv:
-                    self.dropped += len(got)
+                    if self.spec.config.restart and not self._stop:  # for the next worker
+                        self.dropped += add_pending(self._pending, got, self.max_pending)
+                    else:
+                        self.dropped += len(got)
                     self._inflight = False
                 return
             with self._cv:
                 self._inflight = False
 
-    def _receive(self) -> None:
-        conn = self._from_worker
-        while conn is not None:
+    def _receive(self, gen: int, conn: Connection, proc: subprocess.Popen[bytes]) -> None:
+        while True:
             try:
                 kind, sigs, stats = conn.recv()
             except (EOFError, OSError):
@@ -356,14 +432,54 @@ class LiveProcess:
                 self._worker = stats
             if kind == "bye":
                 break
-        if not self._stop and self._state == "running":
-            code = self._proc.poll() if self._proc is not None else None
+        if self._stop or self._halt.is_set() or self._gen != gen:
+            return
+        try:
+            code: int | None = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # its pipe closed but it lingers: no orphan
+            proc.kill()
+            code = proc.wait(timeout=5)
+        with self._cv:  # its counters add up with the next worker's
+            for k in _SUMMED:
+                self._base[k] += int(self._worker.get(k, 0))
+            self._worker = {}
+        self.last_exit = code
+        if not self.spec.config.restart:
             self._state = "exited"
             log.error(
                 "the live worker process exited (code %s); live analysis stopped, the "
                 "sessions it had not analyzed stay dirty for `cemreplay analyze`",
                 code,
             )
+            return
+        self._restart(gen, code)
+
+    def _restart(self, gen: int, code: int | None) -> None:
+        """Start a new worker after the backoff (on the dead worker's receiving thread)."""
+        max_s = float(self.spec.config.restart_max_s)
+        self._deaths = 1 if time.monotonic() - self._spawned >= max_s else self._deaths + 1
+        delay = min(max_s, _RESTART_FIRST_S * 2 ** min(self._deaths - 1, 30))
+        self._state = "restarting"
+        log.warning(
+            "the live worker process exited (code %s); restarting it in %.1f s (restart %d)",
+            code, delay, self.restarts + 1,
+        )
+        if self._halt.wait(delay):  # stopped meanwhile
+            return
+        with self._life:
+            if self._halt.is_set() or self._gen != gen:
+                return
+            with self._cv:
+                self._gen += 1  # the dead worker's forwarding thread ends
+                self._cv.notify_all()
+            self._threads[0].join(timeout=5)
+            self._close_pipes()
+            self.restarts += 1
+            try:
+                self._spawn(catch_up=self.spec.config.catch_up)
+            except Exception:
+                self._state = "exited"
+                log.exception("restarting the live worker process failed; live analysis stopped")
 
     # -- counters
 
@@ -374,20 +490,23 @@ class LiveProcess:
 
     @property
     def signals(self) -> int:
-        """Signals the worker emitted so far."""
-        return int(self._worker.get("signals", 0))
+        """Signals the workers emitted so far."""
+        return self._base["signals"] + int(self._worker.get("signals", 0))
 
     def stats(self) -> dict[str, Any]:
         """Counters for ``/healthz`` (those of :meth:`LiveAnalyzer.stats` and ``worker``)."""
-        w = self._worker
+        w, base = self._worker, self._base
+        got = {k: base[k] + int(w.get(k, 0)) for k in _SUMMED}
         return {
             "pending": self.pending,
-            "analyzed": int(w.get("analyzed", 0)),
-            "runs": int(w.get("runs", 0)),
-            "signals": self.signals,
-            "dropped": self.dropped + int(w.get("dropped", 0)),
-            "errors": int(w.get("errors", 0)) + self.sink_errors,
+            "analyzed": got["analyzed"],
+            "runs": got["runs"],
+            "signals": got["signals"],
+            "dropped": self.dropped + got["dropped"],
+            "errors": got["errors"] + self.sink_errors,
             "worker": self._state,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
         }
 
     def webhook_stats(self) -> dict[str, int] | None:
@@ -404,12 +523,12 @@ def _main(argv: list[str]) -> int:
     inbox = Connection(int(argv[0]), writable=False)
     outbox = Connection(int(argv[1]), readable=False)
     try:
-        kind, spec = inbox.recv()
+        kind, spec, opts = inbox.recv()
     except (EOFError, OSError):
         return 1
     if kind != "spec" or not isinstance(spec, WorkerSpec):
         return 2
-    _worker(spec, inbox, outbox)
+    _worker(spec, inbox, outbox, seq=int(opts["seq"]), catch_up=int(opts["catch_up"]))
     return 0
 
 

@@ -744,6 +744,19 @@ class SQLiteStore:
         with self._read() as con:
             return int(con.execute("SELECT count(*) FROM sessions WHERE dirty = 1").fetchone()[0])
 
+    def dirty_session_ids(self, limit: int = 10_000) -> list[str]:
+        """The ids of at most ``limit`` sessions marked dirty, the latest (``last_ts``) first:
+        what a restarted live worker catches up on (:mod:`cemreplay.live_process`)."""
+        with self._read() as con:
+            return [
+                str(r[0])
+                for r in con.execute(
+                    "SELECT session_id FROM sessions WHERE dirty = 1 ORDER BY last_ts DESC "
+                    "LIMIT ?",
+                    (int(limit),),
+                )
+            ]
+
     def baselines(
         self,
         *,

@@ -123,7 +123,7 @@ def test_the_worker_exits_when_the_collector_goes_away(tmp_path: Path):
 
 def test_a_dead_worker_is_reported_and_ingest_never_waits(tmp_path: Path):
     SQLiteStore(tmp_path / "s.db").close()
-    proc = LiveProcess(_spec(tmp_path / "s.db"), max_pending=1_000)
+    proc = LiveProcess(_spec(tmp_path / "s.db", restart=False), max_pending=1_000)
     proc.start()
     try:
         assert proc.wait_idle(30)
@@ -132,6 +132,9 @@ def test_a_dead_worker_is_reported_and_ingest_never_waits(tmp_path: Path):
         while proc.stats()["worker"] != "exited" and time.monotonic() < end:
             time.sleep(0.02)
         assert proc.stats()["worker"] == "exited"
+        assert proc.stats()["last_exit"] == -signal.SIGKILL and proc.stats()["restarts"] == 0
+        time.sleep(1.0)  # more than the first backoff: still not restarted
+        assert proc.stats()["worker"] == "exited" and proc.stats()["restarts"] == 0
         t0 = time.monotonic()
         for k in range(200):
             proc.notify([f"s{k}-{j}" for j in range(50)])
