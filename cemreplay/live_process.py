@@ -332,7 +332,8 @@ class LiveProcess:
         if self._proc is None:
             return
         end = time.monotonic() + drain_s
-        self.wait_idle(drain_s)
+        if self._state == "running":  # not during a restart's backoff: no new worker
+            self.wait_idle(drain_s)
         with self._life:  # no restart after this
             self._halt.set()
             with self._cv:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +20,7 @@ from cemreplay.store import SQLiteStore
 from cemreplay.synth import generate
 from cemreplay.wire import encode
 from tests.live_support import struggling
+from tests.test_live_webhook import MSGPACK
 
 
 def _spec(db: Path, **kw: object) -> WorkerSpec:
@@ -186,3 +188,104 @@ def test_serve_live_leaves_no_worker_behind(tmp_path: Path, how: signal.Signals)
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def _until(cond: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def test_a_killed_worker_is_restarted_and_misses_no_acknowledged_batch(tmp_path: Path):
+    """SIGKILL the worker while it holds a session (in its batch window): a new worker comes
+    back, catches up on that session (still dirty in the store) and analyzes what comes next;
+    a clean stop then leaves no process and restarts nothing."""
+    from starlette.testclient import TestClient
+
+    from cemreplay.collector import create_app
+
+    batches = encode(struggling(), site_key="k")
+    s1 = [b for b in batches if b"\xa2S1" in b]
+    s2 = [b for b in batches if b"\xa2S2" in b]
+    assert s1 and s2 and not set(s1) & set(s2)
+    live = LiveConfig(log=False, max_age_ms=None, baseline_refresh_s=None, batch_window_s=1.5)
+    db = tmp_path / "c.db"
+    with TestClient(create_app(db, live=live, site_key="k")) as c:
+        lp = c.app.state.live  # type: ignore[attr-defined]
+        assert isinstance(lp, LiveProcess)
+        assert _until(lambda: c.get("/healthz").json()["live"]["worker"] == "running")
+        first = lp._proc.pid
+        for b in s1:  # acknowledged just before the kill
+            assert c.post("/v1/batch", content=b, headers=MSGPACK).status_code == 204
+        # S1 reached the worker, which holds it for its 1.5 s window
+        assert _until(lambda: not lp._pending and lp._worker.get("pending") == 1, 10)
+        os.kill(first, signal.SIGKILL)
+        assert _until(lambda: c.get("/healthz").json()["live"]["restarts"] == 1, 20)
+        assert _gone(first)
+        health = c.get("/healthz").json()["live"]
+        assert health["worker"] == "running" and health["last_exit"] == -signal.SIGKILL
+        second = lp._proc.pid
+        assert second != first
+        for b in s2:  # acknowledged after the restart
+            assert c.post("/v1/batch", content=b, headers=MSGPACK).status_code == 204
+        assert lp.wait_idle(30)
+        assert [s["rule"] for s in c.get("/v1/live/S1?k=k").json()["signals"]] == [
+            "failed_submit>=2/same"
+        ]
+        assert [s["rule"] for s in c.get("/v1/live/S2?k=k").json()["signals"]] == [
+            "rage_click->error_click<30s"
+        ]
+        assert c.get("/healthz").json()["live"]["signals"] == 2
+    # a clean stop: the worker is gone and nothing restarts it
+    assert _gone(second)
+    time.sleep(2 * 0.5 + 0.5)  # longer than the next backoff would be
+    st = lp.stats()
+    assert st["worker"] == "stopped" and st["restarts"] == 1 and lp._proc is None
+    with SQLiteStore(db) as store:
+        found = set(store.findings()["session_id"].cast(pl.String).to_list())
+        assert {"S1", "S2"} <= found
+        assert store.dirty_session_ids() == []
+
+
+def test_restarts_back_off_and_stop_ends_a_backoff(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    SQLiteStore(tmp_path / "s.db").close()
+    proc = LiveProcess(_spec(tmp_path / "s.db", restart_max_s=30.0))
+    proc.start()
+    pids = []
+    try:
+        with caplog.at_level("WARNING", logger="cemreplay.live"):
+            for k in (1, 2):
+                assert proc.wait_idle(30)
+                pids.append(proc._proc.pid)
+                os.kill(pids[-1], signal.SIGKILL)
+                assert _until(lambda k=k: proc.stats()["restarts"] == k, 20)
+            assert proc.wait_idle(30)
+            pids.append(proc._proc.pid)
+            os.kill(pids[-1], signal.SIGKILL)
+            assert _until(lambda: proc.stats()["worker"] == "restarting", 10)
+        lines = [r.getMessage() for r in caplog.records if "restarting it" in r.getMessage()]
+        # 0.5 s, then doubled (each worker lived less than restart_max_s)
+        assert [ln.split(" in ")[1] for ln in lines] == [
+            "0.5 s (restart 1)", "1.0 s (restart 2)", "2.0 s (restart 3)"
+        ]
+        assert all("(code -9)" in ln for ln in lines)
+        t0 = time.monotonic()
+        proc.stop()  # during the backoff: no restart, at once
+        assert time.monotonic() - t0 < 5
+    finally:
+        proc.stop()
+    time.sleep(2.5)  # longer than the backoff stop() ended
+    assert proc.stats()["worker"] == "stopped" and proc.stats()["restarts"] == 2
+    assert proc._proc is None and all(_gone(p) for p in pids)
+
+
+def test_bad_restart_settings_are_refused(tmp_path: Path):
+    with pytest.raises(ConfigError, match="restart_max_s"):
+        LiveProcess(_spec(tmp_path / "s.db", restart_max_s=0.1))
+    with pytest.raises(ConfigError, match="catch_up"):
+        LiveProcess(_spec(tmp_path / "s.db", catch_up=-1))
