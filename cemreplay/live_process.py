@@ -458,8 +458,7 @@ class LiveProcess:
     def _restart(self, gen: int, code: int | None) -> None:
         """Start a new worker after the backoff (on the dead worker's receiving thread)."""
         max_s = float(self.spec.config.restart_max_s)
-        self._deaths = 1 if time.monotonic() - self._spawned >= max_s else self._deaths + 1
-        delay = min(max_s, _RESTART_FIRST_S * 2 ** min(self._deaths - 1, 30))
+        self._deaths, delay = _backoff(self._deaths, time.monotonic() - self._spawned, max_s)
         self._state = "restarting"
         log.warning(
             "the live worker process exited (code %s); restarting it in %.1f s (restart %d)",
@@ -516,6 +515,13 @@ class LiveProcess:
         if wh is None and self.spec.config.webhook is not None:
             return {"queued": 0, "sent": 0, "failed": 0, "dropped": 0, "retries": 0}
         return None if wh is None else dict(wh)
+
+
+def _backoff(deaths: int, lived_s: float, max_s: float) -> tuple[int, float]:
+    """The consecutive deaths counting this one and the seconds to wait before the restart: a
+    worker that lived ``max_s`` or more starts the count again."""
+    deaths = 1 if lived_s >= max_s else deaths + 1
+    return deaths, min(max_s, _RESTART_FIRST_S * 2 ** min(deaths - 1, 30))
 
 
 def _main(argv: list[str]) -> int:

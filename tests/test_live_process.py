@@ -15,7 +15,7 @@ import pytest
 from cemreplay.detectors import detect
 from cemreplay.errors import ConfigError
 from cemreplay.live import DEFAULT_RULES, AnswerChannel, LiveAnalyzer, LiveConfig, Signal
-from cemreplay.live_process import LiveProcess, WorkerSpec
+from cemreplay.live_process import LiveProcess, WorkerSpec, _backoff
 from cemreplay.store import SQLiteStore
 from cemreplay.synth import generate
 from cemreplay.wire import encode
@@ -289,3 +289,13 @@ def test_bad_restart_settings_are_refused(tmp_path: Path):
         LiveProcess(_spec(tmp_path / "s.db", restart_max_s=0.1))
     with pytest.raises(ConfigError, match="catch_up"):
         LiveProcess(_spec(tmp_path / "s.db", catch_up=-1))
+
+
+def test_the_backoff_doubles_up_to_its_cap_and_resets_after_a_long_run():
+    deaths, delays = 0, []
+    for _ in range(9):  # each worker lived 1 s
+        deaths, d = _backoff(deaths, 1.0, 30.0)
+        delays.append(d)
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert _backoff(deaths, 30.0, 30.0) == (1, 0.5)  # ran fine for restart_max_s: reset
+    assert _backoff(10**6, 1.0, 30.0)[1] == 30.0  # no overflow however many deaths
