@@ -57,6 +57,9 @@ _REPORT_S = 0.05
 #: Seconds before the first restart of a dead worker (doubled per consecutive death).
 _RESTART_FIRST_S = 0.5
 
+#: (session, rule) pairs signalled that a restarted worker is told, so as not to repeat them.
+_FIRED_KEPT = 20_000
+
 #: The worker's counters that add up over the workers of one collector (restarts).
 _SUMMED = ("analyzed", "runs", "signals", "dropped", "errors")
 
@@ -107,10 +110,17 @@ def _counters(analyzer: LiveAnalyzer, sender: WebhookSender | None, seq: int) ->
 
 
 def _worker(
-    spec: WorkerSpec, inbox: Connection, outbox: Connection, *, seq: int = 0, catch_up: int = 0
+    spec: WorkerSpec,
+    inbox: Connection,
+    outbox: Connection,
+    *,
+    seq: int = 0,
+    catch_up: int = 0,
+    fired: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """The worker process: analyze what ``inbox`` names until told to stop or EOF (first at
-    most ``catch_up`` sessions marked dirty in the store: a restarted worker's)."""
+    """The worker process: analyze what ``inbox`` names until told to stop or EOF (a
+    restarted worker's: first at most ``catch_up`` sessions marked dirty in the store, not
+    signalling again the (session, rule) pairs in ``fired``)."""
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # the collector stops us via the pipe
     if spec.log_level is not None:
         logging.basicConfig(level=spec.log_level, format="%(name)s: %(message)s")
@@ -122,6 +132,7 @@ def _worker(
         store
     )
     analyzer.sinks = (out, *analyzer.sinks)  # first: back to the collector
+    analyzer._fired.update(dict.fromkeys(map(tuple, fired)))
     if catch_up > 0:
         try:
             ids = store.dirty_session_ids(min(catch_up, analyzer.max_pending))
@@ -225,6 +236,7 @@ class LiveProcess:
         self.max_pending = max_pending
         self.dropped = 0
         self.sink_errors = 0
+        self._fired: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._pending: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._cv = threading.Condition()
         self._sent_seq = 0
@@ -307,7 +319,7 @@ class LiveProcess:
             gen = self._gen
             # not idle before the worker's first report
             self._worker = {"busy": True, "seq": self._sent_seq}
-            opts = {"seq": self._sent_seq, "catch_up": catch_up}
+            opts = {"seq": self._sent_seq, "catch_up": catch_up, "fired": list(self._fired)}
             self._cv.notify_all()  # a previous worker's forwarding thread ends
         with contextlib.suppress(OSError):  # a worker dead at once: the receiver reports it
             self._to_worker.send(("spec", self._run_spec, opts))
@@ -423,6 +435,9 @@ class LiveProcess:
             except (EOFError, OSError):
                 break
             for sig in sigs:
+                self._fired[(sig.session_id, sig.rule)] = None
+                while len(self._fired) > _FIRED_KEPT:
+                    self._fired.popitem(last=False)
                 for sink in self.sinks:
                     try:
                         sink(sig)
@@ -535,7 +550,14 @@ def _main(argv: list[str]) -> int:
         return 1
     if kind != "spec" or not isinstance(spec, WorkerSpec):
         return 2
-    _worker(spec, inbox, outbox, seq=int(opts["seq"]), catch_up=int(opts["catch_up"]))
+    _worker(
+        spec,
+        inbox,
+        outbox,
+        seq=int(opts["seq"]),
+        catch_up=int(opts["catch_up"]),
+        fired=opts.get("fired", ()),
+    )
     return 0
 
 

@@ -299,3 +299,24 @@ def test_the_backoff_doubles_up_to_its_cap_and_resets_after_a_long_run():
     assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert _backoff(deaths, 30.0, 30.0) == (1, 0.5)  # ran fine for restart_max_s: reset
     assert _backoff(10**6, 1.0, 30.0)[1] == 30.0  # no overflow however many deaths
+
+
+def test_a_restarted_worker_does_not_repeat_a_signal_already_sent(tmp_path: Path):
+    got: list[Signal] = []
+    with SQLiteStore(tmp_path / "s.db") as st:
+        outs = st.put_batches(encode(struggling(), site_key="k"))
+        ids = sorted({o.session_id for o in outs if o.session_id})
+        proc = LiveProcess(_spec(tmp_path / "s.db"), [got.append])
+        proc.start()
+        try:
+            proc.notify(ids)
+            assert proc.wait_idle(30)
+            assert sorted(s.session_id for s in got) == ["S1", "S2"]
+            os.kill(proc._proc.pid, signal.SIGKILL)
+            assert _until(lambda: proc.stats()["restarts"] == 1, 20)
+            proc.notify(ids)  # analyzed again by the new worker: the same findings
+            assert proc.wait_idle(30)
+            assert proc.stats()["analyzed"] >= 2 * len(ids)
+        finally:
+            proc.stop()
+    assert sorted(s.session_id for s in got) == ["S1", "S2"]
