@@ -211,7 +211,7 @@ def test_a_killed_worker_is_restarted_and_misses_no_acknowledged_batch(tmp_path:
     s1 = [b for b in batches if b"\xa2S1" in b]
     s2 = [b for b in batches if b"\xa2S2" in b]
     assert s1 and s2 and not set(s1) & set(s2)
-    live = LiveConfig(log=False, max_age_ms=None, baseline_refresh_s=None, batch_window_s=1.5)
+    live = LiveConfig(log=False, max_age_ms=None, baseline_refresh_s=None, batch_window_s=3.0)
     db = tmp_path / "c.db"
     with TestClient(create_app(db, live=live, site_key="k")) as c:
         lp = c.app.state.live  # type: ignore[attr-defined]
@@ -220,7 +220,7 @@ def test_a_killed_worker_is_restarted_and_misses_no_acknowledged_batch(tmp_path:
         first = lp._proc.pid
         for b in s1:  # acknowledged just before the kill
             assert c.post("/v1/batch", content=b, headers=MSGPACK).status_code == 204
-        # S1 reached the worker, which holds it for its 1.5 s window
+        # S1 reached the worker, which holds it for its 3 s window
         assert _until(lambda: not lp._pending and lp._worker.get("pending") == 1, 10)
         os.kill(first, signal.SIGKILL)
         assert _until(lambda: c.get("/healthz").json()["live"]["restarts"] == 1, 20)
