@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cemreplay.errors import CemReplayError, ConfigError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -493,29 +496,9 @@ _BAR_FORMAT = (
 
 
 def _bar(label: str, unit: str) -> Callable[[int, int], None]:
-    """A tqdm progress bar on stderr, driven by ``progress(done, total)`` callbacks.
-
-    The same bar as the ``report`` command's (:class:`_Bar`); it closes itself when
-    ``done`` reaches ``total``.
-    """
-    from tqdm import tqdm
-
-    state: dict[str, tqdm[Any]] = {}
-
-    def bar(done: int, total: int) -> None:
-        b = state.get("bar")
-        if b is None:
-            b = state["bar"] = tqdm(
-                total=total, desc=label, unit=unit, file=sys.stderr, bar_format=_BAR_FORMAT
-            )
-        b.total = total
-        b.n = done
-        b.refresh()
-        if done >= total:
-            b.close()
-            del state["bar"]
-
-    return bar
+    """A ``progress(done, total)`` callback drawing one :class:`_Bar` stage named ``label``."""
+    bar = _Bar(enabled=True, unit=unit)
+    return lambda done, total: bar(label, done, total)
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -694,11 +677,13 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 class _Bar:
-    """A tqdm progress bar per stage on stderr (nothing when disabled)."""
+    """A tqdm progress bar per stage on stderr (nothing when disabled); a stage's bar closes
+    when ``done`` reaches ``total``."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, unit: str = ""):
         self.enabled = enabled
-        self.bars: dict[str, object] = {}
+        self.unit = unit
+        self.bars: dict[str, tqdm[Any]] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled:
@@ -707,18 +692,20 @@ class _Bar:
 
         bar = self.bars.get(stage)
         if bar is None:
-            bar = tqdm(total=total, desc=stage, unit="", file=sys.stderr, bar_format=_BAR_FORMAT)
+            bar = tqdm(
+                total=total, desc=stage, unit=self.unit, file=sys.stderr, bar_format=_BAR_FORMAT
+            )
             self.bars[stage] = bar
-        bar.total = total  # type: ignore[attr-defined]
-        bar.n = done  # type: ignore[attr-defined]
-        bar.refresh()  # type: ignore[attr-defined]
+        bar.total = total
+        bar.n = done
+        bar.refresh()
         if done >= total:
-            bar.close()  # type: ignore[attr-defined]
+            bar.close()
             del self.bars[stage]
 
     def close(self) -> None:
         for bar in self.bars.values():
-            bar.close()  # type: ignore[attr-defined]
+            bar.close()
 
 
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
