@@ -49,6 +49,8 @@ from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
 from cemreplay.wire import DecodeReport, Quarantined, decode_report
+from cemreplay.wire import _codes as C
+from cemreplay.wire import _kernels as K
 from cemreplay.wire.decode import BatchLike
 
 __all__ = [
@@ -211,31 +213,14 @@ def visitor_key(batch: BatchLike) -> bytes:
         return b""
 
 
-_FNV_BASIS = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-
-
-@nb.njit(cache=True, nogil=True)
-def _fnv(buf: Any, p: int, n: int) -> Any:  # pragma: no cover - compiled
-    h = _FNV_BASIS
-    for i in range(p, p + n):
-        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
-    return h
-
-
 @nb.njit(cache=True, nogil=True)
 def _str_header(buf: Any, p: int, e: int) -> tuple[Any, int]:  # pragma: no cover - compiled
-    """(length, start) of the msgpack str at ``p`` (length -1: not a str or cut short)."""
-    if p >= e:
-        return -1, p
-    tag = np.int64(buf[p])
-    if 0xA0 <= tag <= 0xBF:
-        return tag & 0x1F, p + 1
-    if tag == 0xD9 and p + 1 < e:
-        return np.int64(buf[p + 1]), p + 2
-    if tag == 0xDA and p + 2 < e:
-        return (np.int64(buf[p + 1]) << 8) | np.int64(buf[p + 2]), p + 3
-    return np.int64(-1), p
+    """(length, start) of the msgpack str header at ``p`` (length -1: not a str header or the
+    header cut short); the decoder's header reader, without its check that the bytes fit."""
+    n, q, st = K._read_len(buf, p, e, 0xA0, 0xBF, 0x1F, 0xD9)
+    if st != C.OK:
+        return np.int64(-1), p
+    return np.int64(n), q
 
 
 #: Bytes of each batch's start read for its visitor (the envelope's first fields).
@@ -247,12 +232,12 @@ def _visitor_hashes(
     buf: Any, starts: Any, ends: Any, whole: Any, out: Any
 ) -> None:  # pragma: no cover
     """Per batch (its first bytes ``buf[starts[k]:ends[k]]``, ``whole[k]`` all its bytes),
-    the FNV-1a hash of :func:`visitor_key` (of ``b""`` when the envelope cannot be read);
+    the decoder's string hash of :func:`visitor_key` (of ``b""`` when the envelope cannot be read);
     ``out[k] = 0`` where only :func:`visitor_key` can tell (a version that is not a
     positive fixint, or a visitor that ends past the bytes given)."""
     for k in range(len(starts)):
         p, e = starts[k], ends[k]
-        out[k] = _fnv(buf, 0, 0)
+        out[k] = K._hash(buf, 0, 0)
         if e - p < 2 or buf[p] != 0x9D:
             continue
         if np.int64(buf[p + 1]) > 0x7F:
@@ -264,7 +249,7 @@ def _visitor_hashes(
         if (n < 0 or q + n > e) and whole[k]:
             out[k] = 0  # past the head (or cut short): read it whole
         elif n >= 0:
-            out[k] = _fnv(buf, q, max(0, min(n, e - q)))  # cut short: what slicing gives
+            out[k] = K._hash(buf, q, max(0, min(n, e - q)))  # cut short: what slicing gives
 
 
 def visitor_groups(batches: Sequence[BatchLike]) -> npt.NDArray[np.int64]:
@@ -281,7 +266,7 @@ def visitor_groups(batches: Sequence[BatchLike]) -> npt.NDArray[np.int64]:
     _visitor_hashes(buf, ends - hl, ends, whole, keys)
     for k in np.flatnonzero(keys == 0).tolist():  # rare: read by msgpack or whole
         v = np.frombuffer(visitor_key(batches[k]), dtype=np.uint8)
-        keys[k] = _fnv(v, 0, len(v))
+        keys[k] = K._hash(v, 0, len(v))
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(len(first))
