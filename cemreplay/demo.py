@@ -73,8 +73,9 @@ class _Collector:
             str(self.port),
             "--site-key",
             "demo",
-            "--token",
-            secrets.token_urlsafe(16),
+            # one argument: a random token may start with "-", which argparse would read
+            # as an option
+            f"--token={secrets.token_urlsafe(16)}",
         ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120

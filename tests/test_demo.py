@@ -34,6 +34,17 @@ def test_demo_feeds_a_real_collector_and_store(tmp_path: Path) -> None:
     assert main(["show", sid, "--db", str(db)]) == 0
 
 
+def test_demo_collector_starts_with_a_token_that_starts_with_a_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cemreplay.demo as demo
+
+    # secrets.token_urlsafe may begin with "-" (1 in 64): `--token -x` would be an argparse error
+    monkeypatch.setattr(demo.secrets, "token_urlsafe", lambda n: "-Dash1st" + "x" * n)
+    with demo._Collector(tmp_path / "demo.db") as c:
+        assert c.proc is not None and c.proc.poll() is None
+
+
 def test_demo_never_overwrites_a_foreign_file(tmp_path: Path) -> None:
     db = tmp_path / "precious.db"
     db.write_bytes(b"not yours")
