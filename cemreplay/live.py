@@ -414,6 +414,15 @@ class LiveAnalyzer:
             self.dropped += add_pending(self._pending, pairs, self.max_pending)
             self._cv.notify()
 
+    def mark_fired(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Treat these ``(session_id, rule)`` pairs as already signalled, so they are never
+        signalled again (a restarted live worker is handed its predecessor's pairs)."""
+        with self._cv:
+            for sid, rule in pairs:
+                self._fired[(str(sid), str(rule))] = None
+            while len(self._fired) > 4 * self.max_pending:
+                self._fired.popitem(last=False)
+
     @property
     def pending(self) -> int:
         """Sessions waiting for analysis."""

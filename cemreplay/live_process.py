@@ -132,7 +132,7 @@ def _worker(
         store
     )
     analyzer.sinks = (out, *analyzer.sinks)  # first: back to the collector
-    analyzer._fired.update(dict.fromkeys(map(tuple, fired)))
+    analyzer.mark_fired((sid, rule) for sid, rule in fired)
     if catch_up > 0:
         try:
             ids = store.dirty_session_ids(min(catch_up, analyzer.max_pending))

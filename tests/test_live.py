@@ -93,6 +93,15 @@ def test_signals_fire_once_per_session_and_rule_and_reach_the_sinks(tmp_path: Pa
         assert st.findings(session_id="S2", kind="error_click").height == 1
 
 
+def test_pairs_marked_fired_are_not_signalled_again(tmp_path: Path):
+    with SQLiteStore(tmp_path / "s.db") as st:
+        st.put_batches(encode(struggling(), site_key="k"))
+        live = LiveAnalyzer(st, max_age_ms=None)
+        live.mark_fired([("S1", "failed_submit>=2/same"), ("S9", "no_such_rule")])
+        sigs = live.process(["S1", "S2", "S3", "S4"])
+        assert {(s.session_id, s.rule) for s in sigs} == {("S2", "rage_click->error_click<30s")}
+
+
 def test_old_findings_are_not_signalled(tmp_path: Path):
     with SQLiteStore(tmp_path / "s.db") as st:
         st.put_batches(encode(struggling(), site_key="k"))
