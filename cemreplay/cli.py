@@ -692,6 +692,8 @@ class _Bar:
 
         bar = self.bars.get(stage)
         if bar is None:
+            if total <= 0:  # nothing to do: no empty bar
+                return
             bar = tqdm(
                 total=total, desc=stage, unit=self.unit, file=sys.stderr, bar_format=_BAR_FORMAT
             )

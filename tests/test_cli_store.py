@@ -43,6 +43,9 @@ def test_analyze_then_sessions_show_segments(db, capsys):
     cap = capsys.readouterr()
     assert "analyzed 2 sessions" in cap.out
     assert "2/2 visitors" in cap.err
+    assert main(["analyze", "--db", db]) == 0  # nothing changed since: no empty bars
+    cap = capsys.readouterr()
+    assert "analyzed 0 sessions" in cap.out and "visitors" not in cap.err
     assert main(["sessions", "--db", db, "--format", "json"]) == 0
     rows = {r["session_id"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["s1"]["pages"] == 2 and rows["s1"]["locale"] == "fr-FR"
