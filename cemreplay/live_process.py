@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from cemreplay.errors import ConfigError
 from cemreplay.live import LiveAnalyzer, LiveConfig, Signal, add_pending
@@ -341,7 +341,7 @@ class LiveProcess:
     def stop(self, *, drain_s: float = 5.0) -> None:
         """Let the worker analyze what is pending for at most ``drain_s`` more seconds, then
         stop it (terminated if it has not exited 10 s later) and the threads."""
-        if self._proc is None:
+        if self._proc is None and self._state != "restarting":  # not started, or stopped
             return
         end = time.monotonic() + drain_s
         if self._state == "running":  # not during a restart's backoff: no new worker
@@ -351,10 +351,11 @@ class LiveProcess:
             with self._cv:
                 self._stop = True
                 self._cv.notify_all()
-            # None when a restart failed meanwhile (mypy narrowed self._proc above)
-            proc = cast("subprocess.Popen[bytes] | None", self._proc)
+            proc = self._proc  # None when a restart's new worker failed to start
             threads = self._threads
-        if proc is None:
+        if proc is None:  # stopped during a restart's backoff
+            if self._state in ("running", "restarting"):
+                self._state = "stopped"
             return
         threads[0].join(timeout=5)
         if self._to_worker is not None:
@@ -471,7 +472,8 @@ class LiveProcess:
         self._restart(gen, code)
 
     def _restart(self, gen: int, code: int | None) -> None:
-        """Start a new worker after the backoff (on the dead worker's receiving thread)."""
+        """Start a new worker after the backoff (on the dead worker's receiving thread); a
+        worker that cannot be started is tried again, backing off further, until ``stop``."""
         max_s = float(self.spec.config.restart_max_s)
         self._deaths, delay = _backoff(self._deaths, time.monotonic() - self._spawned, max_s)
         self._state = "restarting"
@@ -479,22 +481,27 @@ class LiveProcess:
             "the live worker process exited (code %s); restarting it in %.1f s (restart %d)",
             code, delay, self.restarts + 1,
         )
-        if self._halt.wait(delay):  # stopped meanwhile
-            return
-        with self._life:
-            if self._halt.is_set() or self._gen != gen:
+        while not self._halt.wait(delay):  # until started or stopped
+            with self._life:
+                if self._halt.is_set() or self._gen != gen:
+                    return
+                with self._cv:
+                    self._gen += 1  # the dead worker's forwarding thread ends
+                    gen = self._gen
+                    self._cv.notify_all()
+                self._threads[0].join(timeout=5)
+                self._close_pipes()
+                try:
+                    self._spawn(catch_up=self.spec.config.catch_up)
+                except Exception:
+                    self._deaths, delay = _backoff(self._deaths, 0.0, max_s)
+                    log.exception(
+                        "starting a new live worker process failed; trying again in %.1f s",
+                        delay,
+                    )
+                    continue
+                self.restarts += 1
                 return
-            with self._cv:
-                self._gen += 1  # the dead worker's forwarding thread ends
-                self._cv.notify_all()
-            self._threads[0].join(timeout=5)
-            self._close_pipes()
-            self.restarts += 1
-            try:
-                self._spawn(catch_up=self.spec.config.catch_up)
-            except Exception:
-                self._state = "exited"
-                log.exception("restarting the live worker process failed; live analysis stopped")
 
     # -- counters
 

@@ -284,6 +284,68 @@ def test_restarts_back_off_and_stop_ends_a_backoff(
     assert proc._proc is None and all(_gone(p) for p in pids)
 
 
+def test_a_worker_that_fails_to_start_is_tried_again_until_one_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    import subprocess
+
+    got: list[Signal] = []
+    with SQLiteStore(tmp_path / "s.db") as st:
+        ids = sorted({o.session_id for o in st.put_batches(encode(struggling(), site_key="k"))
+                      if o.session_id})
+        proc = LiveProcess(_spec(tmp_path / "s.db", restart_max_s=30.0), [got.append])
+        proc.start()
+        real, fails = subprocess.Popen, [2]
+
+        def flaky(*args: object, **kw: object) -> object:
+            if fails[0]:
+                fails[0] -= 1
+                raise OSError("out of processes")
+            return real(*args, **kw)  # type: ignore[call-overload]
+
+        try:
+            assert proc.wait_idle(30)
+            first = proc._proc.pid
+            monkeypatch.setattr(subprocess, "Popen", flaky)
+            with caplog.at_level("WARNING", logger="cemreplay.live"):
+                os.kill(first, signal.SIGKILL)
+                assert _until(lambda: proc.stats()["restarts"] == 1, 30)
+            assert fails == [0] and proc.stats()["worker"] == "running"
+            lines = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+            assert [ln.split(" in ")[1] for ln in lines] == ["1.0 s", "2.0 s"]
+            proc.notify(ids)  # the worker that finally started analyzes
+            assert proc.wait_idle(30)
+            assert sorted(s.session_id for s in got) == ["S1", "S2"]
+        finally:
+            proc.stop()
+    assert _gone(first) and proc._proc is None
+
+
+def test_stop_during_failed_restarts_ends_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import subprocess
+
+    SQLiteStore(tmp_path / "s.db").close()
+    proc = LiveProcess(_spec(tmp_path / "s.db"))
+    proc.start()
+    calls = [0]
+
+    def broken(*args: object, **kw: object) -> object:
+        calls[0] += 1
+        raise OSError("out of processes")
+
+    try:
+        assert proc.wait_idle(30)
+        monkeypatch.setattr(subprocess, "Popen", broken)
+        os.kill(proc._proc.pid, signal.SIGKILL)
+        assert _until(lambda: calls[0] >= 1, 20)
+    finally:
+        proc.stop()
+    assert proc.stats()["worker"] == "stopped"
+    n = calls[0]
+    time.sleep(2.5)  # longer than the next backoffs: no more attempts after stop
+    assert calls[0] == n
+
+
 def test_bad_restart_settings_are_refused(tmp_path: Path):
     with pytest.raises(ConfigError, match="restart_max_s"):
         LiveProcess(_spec(tmp_path / "s.db", restart_max_s=0.1))
