@@ -226,9 +226,56 @@ def _color(mode: str) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+#: A lookup (``show``, ``replay``) of a session of at most this many events runs the kernels
+#: as plain Python: starting numba's compiler costs about 0.5 s of CPU in a fresh process,
+#: more than the kernels' work on one session (about 7 us per event interpreted).
+LOOKUP_INTERPRETED_EVENTS = 50_000
+
+
+def _small_session(db: str, session_id: str) -> bool:
+    """True when the store ``db`` holds ``session_id`` with at most
+    :data:`LOOKUP_INTERPRETED_EVENTS` events (read with sqlite3 alone: no polars, no numba);
+    False when it does not, or ``db`` is not a readable store of this version."""
+    import sqlite3
+    from pathlib import Path
+
+    path = Path(db)
+    if not path.is_file():
+        return False  # open_store says what is wrong
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            events, batches = con.execute(
+                "SELECT COALESCE(SUM(n), 0), COUNT(*) FROM batches WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:  # not a store, or an older one: the store reports or migrates it
+        return False
+    return bool(batches) and events <= LOOKUP_INTERPRETED_EVENTS
+
+
+def _interpret_small_lookup(db: str, session_id: str) -> bool:
+    """For a one-session lookup in a fresh process: run this process's numba kernels as
+    Python (``NUMBA_DISABLE_JIT=1``, set before numba is imported) when the session is small
+    (:func:`_small_session`). Nothing changes when numba is already imported (the process did
+    other work first) or ``NUMBA_DISABLE_JIT`` is set (``NUMBA_DISABLE_JIT=0`` keeps the
+    compiler). True when it set it."""
+    import os
+
+    if "numba" in sys.modules or "NUMBA_DISABLE_JIT" in os.environ:
+        return False
+    if not _small_session(db, session_id):
+        return False
+    os.environ["NUMBA_DISABLE_JIT"] = "1"
+    return True
+
+
 def _show(args: argparse.Namespace) -> int:
     import json
 
+    _interpret_small_lookup(args.db, args.session_id)
     from cemreplay.store import open_store
     from cemreplay.timeline import render_text, to_json
 
@@ -347,6 +394,7 @@ def _add_findings(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _replay(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    _interpret_small_lookup(args.db, args.session_id)
     from cemreplay.replay import render_html
     from cemreplay.store import open_store
 

@@ -201,6 +201,13 @@ INDEX_ROW_SCHEMA: Final = pl.Schema(
 #: development machine). It makes support lookups of ordinary sessions faster.
 SMALL_DECODE_EVENTS: Final = 400
 
+
+def _interpreted() -> bool:
+    """True when numba runs its kernels as Python (``NUMBA_DISABLE_JIT``)."""
+    import numba
+
+    return bool(getattr(numba.config, "DISABLE_JIT", 0))
+
 #: The schema version this cemreplay writes.
 SCHEMA_VERSION: Final = 4
 
@@ -702,7 +709,8 @@ class SQLiteStore:
                 f"no session {session_id!r} in {self.path}; hint: `cemreplay sessions --db "
                 f"{self.path} --visitor ID` lists a visitor's sessions"
             )
-        small = sum(int(r[1] or 0) for r in rows) <= SMALL_DECODE_EVENTS
+        # the reference decoder for a few events, or when the kernels run as Python anyway
+        small = sum(int(r[1] or 0) for r in rows) <= SMALL_DECODE_EVENTS or _interpreted()
         return decode_report(
             [bytes(r[0]) for r in rows], engine="python" if small else "numba"
         ).events
