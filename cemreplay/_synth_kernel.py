@@ -9,12 +9,12 @@ Python side so that editing one does not recompile the other (numba caches per f
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from cemreplay._jit import njit
 from cemreplay.schema import (
     FINDING_KINDS,
     ClickFlag,
@@ -361,7 +361,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _jit(fn: _F) -> _F:
-    return cast(_F, numba.njit(cache=True)(fn))
+    return njit(cache=True)(fn)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgpack
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from cemreplay._jit import njit
 from cemreplay.detectors import Baselines, Config, detect
 from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
@@ -213,7 +213,7 @@ def visitor_key(batch: BatchLike) -> bytes:
         return b""
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _str_header(buf: Any, p: int, e: int) -> tuple[Any, int]:  # pragma: no cover - compiled
     """(length, start) of the msgpack str header at ``p`` (length -1: not a str header or the
     header cut short); the decoder's header reader, without its check that the bytes fit."""
@@ -227,7 +227,7 @@ def _str_header(buf: Any, p: int, e: int) -> tuple[Any, int]:  # pragma: no cove
 _HEAD = 256
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _visitor_hashes(
     buf: Any, starts: Any, ends: Any, whole: Any, out: Any
 ) -> None:  # pragma: no cover
@@ -293,7 +293,7 @@ def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) ->
     return [part.tolist() for part in np.split(order, bounds) if len(part)]
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _cuts(sizes: Any, chunk_bytes: int) -> Any:  # pragma: no cover - compiled
     """The first group of every chunk but the first."""
     out = np.empty(len(sizes), dtype=np.int64)

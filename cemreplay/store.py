@@ -204,9 +204,9 @@ SMALL_DECODE_EVENTS: Final = 400
 
 def _interpreted() -> bool:
     """True when numba runs its kernels as Python (``NUMBA_DISABLE_JIT``)."""
-    import numba
+    from cemreplay._jit import DISABLED
 
-    return bool(getattr(numba.config, "DISABLE_JIT", 0))
+    return DISABLED
 
 #: The schema version this cemreplay writes.
 SCHEMA_VERSION: Final = 4

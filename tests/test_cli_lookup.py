@@ -1,6 +1,6 @@
 """A support rep's one-session lookup (`cemreplay show`, `cemreplay replay`) in a fresh process:
-importing the CLI loads no numba, and a small session's kernels run as Python (no compiler
-start-up) with exactly the output of the compiled kernels."""
+importing the CLI loads no numba, and a small session's kernels run as Python (numba neither
+imported nor started) with exactly the output of the compiled kernels."""
 
 from __future__ import annotations
 
@@ -62,9 +62,9 @@ def _show_in_fresh_process(db: str, sid: str, env: dict[str, str] | None = None)
         "buf = io.StringIO()\n"
         "with contextlib.redirect_stdout(buf):\n"
         f"    rc = main(['show', {sid!r}, '--db', {db!r}, '--format', 'json'])\n"
-        "import numba\n"
-        "print(json.dumps({'rc': rc, 'jit_off': bool(numba.config.DISABLE_JIT),"
-        " 'view': json.loads(buf.getvalue())}))\n",
+        "import sys, cemreplay._jit\n"
+        "print(json.dumps({'rc': rc, 'jit_off': cemreplay._jit.DISABLED,"
+        " 'numba': 'numba' in sys.modules, 'view': json.loads(buf.getvalue())}))\n",
         env,
     )
     return json.loads(out)
@@ -76,6 +76,7 @@ def test_a_small_session_is_shown_with_interpreted_kernels_and_the_same_result(s
     compiled = _show_in_fresh_process(db, sid, {"NUMBA_DISABLE_JIT": "0"})
     assert fast["rc"] == compiled["rc"] == 0
     assert fast["jit_off"] and not compiled["jit_off"]
+    assert not fast["numba"] and compiled["numba"]  # interpreted: numba not even imported
     assert fast["view"]["findings"], "the chosen session should have findings to compare"
     assert fast["view"] == compiled["view"]
 
@@ -101,3 +102,15 @@ def test_the_lookup_switch_leaves_a_process_that_already_loaded_numba_alone(stor
     before = os.environ.get("NUMBA_DISABLE_JIT")
     assert cli._interpret_small_lookup(db, sid) is False
     assert os.environ.get("NUMBA_DISABLE_JIT") == before
+
+
+def test_njit_when_the_jit_is_off_keeps_functions_as_they_are():
+    from cemreplay import _jit
+
+    def f(x: int) -> int:
+        return x + 1
+
+    assert _jit._as_is(f) is f and _jit._as_is(cache=True, nogil=True)(f) is f
+    assert [_jit._disabled(v) for v in (None, "", "0", "1", "2", "yes")] == [
+        False, False, False, True, True, False
+    ]

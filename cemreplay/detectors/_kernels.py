@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
+
+from cemreplay._jit import njit
 
 #: Every kernel releases the GIL, so that parts of a table run on threads of their own
 #: (:mod:`cemreplay.detectors._parallel`).
-_jit = numba.njit(cache=True, nogil=True)
+_jit = njit(cache=True, nogil=True)
 
 BIG = np.int64(2**62)
 SMALL = np.int64(-(2**62))
@@ -358,7 +359,7 @@ def error_clicks(
     return rows[:m].copy(), errors[:m].copy(), first[:m].copy()
 
 
-@numba.njit(cache=True, nogil=True, inline="always")  # a step of the hot loops: no call left
+@njit(cache=True, nogil=True, inline="always")  # a step of the hot loops: no call left
 def _pv_step(pv: Any, views: Any, start: int, j: int, vs: int, vp: int) -> Any:
     """Row ``j``'s page view ordinal, from ``pv`` (per row) or, when it is empty, by moving the
     cursors over ``views`` (the PAGE_VIEW rows, ascending): ``vs`` the session's first view
@@ -645,7 +646,7 @@ def funnel_walk(seg: Any, t: Any, step: Any, n_steps: int, window_ms: int) -> An
     return entry[:m].copy(), reach[:m].copy(), stepk[:m].copy()
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _count(kind: Any, of_kind: int) -> int:
     """How many entries of ``kind`` are ``of_kind``."""
     m = 0
@@ -716,7 +717,7 @@ def last_typed(seg: Any, pv: Any, kind: Any, f: Any, error: int, change: int, bl
     return out
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _gallop(views: Any, at: int, j: int) -> Any:
     """The first index from ``at`` on whose view is past row ``j`` (``views`` ascending):
     a few steps forward (rows and views ascend together, so the answer is usually near),

@@ -18,8 +18,8 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from numba import njit
 
+from cemreplay._jit import njit
 from cemreplay.schema import EventKind
 
 __all__ = [

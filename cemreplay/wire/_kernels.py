@@ -8,9 +8,9 @@ Runs unchanged (slowly) with ``NUMBA_DISABLE_JIT=1``.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from cemreplay._jit import njit
 from cemreplay.schema import (
     MAX_EVENTS_PER_BATCH,
     MAX_ID_BYTES,
@@ -53,7 +53,7 @@ _T_MAX = (1 << 53) - 1
 _I32_MIN = -(1 << 31)
 _I32_MAX = (1 << 31) - 1
 
-jit = nb.njit(cache=True, nogil=True)
+jit = njit(cache=True, nogil=True)
 
 
 @jit
