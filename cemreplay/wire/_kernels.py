@@ -8,8 +8,14 @@ Runs unchanged (slowly) with ``NUMBA_DISABLE_JIT=1``.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import numba as nb
 import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import types
+from numba.extending import intrinsic
 
 from cemreplay.schema import (
     MAX_EVENTS_PER_BATCH,
@@ -54,6 +60,31 @@ _I32_MIN = -(1 << 31)
 _I32_MAX = (1 << 31) - 1
 
 jit = nb.njit(cache=True, nogil=True)
+#: For helpers taking arrays that sit in a hot loop: numba inlines them in its own IR (LLVM
+#: does not inline them: a call with array arguments measured 2x slower per item)
+jit_inline = nb.njit(cache=True, nogil=True, inline="always")
+
+if nb.config.DISABLE_JIT:  # type: ignore[attr-defined]
+
+    def _load8(buf: np.ndarray, p: int) -> np.uint64:
+        """The 8 bytes ``buf[p:p+8]`` as a little-endian word (pure-Python twin)."""
+        return np.uint64(int.from_bytes(bytes(buf[p : p + 8]), "little"))
+
+else:
+
+    @intrinsic
+    def _load8(typingctx: Any, buf: Any, p: Any) -> Any:  # pragma: no cover - compiled
+        """The 8 bytes ``buf[p:p+8]`` of a uint8 array as one unaligned little-endian load.
+        The caller keeps ``p + 8`` in bounds."""
+        sig = types.uint64(buf, types.int64)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ary = context.make_array(signature.args[0])(context, builder, value=args[0])
+            ptr = builder.gep(ary.data, [args[1]])
+            v = builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()), align=1)
+            return builder.bswap(v) if sys.byteorder == "big" else v
+
+        return sig, codegen
 
 
 @jit
@@ -295,40 +326,36 @@ def parse_envelopes(
 
 
 @jit
-def string_entries(
-    buf: np.ndarray,
-    batches: np.ndarray,
-    strs_off: np.ndarray,
-    nstr: np.ndarray,
-    out_off: np.ndarray,
-    out_len: np.ndarray,
-) -> None:
-    """Offsets and lengths of the string table entries of ``batches`` (envelopes already
-    checked), in batch order then entry order."""
-    k = 0
-    for idx in range(batches.shape[0]):
-        b = batches[idx]
-        p = int(strs_off[b])
-        for _ in range(int(nstr[b])):
-            c = int(buf[p])
-            if 0xA0 <= c <= 0xBF:  # fixstr, the usual case
-                n, start = c & 0x1F, p + 1
-            else:
-                n, start, _st = _read_str(buf, p, buf.shape[0])
-            out_off[k] = start
-            out_len[k] = n
-            p = start + n
-            k += 1
+def _tail(buf: np.ndarray, o: int, n: int) -> np.uint64:
+    """The last ``min(n, 8)`` bytes of ``buf[o:o+n]`` as a little-endian word (0 if n is 0).
+    One unaligned load that ends where the string ends (it may start before the string: the
+    bytes before are shifted out), so it never reads past the string's end."""
+    if n == 0:
+        return np.uint64(0)
+    if o + n >= 8:
+        w = _load8(buf, o + n - 8)
+        if n < 8:
+            w >>= np.uint64(8 * (8 - n))
+        return w
+    w = np.uint64(0)
+    for j in range(n - 1, -1, -1):  # only within the buffer's first 8 bytes
+        w = (w << np.uint64(8)) | np.uint64(buf[o + j])
+    return w
 
 
 @jit
 def _hash(buf: np.ndarray, o: int, n: int) -> np.uint64:
-    """FNV-1a over ``buf[o:o+n]`` and its length, then murmur3's finaliser so that the low
-    bits (which pick the slot) depend on every byte. A byte loop: strings here average 14
-    bytes, and it measured 2.5x faster than assembling unaligned 64-bit words."""
-    h = np.uint64(0xCBF29CE484222325) ^ np.uint64(n)
-    for j in range(n):
-        h = (h ^ np.uint64(buf[o + j])) * np.uint64(0x100000001B3)
+    """A 64-bit hash of ``buf[o:o+n]`` and its length: its 8-byte words (the last one
+    :func:`_tail`, overlapping the one before) mixed by multiplication, then murmur3's
+    finaliser so that the low bits (which pick the slot) depend on every byte. Strings here
+    average 14 bytes: two loads."""
+    h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(n)
+    j = 0
+    while j + 8 < n:
+        h = (h ^ _load8(buf, o + j)) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+        j += 8
+    h = (h ^ _tail(buf, o, n)) * np.uint64(0x100000001B3)
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -336,10 +363,128 @@ def _hash(buf: np.ndarray, o: int, n: int) -> np.uint64:
 
 
 @jit
-def _intern_table(cap: int) -> np.ndarray:
-    """An empty interning table: a row per slot of (id or -1, hash, offset, length), one
-    cache line per probe."""
-    return np.full((cap, 4), -1, np.int64)
+def _equal(buf: np.ndarray, a: int, b: int, n: int) -> bool:
+    """Do ``buf[a:a+n]`` and ``buf[b:b+n]`` hold the same bytes? Word by word."""
+    j = 0
+    while j + 8 < n:
+        if _load8(buf, a + j) != _load8(buf, b + j):
+            return False
+        j += 8
+    return bool(_tail(buf, a, n) == _tail(buf, b, n))
+
+
+#: ``_MASK_LO[n]``/``_MASK_HI[n]``: the bits of a string of ``n`` bytes (16 for longer ones)
+#: in its first and second little-endian word
+_MASK_LO = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(17)], dtype=np.uint64)
+_MASK_HI = np.array([(1 << (8 * max(n - 8, 0))) - 1 for n in range(17)], dtype=np.uint64)
+#: Bytes after the last batch in the decoder's buffer, so that two 8-byte loads at any
+#: string stay in it (see :func:`_key`; without them the last strings are read byte by byte)
+PAD = 16
+
+
+@jit
+def _intern_table(cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """An empty interning table of ``cap`` (a power of two) slots: the keys, a row of four
+    per slot (half a cache line: a few hundred strings take 32 KiB, L1) of ``id << 32 |
+    length`` (-1: empty slot) and the key words w0, w1, wt (see :func:`_key`); and beside
+    them, per slot, the offset of the first item's bytes and the hash."""
+    return np.full((cap, 4), -1, np.int64), np.full((cap, 2), -1, np.int64)
+
+
+@jit
+def _word(buf: np.ndarray, p: int, k: int) -> np.uint64:
+    """The ``k <= 8`` bytes ``buf[p:p+k]`` as a little-endian word, byte by byte."""
+    w = np.uint64(0)
+    for j in range(k - 1, -1, -1):
+        w = (w << np.uint64(8)) | np.uint64(buf[p + j])
+    return w
+
+
+@jit_inline
+def _key(buf: np.ndarray, o: int, n: int, safe: int) -> tuple[Any, Any, Any, Any]:
+    """The interning key of ``buf[o:o+n]``: (w0, w1, wt, hash), with ``w0``/``w1`` its first
+    16 bytes (zero-padded) and ``wt`` its last 8 when it is longer than 16 (else 0). With the
+    length, the key *is* the string up to 24 bytes; a longer one also compares its middle.
+
+    Two unaligned loads at ``o`` when ``o <= safe`` (the buffer holds 16 bytes from ``o``;
+    the bytes past the string are masked off), else byte by byte: the same words."""
+    if o <= safe:
+        w0 = _load8(buf, o) & _MASK_LO[min(n, 16)]
+        w1 = _load8(buf, o + 8) & _MASK_HI[min(n, 16)]
+    else:
+        w0 = _word(buf, o, min(n, 8))
+        w1 = _word(buf, o + 8, min(max(n - 8, 0), 8))
+    wt = _load8(buf, o + n - 8) if n > 16 else np.uint64(0)
+    h = (w0 * np.uint64(0x9E3779B97F4A7C15)) ^ (w1 * np.uint64(0xC2B2AE3D27D4EB4F))
+    h ^= (wt * np.uint64(0x165667B19E3779F9)) ^ np.uint64(n) ^ (h >> np.uint64(32))
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(29)
+    return np.int64(w0), np.int64(w1), np.int64(wt), np.int64(h)
+
+
+@jit_inline
+def _probe(
+    buf: np.ndarray,
+    o: int,
+    n: int,
+    w0: int,
+    w1: int,
+    wt: int,
+    h: int,
+    keys: np.ndarray,
+    aux: np.ndarray,
+) -> int:
+    """The slot of ``buf[o:o+n]`` (key from :func:`_key`) in the table ``keys, aux``, or
+    the empty slot where it goes (``keys[slot, 0] < 0``). Linear probing; exact."""
+    cap = keys.shape[0]
+    q = h & (cap - 1)
+    while True:  # one exit, nested tests: measured 2x faster than returning from the loop
+        k0 = keys[q, 0]
+        if k0 < 0:
+            break
+        if keys[q, 1] == w0 and keys[q, 2] == w1 and keys[q, 3] == wt and (k0 & 0xFFFFFFFF) == n:  # noqa: SIM102
+            if n <= 24 or _equal(buf, aux[q, 0] + 16, o + 16, n - 24):
+                break
+        q = (q + 1) & (cap - 1)
+    return int(q)
+
+
+@jit
+def _put(
+    keys: np.ndarray,
+    aux: np.ndarray,
+    q: int,
+    u: int,
+    o: int,
+    n: int,
+    w0: int,
+    w1: int,
+    wt: int,
+    h: int,
+) -> None:
+    """Put string ``u`` in the empty slot ``q``."""
+    keys[q, 0] = (u << 32) | n
+    keys[q, 1] = w0
+    keys[q, 2] = w1
+    keys[q, 3] = wt
+    aux[q, 0] = o
+    aux[q, 1] = h
+
+
+@jit
+def _regrow(keys: np.ndarray, aux: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The table 4x larger (callers regrow once it is half full: it grows with *distinct*
+    strings only)."""
+    cap = keys.shape[0] * 4
+    nk, na = _intern_table(cap)
+    for r in range(keys.shape[0]):
+        if keys[r, 0] >= 0:
+            p = aux[r, 1] & (cap - 1)
+            while nk[p, 0] >= 0:
+                p = (p + 1) & (cap - 1)
+            nk[p, :] = keys[r, :]
+            na[p, :] = aux[r, :]
+    return nk, na
 
 
 @jit
@@ -347,56 +492,138 @@ def intern_bytes(
     buf: np.ndarray, off: np.ndarray, length: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense ids by first appearance for the byte strings ``buf[off[k]:off[k]+length[k]]``:
-    (id per item, first item per id). Exact: equal ids mean equal bytes.
+    (id per item, first item per id). Exact: equal ids mean equal bytes. Never sorts."""
+    off2 = np.ascontiguousarray(off).reshape(-1, 1)
+    ids, first, count = intern_ids(buf, off2, np.ascontiguousarray(length).reshape(-1, 1))
+    return ids[:, 0], first[: count[0], 0]
 
-    Open addressing in a power-of-two table that grows with the number of *distinct* strings
-    (so it stays in cache when millions of entries repeat a few hundred strings). A slot keeps
-    its id, hash, and where its first item's bytes are; a candidate with the same hash and
-    length is confirmed byte for byte. Never sorts."""
-    m = off.shape[0]
-    cap = 1024
-    tab = _intern_table(cap)
-    ids = np.empty(m, np.int64)
-    first = np.empty(m, np.int64)
-    nu = 0
+
+@jit
+def intern_ids(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`intern_bytes` of each column of ``off``/``length`` (shape (m, w)), in one pass
+    over the rows, each column in a table of its own: (ids (m, w), first (m, w), distinct
+    count per column; ``first[:count[c], c]`` are column c's). The id fields of a batch are
+    next to each other in its first bytes: one pass reads each batch's head once (batches are
+    a kilobyte or more apart: each head is a cache miss)."""
+    m, w = off.shape
+    ids = np.empty((m, w), np.int64)
+    first = np.empty((m, w), np.int64)
+    nu = np.zeros(w, np.int64)
+    tabs = [_intern_table(1024) for _ in range(w)]
+    safe = buf.shape[0] - 16
     for k in range(m):
-        o = int(off[k])
-        n = int(length[k])
-        h = np.int64(_hash(buf, o, n))
-        p = h & (cap - 1)
-        while True:
-            u = tab[p, 0]
+        for c in range(w):
+            o = int(off[k, c])
+            n = int(length[k, c])
+            w0, w1, wt, h = _key(buf, o, n, safe)
+            keys, aux = tabs[c]
+            q = _probe(buf, o, n, w0, w1, wt, h, keys, aux)
+            u = keys[q, 0] >> 32
             if u < 0:
-                tab[p, 0] = nu
-                tab[p, 1] = h
-                tab[p, 2] = o
-                tab[p, 3] = n
-                first[nu] = k
-                ids[k] = nu
-                nu += 1
-                if 2 * nu > cap:  # grow: re-insert every distinct string
-                    old = tab
-                    cap *= 4
-                    tab = _intern_table(cap)
-                    for q in range(old.shape[0]):
-                        if old[q, 0] >= 0:
-                            p = old[q, 1] & (cap - 1)
-                            while tab[p, 0] >= 0:
-                                p = (p + 1) & (cap - 1)
-                            tab[p, :] = old[q, :]
-                break
-            if tab[p, 1] == h and tab[p, 3] == n:
-                q = tab[p, 2]
-                same = True
-                for j in range(n):  # inline: measured faster than calling _equal
-                    if buf[q + j] != buf[o + j]:
-                        same = False
-                        break
-                if same:
-                    ids[k] = u
+                u = nu[c]
+                _put(keys, aux, q, u, o, n, w0, w1, wt, h)
+                if 2 * (u + 1) > keys.shape[0]:
+                    tabs[c] = _regrow(keys, aux)
+                first[u, c] = k
+                nu[c] = u + 1
+            ids[k, c] = u
+    return ids, first, nu
+
+
+@jit
+def _entries_run(
+    buf: np.ndarray,
+    batches: np.ndarray,
+    strs_off: np.ndarray,
+    nstr: np.ndarray,
+    keys: np.ndarray,
+    aux: np.ndarray,
+    off: np.ndarray,
+    ids: np.ndarray,
+    uoff: np.ndarray,
+    ulen: np.ndarray,
+    state: np.ndarray,
+) -> bool:
+    """The loop of :func:`intern_entries`, from ``state`` = (batch position, entry, byte
+    position, entries done, distinct strings) on, until every entry is done (True) or the
+    table is half full or ``uoff`` full (False: the caller grows them and calls again).
+    The table never changes size in here: a loop that may swap its table measured 2x
+    slower per entry."""
+    idx, j, p, k, nu = state[0], state[1], state[2], state[3], state[4]
+    limit = min(keys.shape[0] // 2, uoff.shape[0])
+    cap = keys.shape[0]
+    safe = buf.shape[0] - 16
+    done = False
+    while idx < batches.shape[0]:
+        b = batches[idx]
+        if j == 0:
+            p = int(strs_off[b])
+        nb_ = int(nstr[b])
+        while j < nb_ and nu < limit:
+            c = int(buf[p])
+            if 0xA0 <= c <= 0xBF:  # fixstr, the usual case
+                n, start = c & 0x1F, p + 1
+            else:
+                n, start, _st = _read_str(buf, p, buf.shape[0])
+            w0, w1, wt, h = _key(buf, start, n, safe)
+            q = h & (cap - 1)
+            while True:  # _probe, written out: a call here measured 2x slower per entry
+                k0 = keys[q, 0]
+                if k0 < 0:
                     break
-            p = (p + 1) & (cap - 1)
-    return ids, first[:nu]
+                if keys[q, 1] == w0 and keys[q, 2] == w1 and keys[q, 3] == wt:  # noqa: SIM102
+                    if (k0 & 0xFFFFFFFF) == n:  # noqa: SIM102
+                        if n <= 24 or _equal(buf, aux[q, 0] + 16, start + 16, n - 24):
+                            break
+                q = (q + 1) & (cap - 1)
+            u = keys[q, 0] >> 32
+            if u < 0:
+                u = nu
+                _put(keys, aux, q, u, start, n, w0, w1, wt, h)
+                uoff[nu] = start
+                ulen[nu] = n
+                nu += 1
+            off[k] = start
+            ids[k] = u
+            p = start + n
+            k += 1
+            j += 1
+        if j < nb_:
+            break
+        idx += 1
+        j = 0
+    else:
+        done = True
+    state[0], state[1], state[2], state[3], state[4] = idx, j, p, k, nu
+    return done
+
+
+@jit
+def intern_entries(
+    buf: np.ndarray, batches: np.ndarray, strs_off: np.ndarray, nstr: np.ndarray, total: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Walk the string tables of ``batches`` (envelopes already checked; ``total`` entries in
+    all) and intern their entries as they come, in batch order then entry order: (offset of
+    each entry's bytes, its string id, and per distinct string the offset and length of its
+    first entry). Ids as :func:`intern_bytes` gives them. One pass: each entry is read once,
+    keyed by two or three word loads (:func:`_key`), and found in a table that stays in L1
+    while there are a few hundred distinct strings."""
+    off = np.empty(total, np.int64)
+    ids = np.empty(total, np.int64)
+    uoff = np.empty(512, np.int64)
+    ulen = np.empty(512, np.int64)
+    keys, aux = _intern_table(1024)
+    state = np.zeros(5, np.int64)
+    while not _entries_run(buf, batches, strs_off, nstr, keys, aux, off, ids, uoff, ulen, state):
+        nu = state[4]
+        if 2 * nu >= keys.shape[0]:
+            keys, aux = _regrow(keys, aux)
+        if nu >= uoff.shape[0]:
+            uoff = np.concatenate((uoff, np.empty(nu, np.int64)))
+            ulen = np.concatenate((ulen, np.empty(nu, np.int64)))
+    return off, ids, uoff[: state[4]], ulen[: state[4]]
 
 
 @jit
@@ -466,9 +693,7 @@ def session_tables(
     e_off: np.ndarray,
     code_of: np.ndarray,
     cross: np.ndarray,
-) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
-]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The session string tables of the ``kept`` batches (sorted by session, then ``seq``),
     and the batches that define an entry differently from its definer.
 
@@ -631,7 +856,7 @@ def same_bytes(
     return out
 
 
-@jit
+@jit_inline
 def _varint(buf: np.ndarray, p: int, e: int) -> tuple[int, int, bool]:
     if p < e and buf[p] < 0x80:  # the common one-byte case, kept branch-light
         return int(buf[p]), p + 1, True
@@ -676,7 +901,7 @@ def _search(keys: np.ndarray, tab: np.ndarray, t0: int, tl: int, e: int) -> int:
     return int(tab[lo]) if lo < t0 + tl and keys[lo] == e else -1
 
 
-@jit
+@jit_inline
 def _resolve(
     v: int, local_n: int, tab: np.ndarray, keys: np.ndarray | None, t0: int, tl: int, tlo: int
 ) -> tuple[int, int]:
@@ -738,7 +963,15 @@ def decode_events(
     from ``tab_lo[j]``, or sorted in ``tab_keys`` when that is ``SPREAD``; ``tab_keys`` is
     None when no table is: see :func:`session_tables`) of the batch's session position j.
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
-    code 0 when good."""
+    code 0 when good.
+
+    A batch is decoded section by section (kinds, times, integers, references), each a tight
+    loop of its own over the batch's events (the later ones read the kinds back from
+    ``kind_out``, still in L1), rather than event by event across the four. The first error
+    in event order is the one reported, as the reference does: each section stops at the
+    first bad event, and the next ones only look at the events before it, so an error found
+    later in the pass order is always at an earlier event; within one event the sections
+    come in the reference's order (kind, time, integers, references)."""
     nlayout = layout.shape[0]
     prev = np.zeros(nlayout * 4, np.int64)  # v2: last value of each (kind, integer slot)
     for j in range(order.shape[0]):
@@ -748,49 +981,47 @@ def decode_events(
         v2 = meta[b, M_VERSION] == 2
         ko = int(meta[b, M_KINDS_OFF])
         ke = ko + int(meta[b, M_KINDS_LEN])
-        pt = int(meta[b, M_TIMES_OFF])
-        et = pt + int(meta[b, M_TIMES_LEN])
-        pi = int(meta[b, M_INTS_OFF])
-        ei = pi + int(meta[b, M_INTS_LEN])
-        pr = int(meta[b, M_REFS_OFF])
-        er = pr + int(meta[b, M_REFS_LEN])
-        local_n = int(meta[b, M_STR_BASE] + meta[b, M_NSTR])
-        t0 = int(tab_start[j])
-        tl = int(tab_len[j])
-        tlo = int(tab_lo[j])
-        t = int(meta[b, M_BASE_TS])
-        prev[:4] = 0
-        if v2:
-            prev[:] = 0
-        run = 0
-        kd = 0
         o = int(out_start[j])
-        sq = meta[b, M_SEQ]
-        sc = b_sess[j]
-        vc = b_vis[j]
+        ek = n  # events before the first bad one
         code = 0
         detail = 0
         off = 0
-        for k in range(n):
-            if v2:
-                if run == 0:  # next run: kind in the low 5 bits, length - 1 in the high 3
-                    if ko >= ke:
-                        code, detail, off = C.KIND_RUNS, 9, ko - s
-                        break
-                    c = int(buf[ko])
-                    kd = c & 31
-                    run = (c >> 5) + 1
-                    ko += 1
-                run -= 1
-            else:
+        # ---- kinds (and i)
+        run_left = 0
+        if v2:
+            k = 0
+            while k < n:  # a run: kind in the low 5 bits, length - 1 in the high 3
+                if ko >= ke:
+                    ek, code, detail, off = k, C.KIND_RUNS, 9, ko - s
+                    break
+                c = int(buf[ko])
+                ko += 1
+                kd = c & 31
+                if kd >= nlayout or layout[kd] < 0:
+                    ek, code, detail, off = k, C.UNKNOWN_KIND, k, ko - 1 - s
+                    break
+                stop = min(k + (c >> 5) + 1, n)
+                run_left = k + (c >> 5) + 1 - stop
+                for q in range(o + k, o + stop):
+                    kind_out[q] = kd
+                k = stop
+        else:
+            for k in range(n):
                 kd = int(buf[ko + k])
-            m = int(layout[kd]) if kd < nlayout else -1
-            if m < 0:
-                code, detail, off = C.UNKNOWN_KIND, k, (ko - 1 if v2 else ko + k) - s
-                break
+                if kd >= nlayout or layout[kd] < 0:
+                    ek, code, detail, off = k, C.UNKNOWN_KIND, k, ko + k - s
+                    break
+                kind_out[o + k] = kd
+        for k in range(n):
+            i_out[o + k] = k
+        # ---- times
+        pt = int(meta[b, M_TIMES_OFF])
+        et = pt + int(meta[b, M_TIMES_LEN])
+        t = int(meta[b, M_BASE_TS])
+        for k in range(ek):
             v, pt, ok = _varint(buf, pt, et)
             if not ok:
-                code, detail, off = C.BAD_VARINT, 10, pt - s
+                ek, code, detail, off = k, C.BAD_VARINT, 10, pt - s
                 break
             if not v2:
                 t += _unzig(v)
@@ -799,15 +1030,24 @@ def decode_events(
             else:  # a step back in time: its size follows
                 v, pt, ok = _varint(buf, pt, et)
                 if not ok:
-                    code, detail, off = C.BAD_VARINT, 10, pt - s
+                    ek, code, detail, off = k, C.BAD_VARINT, 10, pt - s
                     break
                 t -= v
             if t < 0 or t > _T_MAX:
-                code, detail, off = C.TIME_RANGE, k, pt - s
+                ek, code, detail, off = k, C.TIME_RANGE, k, pt - s
                 break
-            # Integer slots. v1: x and y change from the previous x, y of the batch (row 0 of
-            # prev), a and b as they are; v2: all four change from the previous event of the
-            # same kind (row kd), modulo 2^32.
+            t_out[o + k] = t
+        # ---- integer slots. v1: x and y change from the previous x, y of the batch (row 0
+        # of prev), a and b as they are; v2: all four change from the previous event of the
+        # same kind (row kd), modulo 2^32.
+        pi = int(meta[b, M_INTS_OFF])
+        ei = pi + int(meta[b, M_INTS_LEN])
+        prev[:4] = 0
+        if v2:
+            prev[:] = 0
+        for k in range(ek):
+            kd = int(kind_out[o + k])
+            m = int(layout[kd])
             x = 0
             y = 0
             a = 0
@@ -817,7 +1057,7 @@ def decode_events(
                 if m & 1:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
                         break
                     x = _unzig(v) + prev[row]
                     if v2:
@@ -826,7 +1066,7 @@ def decode_events(
                 if m & 2:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
                         break
                     y = _unzig(v) + prev[row + 1]
                     if v2:
@@ -835,7 +1075,7 @@ def decode_events(
                 if m & 4:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
                         break
                     a = _unzig(v)
                     if v2:
@@ -844,52 +1084,60 @@ def decode_events(
                 if m & 8:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        code, detail, off = C.BAD_VARINT, 11, pi - s
+                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
                         break
                     bb = _unzig(v)
                     if v2:
                         bb = _wrap32(bb + prev[row + 3])
                         prev[row + 3] = bb
                 if x < _I32_MIN or x > _I32_MAX or y < _I32_MIN or y > _I32_MAX:
-                    code, detail, off = C.COORD_RANGE, k, pi - s
-                    break
-            tg = -1
-            tx = -1
-            if m & 16:
-                v, pr, ok = _varint(buf, pr, er)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 12, pr - s
-                    break
-                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
-                if c2:
-                    code, detail, off = c2, k, pr - s
-                    break
-            if m & 32:
-                v, pr, ok = _varint(buf, pr, er)
-                if not ok:
-                    code, detail, off = C.BAD_VARINT, 12, pr - s
-                    break
-                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
-                if c2:
-                    code, detail, off = c2, k, pr - s
+                    ek, code, detail, off = k, C.COORD_RANGE, k, pi - s
                     break
             q = o + k
-            t_out[q] = t
-            i_out[q] = k
-            kind_out[q] = kd
             x_out[q] = x
             y_out[q] = y
             a_out[q] = a
             b_out[q] = bb
+        # ---- string references
+        pr = int(meta[b, M_REFS_OFF])
+        er = pr + int(meta[b, M_REFS_LEN])
+        local_n = int(meta[b, M_STR_BASE] + meta[b, M_NSTR])
+        t0 = int(tab_start[j])
+        tl = int(tab_len[j])
+        tlo = int(tab_lo[j])
+        for k in range(ek):
+            m = int(layout[kind_out[o + k]])
+            tg = -1
+            tx = -1
+            if m & 48:
+                if m & 16:
+                    v, pr, ok = _varint(buf, pr, er)
+                    if not ok:
+                        ek, code, detail, off = k, C.BAD_VARINT, 12, pr - s
+                        break
+                    tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                    if c2:
+                        ek, code, detail, off = k, c2, k, pr - s
+                        break
+                if m & 32:
+                    v, pr, ok = _varint(buf, pr, er)
+                    if not ok:
+                        ek, code, detail, off = k, C.BAD_VARINT, 12, pr - s
+                        break
+                    tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                    if c2:
+                        ek, code, detail, off = k, c2, k, pr - s
+                        break
+            q = o + k
             tg_ok[q] = tg >= 0
             tg_out[q] = tg if tg >= 0 else 0
             tx_ok[q] = tx >= 0
             tx_out[q] = tx if tx >= 0 else 0
-        sess_out[o : o + n] = sc
-        vis_out[o : o + n] = vc
-        seq_out[o : o + n] = sq
+        sess_out[o : o + n] = b_sess[j]
+        vis_out[o : o + n] = b_vis[j]
+        seq_out[o : o + n] = meta[b, M_SEQ]
         if code == 0:
-            if v2 and (run != 0 or ko != ke):
+            if v2 and (run_left != 0 or ko != ke):
                 code, detail, off = C.KIND_RUNS, 9, ko - s
             elif pt != et:
                 code, detail, off = C.LEFTOVER, 10, pt - s
