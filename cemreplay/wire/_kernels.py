@@ -856,7 +856,7 @@ def same_bytes(
     return out
 
 
-@jit_inline
+@jit
 def _varint(buf: np.ndarray, p: int, e: int) -> tuple[int, int, bool]:
     if p < e and buf[p] < 0x80:  # the common one-byte case, kept branch-light
         return int(buf[p]), p + 1, True
@@ -901,7 +901,7 @@ def _search(keys: np.ndarray, tab: np.ndarray, t0: int, tl: int, e: int) -> int:
     return int(tab[lo]) if lo < t0 + tl and keys[lo] == e else -1
 
 
-@jit_inline
+@jit
 def _resolve(
     v: int, local_n: int, tab: np.ndarray, keys: np.ndarray | None, t0: int, tl: int, tlo: int
 ) -> tuple[int, int]:
@@ -963,15 +963,7 @@ def decode_events(
     from ``tab_lo[j]``, or sorted in ``tab_keys`` when that is ``SPREAD``; ``tab_keys`` is
     None when no table is: see :func:`session_tables`) of the batch's session position j.
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
-    code 0 when good.
-
-    A batch is decoded section by section (kinds, times, integers, references), each a tight
-    loop of its own over the batch's events (the later ones read the kinds back from
-    ``kind_out``, still in L1), rather than event by event across the four. The first error
-    in event order is the one reported, as the reference does: each section stops at the
-    first bad event, and the next ones only look at the events before it, so an error found
-    later in the pass order is always at an earlier event; within one event the sections
-    come in the reference's order (kind, time, integers, references)."""
+    code 0 when good."""
     nlayout = layout.shape[0]
     prev = np.zeros(nlayout * 4, np.int64)  # v2: last value of each (kind, integer slot)
     for j in range(order.shape[0]):
@@ -981,47 +973,49 @@ def decode_events(
         v2 = meta[b, M_VERSION] == 2
         ko = int(meta[b, M_KINDS_OFF])
         ke = ko + int(meta[b, M_KINDS_LEN])
+        pt = int(meta[b, M_TIMES_OFF])
+        et = pt + int(meta[b, M_TIMES_LEN])
+        pi = int(meta[b, M_INTS_OFF])
+        ei = pi + int(meta[b, M_INTS_LEN])
+        pr = int(meta[b, M_REFS_OFF])
+        er = pr + int(meta[b, M_REFS_LEN])
+        local_n = int(meta[b, M_STR_BASE] + meta[b, M_NSTR])
+        t0 = int(tab_start[j])
+        tl = int(tab_len[j])
+        tlo = int(tab_lo[j])
+        t = int(meta[b, M_BASE_TS])
+        prev[:4] = 0
+        if v2:
+            prev[:] = 0
+        run = 0
+        kd = 0
         o = int(out_start[j])
-        ek = n  # events before the first bad one
+        sq = meta[b, M_SEQ]
+        sc = b_sess[j]
+        vc = b_vis[j]
         code = 0
         detail = 0
         off = 0
-        # ---- kinds (and i)
-        run_left = 0
-        if v2:
-            k = 0
-            while k < n:  # a run: kind in the low 5 bits, length - 1 in the high 3
-                if ko >= ke:
-                    ek, code, detail, off = k, C.KIND_RUNS, 9, ko - s
-                    break
-                c = int(buf[ko])
-                ko += 1
-                kd = c & 31
-                if kd >= nlayout or layout[kd] < 0:
-                    ek, code, detail, off = k, C.UNKNOWN_KIND, k, ko - 1 - s
-                    break
-                stop = min(k + (c >> 5) + 1, n)
-                run_left = k + (c >> 5) + 1 - stop
-                for q in range(o + k, o + stop):
-                    kind_out[q] = kd
-                k = stop
-        else:
-            for k in range(n):
-                kd = int(buf[ko + k])
-                if kd >= nlayout or layout[kd] < 0:
-                    ek, code, detail, off = k, C.UNKNOWN_KIND, k, ko + k - s
-                    break
-                kind_out[o + k] = kd
         for k in range(n):
-            i_out[o + k] = k
-        # ---- times
-        pt = int(meta[b, M_TIMES_OFF])
-        et = pt + int(meta[b, M_TIMES_LEN])
-        t = int(meta[b, M_BASE_TS])
-        for k in range(ek):
+            if v2:
+                if run == 0:  # next run: kind in the low 5 bits, length - 1 in the high 3
+                    if ko >= ke:
+                        code, detail, off = C.KIND_RUNS, 9, ko - s
+                        break
+                    c = int(buf[ko])
+                    kd = c & 31
+                    run = (c >> 5) + 1
+                    ko += 1
+                run -= 1
+            else:
+                kd = int(buf[ko + k])
+            m = int(layout[kd]) if kd < nlayout else -1
+            if m < 0:
+                code, detail, off = C.UNKNOWN_KIND, k, (ko - 1 if v2 else ko + k) - s
+                break
             v, pt, ok = _varint(buf, pt, et)
             if not ok:
-                ek, code, detail, off = k, C.BAD_VARINT, 10, pt - s
+                code, detail, off = C.BAD_VARINT, 10, pt - s
                 break
             if not v2:
                 t += _unzig(v)
@@ -1030,24 +1024,15 @@ def decode_events(
             else:  # a step back in time: its size follows
                 v, pt, ok = _varint(buf, pt, et)
                 if not ok:
-                    ek, code, detail, off = k, C.BAD_VARINT, 10, pt - s
+                    code, detail, off = C.BAD_VARINT, 10, pt - s
                     break
                 t -= v
             if t < 0 or t > _T_MAX:
-                ek, code, detail, off = k, C.TIME_RANGE, k, pt - s
+                code, detail, off = C.TIME_RANGE, k, pt - s
                 break
-            t_out[o + k] = t
-        # ---- integer slots. v1: x and y change from the previous x, y of the batch (row 0
-        # of prev), a and b as they are; v2: all four change from the previous event of the
-        # same kind (row kd), modulo 2^32.
-        pi = int(meta[b, M_INTS_OFF])
-        ei = pi + int(meta[b, M_INTS_LEN])
-        prev[:4] = 0
-        if v2:
-            prev[:] = 0
-        for k in range(ek):
-            kd = int(kind_out[o + k])
-            m = int(layout[kd])
+            # Integer slots. v1: x and y change from the previous x, y of the batch (row 0 of
+            # prev), a and b as they are; v2: all four change from the previous event of the
+            # same kind (row kd), modulo 2^32.
             x = 0
             y = 0
             a = 0
@@ -1057,7 +1042,7 @@ def decode_events(
                 if m & 1:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
                         break
                     x = _unzig(v) + prev[row]
                     if v2:
@@ -1066,7 +1051,7 @@ def decode_events(
                 if m & 2:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
                         break
                     y = _unzig(v) + prev[row + 1]
                     if v2:
@@ -1075,7 +1060,7 @@ def decode_events(
                 if m & 4:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
                         break
                     a = _unzig(v)
                     if v2:
@@ -1084,60 +1069,52 @@ def decode_events(
                 if m & 8:
                     v, pi, ok = _varint(buf, pi, ei)
                     if not ok:
-                        ek, code, detail, off = k, C.BAD_VARINT, 11, pi - s
+                        code, detail, off = C.BAD_VARINT, 11, pi - s
                         break
                     bb = _unzig(v)
                     if v2:
                         bb = _wrap32(bb + prev[row + 3])
                         prev[row + 3] = bb
                 if x < _I32_MIN or x > _I32_MAX or y < _I32_MIN or y > _I32_MAX:
-                    ek, code, detail, off = k, C.COORD_RANGE, k, pi - s
+                    code, detail, off = C.COORD_RANGE, k, pi - s
+                    break
+            tg = -1
+            tx = -1
+            if m & 16:
+                v, pr, ok = _varint(buf, pr, er)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 12, pr - s
+                    break
+                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                if c2:
+                    code, detail, off = c2, k, pr - s
+                    break
+            if m & 32:
+                v, pr, ok = _varint(buf, pr, er)
+                if not ok:
+                    code, detail, off = C.BAD_VARINT, 12, pr - s
+                    break
+                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                if c2:
+                    code, detail, off = c2, k, pr - s
                     break
             q = o + k
+            t_out[q] = t
+            i_out[q] = k
+            kind_out[q] = kd
             x_out[q] = x
             y_out[q] = y
             a_out[q] = a
             b_out[q] = bb
-        # ---- string references
-        pr = int(meta[b, M_REFS_OFF])
-        er = pr + int(meta[b, M_REFS_LEN])
-        local_n = int(meta[b, M_STR_BASE] + meta[b, M_NSTR])
-        t0 = int(tab_start[j])
-        tl = int(tab_len[j])
-        tlo = int(tab_lo[j])
-        for k in range(ek):
-            m = int(layout[kind_out[o + k]])
-            tg = -1
-            tx = -1
-            if m & 48:
-                if m & 16:
-                    v, pr, ok = _varint(buf, pr, er)
-                    if not ok:
-                        ek, code, detail, off = k, C.BAD_VARINT, 12, pr - s
-                        break
-                    tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
-                    if c2:
-                        ek, code, detail, off = k, c2, k, pr - s
-                        break
-                if m & 32:
-                    v, pr, ok = _varint(buf, pr, er)
-                    if not ok:
-                        ek, code, detail, off = k, C.BAD_VARINT, 12, pr - s
-                        break
-                    tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
-                    if c2:
-                        ek, code, detail, off = k, c2, k, pr - s
-                        break
-            q = o + k
             tg_ok[q] = tg >= 0
             tg_out[q] = tg if tg >= 0 else 0
             tx_ok[q] = tx >= 0
             tx_out[q] = tx if tx >= 0 else 0
-        sess_out[o : o + n] = b_sess[j]
-        vis_out[o : o + n] = b_vis[j]
-        seq_out[o : o + n] = meta[b, M_SEQ]
+        sess_out[o : o + n] = sc
+        vis_out[o : o + n] = vc
+        seq_out[o : o + n] = sq
         if code == 0:
-            if v2 and (run_left != 0 or ko != ke):
+            if v2 and (run != 0 or ko != ke):
                 code, detail, off = C.KIND_RUNS, 9, ko - s
             elif pt != et:
                 code, detail, off = C.LEFTOVER, 10, pt - s
