@@ -427,15 +427,13 @@ def _probe(
     buf: np.ndarray,
     o: int,
     n: int,
-    w0: int,
-    w1: int,
-    wt: int,
-    h: int,
+    key: tuple[Any, Any, Any, Any],
     keys: np.ndarray,
     aux: np.ndarray,
 ) -> int:
-    """The slot of ``buf[o:o+n]`` (key from :func:`_key`) in the table ``keys, aux``, or
+    """The slot of ``buf[o:o+n]`` (``key`` from :func:`_key`) in the table ``keys, aux``, or
     the empty slot where it goes (``keys[slot, 0] < 0``). Linear probing; exact."""
+    w0, w1, wt, h = key
     cap = keys.shape[0]
     q = h & (cap - 1)
     while True:  # one exit, nested tests: measured 2x faster than returning from the loop
@@ -457,12 +455,10 @@ def _put(
     u: int,
     o: int,
     n: int,
-    w0: int,
-    w1: int,
-    wt: int,
-    h: int,
+    key: tuple[Any, Any, Any, Any],
 ) -> None:
-    """Put string ``u`` in the empty slot ``q``."""
+    """Put string ``u`` (``buf[o:o+n]``, ``key`` from :func:`_key`) in the empty slot ``q``."""
+    w0, w1, wt, h = key
     keys[q, 0] = (u << 32) | n
     keys[q, 1] = w0
     keys[q, 2] = w1
@@ -517,13 +513,13 @@ def intern_ids(
         for c in range(w):
             o = int(off[k, c])
             n = int(length[k, c])
-            w0, w1, wt, h = _key(buf, o, n, safe)
+            key = _key(buf, o, n, safe)
             keys, aux = tabs[c]
-            q = _probe(buf, o, n, w0, w1, wt, h, keys, aux)
+            q = _probe(buf, o, n, key, keys, aux)
             u = keys[q, 0] >> 32
             if u < 0:
                 u = nu[c]
-                _put(keys, aux, q, u, o, n, w0, w1, wt, h)
+                _put(keys, aux, q, u, o, n, key)
                 if 2 * (u + 1) > keys.shape[0]:
                     tabs[c] = _regrow(keys, aux)
                 first[u, c] = k
@@ -567,7 +563,8 @@ def _entries_run(
                 n, start = c & 0x1F, p + 1
             else:
                 n, start, _st = _read_str(buf, p, buf.shape[0])
-            w0, w1, wt, h = _key(buf, start, n, safe)
+            key = _key(buf, start, n, safe)
+            w0, w1, wt, h = key
             q = h & (cap - 1)
             while True:  # _probe, written out: a call here measured 2x slower per entry
                 k0 = keys[q, 0]
@@ -581,7 +578,7 @@ def _entries_run(
             u = keys[q, 0] >> 32
             if u < 0:
                 u = nu
-                _put(keys, aux, q, u, start, n, w0, w1, wt, h)
+                _put(keys, aux, q, u, start, n, key)
                 uoff[nu] = start
                 ulen[nu] = n
                 nu += 1
