@@ -1,7 +1,21 @@
 """The wire format: encode event tables into batches and decode batches into event tables."""
 
-from cemreplay.wire.decode import DecodeReport, Quarantined, decode, decode_report
+from cemreplay.wire.decode import (
+    DecodeReport,
+    PackedBatches,
+    Quarantined,
+    decode,
+    decode_report,
+)
 from cemreplay.wire.encode import encode
 from cemreplay.wire.rrweb import read_rrweb
 
-__all__ = ["DecodeReport", "Quarantined", "decode", "decode_report", "encode", "read_rrweb"]
+__all__ = [
+    "DecodeReport",
+    "PackedBatches",
+    "Quarantined",
+    "decode",
+    "decode_report",
+    "encode",
+    "read_rrweb",
+]

@@ -8,9 +8,12 @@ Runs unchanged (slowly) with ``NUMBA_DISABLE_JIT=1``.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import numpy as np
 
-from cemreplay._jit import njit
+from cemreplay._jit import DISABLED, njit
 from cemreplay.schema import (
     MAX_EVENTS_PER_BATCH,
     MAX_ID_BYTES,
@@ -54,6 +57,34 @@ _I32_MIN = -(1 << 31)
 _I32_MAX = (1 << 31) - 1
 
 jit = njit(cache=True, nogil=True)
+#: For helpers taking arrays that sit in a hot loop: numba inlines them in its own IR (LLVM
+#: does not inline them: a call with array arguments measured 2x slower per item)
+jit_inline = njit(cache=True, nogil=True, inline="always")
+
+if DISABLED:
+
+    def _load8(buf: np.ndarray, p: int) -> np.uint64:
+        """The 8 bytes ``buf[p:p+8]`` as a little-endian word (pure-Python twin)."""
+        return np.uint64(int.from_bytes(bytes(buf[p : p + 8]), "little"))
+
+else:
+    from llvmlite import ir  # type: ignore[import-untyped]
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _load8(typingctx: Any, buf: Any, p: Any) -> Any:  # pragma: no cover - compiled
+        """The 8 bytes ``buf[p:p+8]`` of a uint8 array as one unaligned little-endian load.
+        The caller keeps ``p + 8`` in bounds."""
+        sig = types.uint64(buf, types.int64)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ary = context.make_array(signature.args[0])(context, builder, value=args[0])
+            ptr = builder.gep(ary.data, [args[1]])
+            v = builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()), align=1)
+            return builder.bswap(v) if sys.byteorder == "big" else v
+
+        return sig, codegen
 
 
 @jit
@@ -295,40 +326,36 @@ def parse_envelopes(
 
 
 @jit
-def string_entries(
-    buf: np.ndarray,
-    batches: np.ndarray,
-    strs_off: np.ndarray,
-    nstr: np.ndarray,
-    out_off: np.ndarray,
-    out_len: np.ndarray,
-) -> None:
-    """Offsets and lengths of the string table entries of ``batches`` (envelopes already
-    checked), in batch order then entry order."""
-    k = 0
-    for idx in range(batches.shape[0]):
-        b = batches[idx]
-        p = int(strs_off[b])
-        for _ in range(int(nstr[b])):
-            c = int(buf[p])
-            if 0xA0 <= c <= 0xBF:  # fixstr, the usual case
-                n, start = c & 0x1F, p + 1
-            else:
-                n, start, _st = _read_str(buf, p, buf.shape[0])
-            out_off[k] = start
-            out_len[k] = n
-            p = start + n
-            k += 1
+def _tail(buf: np.ndarray, o: int, n: int) -> np.uint64:
+    """The last ``min(n, 8)`` bytes of ``buf[o:o+n]`` as a little-endian word (0 if n is 0).
+    One unaligned load that ends where the string ends (it may start before the string: the
+    bytes before are shifted out), so it never reads past the string's end."""
+    if n == 0:
+        return np.uint64(0)
+    if o + n >= 8:
+        w = _load8(buf, o + n - 8)
+        if n < 8:
+            w >>= np.uint64(8 * (8 - n))
+        return w
+    w = np.uint64(0)
+    for j in range(n - 1, -1, -1):  # only within the buffer's first 8 bytes
+        w = (w << np.uint64(8)) | np.uint64(buf[o + j])
+    return w
 
 
 @jit
 def _hash(buf: np.ndarray, o: int, n: int) -> np.uint64:
-    """FNV-1a over ``buf[o:o+n]`` and its length, then murmur3's finaliser so that the low
-    bits (which pick the slot) depend on every byte. A byte loop: strings here average 14
-    bytes, and it measured 2.5x faster than assembling unaligned 64-bit words."""
-    h = np.uint64(0xCBF29CE484222325) ^ np.uint64(n)
-    for j in range(n):
-        h = (h ^ np.uint64(buf[o + j])) * np.uint64(0x100000001B3)
+    """A 64-bit hash of ``buf[o:o+n]`` and its length: its 8-byte words (the last one
+    :func:`_tail`, overlapping the one before) mixed by multiplication, then murmur3's
+    finaliser so that the low bits (which pick the slot) depend on every byte. Strings here
+    average 14 bytes: two loads."""
+    h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(n)
+    j = 0
+    while j + 8 < n:
+        h = (h ^ _load8(buf, o + j)) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+        j += 8
+    h = (h ^ _tail(buf, o, n)) * np.uint64(0x100000001B3)
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -336,10 +363,124 @@ def _hash(buf: np.ndarray, o: int, n: int) -> np.uint64:
 
 
 @jit
-def _intern_table(cap: int) -> np.ndarray:
-    """An empty interning table: a row per slot of (id or -1, hash, offset, length), one
-    cache line per probe."""
-    return np.full((cap, 4), -1, np.int64)
+def _equal(buf: np.ndarray, a: int, b: int, n: int) -> bool:
+    """Do ``buf[a:a+n]`` and ``buf[b:b+n]`` hold the same bytes? Word by word."""
+    j = 0
+    while j + 8 < n:
+        if _load8(buf, a + j) != _load8(buf, b + j):
+            return False
+        j += 8
+    return bool(_tail(buf, a, n) == _tail(buf, b, n))
+
+
+#: ``_MASK_LO[n]``/``_MASK_HI[n]``: the bits of a string of ``n`` bytes (16 for longer ones)
+#: in its first and second little-endian word
+_MASK_LO = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(17)], dtype=np.uint64)
+_MASK_HI = np.array([(1 << (8 * max(n - 8, 0))) - 1 for n in range(17)], dtype=np.uint64)
+#: Bytes after the last batch in the decoder's buffer, so that two 8-byte loads at any
+#: string stay in it (see :func:`_key`; without them the last strings are read byte by byte)
+PAD = 16
+
+
+@jit
+def _intern_table(cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """An empty interning table of ``cap`` (a power of two) slots: the keys, a row of four
+    per slot (half a cache line: a few hundred strings take 32 KiB, L1) of ``id << 32 |
+    length`` (-1: empty slot) and the key words w0, w1, wt (see :func:`_key`); and beside
+    them, per slot, the offset of the first item's bytes and the hash."""
+    return np.full((cap, 4), -1, np.int64), np.full((cap, 2), -1, np.int64)
+
+
+@jit
+def _word(buf: np.ndarray, p: int, k: int) -> np.uint64:
+    """The ``k <= 8`` bytes ``buf[p:p+k]`` as a little-endian word, byte by byte."""
+    w = np.uint64(0)
+    for j in range(k - 1, -1, -1):
+        w = (w << np.uint64(8)) | np.uint64(buf[p + j])
+    return w
+
+
+@jit_inline
+def _key(buf: np.ndarray, o: int, n: int, safe: int) -> tuple[Any, Any, Any, Any]:
+    """The interning key of ``buf[o:o+n]``: (w0, w1, wt, hash), with ``w0``/``w1`` its first
+    16 bytes (zero-padded) and ``wt`` its last 8 when it is longer than 16 (else 0). With the
+    length, the key *is* the string up to 24 bytes; a longer one also compares its middle.
+
+    Two unaligned loads at ``o`` when ``o <= safe`` (the buffer holds 16 bytes from ``o``;
+    the bytes past the string are masked off), else byte by byte: the same words."""
+    if o <= safe:
+        w0 = _load8(buf, o) & _MASK_LO[min(n, 16)]
+        w1 = _load8(buf, o + 8) & _MASK_HI[min(n, 16)]
+    else:
+        w0 = _word(buf, o, min(n, 8))
+        w1 = _word(buf, o + 8, min(max(n - 8, 0), 8))
+    wt = _load8(buf, o + n - 8) if n > 16 else np.uint64(0)
+    h = (w0 * np.uint64(0x9E3779B97F4A7C15)) ^ (w1 * np.uint64(0xC2B2AE3D27D4EB4F))
+    h ^= (wt * np.uint64(0x165667B19E3779F9)) ^ np.uint64(n) ^ (h >> np.uint64(32))
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(29)
+    return np.int64(w0), np.int64(w1), np.int64(wt), np.int64(h)
+
+
+@jit_inline
+def _probe(
+    buf: np.ndarray,
+    o: int,
+    n: int,
+    key: tuple[Any, Any, Any, Any],
+    keys: np.ndarray,
+    aux: np.ndarray,
+) -> int:
+    """The slot of ``buf[o:o+n]`` (``key`` from :func:`_key`) in the table ``keys, aux``, or
+    the empty slot where it goes (``keys[slot, 0] < 0``). Linear probing; exact."""
+    w0, w1, wt, h = key
+    cap = keys.shape[0]
+    q = h & (cap - 1)
+    while True:  # one exit, nested tests: measured 2x faster than returning from the loop
+        k0 = keys[q, 0]
+        if k0 < 0:
+            break
+        if keys[q, 1] == w0 and keys[q, 2] == w1 and keys[q, 3] == wt and (k0 & 0xFFFFFFFF) == n:  # noqa: SIM102
+            if n <= 24 or _equal(buf, aux[q, 0] + 16, o + 16, n - 24):
+                break
+        q = (q + 1) & (cap - 1)
+    return int(q)
+
+
+@jit
+def _put(
+    keys: np.ndarray,
+    aux: np.ndarray,
+    q: int,
+    u: int,
+    o: int,
+    n: int,
+    key: tuple[Any, Any, Any, Any],
+) -> None:
+    """Put string ``u`` (``buf[o:o+n]``, ``key`` from :func:`_key`) in the empty slot ``q``."""
+    w0, w1, wt, h = key
+    keys[q, 0] = (u << 32) | n
+    keys[q, 1] = w0
+    keys[q, 2] = w1
+    keys[q, 3] = wt
+    aux[q, 0] = o
+    aux[q, 1] = h
+
+
+@jit
+def _regrow(keys: np.ndarray, aux: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The table 4x larger (callers regrow once it is half full: it grows with *distinct*
+    strings only)."""
+    cap = keys.shape[0] * 4
+    nk, na = _intern_table(cap)
+    for r in range(keys.shape[0]):
+        if keys[r, 0] >= 0:
+            p = aux[r, 1] & (cap - 1)
+            while nk[p, 0] >= 0:
+                p = (p + 1) & (cap - 1)
+            nk[p, :] = keys[r, :]
+            na[p, :] = aux[r, :]
+    return nk, na
 
 
 @jit
@@ -347,56 +488,139 @@ def intern_bytes(
     buf: np.ndarray, off: np.ndarray, length: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense ids by first appearance for the byte strings ``buf[off[k]:off[k]+length[k]]``:
-    (id per item, first item per id). Exact: equal ids mean equal bytes.
+    (id per item, first item per id). Exact: equal ids mean equal bytes. Never sorts."""
+    off2 = np.ascontiguousarray(off).reshape(-1, 1)
+    ids, first, count = intern_ids(buf, off2, np.ascontiguousarray(length).reshape(-1, 1))
+    return ids[:, 0], first[: count[0], 0]
 
-    Open addressing in a power-of-two table that grows with the number of *distinct* strings
-    (so it stays in cache when millions of entries repeat a few hundred strings). A slot keeps
-    its id, hash, and where its first item's bytes are; a candidate with the same hash and
-    length is confirmed byte for byte. Never sorts."""
-    m = off.shape[0]
-    cap = 1024
-    tab = _intern_table(cap)
-    ids = np.empty(m, np.int64)
-    first = np.empty(m, np.int64)
-    nu = 0
+
+@jit
+def intern_ids(
+    buf: np.ndarray, off: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`intern_bytes` of each column of ``off``/``length`` (shape (m, w)), in one pass
+    over the rows, each column in a table of its own: (ids (m, w), first (m, w), distinct
+    count per column; ``first[:count[c], c]`` are column c's). The id fields of a batch are
+    next to each other in its first bytes: one pass reads each batch's head once (batches are
+    a kilobyte or more apart: each head is a cache miss)."""
+    m, w = off.shape
+    ids = np.empty((m, w), np.int64)
+    first = np.empty((m, w), np.int64)
+    nu = np.zeros(w, np.int64)
+    tabs = [_intern_table(1024) for _ in range(w)]
+    safe = buf.shape[0] - 16
     for k in range(m):
-        o = int(off[k])
-        n = int(length[k])
-        h = np.int64(_hash(buf, o, n))
-        p = h & (cap - 1)
-        while True:
-            u = tab[p, 0]
+        for c in range(w):
+            o = int(off[k, c])
+            n = int(length[k, c])
+            key = _key(buf, o, n, safe)
+            keys, aux = tabs[c]
+            q = _probe(buf, o, n, key, keys, aux)
+            u = keys[q, 0] >> 32
             if u < 0:
-                tab[p, 0] = nu
-                tab[p, 1] = h
-                tab[p, 2] = o
-                tab[p, 3] = n
-                first[nu] = k
-                ids[k] = nu
-                nu += 1
-                if 2 * nu > cap:  # grow: re-insert every distinct string
-                    old = tab
-                    cap *= 4
-                    tab = _intern_table(cap)
-                    for q in range(old.shape[0]):
-                        if old[q, 0] >= 0:
-                            p = old[q, 1] & (cap - 1)
-                            while tab[p, 0] >= 0:
-                                p = (p + 1) & (cap - 1)
-                            tab[p, :] = old[q, :]
-                break
-            if tab[p, 1] == h and tab[p, 3] == n:
-                q = tab[p, 2]
-                same = True
-                for j in range(n):  # inline: measured faster than calling _equal
-                    if buf[q + j] != buf[o + j]:
-                        same = False
-                        break
-                if same:
-                    ids[k] = u
+                u = nu[c]
+                _put(keys, aux, q, u, o, n, key)
+                if 2 * (u + 1) > keys.shape[0]:
+                    tabs[c] = _regrow(keys, aux)
+                first[u, c] = k
+                nu[c] = u + 1
+            ids[k, c] = u
+    return ids, first, nu
+
+
+@jit
+def _entries_run(
+    buf: np.ndarray,
+    batches: np.ndarray,
+    strs_off: np.ndarray,
+    nstr: np.ndarray,
+    keys: np.ndarray,
+    aux: np.ndarray,
+    off: np.ndarray,
+    ids: np.ndarray,
+    uoff: np.ndarray,
+    ulen: np.ndarray,
+    state: np.ndarray,
+) -> bool:
+    """The loop of :func:`intern_entries`, from ``state`` = (batch position, entry, byte
+    position, entries done, distinct strings) on, until every entry is done (True) or the
+    table is half full or ``uoff`` full (False: the caller grows them and calls again).
+    The table never changes size in here: a loop that may swap its table measured 2x
+    slower per entry."""
+    idx, j, p, k, nu = state[0], state[1], state[2], state[3], state[4]
+    limit = min(keys.shape[0] // 2, uoff.shape[0])
+    cap = keys.shape[0]
+    safe = buf.shape[0] - 16
+    done = False
+    while idx < batches.shape[0]:
+        b = batches[idx]
+        if j == 0:
+            p = int(strs_off[b])
+        nb_ = int(nstr[b])
+        while j < nb_ and nu < limit:
+            c = int(buf[p])
+            if 0xA0 <= c <= 0xBF:  # fixstr, the usual case
+                n, start = c & 0x1F, p + 1
+            else:
+                n, start, _st = _read_str(buf, p, buf.shape[0])
+            key = _key(buf, start, n, safe)
+            w0, w1, wt, h = key
+            q = h & (cap - 1)
+            while True:  # _probe, written out: a call here measured 2x slower per entry
+                k0 = keys[q, 0]
+                if k0 < 0:
                     break
-            p = (p + 1) & (cap - 1)
-    return ids, first[:nu]
+                if keys[q, 1] == w0 and keys[q, 2] == w1 and keys[q, 3] == wt:  # noqa: SIM102
+                    if (k0 & 0xFFFFFFFF) == n:  # noqa: SIM102
+                        if n <= 24 or _equal(buf, aux[q, 0] + 16, start + 16, n - 24):
+                            break
+                q = (q + 1) & (cap - 1)
+            u = keys[q, 0] >> 32
+            if u < 0:
+                u = nu
+                _put(keys, aux, q, u, start, n, key)
+                uoff[nu] = start
+                ulen[nu] = n
+                nu += 1
+            off[k] = start
+            ids[k] = u
+            p = start + n
+            k += 1
+            j += 1
+        if j < nb_:
+            break
+        idx += 1
+        j = 0
+    else:
+        done = True
+    state[0], state[1], state[2], state[3], state[4] = idx, j, p, k, nu
+    return done
+
+
+@jit
+def intern_entries(
+    buf: np.ndarray, batches: np.ndarray, strs_off: np.ndarray, nstr: np.ndarray, total: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Walk the string tables of ``batches`` (envelopes already checked; ``total`` entries in
+    all) and intern their entries as they come, in batch order then entry order: (offset of
+    each entry's bytes, its string id, and per distinct string the offset and length of its
+    first entry). Ids as :func:`intern_bytes` gives them. One pass: each entry is read once,
+    keyed by two or three word loads (:func:`_key`), and found in a table that stays in L1
+    while there are a few hundred distinct strings."""
+    off = np.empty(total, np.int64)
+    ids = np.empty(total, np.int64)
+    uoff = np.empty(512, np.int64)
+    ulen = np.empty(512, np.int64)
+    keys, aux = _intern_table(1024)
+    state = np.zeros(5, np.int64)
+    while not _entries_run(buf, batches, strs_off, nstr, keys, aux, off, ids, uoff, ulen, state):
+        nu = state[4]
+        if 2 * nu >= keys.shape[0]:
+            keys, aux = _regrow(keys, aux)
+        if nu >= uoff.shape[0]:
+            uoff = np.concatenate((uoff, np.empty(nu, np.int64)))
+            ulen = np.concatenate((ulen, np.empty(nu, np.int64)))
+    return off, ids, uoff[: state[4]], ulen[: state[4]]
 
 
 @jit
@@ -466,9 +690,7 @@ def session_tables(
     e_off: np.ndarray,
     code_of: np.ndarray,
     cross: np.ndarray,
-) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
-]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The session string tables of the ``kept`` batches (sorted by session, then ``seq``),
     and the batches that define an entry differently from its definer.
 

@@ -1,0 +1,78 @@
+"""Batches handed to the decoder back to back in one buffer (``wire.PackedBatches``), and the
+interning keys of the decoder's string tables."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cemreplay import wire
+from cemreplay.errors import ConfigError
+from tests.test_wire_errors import GOOD, good_fields, good_fields_v2, pack
+from tests.wire_strategies import event_tables
+
+
+def packed(batches: list[bytes], prefix: bytes = b"") -> wire.PackedBatches:
+    offsets = np.cumsum([len(prefix)] + [len(b) for b in batches])
+    return wire.PackedBatches(prefix + b"".join(batches), offsets)
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=event_tables(), prefix=st.binary(max_size=20), version=st.sampled_from([1, 2]))
+def test_packed_decodes_like_a_list(events: pl.DataFrame, prefix: bytes, version: int) -> None:
+    """Same table from the buffer as from the list, by both engines, whatever lies before
+    the first batch (the offsets say where batches are), and with no bytes after the last
+    one (the kernels read the last strings byte by byte there)."""
+    batches = wire.encode(events, version=version)
+    p = packed(batches, prefix)
+    assert wire.decode(p).equals(events)
+    assert wire.decode(p, engine="python").equals(events)
+    as_array = wire.PackedBatches(np.frombuffer(p.data, np.uint8), list(p.offsets))
+    assert wire.decode(as_array).equals(events)
+
+
+def test_packed_quarantine_names_the_same_batches() -> None:
+    bad = bytes(pack(good_fields(session="s9"))[:-1])  # cut short
+    batches = [GOOD, bad, pack(good_fields_v2(session="s2")), GOOD]
+    fast = wire.decode_report(packed(batches))
+    ref = wire.decode_report(batches, engine="python")
+    assert fast.quarantined == ref.quarantined
+    assert [q.index for q in fast.quarantined] == [1]
+    assert fast.duplicates == ref.duplicates == 1
+    assert fast.events.equals(ref.events)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "fragment"),
+    [
+        ([0, 5, 3], "offsets[1] > offsets[2]"),
+        ([0, 99], "within the 10 bytes"),
+        ([], "n + 1 integer offsets"),
+        ([[0, 1]], "n + 1 integer offsets"),
+        ([0.0, 1.0], "n + 1 integer offsets"),
+    ],
+)
+def test_packed_offsets_are_checked(offsets: list[object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        wire.decode(wire.PackedBatches(b"0123456789", offsets))  # type: ignore[arg-type]
+
+
+def test_packed_with_no_batches() -> None:
+    assert wire.decode(wire.PackedBatches(b"", [0])).height == 0
+
+
+def test_interning_keys_compare_every_byte_of_long_strings() -> None:
+    """Strings over 24 bytes are keyed by their first 16 and last 8 bytes; two that differ
+    only in between must still get two ids (and equal ones one)."""
+    from tests.test_wire_roundtrip import _interned
+
+    base = bytes(range(65, 65 + 40))
+    mid = base[:20] + b"#" + base[21:]  # differs at byte 20: neither in w0, w1 nor wt
+    assert _interned([base, mid, base, mid]) == ([0, 1, 0, 1], [base, mid])
+    edge = [b"a" * n for n in (15, 16, 17, 24, 25)] + [b"a" * 16 + b"b" * 9]
+    assert _interned(edge + edge) == ([*range(6), *range(6)], edge)
