@@ -19,6 +19,7 @@ whatever part it is in, and goes to the first.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -66,7 +67,7 @@ def _session_spans(
 
 
 def _spans(
-    items: list[BatchLike], lens: npt.NDArray[np.int64]
+    items: Sequence[BatchLike], lens: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """A buffer of the batches' first bytes and where each one's ``session_id`` is in it
     (length -1: unreadable; see :func:`_session_spans`)."""
@@ -84,7 +85,7 @@ def _spans(
             heads[k] = items[k]
 
 
-def session_parts(items: list[BatchLike], parts: int) -> list[npt.NDArray[np.int64]]:
+def session_parts(items: Sequence[BatchLike], parts: int) -> list[npt.NDArray[np.int64]]:
     """Input positions of ``items`` cut into at most ``parts`` parts of whole sessions, of
     about equal bytes, contiguous in ``session_id`` order (part k's sessions all sort before
     part k+1's, as the decoder orders them); each part's positions ascending (input order).
