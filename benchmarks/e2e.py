@@ -8,7 +8,11 @@ wire batches before the clock starts. Each mode runs in a fresh process
 (``benchmarks._run``), so that every peak is that run's own:
 
 * ``stages``: the stages one after another over the whole event table in one process (the
-  serial reference; its per-stage seconds say where the time goes);
+  reference; its per-stage seconds say where the time goes); the decode runs on
+  ``--workers`` threads (``wire.decode(threads=)``), the rest as one call each;
+* ``inmemory``: :func:`cemreplay.pipeline.run` on threads in one process, one chunk per
+  thread, each decoded once and kept (exact: the page baselines are merged from the
+  decoded chunks, no second decode), then analysed on every thread;
 * ``process``: :func:`cemreplay.pipeline.run` on a warmed pool of ``--workers`` processes
   (exact: a first pass decodes each chunk for the page baselines, a second analyses it);
 * ``process-onepass``: the same with ``baselines="chunk"`` (one decode per chunk);
@@ -40,7 +44,16 @@ from typing import Any
 from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
 from benchmarks._run import add_mmap_argument, spawn
 
-MODES = ("stages", "overlap", "overlap-onepass", "process", "process-onepass", "thread", "serial")
+MODES = (
+    "stages",
+    "inmemory",
+    "overlap",
+    "overlap-onepass",
+    "process",
+    "process-onepass",
+    "thread",
+    "serial",
+)
 
 
 def check_same(ref: dict[str, Any], got: dict[str, Any]) -> None:

@@ -67,7 +67,7 @@ __all__ = [
 #: chunk costs a few tens of ms of fixed work, see docs/benchmarks.md).
 CHUNK_BYTES = 24 << 20
 
-Mode = Literal["process", "thread", "serial", "overlap"]
+Mode = Literal["process", "thread", "serial", "overlap", "inmemory"]
 
 #: Chunk sizes of ``mode="overlap"``: the input in about :data:`OVERLAP_CHUNKS` chunks, each
 #: 4-24 MB (0.4-2.2M events). Only two chunks' tables are alive at once (a chunk's analysis
@@ -326,7 +326,11 @@ def _warm() -> int:
     """Load every numba cache in a worker (a tiny run) and say which process it is."""
     from cemreplay import synth, wire
 
-    analyze_batches(wire.encode(synth.generate(sessions=3, seed=1).events))
+    from cemreplay.wire.parallel import session_parts
+
+    batches = wire.encode(synth.generate(sessions=3, seed=1).events)
+    analyze_batches(batches)
+    session_parts(batches, 2)  # wire.decode(threads=)'s own kernel
     return os.getpid()
 
 
@@ -342,13 +346,16 @@ class Pool:
     ``mode="overlap"`` one process too, as a two-stage pipeline: ``workers - 1`` threads
     decode the next chunks while the calling thread analyses the current one (the decoder's
     and the detectors' numba kernels release the GIL, as polars does, so both cores work
-    without a second interpreter or pickling; see docs/pipeline.md); ``"serial"`` no pool.
+    without a second interpreter or pickling; see docs/pipeline.md); ``mode="inmemory"``
+    threads in this process too, the input in one chunk per thread, each decoded once and
+    kept until analysed (the whole event table is in memory at once: the fastest mode when
+    it fits); ``"serial"`` no pool.
     """
 
     def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
-        if mode not in ("process", "thread", "serial", "overlap"):
+        if mode not in ("process", "thread", "serial", "overlap", "inmemory"):
             raise ConfigError(
-                f"mode must be 'process', 'thread', 'overlap' or 'serial', got {mode!r}"
+                f"mode must be 'process', 'thread', 'overlap', 'inmemory' or 'serial', got {mode!r}"
             )
         n = workers if workers is not None else len(os.sched_getaffinity(0))
         if n < 1:
@@ -374,7 +381,7 @@ class Pool:
                         del os.environ[k]
                     else:
                         os.environ[k] = v
-        elif mode == "thread":
+        elif mode in ("thread", "inmemory"):
             self.executor = ThreadPoolExecutor(n)
         elif mode == "overlap":
             # n threads: :func:`run` uses n - 1 of them beside the caller's; jobs given to
@@ -472,6 +479,20 @@ def decode_ahead(
     finally:
         for f in pending:
             f.cancel()
+
+
+def analyze_kept(
+    reports: list[DecodeReport | None],
+    k: int,
+    config: Config | None,
+    weights: ScoreWeights | None,
+    baselines: Baselines | None,
+) -> ChunkResult:
+    """:func:`analyze_report` of ``reports[k]``, which it then lets go (``mode="inmemory"``:
+    each decoded chunk is freed once analysed)."""
+    report, reports[k] = reports[k], None
+    assert report is not None
+    return analyze_report(report, config, weights, baselines)
 
 
 def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -622,16 +643,27 @@ def run(
         if pool is None:
             pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
         overlap = pool.mode == "overlap"
+        inmemory = pool.mode == "inmemory"
         if chunk_bytes is None:
             total = sum(len(b) for b in batches)
-            chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
+            if inmemory:  # one chunk per thread
+                chunk_bytes = max(1, math.ceil(total / pool.workers))
+            else:
+                chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
         plan = plan_chunks(batches, chunk_bytes)
         chunks = [[batches[k] for k in idx] for idx in plan]
-        if not overlap:  # to other processes: one bytes object each
+        if not (overlap or inmemory):  # to other processes: one bytes object each
             chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
         kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
-        if baselines == "exact" and len(plan) > 1:
+        reports: list[DecodeReport | None] = []  # inmemory: every chunk, decoded once
+        if inmemory:
+            firsts = every_thread(pool, baselines_keeping, [(c, True) for c in chunks])
+            if baselines == "exact" and len(plan) > 1:
+                base = Baselines.merge(b for b, _ in firsts)
+            reports = [r for _, r in firsts]
+            del firsts
+        elif baselines == "exact" and len(plan) > 1:
             if overlap:
                 last = len(chunks) - 1
                 firsts = every_thread(
@@ -649,7 +681,15 @@ def run(
 
         def results() -> Iterator[ChunkResult]:
             parts: Iterator[ChunkResult]
-            if overlap:
+            if inmemory:
+                parts = iter(
+                    every_thread(
+                        pool,
+                        analyze_kept,
+                        [(reports, k, config, weights, base) for k in range(len(reports))],
+                    )
+                )
+            elif overlap:
                 parts = decode_ahead(pool, chunks, config, weights, base, kept.pop())
             else:
                 parts = pool.map_bounded(
