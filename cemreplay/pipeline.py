@@ -252,15 +252,20 @@ def _visitor_hashes(
             out[k] = K._hash(buf, q, max(0, min(n, e - q)))  # cut short: what slicing gives
 
 
-def visitor_groups(batches: Sequence[BatchLike]) -> npt.NDArray[np.int64]:
+def visitor_groups(
+    batches: Sequence[BatchLike], lens: npt.NDArray[np.int64] | None = None
+) -> npt.NDArray[np.int64]:
     """Per batch, a group number: equal for batches of one visitor (:func:`visitor_key`),
     numbered by first appearance. Two visitors may share a group (a 64-bit hash collision:
-    harmless, a chunk then holds both whole); one visitor never spans two."""
+    harmless, a chunk then holds both whole); one visitor never spans two. ``lens``: the
+    batches' lengths, when known."""
     n = len(batches)
-    heads = [bytes(b[:_HEAD]) for b in batches]
-    hl = np.fromiter(map(len, heads), dtype=np.int64, count=n)
+    if lens is None:
+        lens = np.fromiter(map(len, batches), dtype=np.int64, count=n)
+    heads = [b[:_HEAD] for b in batches]
+    hl = np.minimum(lens, _HEAD)
     ends = np.cumsum(hl)
-    whole = np.fromiter((len(b) > _HEAD for b in batches), dtype=np.bool_, count=n)
+    whole = lens > _HEAD
     buf = np.frombuffer(b"".join(heads), dtype=np.uint8) if n else np.zeros(0, np.uint8)
     keys = np.zeros(n, dtype=np.uint64)
     _visitor_hashes(buf, ends - hl, ends, whole, keys)
@@ -283,8 +288,8 @@ def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) ->
         raise ConfigError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
     if not len(batches):
         return []
-    group = visitor_groups(batches)
     lens = np.fromiter(map(len, batches), dtype=np.int64, count=len(batches))
+    group = visitor_groups(batches, lens)
     sizes = np.bincount(group, weights=lens).astype(np.int64)
     # Close a chunk after the group that brings it to chunk_bytes (a pass over the groups).
     cut = _cuts(sizes, chunk_bytes)
@@ -325,7 +330,6 @@ def even_chunks(total: int, workers: int, most: int = CHUNK_BYTES) -> int:
 def _warm() -> int:
     """Load every numba cache in a worker (a tiny run) and say which process it is."""
     from cemreplay import synth, wire
-
     from cemreplay.wire.parallel import session_parts
 
     batches = wire.encode(synth.generate(sessions=3, seed=1).events)

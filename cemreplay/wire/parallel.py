@@ -72,8 +72,8 @@ def _spans(
     """A buffer of the batches' first bytes and where each one's ``session_id`` is in it
     (length -1: unreadable; see :func:`_session_spans`)."""
     heads = [b[:HEAD] for b in items]
+    hl = np.minimum(lens, HEAD)
     while True:  # twice at most: the heads, then with the batches cut short whole
-        hl = np.fromiter(map(len, heads), dtype=np.int64, count=len(heads))
         ends = np.cumsum(hl)
         buf = np.frombuffer(b"".join(heads), dtype=np.uint8) if heads else np.zeros(0, np.uint8)
         off, length = np.zeros_like(hl), np.zeros_like(hl)
@@ -83,6 +83,7 @@ def _spans(
             return buf, off, length
         for k in cut:
             heads[k] = items[k]
+        hl[cut] = lens[cut]
 
 
 def session_parts(items: Sequence[BatchLike], parts: int) -> list[npt.NDArray[np.int64]]:
@@ -128,6 +129,8 @@ def decode_threads(items: list[BatchLike], threads: int) -> DecodeReport:
                 f.cancel()
             raise
     del jobs
+    if len(reports) == 1:
+        return reports[0]
     quarantined = sorted(
         (
             dataclasses.replace(q, index=int(part[q.index]))
@@ -140,5 +143,6 @@ def decode_threads(items: list[BatchLike], threads: int) -> DecodeReport:
         r.batches.with_columns(pl.Series("index", part[r.batches["index"].to_numpy()]))
         for part, r in zip(idx, reports, strict=True)
     )
-    events = pl.concat([r.events for r in reports], rechunk=False)
+    # one chunk, as one thread gives (the detectors and sessions would each copy it into one)
+    events = pl.concat([r.events for r in reports], rechunk=True)
     return DecodeReport(events, batches, quarantined, sum(r.duplicates for r in reports))
