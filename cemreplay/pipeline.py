@@ -44,7 +44,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cemreplay.detectors import Baselines, Config, detect
+from cemreplay.detectors import Baselines, Config, detect, detect_prepared
+from cemreplay.detectors._base import Context, prepare
 from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
@@ -485,18 +486,47 @@ def decode_ahead(
             f.cancel()
 
 
+@dataclass
+class Kept:
+    """A chunk decoded and prepared for the detectors once (``mode="inmemory"``): its
+    report, its prepared table (whose cache keeps what the baselines computed, for the
+    detectors) and its share of the page baselines."""
+
+    report: DecodeReport
+    ctx: Context
+    baselines: Baselines
+
+
+def decode_kept(batches: Sequence[BatchLike]) -> Kept:
+    """The first step of ``mode="inmemory"`` on one chunk: decode, prepare, baselines."""
+    report = decode_report(batches)
+    ctx = prepare(report.events)
+    return Kept(report, ctx, Baselines.of_context(ctx))
+
+
 def analyze_kept(
-    reports: list[DecodeReport | None],
+    kept: list[Kept | None],
     k: int,
     config: Config | None,
     weights: ScoreWeights | None,
     baselines: Baselines | None,
 ) -> ChunkResult:
-    """:func:`analyze_report` of ``reports[k]``, which it then lets go (``mode="inmemory"``:
-    each decoded chunk is freed once analysed)."""
-    report, reports[k] = reports[k], None
-    assert report is not None
-    return analyze_report(report, config, weights, baselines)
+    """The second step of ``mode="inmemory"``: :func:`analyze_report` of ``kept[k]`` on its
+    prepared table, which it then lets go (each chunk is freed once analysed)."""
+    chunk, kept[k] = kept[k], None
+    assert chunk is not None
+    events = chunk.report.events
+    ses = sessions_of(events)
+    found = detect_prepared(chunk.ctx, config, baselines=baselines)
+    return ChunkResult(
+        ses,
+        found,
+        score(found, weights),
+        events.height,
+        chunk.report.quarantined,
+        peak_rss(),
+        os.getpid(),
+    )
 
 
 def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -660,13 +690,11 @@ def run(
             chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
         kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
-        reports: list[DecodeReport | None] = []  # inmemory: every chunk, decoded once
+        decoded: list[Kept | None] = []  # inmemory: every chunk, decoded once
         if inmemory:
-            firsts = every_thread(pool, baselines_keeping, [(c, True) for c in chunks])
+            decoded = every_thread(pool, decode_kept, [(c,) for c in chunks])
             if baselines == "exact" and len(plan) > 1:
-                base = Baselines.merge(b for b, _ in firsts)
-            reports = [r for _, r in firsts]
-            del firsts
+                base = Baselines.merge(d.baselines for d in decoded if d is not None)
         elif baselines == "exact" and len(plan) > 1:
             if overlap:
                 last = len(chunks) - 1
@@ -690,7 +718,7 @@ def run(
                     every_thread(
                         pool,
                         analyze_kept,
-                        [(reports, k, config, weights, base) for k in range(len(reports))],
+                        [(decoded, k, config, weights, base) for k in range(len(decoded))],
                     )
                 )
             elif overlap:
