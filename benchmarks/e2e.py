@@ -203,7 +203,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:  # the modes that matter, small: CI runs every stage in under a minute
         args.events, args.chunk_bytes, args.peer_events = 200_000, 0, 20_000
         if args.modes == ",".join(MODES):
-            args.modes = "stages,process,overlap"
+            args.modes = "stages,inmemory,process,overlap"
     modes = [m for m in args.modes.split(",") if m]
     bad = set(modes) - set(MODES)
     if bad:
