@@ -9,7 +9,8 @@ wire batches before the clock starts. Each mode runs in a fresh process
 
 * ``stages``: the stages one after another over the whole event table in one process (the
   reference; its per-stage seconds say where the time goes); the decode runs on
-  ``--workers`` threads (``wire.decode(threads=)``), the rest as one call each;
+  ``--decode-threads`` threads (``wire.decode(threads=)``; default ``--workers``), the
+  rest as one call each;
 * ``inmemory``: :func:`cemreplay.pipeline.run` on threads in one process, one chunk per
   thread, each decoded once and kept (exact: the page baselines are merged from the
   decoded chunks, no second decode), then analysed on every thread;
@@ -101,7 +102,12 @@ def peer(d: Any, events: int) -> dict[str, Any]:
 
 
 def run(
-    events: int, modes: list[str], workers: int, chunk_bytes: int, mmap_threshold: int = 0
+    events: int,
+    modes: list[str],
+    workers: int,
+    chunk_bytes: int,
+    mmap_threshold: int = 0,
+    decode_threads: int = 0,
 ) -> dict[str, Any]:
     d = wire_dir(events, progress=True)
     n = wire_dir_events(d)
@@ -113,6 +119,7 @@ def run(
             "dir": str(d),
             "mode": mode,
             "workers": workers,
+            "decode_threads": decode_threads or workers,
             "chunk_bytes": chunk_bytes,
             "mmap_threshold": mmap_threshold,
         }
@@ -193,6 +200,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default=",".join(MODES), help=f"any of {','.join(MODES)}")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument(
+        "--decode-threads",
+        type=int,
+        default=0,
+        help="threads of the stages run's decode (0: --workers; 1: the one-thread decoder)",
+    )
+    p.add_argument(
         "--chunk-bytes", type=int, default=0, help="0: the pipeline's default (even chunks)"
     )
     p.add_argument("--peer-events", type=int, default=300_000)
@@ -208,7 +221,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     bad = set(modes) - set(MODES)
     if bad:
         raise SystemExit(f"unknown mode(s) {sorted(bad)}; choose from {MODES}")
-    result = run(args.events, modes, args.workers, args.chunk_bytes, args.mmap_threshold)
+    result = run(
+        args.events,
+        modes,
+        args.workers,
+        args.chunk_bytes,
+        args.mmap_threshold,
+        args.decode_threads,
+    )
     if args.peer_events:
         add_peer(result, args.peer_events)
     result["targets"] = targets(result, args.quick)
