@@ -61,6 +61,7 @@ def test_threads_give_the_one_thread_report(threads: int) -> None:
     assert len(parallel.session_parts(batches, threads)) == threads  # really split
     many = wire.decode_report(batches, threads=threads)
     same(many, one)
+    assert set(many.events.n_chunks("all")) == {1}  # one chunk, as one thread gives
     with pytest.warns(UserWarning):
         assert wire.decode(batches, errors="quarantine", threads=threads).equals(one.events)
 

@@ -143,6 +143,21 @@ def decode_threads(items: list[BatchLike], threads: int) -> DecodeReport:
         r.batches.with_columns(pl.Series("index", part[r.batches["index"].to_numpy()]))
         for part, r in zip(idx, reports, strict=True)
     )
-    # one chunk, as one thread gives (the detectors and sessions would each copy it into one)
-    events = pl.concat([r.events for r in reports], rechunk=True)
-    return DecodeReport(events, batches, quarantined, sum(r.duplicates for r in reports))
+    duplicates = sum(r.duplicates for r in reports)
+    frames = [r.events for r in reports]
+    del reports
+    return DecodeReport(_joined(frames), batches, quarantined, duplicates)
+
+
+def _joined(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The frames one under the other in one chunk, as one thread gives (the detectors and
+    sessions would each copy a table of several chunks into one), column by column, each
+    part's column let go once copied: at most one column is held twice (``frames`` is
+    emptied)."""
+    names = frames[0].columns
+    out = []
+    for name in names:
+        out.append(pl.concat([f.get_column(name) for f in frames], rechunk=True))
+        frames[:] = [f.drop(name) for f in frames]
+    frames.clear()
+    return pl.DataFrame(out)
