@@ -4,11 +4,13 @@
 into memory as a list of ``bytes`` (what a service holding batches has), then times one of:
 
 * ``stages``: the stages one after another over the whole table in this process
-  (``wire.decode``, ``journeys.sessions``, ``detect``, ``score``), each timed;
+  (``wire.decode`` on ``spec["decode_threads"]`` threads, default ``workers``,
+  ``journeys.sessions``, ``detect``, ``score``), each timed;
 * ``process`` / ``thread`` / ``serial``: :func:`cemreplay.pipeline.run` with a warmed
   :class:`~cemreplay.pipeline.Pool` of that mode (exact baselines: two passes);
   ``process-onepass``: processes, ``baselines="chunk"`` (one pass); ``overlap`` (one
   process, decode of the next chunk beside the analysis of this one) and ``overlap-onepass``;
+  ``inmemory`` (one process, one chunk per thread, each decoded once);
 * ``outofcore``: :func:`cemreplay.outofcore.run_dir` straight from the directory (nothing
   loaded first), results written as Parquet to ``spec["out"]``.
 
@@ -135,7 +137,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             if mode == "stages":
                 times = {}
                 t0 = time.perf_counter()
-                ev = wire.decode(batches)
+                threads = int(spec.get("decode_threads", workers))
+                res["decode_threads"] = threads
+                ev = wire.decode(batches, threads=threads)
                 times["decode"] = time.perf_counter() - t0
                 t1 = time.perf_counter()
                 ses = sessions(ev)

@@ -8,7 +8,12 @@ wire batches before the clock starts. Each mode runs in a fresh process
 (``benchmarks._run``), so that every peak is that run's own:
 
 * ``stages``: the stages one after another over the whole event table in one process (the
-  serial reference; its per-stage seconds say where the time goes);
+  reference; its per-stage seconds say where the time goes); the decode runs on
+  ``--decode-threads`` threads (``wire.decode(threads=)``; default ``--workers``), the
+  rest as one call each;
+* ``inmemory``: :func:`cemreplay.pipeline.run` on threads in one process, one chunk per
+  thread, each decoded once and kept (exact: the page baselines are merged from the
+  decoded chunks, no second decode), then analysed on every thread;
 * ``process``: :func:`cemreplay.pipeline.run` on a warmed pool of ``--workers`` processes
   (exact: a first pass decodes each chunk for the page baselines, a second analyses it);
 * ``process-onepass``: the same with ``baselines="chunk"`` (one decode per chunk);
@@ -40,7 +45,16 @@ from typing import Any
 from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
 from benchmarks._run import add_mmap_argument, spawn
 
-MODES = ("stages", "overlap", "overlap-onepass", "process", "process-onepass", "thread", "serial")
+MODES = (
+    "stages",
+    "inmemory",
+    "overlap",
+    "overlap-onepass",
+    "process",
+    "process-onepass",
+    "thread",
+    "serial",
+)
 
 
 def check_same(ref: dict[str, Any], got: dict[str, Any]) -> None:
@@ -88,7 +102,12 @@ def peer(d: Any, events: int) -> dict[str, Any]:
 
 
 def run(
-    events: int, modes: list[str], workers: int, chunk_bytes: int, mmap_threshold: int = 0
+    events: int,
+    modes: list[str],
+    workers: int,
+    chunk_bytes: int,
+    mmap_threshold: int = 0,
+    decode_threads: int = 0,
 ) -> dict[str, Any]:
     d = wire_dir(events, progress=True)
     n = wire_dir_events(d)
@@ -100,6 +119,7 @@ def run(
             "dir": str(d),
             "mode": mode,
             "workers": workers,
+            "decode_threads": decode_threads or workers,
             "chunk_bytes": chunk_bytes,
             "mmap_threshold": mmap_threshold,
         }
@@ -180,6 +200,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default=",".join(MODES), help=f"any of {','.join(MODES)}")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument(
+        "--decode-threads",
+        type=int,
+        default=0,
+        help="threads of the stages run's decode (0: --workers; 1: the one-thread decoder)",
+    )
+    p.add_argument(
         "--chunk-bytes", type=int, default=0, help="0: the pipeline's default (even chunks)"
     )
     p.add_argument("--peer-events", type=int, default=300_000)
@@ -190,12 +216,19 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:  # the modes that matter, small: CI runs every stage in under a minute
         args.events, args.chunk_bytes, args.peer_events = 200_000, 0, 20_000
         if args.modes == ",".join(MODES):
-            args.modes = "stages,process,overlap"
+            args.modes = "stages,inmemory,process,overlap"
     modes = [m for m in args.modes.split(",") if m]
     bad = set(modes) - set(MODES)
     if bad:
         raise SystemExit(f"unknown mode(s) {sorted(bad)}; choose from {MODES}")
-    result = run(args.events, modes, args.workers, args.chunk_bytes, args.mmap_threshold)
+    result = run(
+        args.events,
+        modes,
+        args.workers,
+        args.chunk_bytes,
+        args.mmap_threshold,
+        args.decode_threads,
+    )
     if args.peer_events:
         add_peer(result, args.peer_events)
     result["targets"] = targets(result, args.quick)

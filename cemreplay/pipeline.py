@@ -44,7 +44,8 @@ import numpy.typing as npt
 import polars as pl
 
 from cemreplay._jit import njit
-from cemreplay.detectors import Baselines, Config, detect
+from cemreplay.detectors import Baselines, Config, detect, detect_prepared
+from cemreplay.detectors._base import Context, prepare
 from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
@@ -67,7 +68,7 @@ __all__ = [
 #: chunk costs a few tens of ms of fixed work, see docs/benchmarks.md).
 CHUNK_BYTES = 24 << 20
 
-Mode = Literal["process", "thread", "serial", "overlap"]
+Mode = Literal["process", "thread", "serial", "overlap", "inmemory"]
 
 #: Chunk sizes of ``mode="overlap"``: the input in about :data:`OVERLAP_CHUNKS` chunks, each
 #: 4-24 MB (0.4-2.2M events). Only two chunks' tables are alive at once (a chunk's analysis
@@ -252,15 +253,20 @@ def _visitor_hashes(
             out[k] = K._hash(buf, q, max(0, min(n, e - q)))  # cut short: what slicing gives
 
 
-def visitor_groups(batches: Sequence[BatchLike]) -> npt.NDArray[np.int64]:
+def visitor_groups(
+    batches: Sequence[BatchLike], lens: npt.NDArray[np.int64] | None = None
+) -> npt.NDArray[np.int64]:
     """Per batch, a group number: equal for batches of one visitor (:func:`visitor_key`),
     numbered by first appearance. Two visitors may share a group (a 64-bit hash collision:
-    harmless, a chunk then holds both whole); one visitor never spans two."""
+    harmless, a chunk then holds both whole); one visitor never spans two. ``lens``: the
+    batches' lengths, when known."""
     n = len(batches)
-    heads = [bytes(b[:_HEAD]) for b in batches]
-    hl = np.fromiter(map(len, heads), dtype=np.int64, count=n)
+    if lens is None:
+        lens = np.fromiter(map(len, batches), dtype=np.int64, count=n)
+    heads = [b[:_HEAD] for b in batches]
+    hl = np.minimum(lens, _HEAD)
     ends = np.cumsum(hl)
-    whole = np.fromiter((len(b) > _HEAD for b in batches), dtype=np.bool_, count=n)
+    whole = lens > _HEAD
     buf = np.frombuffer(b"".join(heads), dtype=np.uint8) if n else np.zeros(0, np.uint8)
     keys = np.zeros(n, dtype=np.uint64)
     _visitor_hashes(buf, ends - hl, ends, whole, keys)
@@ -283,8 +289,8 @@ def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) ->
         raise ConfigError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
     if not len(batches):
         return []
-    group = visitor_groups(batches)
     lens = np.fromiter(map(len, batches), dtype=np.int64, count=len(batches))
+    group = visitor_groups(batches, lens)
     sizes = np.bincount(group, weights=lens).astype(np.int64)
     # Close a chunk after the group that brings it to chunk_bytes (a pass over the groups).
     cut = _cuts(sizes, chunk_bytes)
@@ -325,8 +331,11 @@ def even_chunks(total: int, workers: int, most: int = CHUNK_BYTES) -> int:
 def _warm() -> int:
     """Load every numba cache in a worker (a tiny run) and say which process it is."""
     from cemreplay import synth, wire
+    from cemreplay.wire.parallel import session_parts
 
-    analyze_batches(wire.encode(synth.generate(sessions=3, seed=1).events))
+    batches = wire.encode(synth.generate(sessions=3, seed=1).events)
+    analyze_batches(batches)
+    session_parts(batches, 2)  # wire.decode(threads=)'s own kernel
     return os.getpid()
 
 
@@ -342,13 +351,16 @@ class Pool:
     ``mode="overlap"`` one process too, as a two-stage pipeline: ``workers - 1`` threads
     decode the next chunks while the calling thread analyses the current one (the decoder's
     and the detectors' numba kernels release the GIL, as polars does, so both cores work
-    without a second interpreter or pickling; see docs/pipeline.md); ``"serial"`` no pool.
+    without a second interpreter or pickling; see docs/pipeline.md); ``mode="inmemory"``
+    threads in this process too, the input in one chunk per thread, each decoded once and
+    kept until analysed (the whole event table is in memory at once: the fastest mode when
+    it fits); ``"serial"`` no pool.
     """
 
     def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
-        if mode not in ("process", "thread", "serial", "overlap"):
+        if mode not in ("process", "thread", "serial", "overlap", "inmemory"):
             raise ConfigError(
-                f"mode must be 'process', 'thread', 'overlap' or 'serial', got {mode!r}"
+                f"mode must be 'process', 'thread', 'overlap', 'inmemory' or 'serial', got {mode!r}"
             )
         n = workers if workers is not None else len(os.sched_getaffinity(0))
         if n < 1:
@@ -374,7 +386,7 @@ class Pool:
                         del os.environ[k]
                     else:
                         os.environ[k] = v
-        elif mode == "thread":
+        elif mode in ("thread", "inmemory"):
             self.executor = ThreadPoolExecutor(n)
         elif mode == "overlap":
             # n threads: :func:`run` uses n - 1 of them beside the caller's; jobs given to
@@ -472,6 +484,49 @@ def decode_ahead(
     finally:
         for f in pending:
             f.cancel()
+
+
+@dataclass
+class Kept:
+    """A chunk decoded and prepared for the detectors once (``mode="inmemory"``): its
+    report, its prepared table (whose cache keeps what the baselines computed, for the
+    detectors) and its share of the page baselines."""
+
+    report: DecodeReport
+    ctx: Context
+    baselines: Baselines
+
+
+def decode_kept(batches: Sequence[BatchLike]) -> Kept:
+    """The first step of ``mode="inmemory"`` on one chunk: decode, prepare, baselines."""
+    report = decode_report(batches)
+    ctx = prepare(report.events)
+    return Kept(report, ctx, Baselines.of_context(ctx))
+
+
+def analyze_kept(
+    kept: list[Kept | None],
+    k: int,
+    config: Config | None,
+    weights: ScoreWeights | None,
+    baselines: Baselines | None,
+) -> ChunkResult:
+    """The second step of ``mode="inmemory"``: :func:`analyze_report` of ``kept[k]`` on its
+    prepared table, which it then lets go (each chunk is freed once analysed)."""
+    chunk, kept[k] = kept[k], None
+    assert chunk is not None
+    events = chunk.report.events
+    ses = sessions_of(events)
+    found = detect_prepared(chunk.ctx, config, baselines=baselines)
+    return ChunkResult(
+        ses,
+        found,
+        score(found, weights),
+        events.height,
+        chunk.report.quarantined,
+        peak_rss(),
+        os.getpid(),
+    )
 
 
 def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -622,16 +677,25 @@ def run(
         if pool is None:
             pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
         overlap = pool.mode == "overlap"
+        inmemory = pool.mode == "inmemory"
         if chunk_bytes is None:
             total = sum(len(b) for b in batches)
-            chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
+            if inmemory:  # one chunk per thread
+                chunk_bytes = max(1, math.ceil(total / pool.workers))
+            else:
+                chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
         plan = plan_chunks(batches, chunk_bytes)
         chunks = [[batches[k] for k in idx] for idx in plan]
-        if not overlap:  # to other processes: one bytes object each
+        if not (overlap or inmemory):  # to other processes: one bytes object each
             chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
         kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
-        if baselines == "exact" and len(plan) > 1:
+        decoded: list[Kept | None] = []  # inmemory: every chunk, decoded once
+        if inmemory:
+            decoded = every_thread(pool, decode_kept, [(c,) for c in chunks])
+            if baselines == "exact" and len(plan) > 1:
+                base = Baselines.merge(d.baselines for d in decoded if d is not None)
+        elif baselines == "exact" and len(plan) > 1:
             if overlap:
                 last = len(chunks) - 1
                 firsts = every_thread(
@@ -649,7 +713,15 @@ def run(
 
         def results() -> Iterator[ChunkResult]:
             parts: Iterator[ChunkResult]
-            if overlap:
+            if inmemory:
+                parts = iter(
+                    every_thread(
+                        pool,
+                        analyze_kept,
+                        [(decoded, k, config, weights, base) for k in range(len(decoded))],
+                    )
+                )
+            elif overlap:
                 parts = decode_ahead(pool, chunks, config, weights, base, kept.pop())
             else:
                 parts = pool.map_bounded(

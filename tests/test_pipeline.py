@@ -92,7 +92,7 @@ def test_visitor_key_of_garbage_is_empty():
     assert pipeline.visitor_key(b"\x93\x01\x02\x03") == b""
 
 
-@pytest.mark.parametrize("mode", ["serial", "thread", "overlap"])
+@pytest.mark.parametrize("mode", ["serial", "thread", "overlap", "inmemory"])
 def test_run_in_tiny_chunks_equals_the_stages(traffic, mode):
     batches, want = traffic
     got = pipeline.run(batches, mode=mode, workers=2, chunk_bytes=12_000)
@@ -126,7 +126,28 @@ def test_run_on_worker_processes(traffic):
     assert got.exact
 
 
-@pytest.mark.parametrize("mode", ["serial", "overlap"])
+def test_inmemory_decodes_each_chunk_once(traffic, monkeypatch):
+    """One chunk per thread by default, each decoded once (the page baselines come from the
+    decoded chunks, not from a second decode), and the stages' results, every kind exact."""
+    batches, want = traffic
+    decoded: list[int] = []
+    real = pipeline.decode_report
+
+    def counting(chunk):
+        decoded.append(len(chunk))
+        return real(chunk)
+
+    monkeypatch.setattr(pipeline, "decode_report", counting)
+    got = pipeline.run(batches, mode="inmemory", workers=2)
+    assert got.chunks == 2 and got.exact
+    assert len(decoded) == 2 and sum(decoded) == len(batches)
+    check_same((got.sessions, got.findings, got.scores), want, True)
+    one = pipeline.run(batches, mode="inmemory", workers=2, baselines="chunk")
+    assert not one.exact
+    check_same((one.sessions, one.findings, one.scores), want, False)
+
+
+@pytest.mark.parametrize("mode", ["serial", "overlap", "inmemory"])
 def test_bad_batch_is_named_by_its_input_position(traffic, mode):
     batches, _ = traffic
     bad = [*batches[:40], b"\x9d\x01garbage", *batches[40:]]

@@ -160,6 +160,7 @@ def decode(
     *,
     errors: Literal["raise", "quarantine"] = "raise",
     engine: Engine = "numba",
+    threads: int = 1,
 ) -> pl.DataFrame:
     """Decode wire batches (any order, repeats allowed) into one event table.
 
@@ -174,6 +175,10 @@ def decode(
         warning; use :func:`decode_report` to get them and their reasons.
     engine:
         ``"numba"`` (default) or ``"python"`` (the slow reference).
+    threads:
+        Threads the numba engine decodes on (default 1): the batches are split by session
+        and each part decoded in its own thread (:mod:`cemreplay.wire.parallel`); the table
+        and the quarantine are the same whatever the number.
 
     Examples
     --------
@@ -184,7 +189,7 @@ def decode(
     """
     if errors not in ("raise", "quarantine"):
         raise ConfigError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
-    report = decode_report(batches, engine=engine)
+    report = decode_report(batches, engine=engine, threads=threads)
     if report.quarantined:
         if errors == "raise":
             raise report.quarantined[0].error()
@@ -198,14 +203,21 @@ def decode(
 
 
 def decode_report(
-    batches: Iterable[BatchLike] | PackedBatches, *, engine: Engine = "numba"
+    batches: Iterable[BatchLike] | PackedBatches,
+    *,
+    engine: Engine = "numba",
+    threads: int = 1,
 ) -> DecodeReport:
     """Decode what can be decoded and set the rest aside with reasons (nothing is lost).
 
     See :class:`DecodeReport`. Same arguments as :func:`decode`.
     """
+    if engine not in ("numba", "python"):
+        raise ConfigError(f"engine must be 'numba' or 'python', got {engine!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be an int >= 1, got {threads!r}")
     if isinstance(batches, PackedBatches):
-        if engine == "numba":
+        if engine == "numba" and threads == 1:
             return _decode_flat(*batches.arrays())
         batches = batches.batches()
     items = batches if isinstance(batches, list) else list(batches)
@@ -213,8 +225,10 @@ def decode_report(
         from cemreplay.wire.reference import decode_reference
 
         return decode_reference(items)
-    if engine != "numba":
-        raise ConfigError(f"engine must be 'numba' or 'python', got {engine!r}")
+    if threads > 1:
+        from cemreplay.wire.parallel import decode_threads
+
+        return decode_threads(items, threads)
     return _decode_numba(items)
 
 
