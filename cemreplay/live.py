@@ -47,7 +47,9 @@ __all__ = [
     "Signal",
     "Sink",
     "WebhookSink",
+    "add_fired",
     "add_pending",
+    "deliver",
     "evaluate",
     "parse_rules",
 ]
@@ -320,6 +322,30 @@ def add_pending(
     return dropped
 
 
+def add_fired(
+    fired: collections.OrderedDict[tuple[str, str], None],
+    pairs: Iterable[tuple[str, str]],
+    most: int,
+) -> None:
+    """Remember (session id, rule) pairs as signalled in an insertion-ordered set, forgetting
+    the oldest beyond ``most``."""
+    for sid, rule in pairs:
+        fired[(sid, rule)] = None
+    while len(fired) > most:
+        fired.popitem(last=False)
+
+
+def deliver(signal: Signal, sinks: Iterable[Callable[[Signal], None]]) -> int:
+    """Hand ``signal`` to every sink, logging any that raises; how many raised."""
+    failed = 0
+    for sink in sinks:
+        try:
+            sink(signal)
+        except Exception:
+            failed += 1
+            log.exception("live sink %r failed", sink)
+    return failed
+
 
 @dataclass
 class LiveAnalyzer:
@@ -418,10 +444,7 @@ class LiveAnalyzer:
         """Treat these ``(session_id, rule)`` pairs as already signalled, so they are never
         signalled again (a restarted live worker is handed its predecessor's pairs)."""
         with self._cv:
-            for sid, rule in pairs:
-                self._fired[(str(sid), str(rule))] = None
-            while len(self._fired) > 4 * self.max_pending:
-                self._fired.popitem(last=False)
+            add_fired(self._fired, ((str(s), str(r)) for s, r in pairs), 4 * self.max_pending)
 
     @property
     def pending(self) -> int:
@@ -556,9 +579,7 @@ class LiveAnalyzer:
                 continue
             if self.max_age_ms is not None and now_ms - last["t"] > self.max_age_ms:
                 continue
-            self._fired[key] = None
-            while len(self._fired) > 4 * self.max_pending:
-                self._fired.popitem(last=False)
+            add_fired(self._fired, [key], 4 * self.max_pending)
             sig = Signal(
                 session_id=sid,
                 visitor_id=last.get("visitor_id"),
@@ -573,12 +594,7 @@ class LiveAnalyzer:
             out.append(sig)
         for sig in out:
             self.signals += 1
-            for sink in self.sinks:
-                try:
-                    sink(sig)
-                except Exception:
-                    self.errors += 1
-                    log.exception("live sink %r failed", sink)
+            self.errors += deliver(sig, self.sinks)
         return out
 
     def stats(self) -> dict[str, int]:

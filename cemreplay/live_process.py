@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from cemreplay.errors import ConfigError
-from cemreplay.live import LiveAnalyzer, LiveConfig, Signal, add_pending
+from cemreplay.live import LiveAnalyzer, LiveConfig, Signal, add_fired, add_pending, deliver
 from cemreplay.webhook import WebhookSender
 
 __all__ = ["LiveProcess", "WorkerSpec"]
@@ -132,7 +132,7 @@ def _worker(
         store
     )
     analyzer.sinks = (out, *analyzer.sinks)  # first: back to the collector
-    analyzer.mark_fired((sid, rule) for sid, rule in fired)
+    analyzer.mark_fired(fired)
     if catch_up > 0:
         try:
             ids = store.dirty_session_ids(min(catch_up, analyzer.max_pending))
@@ -436,15 +436,8 @@ class LiveProcess:
             except (EOFError, OSError):
                 break
             for sig in sigs:
-                self._fired[(sig.session_id, sig.rule)] = None
-                while len(self._fired) > _FIRED_KEPT:
-                    self._fired.popitem(last=False)
-                for sink in self.sinks:
-                    try:
-                        sink(sig)
-                    except Exception:
-                        self.sink_errors += 1
-                        log.exception("live sink %r failed", sink)
+                add_fired(self._fired, [(sig.session_id, sig.rule)], _FIRED_KEPT)
+                self.sink_errors += deliver(sig, self.sinks)
             with self._cv:
                 self._worker = stats
             if kind == "bye":
