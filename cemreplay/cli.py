@@ -227,8 +227,9 @@ def _color(mode: str) -> bool:
 
 
 #: A lookup (``show``, ``replay``) of a session of at most this many events runs the kernels
-#: as plain Python: starting numba's compiler costs about 0.5 s of CPU in a fresh process,
-#: more than the kernels' work on one session (about 7 us per event interpreted).
+#: as plain Python: starting numba's compiler and loading its cached kernels costs about
+#: 0.8-0.9 s of CPU in a fresh process, more than the kernels' work on one session (about
+#: 7 us per event interpreted).
 LOOKUP_INTERPRETED_EVENTS = 50_000
 
 
@@ -550,7 +551,6 @@ def _bar(label: str, unit: str) -> Callable[[int, int], None]:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-
     if args.parquet is not None:
         return _analyze_parquet(args)
     if args.scheduler is not None or args.local_workers is not None or args.out is not None:
@@ -637,7 +637,6 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _export(args: argparse.Namespace) -> int:
-
     from cemreplay.export import export_batches, export_store
 
     if (args.db is None) == (not args.batches):

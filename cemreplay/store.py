@@ -49,6 +49,7 @@ import msgpack
 import polars as pl
 
 from cemreplay import ingest
+from cemreplay._jit import DISABLED as JIT_DISABLED
 from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.events import session_stats
 from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA, EventKind
@@ -200,13 +201,6 @@ INDEX_ROW_SCHEMA: Final = pl.Schema(
 #: against 3.1 ms for 100 events; even at about 500; numba wins from 1,000 on, measured on the
 #: development machine). It makes support lookups of ordinary sessions faster.
 SMALL_DECODE_EVENTS: Final = 400
-
-
-def _interpreted() -> bool:
-    """True when numba runs its kernels as Python (``NUMBA_DISABLE_JIT``)."""
-    from cemreplay._jit import DISABLED
-
-    return DISABLED
 
 #: The schema version this cemreplay writes.
 SCHEMA_VERSION: Final = 4
@@ -710,7 +704,7 @@ class SQLiteStore:
                 f"{self.path} --visitor ID` lists a visitor's sessions"
             )
         # the reference decoder for a few events, or when the kernels run as Python anyway
-        small = sum(int(r[1] or 0) for r in rows) <= SMALL_DECODE_EVENTS or _interpreted()
+        small = sum(int(r[1] or 0) for r in rows) <= SMALL_DECODE_EVENTS or JIT_DISABLED
         return decode_report(
             [bytes(r[0]) for r in rows], engine="python" if small else "numba"
         ).events
