@@ -129,14 +129,19 @@ def analyze_events(
     config: Config | None = None,
     weights: ScoreWeights | None = None,
     baselines: Baselines | None = None,
+    ctx: Context | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Sessions, findings and session scores of an event table (whole visitors).
 
     ``baselines`` (merged :class:`~cemreplay.detectors.Baselines` of all input) makes the
-    baseline detectors compare against all input rather than this table alone.
+    baseline detectors compare against all input rather than this table alone; ``ctx``, the
+    table already prepared for the detectors (``prepare(events)``), is not prepared again.
     """
     ses = sessions_of(events)
-    found = detect(events, config, baselines=baselines)
+    if ctx is None:
+        found = detect(events, config, baselines=baselines)
+    else:
+        found = detect_prepared(ctx, config, baselines=baselines)
     return ses, found, score(found, weights)
 
 
@@ -155,9 +160,10 @@ def analyze_report(
     config: Config | None = None,
     weights: ScoreWeights | None = None,
     baselines: Baselines | None = None,
+    ctx: Context | None = None,
 ) -> ChunkResult:
-    """Analyse one decoded chunk (whole visitors)."""
-    ses, found, scores = analyze_events(report.events, config, weights, baselines)
+    """Analyse one decoded chunk (whole visitors; ``ctx``: its events already prepared)."""
+    ses, found, scores = analyze_events(report.events, config, weights, baselines, ctx)
     return ChunkResult(
         ses, found, scores, report.events.height, report.quarantined, peak_rss(), os.getpid()
     )
@@ -515,18 +521,7 @@ def analyze_kept(
     prepared table, which it then lets go (each chunk is freed once analysed)."""
     chunk, kept[k] = kept[k], None
     assert chunk is not None
-    events = chunk.report.events
-    ses = sessions_of(events)
-    found = detect_prepared(chunk.ctx, config, baselines=baselines)
-    return ChunkResult(
-        ses,
-        found,
-        score(found, weights),
-        events.height,
-        chunk.report.quarantined,
-        peak_rss(),
-        os.getpid(),
-    )
+    return analyze_report(chunk.report, config, weights, baselines, chunk.ctx)
 
 
 def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
