@@ -99,6 +99,10 @@ class Bad:
     reason: str
     session_id: str | None
     seq: int | None
+    #: The bytes to keep in quarantine when they can be scrubbed string by string (a batch
+    #: naming a dictionary not given: it is otherwise sound and may be stored once the
+    #: dictionary is there); None: mask the received bytes (:func:`cemreplay.scrub.mask_bytes`).
+    keep: bytes | None = None
 
 
 def dictionary_ref(data: bytes) -> DictionaryKey | None:
@@ -245,12 +249,17 @@ def prepare(
     for k, env in enumerate(envs):
         if k in faults:
             code, reason = faults[k]
+            keep = None
+            if code == UNKNOWN_DICTIONARY and env is not None:
+                clean, changed = scrub_batch(env) if scrub else (env, 0)
+                keep = _pack(clean) if changed else bytes(batches[k])
             out.append(
                 Bad(
                     code,
                     reason,
                     env[3] if env is not None else None,
                     env[4] if env is not None else None,
+                    keep,
                 )
             )
             continue

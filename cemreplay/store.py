@@ -57,7 +57,7 @@ from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.events import session_stats
 from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA, EventKind
 from cemreplay.scrub import mask_bytes
-from cemreplay.wire import decode_report
+from cemreplay.wire import DecodeReport, decode_report
 
 if TYPE_CHECKING:
     from cemreplay.wire import Dictionary
@@ -624,9 +624,8 @@ class SQLiteStore:
             )
             for raw, p in zip(batches, prepared, strict=True):
                 if isinstance(p, ingest.Bad):
-                    self._quarantine(
-                        con, now, p.session_id, p.seq, p.code, p.reason, mask_bytes(bytes(raw))
-                    )
+                    kept = p.keep if p.keep is not None else mask_bytes(bytes(raw))
+                    self._quarantine(con, now, p.session_id, p.seq, p.code, p.reason, kept)
                     out.append(Outcome("quarantined", p.session_id, p.seq, p.reason, p.code))
                     continue
                 key = (p.session_id, p.seq)
@@ -894,7 +893,7 @@ class SQLiteStore:
 
     # -- dictionaries (wire version 3)
 
-    def _decode(self, rows: Sequence[Sequence[Any]], **kw: Any) -> Any:
+    def _decode(self, rows: Sequence[Sequence[Any]], **kw: Any) -> DecodeReport:
         """``decode_report`` of stored batches, rows of (data, site_key, dictionary, ...),
         given the dictionaries they name."""
         keys = {(r[1], r[2]) for r in rows if r[2]}
@@ -1053,16 +1052,15 @@ class SQLiteStore:
                     (site_key, sessions),
                 )
             ]
-        cols = ("visitor_id", "target", "text")
         parts = []
         if progress is not None:
             progress(0, len(ids))
         for k in range(0, len(ids), LEARN_CHUNK_SESSIONS):
             part = ids[k : k + LEARN_CHUNK_SESSIONS]
-            parts.append(self.events(sessions=part).select(cols))
+            parts.append(self.events(sessions=part))
             if progress is not None:
                 progress(k + len(part), len(ids))
-        events = pl.concat(parts) if parts else self._decode([]).events.select(cols)
+        events = pl.concat(parts) if parts else self._decode([]).events
         for _ in range(5):
             latest = self.latest_dictionary(site_key)
             new_id = 1 if latest is None else latest.id + 1
