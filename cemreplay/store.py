@@ -441,6 +441,21 @@ class Store(Protocol):
         self, *, progress: Callable[[int, int], None] | None = None, chunk_visitors: int = 2_000
     ) -> AnalyzeResult: ...
 
+    def put_dictionary(self, d: Dictionary) -> int: ...
+
+    def dictionaries(self, site_key: str | None = None) -> list[Dictionary]: ...
+
+    def latest_dictionary(self, site_key: str) -> Dictionary | None: ...
+
+    def learn_dictionary(
+        self,
+        site_key: str,
+        *,
+        sessions: int = 20_000,
+        min_visitors: int = 20,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Dictionary | None: ...
+
     def close(self) -> None: ...
 
 

@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from cemreplay import synth, wire
-from cemreplay.collector import create_app
+from cemreplay.collector import _StopLearningError, create_app
 from cemreplay.errors import ConfigError
 from cemreplay.ingest import UNKNOWN_DICTIONARY
 from cemreplay.store import SQLiteStore
@@ -169,6 +169,11 @@ def test_relearn_off_and_bad_intervals(db):
         with TestClient(app) as tc:
             assert app.state.dictionaries.thread is None
             assert "dictionary" not in tc.get("/healthz").json()
+        # a pass in progress stops at its next decode step once the app stops
+        learner = app.state.dictionaries
+        learner.stopping.set()
+        with pytest.raises(_StopLearningError):
+            app.state.store.learn_dictionary(SITE, progress=learner._check)
     for bad in (-1, float("nan"), "1", True):
         with pytest.raises(ConfigError, match="dictionary_interval_s"):
             create_app(db, dictionary_interval_s=bad)  # type: ignore[arg-type]
