@@ -296,7 +296,11 @@ class _Learner:
 
     def _run(self) -> None:
         while not self.stopping.wait(self.interval_s):
-            self.learn_all()
+            try:
+                self.learn_all()
+            except Exception as exc:  # the store cannot be read now: try at the next pass
+                self.error = str(exc)
+                logging.getLogger("cemreplay.collector").exception("learning dictionaries failed")
 
     def _check(self, done: int, total: int) -> None:
         if self.stopping.is_set():
@@ -308,8 +312,8 @@ class _Learner:
         for site in sites:
             if self.stopping.is_set():
                 return
-            before = self.store.latest_dictionary(site)
             try:
+                before = self.store.latest_dictionary(site)
                 d = self.store.learn_dictionary(site, progress=self._check)
             except _StopLearningError:
                 return
