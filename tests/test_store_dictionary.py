@@ -14,7 +14,7 @@ from cemreplay import synth, wire
 from cemreplay.errors import ConfigError
 from cemreplay.export import export_store
 from cemreplay.ingest import UNKNOWN_DICTIONARY, dictionary_ref
-from cemreplay.outofcore import run_store
+from cemreplay.outofcore import SUFFIX, run_dir, run_store, write_file
 from cemreplay.store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from cemreplay.wire import Dictionary
 
@@ -130,6 +130,17 @@ def test_version_3_batches_are_analysed_shown_and_exported_like_version_2(
     # other readers of a store: out-of-core analysis and the Parquet export
     oa, ob = run_store(paths["v2"], chunk_visitors=50), run_store(paths["v3"], chunk_visitors=50)
     assert_frame_equal(ob.findings, oa.findings)
+    assert oa.findings.height > 0
+    # and batch files (outofcore.run_dir) given the store's dictionaries
+    for name, batches in (("v2", v2), ("v3", v3)):
+        (tmp_path / name).mkdir()
+        write_file(tmp_path / name / f"part{SUFFIX}", batches)
+    with SQLiteStore(paths["v3"]) as b:
+        dicts = b.dictionaries()
+    da, db = run_dir(tmp_path / "v2"), run_dir(tmp_path / "v3", dictionaries=dicts)
+    assert_frame_equal(db.findings, da.findings)
+    assert_frame_equal(db.findings, oa.findings)
+    assert len(run_dir(tmp_path / "v3").quarantined) == len(v3)  # without them: set aside
     ea = export_store(paths["v2"], tmp_path / "pa")
     eb = export_store(paths["v3"], tmp_path / "pb")
     assert (eb.sessions, eb.events) == (ea.sessions, ea.events) == (
