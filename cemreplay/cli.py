@@ -644,6 +644,26 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(handler=_analyze)
 
 
+def _read_dictionaries(paths: Sequence[str]) -> list[Any]:
+    """The site dictionaries in JSON files (``Dictionary.to_json()``, what ``GET
+    /v1/dictionary`` answers)."""
+    from pathlib import Path
+
+    from cemreplay.wire import Dictionary
+
+    out = []
+    for p in paths:
+        try:
+            data = Path(p).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read dictionary file {p}: {exc.strerror}") from None
+        try:
+            out.append(Dictionary.from_json(data))
+        except ConfigError as exc:
+            raise ConfigError(f"dictionary file {p}: {exc}") from None
+    return out
+
+
 def _export(args: argparse.Namespace) -> int:
     from cemreplay.export import export_batches, export_store
 
@@ -653,7 +673,13 @@ def _export(args: argparse.Namespace) -> int:
     if args.db is not None:
         r = export_store(args.db, args.parquet, partitions=args.partitions, progress=bar)
     else:
-        r = export_batches(args.batches, args.parquet, partitions=args.partitions, progress=bar)
+        r = export_batches(
+            args.batches,
+            args.parquet,
+            partitions=args.partitions,
+            progress=bar,
+            dictionaries=_read_dictionaries(args.dictionary),
+        )
     print(
         f"exported {r.sessions} sessions, {r.events} events into {r.partitions} partitions "
         f"({r.files} files) under {r.path}/"
@@ -727,6 +753,14 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--parquet", required=True, metavar="DIR", help="a new or empty directory")
     p.add_argument(
         "--partitions", type=int, default=16, metavar="N", help="visitor buckets (default 16)"
+    )
+    p.add_argument(
+        "--dictionary",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a site dictionary (JSON, as GET /v1/dictionary serves it) that version 3 batches "
+        "of --batches name (repeatable; a store uses its own)",
     )
     p.set_defaults(handler=_export)
 

@@ -45,3 +45,27 @@ def test_errors(tmp_path: Path, capsys):
     SQLiteStore(db).close()
     assert main(["dictionary", "--db", db, "--site", "k", "--learn", "--min-visitors", "0"]) == 2
     assert "min_visitors must be an int >= 1" in capsys.readouterr().err
+
+
+def test_export_batch_files_with_a_dictionary_file(tmp_path: Path, capsys):
+    import msgpack
+
+    events = synth.generate(sessions=30, seed=4).events
+    d = wire.learn_dictionary(events, site_key="demo", id=1, min_visitors=3)
+    assert d is not None
+    src = tmp_path / "batches.msgpack"
+    src.write_bytes(msgpack.packb(wire.encode(events, dictionary=d)))
+    (tmp_path / "d.json").write_bytes(d.to_json())  # as GET /v1/dictionary serves it
+    args = ["export", "--batches", str(src), "--partitions", "2"]
+    assert main([*args, "--parquet", str(tmp_path / "a")]) == 2
+    assert "dictionary 1 of site 'demo'" in capsys.readouterr().err
+    assert main([*args, "--parquet", str(tmp_path / "b"), "--dictionary",
+                 str(tmp_path / "d.json")]) == 0
+    assert "exported 30 sessions" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text('{"site": "demo"}')
+    assert main([*args, "--parquet", str(tmp_path / "c"), "--dictionary",
+                 str(tmp_path / "bad.json")]) == 2
+    assert f"dictionary file {tmp_path / 'bad.json'}" in capsys.readouterr().err
+    assert main([*args, "--parquet", str(tmp_path / "c"), "--dictionary",
+                 str(tmp_path / "none.json")]) == 2
+    assert "cannot read dictionary file" in capsys.readouterr().err
