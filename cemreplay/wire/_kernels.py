@@ -133,6 +133,17 @@ def _read_uint(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
 
 
 @jit
+def _read_uint_max(
+    buf: np.ndarray, p: int, end: int, limit: int, over: int
+) -> tuple[int, int, int]:
+    """:func:`_read_uint` of a value at most ``limit`` (status ``over`` when above)."""
+    v, q, st = _read_uint(buf, p, end)
+    if st == C.OK and v > limit:
+        return v, p, over
+    return v, q, st
+
+
+@jit
 def _read_len(
     buf: np.ndarray, p: int, end: int, fix_lo: int, fix_hi: int, fix_mask: int, c8: int
 ) -> tuple[int, int, int]:
@@ -249,14 +260,9 @@ def parse_envelopes(
         # 4 seq, 5 base_ts, 6 str_base
         for el in range(4, 7):
             q = p
-            v, p, st = _read_uint(buf, p, e)
+            v, p, st = _read_uint_max(buf, p, e, _T_MAX if el == 5 else _U32, C.OUT_OF_RANGE)
             if st != C.OK:
                 _fail(meta, b, st, el, q - s)
-                bad = True
-                break
-            limit = _T_MAX if el == 5 else _U32
-            if v > limit:
-                _fail(meta, b, C.OUT_OF_RANGE, el, q - s)
                 bad = True
                 break
             meta[b, M_SEQ + (el - 4)] = v
@@ -296,12 +302,9 @@ def parse_envelopes(
             continue
         # 8 n
         q = p
-        v, p, st = _read_uint(buf, p, e)
+        v, p, st = _read_uint_max(buf, p, e, MAX_EVENTS_PER_BATCH, C.TOO_MANY)
         if st != C.OK:
             _fail(meta, b, st, 8, q - s)
-            continue
-        if v > MAX_EVENTS_PER_BATCH:
-            _fail(meta, b, C.TOO_MANY, 8, q - s)
             continue
         meta[b, M_N] = v
         # 9 kinds, 10 times, 11 ints, 12 refs
@@ -328,12 +331,9 @@ def parse_envelopes(
             continue
         if n13 == 14:  # 13 dict
             q = p
-            v, p, st = _read_uint(buf, p, e)
+            v, p, st = _read_uint_max(buf, p, e, _U32, C.OUT_OF_RANGE)
             if st != C.OK:
                 _fail(meta, b, st, 13, q - s)
-                continue
-            if v > _U32:
-                _fail(meta, b, C.OUT_OF_RANGE, 13, q - s)
                 continue
             meta[b, M_DICT] = v
             meta[b, M_DICT_OFF] = q
