@@ -8,6 +8,13 @@ Measured in one run on the same events (the generator's default mix):
   total and per part of a batch (envelope, string table, kinds, times, ints, refs), batched as
   the snippet flushes (every 5 s) and in "ordinary" batches of 100-500 events; rrweb-style JSON
   and row-per-event msgpack for the same events;
+* wire version 3, the per-site string dictionary, on the generator's own traffic (the
+  ``--gen-events`` it generates, not the repeated stream, so that "sent by 20 visitors" means
+  20 real visitors): a dictionary learned by ``wire.learn_dictionary`` on the earlier half of
+  the sessions (by start), the later half encoded with it and without it (v2), in ordinary
+  and in 5 s snippet batches; the dictionary's own size (JSON, and gzipped: the one-time
+  download of each visitor), the events per visitor at which that download pays for itself,
+  and the decode throughput of the v3 stream against v2 on the same events;
 * decode throughput (events/s, best of 3, one core: every thread of the process is pinned
   with ``sched_setaffinity`` to ``--cores`` cores, checked after the timing and reported as
   ``decode_threads_cpus``; numba kernels are single-threaded; polars' thread pool runs on the
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import os
 import time
 from collections.abc import Callable
@@ -97,6 +105,82 @@ def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
     return a.select(pl.all().cast(pl.String)).equals(b.select(pl.all().cast(pl.String)))
 
 
+def split_by_start(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sessions that start before the median session start, and the others."""
+    first = events.group_by("session_id").agg(pl.col("t").min())
+    early = first.filter(pl.col("t") < first["t"].median())["session_id"].implode()
+    return (
+        events.filter(pl.col("session_id").is_in(early)),
+        events.filter(~pl.col("session_id").is_in(early)),
+    )
+
+
+def dictionary_run(
+    events: pl.DataFrame, reps: int, min_visitors: int = 20, max_entries: int = 4096
+) -> dict[str, Any]:
+    """Wire v3 against v2 on the later half of ``events``' sessions (generated traffic, as
+    the snippet batches it), with a site dictionary learned on the earlier half; see the
+    module docstring. Decode timings on ordinary batches, best of ``reps``."""
+    learn_on, test = split_by_start(events)
+    t0 = time.perf_counter()
+    d = wire.learn_dictionary(
+        learn_on, site_key="demo", id=1, min_visitors=min_visitors, max_entries=max_entries
+    )
+    learn_s = time.perf_counter() - t0
+    seen = learn_on["visitor_id"].cast(pl.String).unique().implode()
+    out: dict[str, Any] = {
+        "learned_on": {"sessions": learn_on["session_id"].n_unique(), "events": learn_on.height},
+        "measured_on": {
+            "sessions": test["session_id"].n_unique(),
+            "visitors": test["visitor_id"].n_unique(),
+            "events": test.height,
+            "events_of_new_visitors": test.filter(
+                ~pl.col("visitor_id").cast(pl.String).is_in(seen)
+            ).height,
+        },
+        "learn_seconds": round(learn_s, 3),
+    }
+    if d is None:
+        out["dictionary"] = None
+        return out
+    js = d.to_json()
+    gz = gzip.compress(js, compresslevel=9, mtime=0)
+    out["dictionary"] = {
+        "min_visitors": min_visitors,
+        "entries": len(d.strings),
+        "json_bytes": len(js),
+        "gzip_bytes": len(gz),
+    }
+    ordinary = ordinary_batches(test)
+    for batching, table in (("snippet", test), ("ordinary", ordinary)):
+        v2, v3 = wire.encode(table), wire.encode(table, dictionary=d)
+        out[f"v2_{batching}"] = parts(v2, table.height)
+        out[f"v3_{batching}"] = parts(v3, table.height)
+        if batching != "ordinary":
+            continue
+        speeds = {}
+        for name, batches, dicts in (("v2", v2, []), ("v3", v3, [d])):
+            wire.decode(batches[:3], dictionaries=dicts)  # compile / load outside the timing
+            secs, cpu_secs, decoded = _best_cpu(
+                lambda b=batches, x=dicts: wire.decode(b, dictionaries=x), reps
+            )
+            assert decoded.equals(table), f"cemreplay {name} decode differs from its input"
+            del decoded
+            speeds[name] = {
+                "decode_seconds": round(secs, 4),
+                "decode_events_per_s": round(table.height / secs),
+                "decode_events_per_cpu_s": round(table.height / max(cpu_secs, 1e-9)),
+            }
+        out["decode_ordinary"] = speeds
+        saved = (sum(map(len, v2)) - sum(map(len, v3))) / table.height
+        out["saved_bytes_per_event_ordinary"] = round(saved, 3)
+        out["events_per_visitor"] = round(table.height / max(test["visitor_id"].n_unique(), 1), 1)
+        # the one-time download (gzipped) against the saving per event (batches as sent,
+        # before any compression of their own)
+        out["break_even_events_per_visitor"] = round(len(gz) / saved) if saved > 0 else None
+    return out
+
+
 def run(
     events: int, peer_events: int, reps: int, gen_events: int, quick: bool = False
 ) -> dict[str, Any]:
@@ -109,6 +193,8 @@ def run(
         "seconds": round(time.perf_counter() - t0, 3),
         "events_per_s": round(gen.events.height / (time.perf_counter() - t0)),
     }
+    result["site_dictionary"] = dictionary_run(gen.events, reps)
+    del gen
     data = stream(events)
     ordinary = ordinary_batches(data)
     versions: dict[str, dict[str, Any]] = {}
@@ -126,9 +212,7 @@ def run(
                 sum(map(len, snippet_batches)) / data.height, 2
             ),
             "events_per_snippet_batch": round(data.height / len(snippet_batches), 1),
-            "bytes_per_event_ordinary_batches": round(
-                sum(map(len, batches)) / ordinary.height, 2
-            ),
+            "bytes_per_event_ordinary_batches": round(sum(map(len, batches)) / ordinary.height, 2),
             "events_per_ordinary_batch": round(ordinary.height / len(batches), 1),
             "parts_snippet_batches": parts(snippet_batches, data.height),
             "parts_ordinary_batches": parts(batches, ordinary.height),
@@ -164,14 +248,20 @@ def run(
         result["targets"] = "not evaluated with --quick (too small to mean anything)"
         return result
     result["targets"] = {
-        "wire_bytes_per_event<=8 (snippet batches)": result["cemreplay"][
+        "wire v2 bytes_per_event<=8 (snippet batches)": result["cemreplay"][
             "bytes_per_event_snippet_batches"
         ]
         <= 8,
-        "wire_bytes_per_event<=8 (ordinary batches)": result["cemreplay"][
+        "wire v2 bytes_per_event<=8 (ordinary batches)": result["cemreplay"][
             "bytes_per_event_ordinary_batches"
         ]
         <= 8,
+        "wire v3 (site dictionary) bytes_per_event<=8 (snippet batches)": bool(
+            result["site_dictionary"].get("v3_snippet", {}).get("total", 99) <= 8
+        ),
+        "wire v3 (site dictionary) bytes_per_event<=8 (ordinary batches)": bool(
+            result["site_dictionary"].get("v3_ordinary", {}).get("total", 99) <= 8
+        ),
         "decode>=30M events/s": cem_rate >= 30e6,
         "decode>=10x row msgpack": peers["row msgpack + polars"]["cemreplay_speedup"] >= 10,
         "generator 10M events < 10 s": result["generator"]["events_per_s"] >= 1e6,
@@ -205,6 +295,7 @@ def table(result: dict[str, Any]) -> str:
             lines.append(
                 f"  {name} {batching:<16}" + " ".join(f"{row[p]:>9}" for p in (*PARTS, "total"))
             )
+    lines += dictionary_table(result["site_dictionary"])
     lines.append(
         f"decode CPU time (v2, best run): {c.get('decode_cpu_seconds')} s, "
         f"{c.get('decode_events_per_cpu_s', 0):,} events per CPU second; "
@@ -214,6 +305,43 @@ def table(result: dict[str, Any]) -> str:
     lines.append(f"generator: {g['events']:,} events in {g['seconds']} s")
     lines.append(targets_line(result))
     return "\n".join(lines)
+
+
+def dictionary_table(r: dict[str, Any]) -> list[str]:
+    """The site dictionary's lines of the table."""
+    m = r["measured_on"]
+    head = (
+        f"wire v3, site dictionary: learned on {r['learned_on']['sessions']:,} sessions, "
+        f"measured on the next {m['sessions']:,} ({m['events']:,} events, "
+        f"{m['events_of_new_visitors'] / max(m['events'], 1):.0%} of them of new visitors)"
+    )
+    d = r["dictionary"]
+    if d is None:
+        return [head, "  no string was sent by enough visitors: no dictionary"]
+    lines = [
+        head,
+        f"  dictionary: {d['entries']} entries (strings of >= {d['min_visitors']} visitors), "
+        f"{d['json_bytes']:,} bytes JSON, {d['gzip_bytes']:,} gzipped; learned in "
+        f"{r['learn_seconds']} s",
+    ]
+    for batching in ("ordinary", "snippet"):
+        for v in ("v2", "v3"):
+            row = r[f"{v}_{batching}"]
+            lines.append(
+                f"  {v} {batching:<16}" + " ".join(f"{row[p]:>9}" for p in (*PARTS, "total"))
+            )
+    s2, s3 = r["decode_ordinary"]["v2"], r["decode_ordinary"]["v3"]
+    lines.append(
+        f"  decode (ordinary, same events): v2 {s2['decode_events_per_s']:,} events/s, "
+        f"v3 {s3['decode_events_per_s']:,} events/s "
+        f"({s3['decode_events_per_s'] / s2['decode_events_per_s']:.2f}x)"
+    )
+    lines.append(
+        f"  saves {r['saved_bytes_per_event_ordinary']} bytes/event: the gzipped download pays "
+        f"for itself after {r['break_even_events_per_visitor']} events of a visitor "
+        f"(visitors here send {r['events_per_visitor']} events on average)"
+    )
+    return lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

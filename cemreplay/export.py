@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgpack
 import polars as pl
@@ -31,6 +31,9 @@ import polars as pl
 from cemreplay.errors import ConfigError, SchemaError
 from cemreplay.events import check
 from cemreplay.schema import EVENT_SCHEMA, WIRE_VERSION
+
+if TYPE_CHECKING:
+    from cemreplay.wire import Dictionary
 
 __all__ = [
     "MANIFEST",
@@ -252,15 +255,18 @@ def export_batches(
     *,
     partitions: int = 16,
     progress: Progress | None = None,
+    dictionaries: Iterable[Dictionary] = (),
 ) -> ExportResult:
     """Decode wire batch files (see :func:`read_batch_files`) and export them. Bad batches
     raise :class:`~cemreplay.errors.DecodeError` naming the batch; nothing is written then.
     The batches are decoded at once (a session's batches may sit in any file): for more
-    than fits in memory, ingest them into a store and use :func:`export_store`."""
+    than fits in memory, ingest them into a store and use :func:`export_store`.
+    ``dictionaries``: the site dictionaries version-3 batches name (as
+    :func:`cemreplay.wire.decode` takes them)."""
     from cemreplay.wire import decode
 
     batches = read_batch_files(paths)
-    events = decode(batches)
+    events = decode(batches, dictionaries=dictionaries)
     return export_events(
         [events],
         out,

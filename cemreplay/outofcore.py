@@ -41,6 +41,7 @@ from cemreplay.pipeline import (
     peak_rss,
 )
 from cemreplay.score import ScoreWeights
+from cemreplay.wire import Dictionary
 
 __all__ = [
     "BatchFileError",
@@ -125,21 +126,22 @@ def _write_parts(out: Path, name: str, part: ChunkResult) -> ChunkResult:
 
 def _dir_chunk(
     files: Sequence[str],
+    dictionaries: tuple[Dictionary, ...],
     config: Config | None,
     weights: ScoreWeights | None,
     baselines: Baselines | None,
     out: str | None,
 ) -> ChunkResult:
     batches = _read_files(files)
-    part = analyze_batches(batches, config, weights, baselines)
+    part = analyze_batches(batches, config, weights, baselines, dictionaries)
     del batches
     if out is not None:
         part = _write_parts(Path(out), Path(files[0]).stem, part)
     return part
 
 
-def _dir_baselines(files: Sequence[str]) -> Baselines:
-    return baselines_of_batches(_read_files(files))
+def _dir_baselines(files: Sequence[str], dictionaries: tuple[Dictionary, ...]) -> Baselines:
+    return baselines_of_batches(_read_files(files), dictionaries)
 
 
 def _read_files(files: Sequence[str]) -> list[memoryview]:
@@ -197,6 +199,7 @@ def run_dir(
     files_per_chunk: int = 1,
     baselines: BaselineMode = "exact",
     progress: Callable[[int, int], None] | None = None,
+    dictionaries: Iterable[Dictionary] = (),
 ) -> PipelineResult:
     """Analyse a batch directory in bounded memory (see the module docstring).
 
@@ -215,6 +218,9 @@ def run_dir(
         :func:`cemreplay.pipeline.run`.
     progress:
         Called as ``progress(chunks_done, chunks)``.
+    dictionaries:
+        The site dictionaries version-3 batches name (:class:`cemreplay.wire.Dictionary`,
+        e.g. ``SQLiteStore.dictionaries()``); every worker gets them all.
 
     Returns
     -------
@@ -224,7 +230,10 @@ def run_dir(
     files = [str(f) for f in batch_files(path)]
     if files_per_chunk < 1:
         raise ConfigError(f"files_per_chunk must be >= 1, got {files_per_chunk}")
-    jobs = [(files[k : k + files_per_chunk],) for k in range(0, len(files), files_per_chunk)]
+    dicts = tuple(dictionaries)
+    jobs = [
+        (files[k : k + files_per_chunk], dicts) for k in range(0, len(files), files_per_chunk)
+    ]
     return _run_jobs(
         jobs,
         _dir_chunk,

@@ -49,10 +49,11 @@ from cemreplay.detectors._base import Context, prepare
 from cemreplay.errors import ConfigError
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
-from cemreplay.wire import DecodeReport, Quarantined, decode_report
+from cemreplay.wire import DecodeReport, Dictionary, Quarantined, decode_report
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
 from cemreplay.wire.decode import BatchLike
+from cemreplay.wire.dictionary import index_dictionaries
 
 __all__ = [
     "ChunkResult",
@@ -92,6 +93,8 @@ def overlap_chunks(total: int) -> int:
 
 
 BaselineMode = Literal["exact", "chunk"]
+#: The site dictionaries a decode is given (see :func:`cemreplay.wire.decode`)
+Dicts = Iterable[Dictionary]
 
 
 # ----------------------------------------------------------------------------- one chunk
@@ -150,9 +153,12 @@ def analyze_batches(
     config: Config | None = None,
     weights: ScoreWeights | None = None,
     baselines: Baselines | None = None,
+    dictionaries: Dicts = (),
 ) -> ChunkResult:
-    """Decode one chunk of batches (whole visitors) and analyse it (runs in a worker)."""
-    return analyze_report(decode_report(batches), config, weights, baselines)
+    """Decode one chunk of batches (whole visitors; v3 batches with ``dictionaries``) and
+    analyse it (runs in a worker)."""
+    report = decode_report(batches, dictionaries=dictionaries)
+    return analyze_report(report, config, weights, baselines)
 
 
 def analyze_report(
@@ -169,17 +175,17 @@ def analyze_report(
     )
 
 
-def baselines_of_batches(batches: Sequence[BatchLike]) -> Baselines:
+def baselines_of_batches(batches: Sequence[BatchLike], dictionaries: Dicts = ()) -> Baselines:
     """The first pass over one chunk: its share of the per-URL baselines."""
-    return Baselines.of(decode_report(batches).events)
+    return Baselines.of(decode_report(batches, dictionaries=dictionaries).events)
 
 
 def baselines_keeping(
-    batches: Sequence[BatchLike], keep: bool
+    batches: Sequence[BatchLike], keep: bool, dictionaries: Dicts = ()
 ) -> tuple[Baselines, DecodeReport | None]:
     """:func:`baselines_of_batches`, and the decoded chunk too when ``keep`` (the overlap
     mode's first pass keeps its last chunk for the second instead of decoding it again)."""
-    report = decode_report(batches)
+    report = decode_report(batches, dictionaries=dictionaries)
     return Baselines.of(report.events), report if keep else None
 
 
@@ -209,8 +215,8 @@ def visitor_key(batch: BatchLike) -> bytes:
     True
     """
     try:
-        if batch[0] != 0x9D:  # fixarray of 13
-            raise ValueError("not a 13-array")
+        if batch[0] not in (0x9D, 0x9E):  # fixarray of 13 (v1, v2) or 14 (v3)
+            raise ValueError("not a 13- or 14-array")
         version = batch[1]
         if version > 0x7F:
             return bytes(msgpack.unpackb(batch)[2].encode())
@@ -245,7 +251,7 @@ def _visitor_hashes(
     for k in range(len(starts)):
         p, e = starts[k], ends[k]
         out[k] = K._hash(buf, 0, 0)
-        if e - p < 2 or buf[p] != 0x9D:
+        if e - p < 2 or (buf[p] != 0x9D and buf[p] != 0x9E):  # 13 (v1, v2) or 14 (v3)
             continue
         if np.int64(buf[p + 1]) > 0x7F:
             out[k] = 0
@@ -456,6 +462,10 @@ def _started(_: int) -> int:
 # ----------------------------------------------------------------------------- overlap
 
 
+def _decode_with(batches: Sequence[BatchLike], dictionaries: Dicts) -> DecodeReport:
+    return decode_report(batches, dictionaries=dictionaries)
+
+
 def decode_ahead(
     pool: Pool,
     chunks: Sequence[Sequence[BatchLike]],
@@ -463,6 +473,7 @@ def decode_ahead(
     weights: ScoreWeights | None,
     baselines: Baselines | None,
     decoded: DecodeReport | None = None,
+    dictionaries: Dicts = (),
 ) -> Iterator[ChunkResult]:
     """The two-stage pipeline of ``mode="overlap"``: the pool's threads decode the next
     chunks (``workers - 1`` of them ahead) while this thread analyses the current one, so
@@ -471,7 +482,7 @@ def decode_ahead(
     ahead = max(1, pool.workers - 1)
     todo = iter(chunks)
     pending: collections.deque[Future[DecodeReport]] = collections.deque(
-        pool.submit(decode_report, c) for c in itertools.islice(todo, ahead)
+        pool.submit(_decode_with, c, dictionaries) for c in itertools.islice(todo, ahead)
     )
     if decoded is not None:  # already decoded (by the first pass): analyse it first
         ready: Future[DecodeReport] = Future()
@@ -483,7 +494,7 @@ def decode_ahead(
             report = pending.popleft().result()
             nxt = next(todo, None) if len(pending) < ahead else None
             if nxt is not None:
-                pending.append(pool.submit(decode_report, nxt))
+                pending.append(pool.submit(_decode_with, nxt, dictionaries))
             part = analyze_report(report, config, weights, baselines)
             del report
             yield part
@@ -503,9 +514,9 @@ class Kept:
     baselines: Baselines
 
 
-def decode_kept(batches: Sequence[BatchLike]) -> Kept:
+def decode_kept(batches: Sequence[BatchLike], dictionaries: Dicts = ()) -> Kept:
     """The first step of ``mode="inmemory"`` on one chunk: decode, prepare, baselines."""
-    report = decode_report(batches)
+    report = decode_report(batches, dictionaries=dictionaries)
     ctx = prepare(report.events)
     return Kept(report, ctx, Baselines.of_context(ctx))
 
@@ -636,6 +647,7 @@ def run(
     errors: Literal["raise", "quarantine"] = "raise",
     baselines: BaselineMode = "exact",
     progress: Callable[[int, int], None] | None = None,
+    dictionaries: Iterable[Dictionary] = (),
 ) -> PipelineResult:
     """Decode and analyse wire batches on every core: sessions, findings and scores.
 
@@ -659,6 +671,9 @@ def run(
         position in ``batches``; ``"quarantine"``: it is set aside in ``quarantined``.
     progress:
         Called as ``progress(chunks_done, chunks)`` after each chunk.
+    dictionaries:
+        The site dictionaries version-3 batches name (see :func:`cemreplay.wire.decode`);
+        a batch naming one not given is a bad batch (``errors`` says what happens).
 
     Returns
     -------
@@ -667,6 +682,7 @@ def run(
     if errors not in ("raise", "quarantine"):
         raise ConfigError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
     check_baselines(baselines)
+    dicts = tuple(index_dictionaries(dictionaries).values())  # checked once, picklable
     batches = batches if isinstance(batches, Sequence) else list(batches)
     with contextlib.ExitStack() as stack:
         if pool is None:
@@ -687,14 +703,16 @@ def run(
         kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
         decoded: list[Kept | None] = []  # inmemory: every chunk, decoded once
         if inmemory:
-            decoded = every_thread(pool, decode_kept, [(c,) for c in chunks])
+            decoded = every_thread(pool, decode_kept, [(c, dicts) for c in chunks])
             if baselines == "exact" and len(plan) > 1:
                 base = Baselines.merge(d.baselines for d in decoded if d is not None)
         elif baselines == "exact" and len(plan) > 1:
             if overlap:
                 last = len(chunks) - 1
                 firsts = every_thread(
-                    pool, baselines_keeping, [(c, k == last) for k, c in enumerate(chunks)]
+                    pool,
+                    baselines_keeping,
+                    [(c, k == last, dicts) for k, c in enumerate(chunks)],
                 )
                 base = Baselines.merge(b for b, _ in firsts)
                 kept[0] = firsts[last][1]
@@ -702,7 +720,7 @@ def run(
                 if kept[0] is not None:  # the last chunk first, as the first pass decoded it
                     plan, chunks = [plan[last], *plan[:last]], chunks[:last]
             else:
-                jobs1 = ((c,) for c in chunks)
+                jobs1 = ((c, dicts) for c in chunks)
                 base = Baselines.merge(pool.map_bounded(baselines_of_batches, jobs1))
         exact = base is not None or len(plan) <= 1
 
@@ -717,10 +735,10 @@ def run(
                     )
                 )
             elif overlap:
-                parts = decode_ahead(pool, chunks, config, weights, base, kept.pop())
+                parts = decode_ahead(pool, chunks, config, weights, base, kept.pop(), dicts)
             else:
                 parts = pool.map_bounded(
-                    analyze_batches, ((c, config, weights, base) for c in chunks)
+                    analyze_batches, ((c, config, weights, base, dicts) for c in chunks)
                 )
             for done, (idx, part) in enumerate(zip(plan, parts, strict=True), 1):
                 part.quarantined = [

@@ -42,6 +42,21 @@ def test_batch_files_and_arrays_export_and_read_back(tmp_path: Path, capsys) -> 
     assert_frame_equal(canon(back), canon(wire.decode(batches)))
 
 
+def test_v3_batch_files_export_with_their_dictionary(tmp_path: Path) -> None:
+    events = synth.generate(sessions=20, seed=4).events
+    d = wire.learn_dictionary(events, site_key="demo", id=1, min_visitors=3)
+    assert d is not None
+    src = tmp_path / "batches.msgpack"
+    src.write_bytes(msgpack.packb(wire.encode(events, dictionary=d)))
+    with pytest.raises(DecodeError, match="dictionary 1 of site 'demo'"):
+        export_batches([src], tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+    result = export_batches([src], tmp_path / "pq", partitions=2, dictionaries=[d])
+    assert result.sessions == 20
+    back = pl.concat([read_partition(p) for p in partitions(tmp_path / "pq")])
+    assert_frame_equal(canon(back), canon(events))
+
+
 def test_bad_input_is_refused_and_nothing_written(tmp_path: Path) -> None:
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"\x93not a batch")

@@ -133,9 +133,9 @@ def test_inmemory_decodes_each_chunk_once(traffic, monkeypatch):
     decoded: list[int] = []
     real = pipeline.decode_report
 
-    def counting(chunk):
+    def counting(chunk, **kw):
         decoded.append(len(chunk))
-        return real(chunk)
+        return real(chunk, **kw)
 
     monkeypatch.setattr(pipeline, "decode_report", counting)
     got = pipeline.run(batches, mode="inmemory", workers=2)
@@ -155,6 +155,26 @@ def test_bad_batch_is_named_by_its_input_position(traffic, mode):
         pipeline.run(bad, mode=mode, chunk_bytes=40_000)
     got = pipeline.run(bad, mode=mode, chunk_bytes=40_000, errors="quarantine")
     assert [q.index for q in got.quarantined] == [40]
+
+
+@pytest.mark.parametrize("mode", ["serial", "overlap", "inmemory", "process"])
+def test_v3_batches_with_their_dictionary_give_the_stages_results(traffic, mode):
+    """Wire v3 batches (a site dictionary learned from the traffic) analyse as their v2
+    twins when the run is given the dictionary (in every mode: process workers get it
+    too); without it every one of them is a bad batch."""
+    batches, want = traffic
+    events = wire.decode(batches)
+    d = wire.learn_dictionary(events, site_key="demo", id=2, min_visitors=5)
+    assert d is not None and len(d.strings) > 20
+    v3 = wire.encode(events, dictionary=d)
+    assert sum(map(len, v3)) < 0.9 * sum(map(len, batches))
+    got = pipeline.run(v3, mode=mode, workers=2, chunk_bytes=12_000, dictionaries=[d])
+    assert got.chunks > 5 and got.exact and not got.quarantined
+    check_same((got.sessions, got.findings, got.scores), want, True)
+    with pytest.raises(DecodeError, match="dictionary 2 of site 'demo'"):
+        pipeline.run(v3, mode=mode, workers=2, chunk_bytes=12_000)
+    none = pipeline.run(v3, mode="serial", chunk_bytes=12_000, errors="quarantine")
+    assert len(none.quarantined) == len(v3) and none.events == 0
 
 
 def test_overlap_one_pass_differs_only_in_the_baseline_kinds(traffic):

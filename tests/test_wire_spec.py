@@ -17,7 +17,7 @@ def worked_examples() -> dict[int, bytes]:
     """The byte-by-byte examples of the page, by wire version."""
     text = DOC.read_text()
     out = {}
-    for start in [m.end() for m in re.finditer("```\n(?=9d)", text)]:
+    for start in [m.end() for m in re.finditer("```\n(?=9[de])", text)]:
         block = text[start : text.index("```", start)]
         hexes = []
         for line in block.splitlines():
@@ -30,15 +30,20 @@ def worked_examples() -> dict[int, bytes]:
     return out
 
 
+#: The dictionary of the version-3 example: site "k"'s dictionary 1
+EXAMPLE_DICTIONARY = wire.Dictionary("k", 1, ("button#buy",))
+
+
 def test_the_page_has_an_example_per_version() -> None:
-    assert sorted(worked_examples()) == [1, 2]
+    assert sorted(worked_examples()) == [1, 2, 3]
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 @pytest.mark.parametrize("engine", ["numba", "python"])
 def test_worked_example_decodes_as_the_doc_says(version: int, engine: str) -> None:
     data = worked_examples()[version]
-    events = wire.decode([data], engine=engine)  # type: ignore[arg-type]
+    dicts = [EXAMPLE_DICTIONARY] if version == 3 else []
+    events = wire.decode([data], engine=engine, dictionaries=dicts)  # type: ignore[arg-type]
     assert events.select("kind", "t", "x", "y", "a", "b").rows() == [
         (1, 1_700_000_000_000, 1280, 720, 1, 0),
         (3, 1_700_000_000_250, 100, 40, 64, 1),
@@ -47,7 +52,13 @@ def test_worked_example_decodes_as_the_doc_says(version: int, engine: str) -> No
     assert events["text"].to_list() == [None, None]
     assert events["session_id"].cast(str).to_list() == ["s1", "s1"]
     # and the encoder writes exactly these bytes
-    assert wire.encode(events, site_key="k", version=version) == [data]
+    if version == 3:
+        assert wire.encode(events, site_key="k", dictionary=EXAMPLE_DICTIONARY) == [data]
+        # the example's element 13 names a dictionary: without it, the batch is set aside
+        (q,) = wire.decode_report([data], engine=engine).quarantined  # type: ignore[arg-type]
+        assert (q.code, q.detail, q.offset, q.site_key) == (23, 1, len(data) - 1, "k")
+    else:
+        assert wire.encode(events, site_key="k", version=version) == [data]
 
 
 def kinds_table() -> str:

@@ -47,7 +47,9 @@ M_INTS_LEN = 20
 M_REFS_OFF = 21
 M_REFS_LEN = 22
 M_KINDS_LEN = 23
-N_META = 24
+M_DICT = 24  # v3: element 13, the dictionary id (0: none)
+M_DICT_OFF = 25  # where element 13 starts in the buffer
+N_META = 26
 
 _U32 = (1 << 32) - 1
 #: ``tlo`` of a spread-out session table (see session_tables): above every entry index
@@ -131,6 +133,17 @@ def _read_uint(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
 
 
 @jit
+def _read_uint_max(
+    buf: np.ndarray, p: int, end: int, limit: int, over: int
+) -> tuple[int, int, int]:
+    """:func:`_read_uint` of a value at most ``limit`` (status ``over`` when above)."""
+    v, q, st = _read_uint(buf, p, end)
+    if st == C.OK and v > limit:
+        return v, p, over
+    return v, q, st
+
+
+@jit
 def _read_len(
     buf: np.ndarray, p: int, end: int, fix_lo: int, fix_hi: int, fix_mask: int, c8: int
 ) -> tuple[int, int, int]:
@@ -206,7 +219,7 @@ def parse_envelopes(
         if st == C.TRUNCATED:
             _fail(meta, b, C.TRUNCATED, -1, 0)
             continue
-        if st != C.OK or n13 != 13:
+        if st != C.OK or n13 not in (13, 14):
             _fail(meta, b, C.NOT_ENVELOPE, -1, 0)
             continue
         # 0 version
@@ -215,8 +228,11 @@ def parse_envelopes(
         if st != C.OK:
             _fail(meta, b, st, 0, q - s)
             continue
-        if v not in (1, 2):
+        if v < 1 or v > 3:
             _fail(meta, b, C.VERSION, v, q - s)
+            continue
+        if n13 != (14 if v == 3 else 13):  # v3 has the 14th element, v1 and v2 not
+            _fail(meta, b, C.NOT_ENVELOPE, -1, 0)
             continue
         meta[b, M_VERSION] = v
         # 1-3 site_key, visitor_id, session_id
@@ -244,14 +260,9 @@ def parse_envelopes(
         # 4 seq, 5 base_ts, 6 str_base
         for el in range(4, 7):
             q = p
-            v, p, st = _read_uint(buf, p, e)
+            v, p, st = _read_uint_max(buf, p, e, _T_MAX if el == 5 else _U32, C.OUT_OF_RANGE)
             if st != C.OK:
                 _fail(meta, b, st, el, q - s)
-                bad = True
-                break
-            limit = _T_MAX if el == 5 else _U32
-            if v > limit:
-                _fail(meta, b, C.OUT_OF_RANGE, el, q - s)
                 bad = True
                 break
             meta[b, M_SEQ + (el - 4)] = v
@@ -291,12 +302,9 @@ def parse_envelopes(
             continue
         # 8 n
         q = p
-        v, p, st = _read_uint(buf, p, e)
+        v, p, st = _read_uint_max(buf, p, e, MAX_EVENTS_PER_BATCH, C.TOO_MANY)
         if st != C.OK:
             _fail(meta, b, st, 8, q - s)
-            continue
-        if v > MAX_EVENTS_PER_BATCH:
-            _fail(meta, b, C.TOO_MANY, 8, q - s)
             continue
         meta[b, M_N] = v
         # 9 kinds, 10 times, 11 ints, 12 refs
@@ -321,6 +329,14 @@ def parse_envelopes(
             p = start + n
         if bad:
             continue
+        if n13 == 14:  # 13 dict
+            q = p
+            v, p, st = _read_uint_max(buf, p, e, _U32, C.OUT_OF_RANGE)
+            if st != C.OK:
+                _fail(meta, b, st, 13, q - s)
+                continue
+            meta[b, M_DICT] = v
+            meta[b, M_DICT_OFF] = q
         if p != e:
             _fail(meta, b, C.TRAILING, -1, p - s)
 
@@ -900,13 +916,30 @@ def _search(keys: np.ndarray, tab: np.ndarray, t0: int, tl: int, e: int) -> int:
 
 @jit
 def _resolve(
-    v: int, local_n: int, tab: np.ndarray, keys: np.ndarray | None, t0: int, tl: int, tlo: int
+    v: int,
+    local_n: int,
+    tab: np.ndarray,
+    keys: np.ndarray | None,
+    t0: int,
+    tl: int,
+    tlo: int,
+    dtab: np.ndarray | None,
+    d0: int,
+    dn: int,
 ) -> tuple[int, int]:
     """A 1-based string reference to a global string id: (id or -1 for null, error code).
-    The session's table is ``tab[t0:t0+tl]`` (see :func:`session_tables`): entries from
-    ``tlo`` on, or, when ``tlo`` is ``SPREAD``, the sorted entries ``keys[t0:t0+tl]``."""
+    v3: references ``1..dn`` are the batch's dictionary ``dtab[d0:d0+dn]`` (global string
+    ids; ``dtab`` is None when no batch names one: numba then compiles this away), the
+    session's table follows. The session's table is ``tab[t0:t0+tl]`` (see
+    :func:`session_tables`): entries from ``tlo`` on, or, when ``tlo`` is ``SPREAD``, the
+    sorted entries ``keys[t0:t0+tl]``."""
     if v == 0:
         return -1, 0
+    if dtab is not None:  # noqa: SIM102 - numba prunes a plain `is not None` test
+        if dn:
+            if v <= dn:
+                return int(dtab[d0 + v - 1]), 0
+            v -= dn
     e = v - 1  # the entry
     if e >= local_n:
         return -1, C.REF_RANGE
@@ -935,6 +968,9 @@ def decode_events(
     tab_lo: np.ndarray,
     tab_keys: np.ndarray | None,
     tab: np.ndarray,
+    dtab: np.ndarray | None,
+    dict_start: np.ndarray,
+    dict_len: np.ndarray,
     layout: np.ndarray,
     b_sess: np.ndarray,
     b_vis: np.ndarray,
@@ -958,7 +994,9 @@ def decode_events(
     columns at ``out_start``. String references resolve through the session table
     ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (Categorical codes, -1 for a hole; entries
     from ``tab_lo[j]``, or sorted in ``tab_keys`` when that is ``SPREAD``; ``tab_keys`` is
-    None when no table is: see :func:`session_tables`) of the batch's session position j.
+    None when no table is: see :func:`session_tables`) of the batch's session position j;
+    v3: references ``1..dict_len[j]`` first name its dictionary,
+    ``dtab[dict_start[j]:dict_start[j]+dict_len[j]]`` (``dtab`` None when no batch has one).
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
     code 0 when good."""
     nlayout = layout.shape[0]
@@ -967,7 +1005,7 @@ def decode_events(
         b = order[j]
         s = int(starts[b])
         n = int(meta[b, M_N])
-        v2 = meta[b, M_VERSION] == 2
+        v2 = meta[b, M_VERSION] >= 2  # v3 codes events as v2
         ko = int(meta[b, M_KINDS_OFF])
         ke = ko + int(meta[b, M_KINDS_LEN])
         pt = int(meta[b, M_TIMES_OFF])
@@ -980,6 +1018,8 @@ def decode_events(
         t0 = int(tab_start[j])
         tl = int(tab_len[j])
         tlo = int(tab_lo[j])
+        d0 = int(dict_start[j])
+        dn = int(dict_len[j])
         t = int(meta[b, M_BASE_TS])
         prev[:4] = 0
         if v2:
@@ -1082,7 +1122,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo, dtab, d0, dn)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break
@@ -1091,7 +1131,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo, dtab, d0, dn)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break

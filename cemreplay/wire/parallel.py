@@ -30,7 +30,13 @@ import polars as pl
 from cemreplay._jit import njit
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
-from cemreplay.wire.decode import BatchLike, DecodeReport, _decode_all, _decode_numba
+from cemreplay.wire.decode import (
+    BatchLike,
+    DecodeReport,
+    Dictionaries,
+    _decode_all,
+    _decode_numba,
+)
 
 __all__ = ["decode_threads", "session_parts"]
 
@@ -53,14 +59,15 @@ def _session_spans(
         e = ends[k]
         length[k] = -1
         n13, p, st = K._read_array(buf, starts[k], e)
-        if st == C.OK and n13 == 13:
+        good = n13 in (13, 14)
+        if st == C.OK and good:
             _v, p, st = K._read_uint(buf, p, e)
             for _ in range(3):  # site_key, visitor_id, session_id
                 if st != C.OK:
                     break
                 n, q, st = K._read_sized(buf, p, e, 0xA0, 0xBF, 0x1F, 0xD9)
                 off[k], p = q, q + n
-        if st == C.OK and n13 == 13:
+        if st == C.OK and good:
             length[k] = p - off[k]
         elif st == C.TRUNCATED and not whole[k]:
             length[k] = -2
@@ -109,20 +116,24 @@ def session_parts(items: Sequence[BatchLike], parts: int) -> list[npt.NDArray[np
     return [p for p in (np.flatnonzero(batch_part == k) for k in range(parts)) if len(p)]
 
 
-def decode_threads(items: list[BatchLike], threads: int) -> DecodeReport:
+def decode_threads(
+    items: list[BatchLike], threads: int, dicts: Dictionaries | None = None
+) -> DecodeReport:
     """:func:`cemreplay.wire.decode_report` of ``items`` on ``threads`` threads (the calling
-    thread and ``threads - 1`` more): the same report as one thread."""
+    thread and ``threads - 1`` more), v3 batches resolving against ``dicts`` (by site and id):
+    the same report as one thread."""
+    dicts = dicts or {}
     n = min(threads, max(1, sum(map(len, items)) // MIN_BYTES_PER_THREAD))
     if n <= 1:
-        return _decode_numba(items)
+        return _decode_numba(items, dicts)
     idx = session_parts(items, n)
     if len(idx) <= 1:
-        return _decode_numba(items)
+        return _decode_numba(items, dicts)
     jobs = [[items[k] for k in part.tolist()] for part in idx]
     with ThreadPoolExecutor(len(jobs) - 1, thread_name_prefix="cem-decode") as ex:
-        futures = [ex.submit(_decode_numba, job) for job in jobs[1:]]
+        futures = [ex.submit(_decode_numba, job, dicts) for job in jobs[1:]]
         try:
-            reports = [_decode_numba(jobs[0])]
+            reports = [_decode_numba(jobs[0], dicts)]
             reports.extend(f.result() for f in futures)
         except BaseException:
             for f in futures:
