@@ -26,10 +26,12 @@ from typing import Final
 
 import polars as pl
 
-#: The wire format version this library (and the snippet) writes.
+#: The wire format version this library (and the snippet) writes without a site dictionary.
 WIRE_VERSION: Final = 2
+#: The version written with a site dictionary (version 2 plus one envelope element).
+DICTIONARY_WIRE_VERSION: Final = 3
 #: Versions the decoder accepts (stores keep older batches; one decode may mix versions).
-SUPPORTED_WIRE_VERSIONS: Final = frozenset({1, 2})
+SUPPORTED_WIRE_VERSIONS: Final = frozenset({1, 2, 3})
 
 #: Hard limits a decoder enforces (a batch over them is malformed).
 MAX_EVENTS_PER_BATCH: Final = 65_535

@@ -136,7 +136,7 @@ def test_v2_is_smaller_on_the_generator_mix() -> None:
 
 def test_encode_refuses_unknown_versions() -> None:
     with pytest.raises(ValueError, match="writes wire versions"):
-        wire.encode(pl.DataFrame(schema=EVENT_SCHEMA), version=3)
+        wire.encode(pl.DataFrame(schema=EVENT_SCHEMA), version=4)
 
 
 def _interned(strings: list[bytes], pad: bytes = b"") -> tuple[list[int], list[bytes]]:

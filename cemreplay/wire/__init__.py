@@ -7,15 +7,18 @@ from cemreplay.wire.decode import (
     decode,
     decode_report,
 )
+from cemreplay.wire.dictionary import Dictionary, learn_dictionary
 from cemreplay.wire.encode import encode
 from cemreplay.wire.rrweb import read_rrweb
 
 __all__ = [
     "DecodeReport",
+    "Dictionary",
     "PackedBatches",
     "Quarantined",
     "decode",
     "decode_report",
     "encode",
+    "learn_dictionary",
     "read_rrweb",
 ]

@@ -27,6 +27,7 @@ ELEMENTS: Final = (
     "times",
     "ints",
     "refs",
+    "dict",
 )
 
 OK: Final = 0
@@ -52,22 +53,30 @@ DUPLICATE_CONFLICT: Final = 19
 EMPTY_ID: Final = 20  # detail: element index
 COORD_RANGE: Final = 21  # detail: event index
 KIND_RUNS: Final = 22  # v2: the kind runs do not add up to n events
+UNKNOWN_DICTIONARY: Final = 23  # v3: detail: the dictionary id the decode was not given
+
+
+#: ``detail`` of a fault in string table entry j is ``STRINGS_DETAIL + j``
+STRINGS_DETAIL: Final = 14
 
 
 def element_name(detail: int) -> str:
-    if detail >= len(ELEMENTS) + 1:
-        return f"strings[{detail - 14}]"
+    if detail >= STRINGS_DETAIL:
+        return f"strings[{detail - STRINGS_DETAIL}]"
     if 0 <= detail < len(ELEMENTS):
         return ELEMENTS[detail]
     return "envelope"
 
 
-def message(code: int, detail: int) -> str:
-    """A sentence for a code and its detail, without location (the caller adds it)."""
+def message(code: int, detail: int, site_key: str | None = None) -> str:
+    """A sentence for a code and its detail (and the batch's site, for a dictionary fault),
+    without location (the caller adds it)."""
     name = element_name(detail)
     texts = {
         TRUNCATED: f"batch is truncated while reading {name}",
-        NOT_ENVELOPE: "batch is not a msgpack array of 13 elements (wire format v1/v2)",
+        NOT_ENVELOPE: (
+            "batch is not a msgpack array of 13 elements (wire format v1/v2) or 14 (v3)"
+        ),
         WRONG_TYPE: f"{name} has the wrong msgpack type",
         OUT_OF_RANGE: f"{name} is out of range",
         TRAILING: "bytes follow the end of the batch",
@@ -88,5 +97,9 @@ def message(code: int, detail: int) -> str:
         EMPTY_ID: f"{name} is empty",
         COORD_RANGE: f"event {detail}'s x, y, a or b leaves the 32-bit range",
         KIND_RUNS: "the kind runs do not add up to n events (n claims more or fewer than sent)",
+        UNKNOWN_DICTIONARY: (
+            f"the batch names dictionary {detail} of site {site_key!r}, which this decode "
+            "was not given"
+        ),
     }
     return texts.get(code, f"malformed batch (code {code})")

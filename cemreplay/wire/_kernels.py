@@ -47,7 +47,9 @@ M_INTS_LEN = 20
 M_REFS_OFF = 21
 M_REFS_LEN = 22
 M_KINDS_LEN = 23
-N_META = 24
+M_DICT = 24  # v3: element 13, the dictionary id (0: none)
+M_DICT_OFF = 25  # where element 13 starts in the buffer
+N_META = 26
 
 _U32 = (1 << 32) - 1
 #: ``tlo`` of a spread-out session table (see session_tables): above every entry index
@@ -206,7 +208,7 @@ def parse_envelopes(
         if st == C.TRUNCATED:
             _fail(meta, b, C.TRUNCATED, -1, 0)
             continue
-        if st != C.OK or n13 != 13:
+        if st != C.OK or n13 not in (13, 14):
             _fail(meta, b, C.NOT_ENVELOPE, -1, 0)
             continue
         # 0 version
@@ -215,8 +217,11 @@ def parse_envelopes(
         if st != C.OK:
             _fail(meta, b, st, 0, q - s)
             continue
-        if v not in (1, 2):
+        if v < 1 or v > 3:
             _fail(meta, b, C.VERSION, v, q - s)
+            continue
+        if n13 != (14 if v == 3 else 13):  # v3 has the 14th element, v1 and v2 not
+            _fail(meta, b, C.NOT_ENVELOPE, -1, 0)
             continue
         meta[b, M_VERSION] = v
         # 1-3 site_key, visitor_id, session_id
@@ -321,6 +326,17 @@ def parse_envelopes(
             p = start + n
         if bad:
             continue
+        if n13 == 14:  # 13 dict
+            q = p
+            v, p, st = _read_uint(buf, p, e)
+            if st != C.OK:
+                _fail(meta, b, st, 13, q - s)
+                continue
+            if v > _U32:
+                _fail(meta, b, C.OUT_OF_RANGE, 13, q - s)
+                continue
+            meta[b, M_DICT] = v
+            meta[b, M_DICT_OFF] = q
         if p != e:
             _fail(meta, b, C.TRAILING, -1, p - s)
 
@@ -967,7 +983,7 @@ def decode_events(
         b = order[j]
         s = int(starts[b])
         n = int(meta[b, M_N])
-        v2 = meta[b, M_VERSION] == 2
+        v2 = meta[b, M_VERSION] >= 2  # v3 codes events as v2
         ko = int(meta[b, M_KINDS_OFF])
         ke = ko + int(meta[b, M_KINDS_LEN])
         pt = int(meta[b, M_TIMES_OFF])

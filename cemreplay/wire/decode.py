@@ -30,6 +30,7 @@ from cemreplay.errors import ConfigError, DecodeError, WireVersionError
 from cemreplay.schema import EVENT_SCHEMA, LAYOUT, SUPPORTED_WIRE_VERSIONS
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
+from cemreplay.wire.dictionary import Dictionary, index_dictionaries
 
 __all__ = ["DecodeReport", "PackedBatches", "Quarantined", "decode", "decode_report"]
 
@@ -109,15 +110,23 @@ class Quarantined:
     code: int
     detail: int
     offset: int | None
+    #: the batch's site, for a fault about its dictionary (``code`` UNKNOWN_DICTIONARY)
+    site_key: str | None = None
 
     @property
     def reason(self) -> str:
-        return C.message(self.code, self.detail)
+        return C.message(self.code, self.detail, self.site_key)
 
     def error(self) -> DecodeError:
         if self.code == C.VERSION:
             return WireVersionError(self.detail, SUPPORTED_WIRE_VERSIONS, batch=self.index)
-        return DecodeError(self.reason, batch=self.index, offset=self.offset)
+        hint = (
+            "pass it in dictionaries= (SQLiteStore.dictionaries(), Dictionary.from_json()), "
+            "or use cemreplay.wire.decode_report() to set such batches aside"
+            if self.code == C.UNKNOWN_DICTIONARY
+            else None
+        )
+        return DecodeError(self.reason, batch=self.index, offset=self.offset, hint=hint)
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,7 @@ def decode(
     errors: Literal["raise", "quarantine"] = "raise",
     engine: Engine = "numba",
     threads: int = 1,
+    dictionaries: Iterable[Dictionary] = (),
 ) -> pl.DataFrame:
     """Decode wire batches (any order, repeats allowed) into one event table.
 
@@ -179,6 +189,11 @@ def decode(
         Threads the numba engine decodes on (default 1): the batches are split by session
         and each part decoded in its own thread (:mod:`cemreplay.wire.parallel`); the table
         and the quarantine are the same whatever the number.
+    dictionaries:
+        The site dictionaries version-3 batches may name (:class:`Dictionary`; any number,
+        of any sites). A batch naming a dictionary not given here is malformed for this
+        decode: a :class:`~cemreplay.errors.DecodeError` naming it (or, with
+        ``errors="quarantine"`` and in :func:`decode_report`, set aside).
 
     Examples
     --------
@@ -189,7 +204,7 @@ def decode(
     """
     if errors not in ("raise", "quarantine"):
         raise ConfigError(f"errors must be 'raise' or 'quarantine', got {errors!r}")
-    report = decode_report(batches, engine=engine, threads=threads)
+    report = decode_report(batches, engine=engine, threads=threads, dictionaries=dictionaries)
     if report.quarantined:
         if errors == "raise":
             raise report.quarantined[0].error()
@@ -207,6 +222,7 @@ def decode_report(
     *,
     engine: Engine = "numba",
     threads: int = 1,
+    dictionaries: Iterable[Dictionary] = (),
 ) -> DecodeReport:
     """Decode what can be decoded and set the rest aside with reasons (nothing is lost).
 
@@ -216,6 +232,9 @@ def decode_report(
         raise ConfigError(f"engine must be 'numba' or 'python', got {engine!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be an int >= 1, got {threads!r}")
+    dicts = index_dictionaries(dictionaries)
+    if dicts and engine == "numba":  # first cut: v3 with dictionaries runs the reference
+        engine = "python"
     if isinstance(batches, PackedBatches):
         if engine == "numba" and threads == 1:
             return _decode_flat(*batches.arrays())
@@ -224,7 +243,7 @@ def decode_report(
     if engine == "python":
         from cemreplay.wire.reference import decode_reference
 
-        return decode_reference(items)
+        return decode_reference(items, dicts)
     if threads > 1:
         from cemreplay.wire.parallel import decode_threads
 
@@ -370,6 +389,11 @@ def _decode_flat(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> Decod
     vis = np.full(nb_, -1, np.int64)
     site = np.full(nb_, -1, np.int64)
     site[okb], vis[okb], sess[okb] = ids[0].ids, ids[1].ids, ids[2].ids
+    # ---- v3: the dictionary each batch names (after the envelope's faults, UTF-8 included)
+    named = np.flatnonzero((meta[:, K.M_DICT] > 0) & (err == 0))
+    err[named] = C.UNKNOWN_DICTIONARY
+    det[named] = meta[named, K.M_DICT]
+    eoff[named] = meta[named, K.M_DICT_OFF] - starts[named]
     seq = meta[:, K.M_SEQ]
     sess_strings = ids[2].values
     rank_of = np.zeros(len(sess_strings), np.int64)
@@ -512,6 +536,7 @@ def _decode_flat(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> Decod
                 code=code,
                 detail=d,
                 offset=off if code not in (C.VISITOR_CHANGE, C.DUPLICATE_CONFLICT) else None,
+                site_key=ids[0].values[int(site[b])] if code == C.UNKNOWN_DICTIONARY else None,
             )
         )
     return DecodeReport(events, batch_table, quarantined, duplicates)

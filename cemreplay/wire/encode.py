@@ -23,6 +23,7 @@ from cemreplay.schema import (
     EventKind,
 )
 from cemreplay.wire import _kernels as K
+from cemreplay.wire.dictionary import Dictionary
 
 __all__ = ["encode"]
 
@@ -41,7 +42,11 @@ def _names(s: pl.Series) -> dict[int, str]:
 
 
 def encode(
-    events: pl.DataFrame, *, site_key: str = "demo", version: int = WIRE_VERSION
+    events: pl.DataFrame,
+    *,
+    site_key: str = "demo",
+    version: int = WIRE_VERSION,
+    dictionary: Dictionary | None = None,
 ) -> list[bytes]:
     """Encode an event table into wire-format batches (one ``bytes`` per batch).
 
@@ -52,8 +57,14 @@ def encode(
     site_key:
         The site key every batch carries.
     version:
-        The wire version to write: 2 (the default, what the snippet sends) or 1 (what older
-        snippets sent; every decoder reads both).
+        The wire version to write without a dictionary: 2 (the default), 1 (what older
+        snippets sent) or 3 (version 2 plus the 14th envelope element, here 0: no
+        dictionary). With a ``dictionary`` the batches are always version 3; ``version``
+        must then be 2 or 3.
+    dictionary:
+        The site's :class:`~cemreplay.wire.Dictionary` (its ``site_key`` must be
+        ``site_key``): the batches name it, refer to its strings by their position in it
+        and send only the other strings in their sessions' string tables (wire version 3).
 
     Returns
     -------
@@ -62,6 +73,9 @@ def encode(
 
     Raises
     ------
+    ConfigError
+        If ``version`` is not one cemreplay writes, or does not go with ``dictionary``, or the
+        dictionary is another site's.
     SchemaError
         If the table lacks columns, a kind is unknown, a kind has a string in a slot it does
         not use, a batch holds more than 65,535 events, or a time step does not fit 32 bits.
@@ -77,6 +91,23 @@ def encode(
             f"encode(version={version!r}): cemreplay writes wire versions "
             f"{sorted(SUPPORTED_WIRE_VERSIONS)}; hint: leave version at its default"
         )
+    if dictionary is not None:
+        if not isinstance(dictionary, Dictionary):
+            raise ConfigError(
+                f"encode(dictionary=) takes a cemreplay.wire.Dictionary, got "
+                f"{type(dictionary).__name__}"
+            )
+        if version == 1:
+            raise ConfigError(
+                "encode(version=1, dictionary=...): a dictionary needs wire version 3; "
+                "hint: leave version at its default"
+            )
+        if dictionary.site_key != site_key:
+            raise ConfigError(
+                f"encode(dictionary=): the dictionary is site {dictionary.site_key!r}'s, the "
+                f"batches are site {site_key!r}'s; hint: pass site_key=dictionary.site_key"
+            )
+        version = 3
     check(events, where="encode(events)")
     if events.height == 0:
         return []
@@ -132,11 +163,26 @@ def encode(
         )
     row_batch = np.repeat(np.arange(len(bstart)), sizes)
 
-    # Per-session string tables: order of first use (target before text within a row).
+    # Per-session string tables: order of first use (target before text within a row),
+    # without the dictionary's strings (a reference to one is its position in the dictionary).
+    strings = {**_names(events["target"]), **_names(events["text"])}
     pos = np.concatenate([np.arange(n) * 2, np.arange(n) * 2 + 1])
     code = np.concatenate([tg, tx])
     present = code >= 0
     pos, code = pos[present], code[present]
+    n_dict = len(dictionary.strings) if dictionary is not None else 0
+    rt = np.zeros(n, np.int64)
+    rx = np.zeros(n, np.int64)
+    if n_dict:
+        assert dictionary is not None
+        where = {s: k for k, s in enumerate(dictionary.strings)}
+        ucode, uinv = np.unique(code, return_inverse=True)
+        in_dict = np.array([where.get(strings[c], -1) for c in ucode.tolist()], np.int64)[uinv]
+        hit = in_dict >= 0
+        for refs, parity in ((rt, 0), (rx, 1)):
+            sel = hit & (pos % 2 == parity)
+            refs[pos[sel] // 2] = in_dict[sel] + 1
+        pos, code = pos[~hit], code[~hit]
     row = pos // 2
     skey = (sess[row].astype(np.uint64) << np.uint64(32)) | code.astype(np.uint64)
     order = np.argsort(pos, kind="stable")  # already ascending, kept explicit
@@ -152,9 +198,7 @@ def encode(
     head_idx = np.flatnonzero(sess_head)
     run_start = head_idx[np.cumsum(sess_head) - 1]
     local[u_order] = np.arange(len(u_order)) - run_start
-    ref = local[inverse] + 1
-    rt = np.zeros(n, np.int64)
-    rx = np.zeros(n, np.int64)
+    ref = local[inverse] + 1 + n_dict
     is_text = (pos % 2).astype(np.bool_)
     rt[row[~is_text]] = ref[~is_text]
     rx[row[is_text]] = ref[is_text]
@@ -173,7 +217,7 @@ def encode(
     t = events["t"].to_numpy()
     cols = [events[c].to_numpy() for c in ("x", "y", "a", "b")]
     x, y, a, b = cols
-    wrote = K.encode_sections(bounds, kind, t, x, y, a, b, rt, rx, _LAYOUT, out, sect, version == 2)
+    wrote = K.encode_sections(bounds, kind, t, x, y, a, b, rt, rx, _LAYOUT, out, sect, version >= 2)
     if wrote < 0:
         r = -1 - wrote
         raise SchemaError(
@@ -184,12 +228,12 @@ def encode(
 
     names_s = _names(events["session_id"])
     names_v = _names(events["visitor_id"])
-    strings = {**_names(events["target"]), **_names(events["text"])}
     vis = _phys(events["visitor_id"])
     new_codes = code[first][new_order].tolist()
     new_strs = [strings[c] for c in new_codes]
     batch_new_start = np.cumsum(new_per_batch) - new_per_batch
     packb = msgpack.Packer(use_bin_type=True).pack
+    tail = [] if version < 3 else [dictionary.id if dictionary is not None else 0]
     result = []
     for j, r0 in enumerate(bstart.tolist()):
         k0, k1, k2, k3, k4 = sect[j].tolist()
@@ -210,6 +254,7 @@ def encode(
                     raw[k1:k2],
                     raw[k2:k3],
                     raw[k3:k4],
+                    *tail,
                 ]
             )
         )

@@ -53,14 +53,15 @@ def _session_spans(
         e = ends[k]
         length[k] = -1
         n13, p, st = K._read_array(buf, starts[k], e)
-        if st == C.OK and n13 == 13:
+        good = n13 in (13, 14)
+        if st == C.OK and good:
             _v, p, st = K._read_uint(buf, p, e)
             for _ in range(3):  # site_key, visitor_id, session_id
                 if st != C.OK:
                     break
                 n, q, st = K._read_sized(buf, p, e, 0xA0, 0xBF, 0x1F, 0xD9)
                 off[k], p = q, q + n
-        if st == C.OK and n13 == 13:
+        if st == C.OK and good:
             length[k] = p - off[k]
         elif st == C.TRUNCATED and not whole[k]:
             length[k] = -2

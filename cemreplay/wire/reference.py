@@ -7,7 +7,7 @@ that the numba path gives the same table and the same quarantine on generated an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -23,6 +23,7 @@ from cemreplay.schema import (
 )
 from cemreplay.wire import _codes as C
 from cemreplay.wire.decode import BATCHES_SCHEMA, DecodeReport, Quarantined
+from cemreplay.wire.dictionary import Dictionary
 
 _T_MAX = (1 << 53) - 1
 
@@ -46,6 +47,9 @@ class _Env:
     kinds: bytes
     kinds_off: int
     sections: dict[int, tuple[int, int]] = field(default_factory=dict)  # el -> (start, end)
+    dict_id: int = 0  # v3: element 13 (0: no dictionary)
+    dict_off: int = 0  # where element 13 starts
+    dictionary: tuple[str, ...] = ()  # v3: the strings of the dictionary it names
 
 
 class _Reader:
@@ -122,12 +126,14 @@ def _parse_envelope(data: bytes) -> _Env:
         raise _BadBatchError(
             C.TRUNCATED if exc.code == C.TRUNCATED else C.NOT_ENVELOPE, -1, 0
         ) from None
-    if n13 != 13:
+    if n13 not in (13, 14):
         raise _BadBatchError(C.NOT_ENVELOPE, -1, 0)
     at = r.p
     version = r.uint(0)
     if version not in SUPPORTED_WIRE_VERSIONS:
         raise _BadBatchError(C.VERSION, version, at)
+    if n13 != (14 if version == 3 else 13):  # v3 has the 14th element, v1 and v2 not
+        raise _BadBatchError(C.NOT_ENVELOPE, -1, 0)
     raw_ids: list[tuple[bytes, int]] = []
     for el in (1, 2, 3):
         at = r.p
@@ -173,6 +179,12 @@ def _parse_envelope(data: bytes) -> _Env:
             kinds, kinds_off = value, off
         else:
             sections[el] = (off, off + len(value))
+    dict_id = dict_off = 0
+    if version == 3:
+        dict_off = r.p
+        dict_id = r.uint(13)
+        if dict_id > (1 << 32) - 1:
+            raise _BadBatchError(C.OUT_OF_RANGE, 13, dict_off)
     if r.p != len(data):
         raise _BadBatchError(C.TRAILING, -1, r.p)
     # UTF-8, in envelope order.
@@ -198,6 +210,8 @@ def _parse_envelope(data: bytes) -> _Env:
         kinds,
         kinds_off,
         sections,
+        dict_id,
+        dict_off,
     )
 
 
@@ -282,7 +296,7 @@ def _events(data: bytes, env: _Env, table: dict[int, str]) -> list[Row]:
                     raise _BadBatchError(C.BAD_VARINT, 11, _fail_pos(data, pi, ei))
                 v, pi = got
                 ints[slot] = _unzig(v)
-                if env.version == 2:  # the change is modulo 2^32, so is the sum
+                if env.version >= 2:  # the change is modulo 2^32, so is the sum
                     total = ints[slot] + prev.get((kd, slot), 0)
                     ints[slot] = (total + (1 << 31)) % (1 << 32) - (1 << 31)
                     prev[(kd, slot)] = ints[slot]
@@ -304,11 +318,15 @@ def _events(data: bytes, env: _Env, table: dict[int, str]) -> list[Row]:
                 v, pr = got
                 if v == 0:
                     continue
-                if v - 1 >= local_n:
+                if v <= len(env.dictionary):  # v3: 1..D name dictionary entries
+                    strs[slot] = env.dictionary[v - 1]
+                    continue
+                e = v - 1 - len(env.dictionary)  # the session's table follows
+                if e >= local_n:
                     raise _BadBatchError(C.REF_RANGE, k, pr)
-                if v - 1 not in table:
+                if e not in table:
                     raise _BadBatchError(C.UNDEFINED_REF, k, pr)
-                strs[slot] = table[v - 1]
+                strs[slot] = table[e]
         rows.append((t, k, kd, ints[0], ints[1], ints[2], ints[3], strs[0], strs[1]))
     if kinds_fault is not None:
         raise _BadBatchError(C.KIND_RUNS, 9, kinds_fault)
@@ -330,15 +348,26 @@ def _fail_pos(data: bytes, p: int, end: int) -> int:
     return p
 
 
-def decode_reference(raw: Sequence[bytes | bytearray | memoryview]) -> DecodeReport:
+def decode_reference(
+    raw: Sequence[bytes | bytearray | memoryview],
+    dictionaries: Mapping[tuple[str, int], Dictionary] | None = None,
+) -> DecodeReport:
+    """The report of ``raw``; v3 batches resolve against ``dictionaries`` (by site and id)."""
     items = [bytes(b) for b in raw]
     envs: dict[int, _Env] = {}
     errors: dict[int, tuple[int, int, int]] = {}
     for b, data in enumerate(items):
         try:
-            envs[b] = _parse_envelope(data)
+            env = envs[b] = _parse_envelope(data)
         except _BadBatchError as exc:
             errors[b] = (exc.code, exc.detail, exc.offset)
+            continue
+        if env.dict_id:  # after the envelope's own faults (UTF-8 included): it names the site
+            d = (dictionaries or {}).get((env.site, env.dict_id))
+            if d is None:
+                errors[b] = (C.UNKNOWN_DICTIONARY, env.dict_id, env.dict_off)
+            else:
+                env.dictionary = d.strings
     while True:
         cross: dict[int, tuple[int, int, int | None]] = {}
         duplicates = 0
@@ -432,6 +461,7 @@ def decode_reference(raw: Sequence[bytes | bytearray | memoryview]) -> DecodeRep
                 code=code,
                 detail=detail,
                 offset=offset,
+                site_key=envs[b].site if code == C.UNKNOWN_DICTIONARY else None,
             )
         )
     return DecodeReport(events, batches, quarantined, duplicates)
