@@ -21,8 +21,8 @@ import msgpack
 import polars as pl
 import pytest
 
-from cemreplay.schema import ClickFlag, EventKind, NavigationType
 from cemreplay.errors import DecodeError
+from cemreplay.schema import ClickFlag, EventKind, NavigationType
 from cemreplay.wire import Dictionary, decode, decode_report
 from tests.browser_support import MARKS, launch, wait_for
 

@@ -66,8 +66,11 @@ def test_fixture_covers_the_hard_parts() -> None:
     # the snippet writes wire version 2, and version 3 once it has the site's dictionary
     assert [e[0] for e in envelopes] == [2, 2, 2, 2, 3]
     words = dictionaries()[0].strings
-    assert envelopes[4][13] == 7 and envelopes[4][6] == 2  # names it; own entries only
-    assert envelopes[4][7] == ["https://shop.example/cart"]  # dictionary strings not sent
+    assert envelopes[4][13] == 7 and envelopes[4][6] == 3  # names it; own entries only
+    assert envelopes[4][7] == [
+        "999 99 999",
+        "https://shop.example/cart",
+    ]  # dictionary ones not sent
     assert "locale" in words and "locale" in envelopes[3][7]  # sent before it arrived
     assert len(envelopes[1][9]) < envelopes[1][8] / 4  # kinds in runs (mostly mouse moves)
     rows = json.loads(EVENTS.read_text(encoding="utf-8"))
