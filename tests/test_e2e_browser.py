@@ -220,7 +220,9 @@ def test_a_learned_dictionary_reaches_the_next_visitor(
     finally:
         con.close()
     envelopes = [msgpack.unpackb(b) for b in stored]
-    assert envelopes and all(e[0] == 3 and e[13] >= 1 for e in envelopes), [e[0] for e in envelopes]
+    # (a batch sealed before the dictionary's answer was read would be v2, and hold no click)
+    assert envelopes and envelopes[-1][0] == 3, [e[0] for e in envelopes]
+    assert all(e[13] >= 1 for e in envelopes if e[0] == 3)
     sent = {s for e in envelopes for s in e[7]}
     assert "button#coupon" not in sent and "input#phone" not in sent, sent
 
