@@ -162,8 +162,7 @@ def test_versions_and_dictionaries_mix(events: pl.DataFrame, d: Dictionary, seed
     sessions = [msgpack.unpackb(b)[3] for b in plain[0]]
     how = {s: rng.randrange(3) for s in sessions}
     mixed = [
-        rng.choice(plain)[k] if how[s] == 2 else by_dict[how[s]][k]
-        for k, s in enumerate(sessions)
+        rng.choice(plain)[k] if how[s] == 2 else by_dict[how[s]][k] for k, s in enumerate(sessions)
     ]
     mixed += rng.sample(mixed, k=len(mixed) // 3)
     rng.shuffle(mixed)
@@ -197,11 +196,16 @@ def _two_sites() -> tuple[list[bytes], Dictionary, Dictionary]:
     ev = synth.generate(sessions=6, seed=2).events
     da = Dictionary("a", 1, ("locale", "timezone", "/"))
     db = Dictionary("b", 1, ("timezone",))
-    return wire.encode(ev, site_key="a", dictionary=da) + wire.encode(
-        ev.with_columns(pl.col("session_id").cast(pl.String).add("-b").cast(pl.Categorical)),
-        site_key="b",
-        dictionary=db,
-    ), da, db
+    return (
+        wire.encode(ev, site_key="a", dictionary=da)
+        + wire.encode(
+            ev.with_columns(pl.col("session_id").cast(pl.String).add("-b").cast(pl.Categorical)),
+            site_key="b",
+            dictionary=db,
+        ),
+        da,
+        db,
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -218,9 +222,12 @@ def test_unknown_dictionary_or_wrong_site_is_quarantined(engine: str) -> None:
         assert [q.index for q in a_bad] == list(range(n_a))
         if given_ == [db]:
             assert len(bad) == n_a
-            assert r.events.height == full.events.filter(
-                pl.col("session_id").cast(pl.String).str.ends_with("-b")
-            ).height
+            assert (
+                r.events.height
+                == full.events.filter(
+                    pl.col("session_id").cast(pl.String).str.ends_with("-b")
+                ).height
+            )
         q = a_bad[0]
         assert q.detail == 1 and q.session_id is not None
         data = batches[q.index]
@@ -237,6 +244,7 @@ def test_ref_past_the_dictionary_and_table_is_an_error(engine: str) -> None:
     from tests.batches import pack
 
     d = Dictionary("k", 5, ("a", "b"))
+
     # a page view referring to 1 (dictionary "a"), 3 (the session's entry 0), 4 (past both)
     def batch(ref_target: int, ref_text: int, sid: str) -> bytes:
         env = [3, "k", "v", sid, 0, 1000, 0, ["own"], 1, bytes([1]), bytes([1]),

@@ -23,17 +23,21 @@ def packed(batches: list[bytes], prefix: bytes = b"") -> wire.PackedBatches:
 
 
 @settings(max_examples=40, deadline=None)
-@given(events=event_tables(), prefix=st.binary(max_size=20), version=st.sampled_from([1, 2]))
+@given(events=event_tables(), prefix=st.binary(max_size=20), version=st.sampled_from([1, 2, 0]))
 def test_packed_decodes_like_a_list(events: pl.DataFrame, prefix: bytes, version: int) -> None:
     """Same table from the buffer as from the list, by both engines, whatever lies before
     the first batch (the offsets say where batches are), and with no bytes after the last
-    one (the kernels read the last strings byte by byte there)."""
-    batches = wire.encode(events, version=version)
+    one (the kernels read the last strings byte by byte there). Version 0 here: v3 with
+    a site dictionary."""
+    d = wire.Dictionary("demo", 3, ("/", "button#buy", "Æøå ✓", "a" * 300))
+    batches = (
+        wire.encode(events, dictionary=d) if version == 0 else wire.encode(events, version=version)
+    )
     p = packed(batches, prefix)
-    assert wire.decode(p).equals(events)
-    assert wire.decode(p, engine="python").equals(events)
+    assert wire.decode(p, dictionaries=[d]).equals(events)
+    assert wire.decode(p, engine="python", dictionaries=[d]).equals(events)
     as_array = wire.PackedBatches(np.frombuffer(p.data, np.uint8), list(p.offsets))
-    assert wire.decode(as_array).equals(events)
+    assert wire.decode(as_array, dictionaries=[d]).equals(events)
 
 
 def test_packed_quarantine_names_the_same_batches() -> None:

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 
 from cemreplay import synth, wire
 from cemreplay.errors import ConfigError
+from cemreplay.wire import _codes as C
 from cemreplay.wire import parallel
 from cemreplay.wire.decode import DecodeReport
 from tests.test_wire_errors import BAD, good_fields, pack
-from tests.test_wire_fuzz import mutated
+from tests.test_wire_fuzz import DICT, mutated
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +33,16 @@ def same(a: DecodeReport, b: DecodeReport) -> None:
 
 
 def messy() -> list[bytes]:
-    """Synthetic traffic shuffled, with repeats, conflicts and bad batches mixed in."""
-    good = wire.encode(synth.generate(sessions=40, seed=3).events)
+    """Synthetic traffic shuffled, with repeats, conflicts and bad batches mixed in; half the
+    sessions in v3 with the dictionary :data:`DICT`, a few in v3 naming a dictionary not
+    given."""
+    events = synth.generate(sessions=40, seed=3).events
+    sid = events["session_id"].cast(pl.String)
+    good = (
+        wire.encode(events.filter(sid < "B"))
+        + wire.encode(events.filter((sid >= "B") & (sid < "X")), dictionary=DICT)
+        + wire.encode(events.filter(sid >= "X"), dictionary=wire.Dictionary("demo", 8, ("x",)))
+    )
     rng = random.Random(5)
     out = [*good, *rng.sample(good, 10)]  # exact repeats: kept once
     f = good_fields()
@@ -56,14 +65,18 @@ def messy() -> list[bytes]:
 @pytest.mark.parametrize("threads", [2, 3, 5])
 def test_threads_give_the_one_thread_report(threads: int) -> None:
     batches = messy()
-    one = wire.decode_report(batches)
-    assert one.quarantined and one.duplicates >= 10  # the mix has all of them
+    one = wire.decode_report(batches, dictionaries=[DICT])
+    assert one.quarantined and one.duplicates >= 5  # the mix has all of them
+    assert {q.code for q in one.quarantined} >= {C.UNKNOWN_DICTIONARY, C.DUPLICATE_CONFLICT}
+    assert sum(1 for b in batches if b[1:2] == b"\x03") > 20  # v3 batches
     assert len(parallel.session_parts(batches, threads)) == threads  # really split
-    many = wire.decode_report(batches, threads=threads)
+    many = wire.decode_report(batches, threads=threads, dictionaries=[DICT])
     same(many, one)
     assert set(many.events.n_chunks("all")) == {1}  # one chunk, as one thread gives
     with pytest.warns(UserWarning):
-        assert wire.decode(batches, errors="quarantine", threads=threads).equals(one.events)
+        assert wire.decode(
+            batches, errors="quarantine", threads=threads, dictionaries=[DICT]
+        ).equals(one.events)
 
 
 def test_parts_hold_whole_sessions_in_order() -> None:
@@ -106,4 +119,7 @@ def test_threads_must_be_a_positive_int(bad: object) -> None:
 @settings(max_examples=60, deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_batches(batches: list[bytes]) -> None:
-    same(wire.decode_report(batches, threads=3), wire.decode_report(batches))
+    same(
+        wire.decode_report(batches, threads=3, dictionaries=[DICT]),
+        wire.decode_report(batches, dictionaries=[DICT]),
+    )

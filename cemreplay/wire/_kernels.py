@@ -916,13 +916,30 @@ def _search(keys: np.ndarray, tab: np.ndarray, t0: int, tl: int, e: int) -> int:
 
 @jit
 def _resolve(
-    v: int, local_n: int, tab: np.ndarray, keys: np.ndarray | None, t0: int, tl: int, tlo: int
+    v: int,
+    local_n: int,
+    tab: np.ndarray,
+    keys: np.ndarray | None,
+    t0: int,
+    tl: int,
+    tlo: int,
+    dtab: np.ndarray | None,
+    d0: int,
+    dn: int,
 ) -> tuple[int, int]:
     """A 1-based string reference to a global string id: (id or -1 for null, error code).
-    The session's table is ``tab[t0:t0+tl]`` (see :func:`session_tables`): entries from
-    ``tlo`` on, or, when ``tlo`` is ``SPREAD``, the sorted entries ``keys[t0:t0+tl]``."""
+    v3: references ``1..dn`` are the batch's dictionary ``dtab[d0:d0+dn]`` (global string
+    ids; ``dtab`` is None when no batch names one: numba then compiles this away), the
+    session's table follows. The session's table is ``tab[t0:t0+tl]`` (see
+    :func:`session_tables`): entries from ``tlo`` on, or, when ``tlo`` is ``SPREAD``, the
+    sorted entries ``keys[t0:t0+tl]``."""
     if v == 0:
         return -1, 0
+    if dtab is not None:  # noqa: SIM102 - numba prunes a plain `is not None` test
+        if dn:
+            if v <= dn:
+                return int(dtab[d0 + v - 1]), 0
+            v -= dn
     e = v - 1  # the entry
     if e >= local_n:
         return -1, C.REF_RANGE
@@ -951,6 +968,9 @@ def decode_events(
     tab_lo: np.ndarray,
     tab_keys: np.ndarray | None,
     tab: np.ndarray,
+    dtab: np.ndarray | None,
+    dict_start: np.ndarray,
+    dict_len: np.ndarray,
     layout: np.ndarray,
     b_sess: np.ndarray,
     b_vis: np.ndarray,
@@ -974,7 +994,9 @@ def decode_events(
     columns at ``out_start``. String references resolve through the session table
     ``tab[tab_start[j]:tab_start[j]+tab_len[j]]`` (Categorical codes, -1 for a hole; entries
     from ``tab_lo[j]``, or sorted in ``tab_keys`` when that is ``SPREAD``; ``tab_keys`` is
-    None when no table is: see :func:`session_tables`) of the batch's session position j.
+    None when no table is: see :func:`session_tables`) of the batch's session position j;
+    v3: references ``1..dict_len[j]`` first name its dictionary,
+    ``dtab[dict_start[j]:dict_start[j]+dict_len[j]]`` (``dtab`` None when no batch has one).
     ``b_sess[j]``/``b_vis[j]`` are the batch's id codes. ``errs[j] = (code, detail, offset)``;
     code 0 when good."""
     nlayout = layout.shape[0]
@@ -996,6 +1018,8 @@ def decode_events(
         t0 = int(tab_start[j])
         tl = int(tab_len[j])
         tlo = int(tab_lo[j])
+        d0 = int(dict_start[j])
+        dn = int(dict_len[j])
         t = int(meta[b, M_BASE_TS])
         prev[:4] = 0
         if v2:
@@ -1098,7 +1122,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                tg, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo, dtab, d0, dn)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break
@@ -1107,7 +1131,7 @@ def decode_events(
                 if not ok:
                     code, detail, off = C.BAD_VARINT, 12, pr - s
                     break
-                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo)
+                tx, c2 = _resolve(v, local_n, tab, tab_keys, t0, tl, tlo, dtab, d0, dn)
                 if c2:
                     code, detail, off = c2, k, pr - s
                     break

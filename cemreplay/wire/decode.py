@@ -19,7 +19,7 @@ Rules both engines follow (see docs/wire-format.md):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -233,11 +233,9 @@ def decode_report(
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be an int >= 1, got {threads!r}")
     dicts = index_dictionaries(dictionaries)
-    if dicts and engine == "numba":  # first cut: v3 with dictionaries runs the reference
-        engine = "python"
     if isinstance(batches, PackedBatches):
         if engine == "numba" and threads == 1:
-            return _decode_flat(*batches.arrays())
+            return _decode_flat(*batches.arrays(), dicts)
         batches = batches.batches()
     items = batches if isinstance(batches, list) else list(batches)
     if engine == "python":
@@ -247,8 +245,8 @@ def decode_report(
     if threads > 1:
         from cemreplay.wire.parallel import decode_threads
 
-        return decode_threads(items, threads)
-    return _decode_numba(items)
+        return decode_threads(items, threads, dicts)
+    return _decode_numba(items, dicts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,12 +325,50 @@ def _flatten(items: list[BatchLike]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return buf, ends - lens, lens
 
 
-def _decode_numba(items: list[BatchLike]) -> DecodeReport:
-    return _decode_flat(*_flatten(items))
+#: Dictionaries by (site_key, id), as :func:`~cemreplay.wire.dictionary.index_dictionaries`
+#: gives them
+Dictionaries = Mapping[tuple[str, int], Dictionary]
 
 
-def _decode_flat(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> DecodeReport:
-    """Decode the batches ``buf[starts[k]:starts[k]+lens[k]]`` (numba kernels)."""
+def _decode_numba(items: list[BatchLike], dicts: Dictionaries) -> DecodeReport:
+    return _decode_flat(*_flatten(items), dicts)
+
+
+class _DictionaryTables:
+    """The dictionaries v3 batches name, their strings registered once (global string codes)
+    in one array: batch ``b``'s dictionary is ``codes[start[b]:start[b] + length[b]]`` (length
+    0: none). Named dictionaries that were not given are faults (``missing``)."""
+
+    def __init__(
+        self, dicts: Dictionaries, site_names: pl.Series, site: np.ndarray, dict_id: np.ndarray
+    ):
+        nb_ = len(site)
+        self.start = np.zeros(nb_, np.int64)
+        self.length = np.zeros(nb_, np.int64)
+        self.missing = np.zeros(nb_, np.bool_)
+        named = np.flatnonzero(dict_id > 0)
+        pairs, which = np.unique(
+            np.stack([site[named], dict_id[named]], axis=1), axis=0, return_inverse=True
+        )
+        found = [dicts.get((site_names[int(s)], int(d))) for s, d in pairs.tolist()]
+        strings = [d.strings if d is not None else () for d in found]
+        #: the registered strings: kept alive so the codes stay valid until the table holds them
+        self.keep = pl.Series([s for group in strings for s in group], dtype=pl.String).cast(
+            pl.Categorical
+        )
+        self.codes = self.keep.to_physical().to_numpy().astype(np.int64)
+        sizes = np.array([len(g) for g in strings], np.int64)
+        which = which.reshape(-1)
+        self.start[named] = (np.cumsum(sizes) - sizes)[which]
+        self.length[named] = sizes[which]
+        self.missing[named] = np.array([d is None for d in found], np.bool_)[which]
+
+
+def _decode_flat(
+    buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, dicts: Dictionaries
+) -> DecodeReport:
+    """Decode the batches ``buf[starts[k]:starts[k]+lens[k]]`` (numba kernels); v3 batches
+    resolve against ``dicts``."""
     nb_ = len(starts)
     ends = starts + lens
     meta = np.zeros((nb_, K.N_META), dtype=np.int64)
@@ -390,7 +426,8 @@ def _decode_flat(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> Decod
     site = np.full(nb_, -1, np.int64)
     site[okb], vis[okb], sess[okb] = ids[0].ids, ids[1].ids, ids[2].ids
     # ---- v3: the dictionary each batch names (after the envelope's faults, UTF-8 included)
-    named = np.flatnonzero((meta[:, K.M_DICT] > 0) & (err == 0))
+    dtabs = _DictionaryTables(dicts, ids[0].values, site, np.where(err == 0, meta[:, K.M_DICT], 0))
+    named = np.flatnonzero(dtabs.missing)
     err[named] = C.UNKNOWN_DICTIONARY
     det[named] = meta[named, K.M_DICT]
     eoff[named] = meta[named, K.M_DICT_OFF] - starts[named]
@@ -473,6 +510,9 @@ def _decode_flat(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> Decod
                 tlo[o_sess],
                 tkeys if (tlo == K.SPREAD).any() else None,
                 tab,
+                dtabs.codes if dtabs.codes.shape[0] else None,
+                dtabs.start[order],
+                dtabs.length[order],
                 _LAYOUT,
                 ids[2].phys[sess[order]],
                 ids[1].phys[vis[order]],

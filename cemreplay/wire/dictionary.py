@@ -107,9 +107,7 @@ class Dictionary:
         seen: set[str] = set()
         for k, s in enumerate(strings):
             if not isinstance(s, str):
-                raise ConfigError(
-                    f"Dictionary.strings[{k}] must be a str, got {type(s).__name__}"
-                )
+                raise ConfigError(f"Dictionary.strings[{k}] must be a str, got {type(s).__name__}")
             if len(_utf8(s, f"Dictionary.strings[{k}]")) > MAX_STRING_BYTES:
                 raise ConfigError(
                     f"Dictionary.strings[{k}] is longer than {MAX_STRING_BYTES} UTF-8 bytes "

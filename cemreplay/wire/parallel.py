@@ -30,7 +30,13 @@ import polars as pl
 from cemreplay._jit import njit
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
-from cemreplay.wire.decode import BatchLike, DecodeReport, _decode_all, _decode_numba
+from cemreplay.wire.decode import (
+    BatchLike,
+    DecodeReport,
+    Dictionaries,
+    _decode_all,
+    _decode_numba,
+)
 
 __all__ = ["decode_threads", "session_parts"]
 
@@ -110,20 +116,24 @@ def session_parts(items: Sequence[BatchLike], parts: int) -> list[npt.NDArray[np
     return [p for p in (np.flatnonzero(batch_part == k) for k in range(parts)) if len(p)]
 
 
-def decode_threads(items: list[BatchLike], threads: int) -> DecodeReport:
+def decode_threads(
+    items: list[BatchLike], threads: int, dicts: Dictionaries | None = None
+) -> DecodeReport:
     """:func:`cemreplay.wire.decode_report` of ``items`` on ``threads`` threads (the calling
-    thread and ``threads - 1`` more): the same report as one thread."""
+    thread and ``threads - 1`` more), v3 batches resolving against ``dicts`` (by site and id):
+    the same report as one thread."""
+    dicts = dicts or {}
     n = min(threads, max(1, sum(map(len, items)) // MIN_BYTES_PER_THREAD))
     if n <= 1:
-        return _decode_numba(items)
+        return _decode_numba(items, dicts)
     idx = session_parts(items, n)
     if len(idx) <= 1:
-        return _decode_numba(items)
+        return _decode_numba(items, dicts)
     jobs = [[items[k] for k in part.tolist()] for part in idx]
     with ThreadPoolExecutor(len(jobs) - 1, thread_name_prefix="cem-decode") as ex:
-        futures = [ex.submit(_decode_numba, job) for job in jobs[1:]]
+        futures = [ex.submit(_decode_numba, job, dicts) for job in jobs[1:]]
         try:
-            reports = [_decode_numba(jobs[0])]
+            reports = [_decode_numba(jobs[0], dicts)]
             reports.extend(f.result() for f in futures)
         except BaseException:
             for f in futures:
