@@ -109,6 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
         log=_stderr,
         show_token=not given,
         live=live,
+        dictionary_interval_s=args.dictionary_interval,
     )
     return 0
 
@@ -160,6 +161,13 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="run live analysis on threads of the collector's process instead of a worker "
         "process (it then shares the GIL with ingest)",
+    )
+    p.add_argument(
+        "--dictionary-interval",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="re-learn each site's string dictionary this often (default 3600; 0 off)",
     )
     p.set_defaults(handler=_serve)
 
@@ -821,6 +829,76 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_report)
 
 
+def _dictionary(args: argparse.Namespace) -> int:
+    from cemreplay.store import open_store
+
+    with open_store(args.db, create=False) as st:
+        if args.learn:
+            before = st.latest_dictionary(args.site)
+            bar = _Bar(enabled=not args.no_progress, unit="sessions")
+            try:
+                d = st.learn_dictionary(
+                    args.site,
+                    sessions=args.sessions,
+                    min_visitors=args.min_visitors,
+                    progress=lambda done, total: bar("decode", done, total),
+                )
+            finally:
+                bar.close()
+            if d is None:
+                print(
+                    f"site {args.site}: no dictionary (no string was sent by "
+                    f"{args.min_visitors} or more distinct visitors)"
+                )
+                return 0
+            print("learned a new dictionary" if d != before else "unchanged: the latest")
+        else:
+            d = st.latest_dictionary(args.site)
+            if d is None:
+                print(
+                    f"site {args.site}: no dictionary; hint: cemreplay dictionary --db "
+                    f"{args.db} --site {args.site} --learn"
+                )
+                return 0
+    size = sum(len(x.encode("utf-8")) for x in d.strings)
+    print(
+        f"site {d.site_key}: dictionary {d.id}, {len(d.strings):,} entries, {size:,} bytes of "
+        f"strings, {len(d.to_json()):,} bytes as served"
+    )
+    return 0
+
+
+def _add_dictionary(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "dictionary",
+        help="show (or learn) a site's string dictionary (wire version 3)",
+        description="Print the id, entry count and size of the site's latest string "
+        "dictionary; with --learn, learn it first from the site's newest sessions (stored "
+        "only when its strings changed). See docs/collector.md.",
+    )
+    _add_db(p)
+    p.add_argument("--site", required=True, metavar="KEY", help="the site key")
+    p.add_argument(
+        "--learn", action="store_true", help="learn the dictionary from the stored sessions first"
+    )
+    p.add_argument(
+        "--min-visitors",
+        type=int,
+        default=20,
+        metavar="N",
+        help="distinct visitors a string needs to go in (default 20; privacy: keep it high)",
+    )
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="newest sessions to learn from (default 20000)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(handler=_dictionary)
+
+
 # Subcommand registrars, in the order `--help` lists them. Add yours here.
 # cli-registrars:start
 REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
@@ -834,6 +912,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_export,
     _add_watch,
     _add_report,
+    _add_dictionary,
 ]
 # cli-registrars:end
 

@@ -10,6 +10,9 @@
   key, ``413`` for a body or a decompressed batch over the limits, ``415`` for another
   content type or encoding, ``429`` when the write queue is full, ``503`` while the store
   cannot be written. ``OPTIONS`` answers CORS preflights.
+* ``GET /v1/dictionary?site=KEY``: the site's latest string dictionary (wire version 3) as
+  JSON, ``204`` when it has none; answered from memory. The collector re-learns each site's
+  dictionary every ``dictionary_interval_s`` on a thread of its own.
 * ``GET /v1/snippet.js``: the built capture snippet.
 * ``GET /healthz``: liveness and the write queue's length.
 * For support reps, behind the token: ``GET /`` (search by session or visitor id),
@@ -58,9 +61,11 @@ from starlette.types import Receive, Scope, Send
 
 from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.live import LiveConfig
+from cemreplay.schema import MAX_ID_BYTES
 from cemreplay.store import Outcome, SQLiteStore, UnknownSessionError
 
 __all__ = [
+    "DEFAULT_DICTIONARY_INTERVAL_S",
     "DEFAULT_MAX_BODY",
     "DEFAULT_MAX_DECOMPRESSED",
     "DEFAULT_MAX_QUEUE",
@@ -85,6 +90,17 @@ _CONTENT_TYPES: Final = frozenset(
 )
 _COOKIE: Final = "cemreplay_token"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
+#: How often the collector re-learns each site's dictionary by default (s; 0 turns it off).
+DEFAULT_DICTIONARY_INTERVAL_S: Final = 3600.0
+#: How long ``GET /v1/dictionary`` answers from memory before asking the store again (s): a
+#: dictionary learned by another process (``cemreplay dictionary --learn``) is served after
+#: at most this long; one learned by this collector at once.
+DICTIONARY_RECHECK_S: Final = 60.0
+#: Caching of the dictionary answers: a dictionary is immutable, but the latest one changes.
+_DICT_CACHE: Final = {"Cache-Control": "public, max-age=3600"}
+_NO_DICT_CACHE: Final = {"Cache-Control": "public, max-age=300"}
+#: Most site keys the dictionary answers are remembered for (any site may be asked for).
+_MAX_DICT_SITES: Final = 4_096
 
 
 def snippet_path(name: str = "cemreplay.min.js") -> Path | None:
@@ -208,6 +224,108 @@ class _Writer:
 
 
 # ----------------------------------------------------------------------------------------------
+# Dictionaries: the answers of GET /v1/dictionary and the periodic re-learn
+
+
+class _Board:
+    """What ``GET /v1/dictionary`` answers per site: the latest dictionary's JSON (None: the
+    site has none), kept in memory; asked of the store again after
+    :data:`DICTIONARY_RECHECK_S`, or at once after a dictionary was put through this store
+    object."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        # site -> (body, asked again after (monotonic s), store's dictionary generation)
+        self._answers: dict[str, tuple[bytes | None, float, int]] = {}
+
+    def fresh(self, site: str) -> bytes | bool | None:
+        """The answer when it is in memory and fresh, else False (then call :meth:`get`)."""
+        with self._lock:
+            got = self._answers.get(site)
+        if (
+            got is None
+            or got[1] <= time.monotonic()
+            or got[2] != self.store.dictionary_generation
+        ):
+            return False
+        return got[0]
+
+    def get(self, site: str) -> bytes | None:
+        """The site's answer, asked of the store (reads SQLite: call it off the event loop)."""
+        gen = self.store.dictionary_generation
+        d = self.store.latest_dictionary(site)
+        body = None if d is None else d.to_json()
+        with self._lock:
+            if len(self._answers) >= _MAX_DICT_SITES and site not in self._answers:
+                self._answers.clear()
+            self._answers[site] = (body, time.monotonic() + DICTIONARY_RECHECK_S, gen)
+        return body
+
+
+class _StopLearningError(Exception):
+    pass
+
+
+@dataclass
+class _Learner:
+    """Re-learns the dictionaries of the store's sites (or of the one site key) every
+    ``interval_s`` on a thread of its own, one site at a time; stops between decode steps."""
+
+    store: SQLiteStore
+    interval_s: float
+    site_key: str | None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    runs: int = 0
+    learned: int = 0
+    error: str | None = None
+
+    def start(self) -> None:
+        if self.interval_s > 0:
+            self.thread = threading.Thread(
+                target=self._run, name="cemreplay-dictionary", daemon=True
+            )
+            self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+            self.thread = None
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            self.learn_all()
+
+    def _check(self, done: int, total: int) -> None:
+        if self.stopping.is_set():
+            raise _StopLearningError
+
+    def learn_all(self) -> None:
+        """One pass: learn every site's dictionary (the store keeps those that changed)."""
+        sites = [self.site_key] if self.site_key is not None else self.store.dictionary_sites()
+        for site in sites:
+            if self.stopping.is_set():
+                return
+            before = self.store.latest_dictionary(site)
+            try:
+                d = self.store.learn_dictionary(site, progress=self._check)
+            except _StopLearningError:
+                return
+            except Exception as exc:  # the next pass tries again; ingest goes on
+                self.error = f"{site}: {exc}"
+                logging.getLogger("cemreplay.collector").exception(
+                    "learning the dictionary of site %r failed", site
+                )
+                continue
+            self.error = None
+            if d is not None and d != before:
+                self.learned += 1  # put through the store: the board asks again
+        self.runs += 1
+
+
+# ----------------------------------------------------------------------------------------------
 # Helpers
 
 
@@ -323,6 +441,7 @@ def create_app(
     max_group: int = DEFAULT_MAX_GROUP,
     commit_delay_ms: float = DEFAULT_COMMIT_DELAY_MS,
     live: LiveConfig | None = None,
+    dictionary_interval_s: float = DEFAULT_DICTIONARY_INTERVAL_S,
 ) -> Starlette:
     """The collector as a Starlette app over the store at ``db_path`` (created if absent).
 
@@ -347,6 +466,10 @@ def create_app(
         Turns live analysis on (:mod:`cemreplay.live`): after each durable commit the
         changed sessions are analyzed off the request path, live rules are checked and
         signals go to the webhook, the log and ``GET /v1/live/<session_id>``.
+    dictionary_interval_s:
+        Re-learn each site's string dictionary (:meth:`SQLiteStore.learn_dictionary`) this
+        often, in seconds, on a thread of its own (the first pass one interval after start);
+        0 turns it off (dictionaries are then learned by ``cemreplay dictionary --learn``).
     """
     for name, v in (
         ("max_body", max_body),
@@ -356,7 +479,18 @@ def create_app(
     ):
         if not isinstance(v, int) or v < 1:
             raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
+    if (
+        isinstance(dictionary_interval_s, bool)
+        or not isinstance(dictionary_interval_s, int | float)
+        or not 0 <= dictionary_interval_s < float("inf")
+    ):
+        raise ConfigError(
+            f"dictionary_interval_s must be a number of seconds >= 0 (0: off), got "
+            f"{dictionary_interval_s!r}"
+        )
     store = SQLiteStore(db_path)
+    board = _Board(store)
+    learner = _Learner(store, float(dictionary_interval_s), site_key)
     writer = _Writer(store, max_queue, max_group, commit_delay_ms / 1000)
     analyzer, answer, sender = live.build(store) if live is not None else (None, None, None)
     if analyzer is not None:
@@ -495,6 +629,29 @@ def create_app(
             headers={"Cache-Control": "public, max-age=300"},
         )
 
+    async def dictionary(request: Request) -> Response:
+        """``GET /v1/dictionary?site=KEY``: the site's latest dictionary, 204 when none."""
+        origin = request.headers.get("origin")
+        if not origin_ok(origin):
+            return _error(403, f"origin {origin} is not allowed")
+        ch = cors(origin)
+        site = request.query_params.get("site")
+        if site is None:
+            return _error(
+                400, "the site parameter is missing; hint: GET /v1/dictionary?site=SITE_KEY", ch
+            )
+        if len(site.encode("utf-8")) > MAX_ID_BYTES:
+            return _error(400, f"site key is over {MAX_ID_BYTES} bytes", ch)
+        if site_key is not None and site != site_key:
+            return _error(403, f"site key {site!r} is not this collector's", ch)
+        body = board.fresh(site)
+        if body is False:
+            body = await run_in_threadpool(board.get, site)
+        if body is None:
+            return Response(status_code=204, headers={**ch, **_NO_DICT_CACHE})
+        assert isinstance(body, bytes)
+        return Response(body, media_type="application/json", headers={**ch, **_DICT_CACHE})
+
     async def live_poll(request: Request) -> Response:
         """``GET /v1/live/<session_id>?k=SITE_KEY&after=N``: the session's live signals."""
         origin = request.headers.get("origin")
@@ -525,6 +682,13 @@ def create_app(
             got := wh()
         ) is not None:
             extra["webhook"] = got  # the live worker process's sender
+        if learner.thread is not None:
+            extra["dictionary"] = {
+                "interval_s": learner.interval_s,
+                "runs": learner.runs,
+                "learned": learner.learned,
+                "error": learner.error,
+            }
         return JSONResponse(
             {
                 "ok": ok,
@@ -667,9 +831,11 @@ def create_app(
         if analyzer is not None:
             analyzer.start()
         writer.start()
+        learner.start()
         try:
             yield
         finally:
+            await run_in_threadpool(learner.stop)
             await run_in_threadpool(writer.stop)
             if analyzer is not None:
                 await run_in_threadpool(analyzer.stop)
@@ -681,6 +847,7 @@ def create_app(
         routes=[
             Route("/v1/batch", post_batch, methods=["POST"]),
             Route("/v1/batch", preflight, methods=["OPTIONS"]),
+            Route("/v1/dictionary", dictionary, methods=["GET"]),
             Route("/v1/snippet.js", snippet, methods=["GET"]),
             Route("/v1/help.js", snippet, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
@@ -693,6 +860,7 @@ def create_app(
     )
     app.state.store = store
     app.state.writer = writer
+    app.state.dictionaries = learner
     app.state.live = analyzer
     app.state.answer = answer
     app.state.webhook = sender
@@ -743,12 +911,18 @@ def serve(
     log: Callable[[str], None] | None = None,
     show_token: bool = False,
     live: LiveConfig | None = None,
+    dictionary_interval_s: float = DEFAULT_DICTIONARY_INTERVAL_S,
 ) -> None:
     """Run the collector under uvicorn until interrupted (SIGINT/SIGTERM drain the queue)."""
     import uvicorn
 
     app = create_app(
-        db_path, site_key=site_key, allow_origins=allow_origins, token=token, live=live
+        db_path,
+        site_key=site_key,
+        allow_origins=allow_origins,
+        token=token,
+        live=live,
+        dictionary_interval_s=dictionary_interval_s,
     )
     _warm_up()
     if log is not None:

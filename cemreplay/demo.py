@@ -188,6 +188,9 @@ def run_demo(
             out, "checkout funnel", lambda: funnel(events, CHECKOUT, findings=findings)
         )
         worst = store.sessions(limit=None).sort("score", descending=True, nulls_last=True)
+        learned = _timed(
+            out, "learn the site's string dictionary", lambda: store.learn_dictionary("demo")
+        )
     finally:
         store.close()
 
@@ -197,6 +200,14 @@ def run_demo(
         f"{SENDERS} connections), {size / max(events.height, 1):.1f} bytes/event before gzip\n"
         f"Store: {path} with {events.height:,} events, {analyzed.findings:,} findings\n"
     )
+    if learned is not None:
+        v3 = sum(map(len, wire.encode(traffic.events, dictionary=learned)))
+        out.write(
+            f"Site dictionary {learned.id}: {len(learned.strings):,} strings sent by 20 or more "
+            f"visitors, {len(learned.to_json()):,} bytes; with it these batches would be "
+            f"{v3 / max(events.height, 1):.1f} bytes/event (`cemreplay dictionary --db {path} "
+            "--site demo`)\n"
+        )
     converted = int(table["converted"].sum()) if "converted" in table.columns else 0
     out.write(
         f"Sessions: {table.height:,} ({table['visitor_id'].n_unique():,} visitors), "

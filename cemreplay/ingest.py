@@ -19,13 +19,20 @@ session is decoded from the store (``Store.analyze``, ``Store.session_events``).
 
 Many batches are validated by one decoder call (the collector's writer validates a whole
 group at once): each probe gets a session id of its own, so batches never interact there.
+
+Dictionaries (wire version 3)
+-----------------------------
+A version 3 batch names a dictionary of its site (element 13). :func:`prepare` asks its
+``dictionaries`` argument for those its batches name and decodes with them; a batch naming one
+it is not given fails validation (the decoder's reason names the site and the id) and is
+quarantined. The store answers from memory (:meth:`cemreplay.store.SQLiteStore.put_batches`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgpack
 
@@ -33,15 +40,30 @@ from cemreplay.schema import MAX_STRING_BYTES
 from cemreplay.scrub import scrub_text
 from cemreplay.wire import decode_report
 
+if TYPE_CHECKING:
+    from cemreplay.wire import Dictionary
+
 __all__ = [
     "DUPLICATE_CONFLICT",
     "MAX_FILLER",
     "UNDEFINED_REF",
+    "UNKNOWN_DICTIONARY",
     "Bad",
+    "Dictionaries",
+    "DictionaryKey",
     "Good",
+    "dictionary_ref",
     "prepare",
     "scrub_batch",
 ]
+
+#: A dictionary's identity: (site key, id).
+DictionaryKey = tuple[str, int]
+#: What :func:`prepare` decodes with: the dictionaries themselves, or a function giving those
+#: of the requested keys that exist.
+Dictionaries = (
+    Iterable["Dictionary"] | Callable[[Collection[DictionaryKey]], Iterable["Dictionary"]]
+)
 
 #: Largest ``str_base`` a probe gets a filler for (above it, references below ``str_base`` are
 #: left for the session-level check).
@@ -50,6 +72,7 @@ MAX_FILLER: Final = 65_536
 # Decoder codes (cemreplay.wire._codes) this module needs by name.
 UNDEFINED_REF: Final = 16
 DUPLICATE_CONFLICT: Final = 19
+UNKNOWN_DICTIONARY: Final = 23  # a version 3 batch names a dictionary the decode was not given
 _U32: Final = (1 << 32) - 1
 
 
@@ -65,6 +88,7 @@ class Good:
     base_ts: int
     n: int
     scrubbed: int  # how many strings were changed by scrubbing
+    dictionary: int = 0  # the site dictionary a version 3 batch names (0: none)
 
 
 @dataclass(frozen=True)
@@ -75,15 +99,41 @@ class Bad:
     reason: str
     session_id: str | None
     seq: int | None
+    #: The bytes to keep in quarantine when they can be scrubbed string by string (a batch
+    #: naming a dictionary not given: it is otherwise sound and may be stored once the
+    #: dictionary is there); None: mask the received bytes (:func:`cemreplay.scrub.mask_bytes`).
+    keep: bytes | None = None
+
+
+def dictionary_ref(data: bytes) -> DictionaryKey | None:
+    """(site key, dictionary id) a version 3 batch names, read cheaply from its envelope; None
+    for a batch naming none (id 0, an older version) or one that cannot be read that far (the
+    decoder will say why)."""
+    if data[:1] == b"\x9d":  # an array of 13: an older version, the common case
+        return None
+    try:
+        u = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
+        u.feed(data)
+        if u.read_array_header() != 14:
+            return None
+        u.skip()
+        site = u.unpack()
+        for _ in range(11):
+            u.skip()
+        d = u.unpack()
+    except Exception:  # any msgpack fault: not a batch this can read, the decoder says why
+        return None
+    return (site, d) if isinstance(site, str) and type(d) is int and d > 0 else None
 
 
 def _envelope(data: bytes) -> list[Any] | None:
-    """The batch's 13 elements when it is a plain msgpack array with the right id types."""
+    """The batch's 13 (14 in version 3) elements when it is a plain msgpack array with the
+    right id types."""
     try:
         v = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
     except Exception:  # any msgpack fault (truncation, extra data, UTF-8): the decoder says why
         return None
-    if not (isinstance(v, list) and len(v) == 13):
+    if not (isinstance(v, list) and (len(v) == 13 or (len(v) == 14 and type(v[13]) is int))):
         return None
     ok = (
         isinstance(v[1], str)
@@ -139,7 +189,11 @@ def _probe(env: list[Any], k: int, filler: bool) -> list[bytes]:
 
 
 def _faults(
-    batches: Sequence[bytes], envs: list[list[Any] | None], which: list[int], filler: bool
+    batches: Sequence[bytes],
+    envs: list[list[Any] | None],
+    which: list[int],
+    filler: bool,
+    dictionaries: Sequence[Dictionary],
 ) -> dict[int, tuple[int, str]]:
     """Decoder faults (code, reason) of the inputs ``which``, by input index."""
     probes: list[bytes] = []
@@ -152,40 +206,60 @@ def _faults(
     # The last probe of each input is the batch itself (a filler goes first).
     main_probe = {k: j for j, k in enumerate(probe_of)}
     faults: dict[int, tuple[int, str]] = {}
-    for q in decode_report(probes).quarantined:
+    kw: dict[str, Any] = {"dictionaries": dictionaries} if dictionaries else {}
+    for q in decode_report(probes, **kw).quarantined:
         k = probe_of[q.index]
         if main_probe[k] == q.index:  # a filler's own fault is not the batch's
             faults[k] = (q.code, q.reason)
     return faults
 
 
-def prepare(batches: Sequence[bytes], *, scrub: bool = True) -> list[Good | Bad]:
+def _needed(envs: Sequence[list[Any] | None]) -> set[DictionaryKey]:
+    return {(e[1], e[13]) for e in envs if e is not None and len(e) == 14 and e[13] > 0}
+
+
+def prepare(
+    batches: Sequence[bytes], *, scrub: bool = True, dictionaries: Dictionaries = ()
+) -> list[Good | Bad]:
     """Validate ``batches`` (one decoder call for all) and scrub the good ones.
 
     Returns one :class:`Good` or :class:`Bad` per input batch, in input order. Batches never
     affect each other here (duplicates and conflicts between them are the store's business).
+    ``dictionaries``: the site dictionaries version 3 batches may name, or a function that
+    gives those of a collection of (site key, id) keys it knows (called once, with the keys
+    the batches name); a batch naming one it lacks is :class:`Bad`.
     """
     envs = [_envelope(b) for b in batches]
+    if callable(dictionaries):
+        needed = _needed(envs)
+        dicts = list(dictionaries(needed)) if needed else []
+    else:
+        dicts = list(dictionaries)
     # First without fillers (most batches refer only to their own strings), then again with
     # fillers for those that refer below their str_base.
-    faults = _faults(batches, envs, list(range(len(batches))), filler=False)
+    faults = _faults(batches, envs, list(range(len(batches))), False, dicts)
     again = [k for k, (code, _) in faults.items() if code == UNDEFINED_REF]
     if again:
         for k in again:
             del faults[k]
-        faults.update(_faults(batches, envs, again, filler=True))
+        faults.update(_faults(batches, envs, again, True, dicts))
     for k in [k for k, (code, _) in faults.items() if code == UNDEFINED_REF]:
         del faults[k]  # refers below str_base past MAX_FILLER: checked with its session
     out: list[Good | Bad] = []
     for k, env in enumerate(envs):
         if k in faults:
             code, reason = faults[k]
+            keep = None
+            if code == UNKNOWN_DICTIONARY and env is not None:
+                clean, changed = scrub_batch(env) if scrub else (env, 0)
+                keep = _pack(clean) if changed else bytes(batches[k])
             out.append(
                 Bad(
                     code,
                     reason,
                     env[3] if env is not None else None,
                     env[4] if env is not None else None,
+                    keep,
                 )
             )
             continue
@@ -204,6 +278,7 @@ def prepare(batches: Sequence[bytes], *, scrub: bool = True) -> list[Good | Bad]
                 base_ts=env[5],
                 n=int(env[8]) if type(env[8]) is int else 0,
                 scrubbed=changed,
+                dictionary=env[13] if len(env) == 14 else 0,
             )
         )
     return out

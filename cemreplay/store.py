@@ -21,6 +21,9 @@ What is kept (see ``docs/store.md``):
 * ``report_facts``: what :mod:`cemreplay.reports` needs of each analyzed chunk of sessions
   (opaque bytes; ``sessions.facts_part`` names a session's current part), kept by
   :meth:`SQLiteStore.analyze` so a report decodes no batch (version 4).
+* ``dictionaries``: the per-site string dictionaries wire version 3 batches name
+  (:class:`cemreplay.wire.Dictionary`, immutable, never deleted; version 5). Every decode the
+  store does is given the dictionaries its batches name.
 
 The SQLite database runs in WAL mode with ``synchronous=FULL``: when :meth:`put_batches`
 returns, its batches survive a crash or a power cut. One call is one transaction, so a
@@ -38,12 +41,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 import msgpack
 import polars as pl
@@ -54,7 +57,10 @@ from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.events import session_stats
 from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA, EventKind
 from cemreplay.scrub import mask_bytes
-from cemreplay.wire import decode_report
+from cemreplay.wire import DecodeReport, decode_report
+
+if TYPE_CHECKING:
+    from cemreplay.wire import Dictionary
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -203,10 +209,17 @@ INDEX_ROW_SCHEMA: Final = pl.Schema(
 SMALL_DECODE_EVENTS: Final = 400
 
 #: The schema version this cemreplay writes.
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 #: Width of a page baseline bucket (``page_hours``), ms.
 HOUR_MS: Final = 3_600_000
+
+#: How long a (site, id) no dictionary row had is remembered as missing before the table is
+#: asked again (a batch naming an unknown id costs at most one lookup per key this often).
+DICTIONARY_MISS_S: Final = 2.0
+
+#: Sessions decoded per step when learning a dictionary (progress is reported per step).
+LEARN_CHUNK_SESSIONS: Final = 2_000
 
 # ----------------------------------------------------------------------------------------------
 # Migrations: MIGRATIONS[v] brings a database at version v-1 to version v. A new database runs
@@ -360,11 +373,25 @@ def _migrate_v4(con: sqlite3.Connection) -> None:
         con.execute(stmt)
 
 
+def _migrate_v5(con: sqlite3.Connection) -> None:
+    """Per-site string dictionaries (wire version 3): ``dictionaries (site_key, id, data,
+    created)``, ``data`` being :meth:`cemreplay.wire.Dictionary.to_json`, and
+    ``batches.dictionary``, the id a batch names (0 none; NULL in older rows: no stored batch
+    can name one, a version 3 batch was refused before), so a decode knows which dictionaries
+    to pass without reading the batches' envelopes."""
+    con.execute(
+        "CREATE TABLE dictionaries (site_key TEXT NOT NULL, id INTEGER NOT NULL, "
+        "data BLOB NOT NULL, created REAL NOT NULL, PRIMARY KEY (site_key, id))"
+    )
+    con.execute("ALTER TABLE batches ADD COLUMN dictionary INTEGER")
+
+
 MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {
     1: _migrate_v1,
     2: _migrate_v2,
     3: _migrate_v3,
     4: _migrate_v4,
+    5: _migrate_v5,
 }
 
 
@@ -480,6 +507,13 @@ class SQLiteStore:
             )
         if not self.path.parent.exists():
             raise StoreError(f"folder {self.path.parent} does not exist; hint: create it first")
+        # dictionaries read so far (immutable: never re-read) and keys recently found missing
+        self._dicts: dict[tuple[str, int], Dictionary] = {}
+        self._dict_misses: dict[tuple[str, int], float] = {}
+        self._dict_lock = threading.Lock()
+        #: Counts the dictionaries put through this object (what serves them from memory
+        #: compares it to know when to ask again).
+        self.dictionary_generation = 0
         self._migrate()
 
     # -- connections and transactions
@@ -578,7 +612,7 @@ class SQLiteStore:
         When this returns, every batch whose outcome is ``ok`` is durably stored. Bad batches
         go to quarantine (same transaction) with their reason.
         """
-        prepared = ingest.prepare(batches, scrub=scrub)
+        prepared = ingest.prepare(batches, scrub=scrub, dictionaries=self._resolve)
         now = _now_ms()
         out: list[Outcome] = []
         sess: dict[str, list[Any]] = {}
@@ -590,9 +624,8 @@ class SQLiteStore:
             )
             for raw, p in zip(batches, prepared, strict=True):
                 if isinstance(p, ingest.Bad):
-                    self._quarantine(
-                        con, now, p.session_id, p.seq, p.code, p.reason, mask_bytes(bytes(raw))
-                    )
+                    kept = p.keep if p.keep is not None else mask_bytes(bytes(raw))
+                    self._quarantine(con, now, p.session_id, p.seq, p.code, p.reason, kept)
                     out.append(Outcome("quarantined", p.session_id, p.seq, p.reason, p.code))
                     continue
                 key = (p.session_id, p.seq)
@@ -600,7 +633,17 @@ class SQLiteStore:
                 if old is None:
                     have[key] = p.data
                     rows.append(
-                        (p.session_id, p.seq, now, p.data, p.visitor_id, p.site_key, p.base_ts, p.n)
+                        (
+                            p.session_id,
+                            p.seq,
+                            now,
+                            p.data,
+                            p.visitor_id,
+                            p.site_key,
+                            p.base_ts,
+                            p.n,
+                            p.dictionary,
+                        )
                     )
                     out.append(Outcome("stored", p.session_id, p.seq))
                     s = sess.get(p.session_id)
@@ -627,7 +670,7 @@ class SQLiteStore:
                     out.append(Outcome("quarantined", p.session_id, p.seq, reason, code))
             con.executemany(
                 "INSERT INTO batches (session_id, seq, received_ms, data, visitor_id, "
-                "site_key, base_ts, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "site_key, base_ts, n, dictionary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             if sess:
@@ -685,9 +728,13 @@ class SQLiteStore:
 
     # -- reading
 
-    def _batches_of(self, con: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[bytes]:
-        rows = con.execute(f"SELECT data FROM batches WHERE {where}", args).fetchall()
-        return [bytes(r[0]) for r in rows]
+    def _batches_of(
+        self, con: sqlite3.Connection, where: str, args: Sequence[Any]
+    ) -> list[tuple[bytes, str, int | None]]:
+        """(data, site_key, dictionary) of the batches ``where`` selects."""
+        return con.execute(
+            f"SELECT data, site_key, dictionary FROM batches WHERE {where}", args
+        ).fetchall()
 
     def session_events(self, session_id: str) -> pl.DataFrame:
         """The event table of one session (all its stored batches, decoded).
@@ -696,7 +743,9 @@ class SQLiteStore:
         """
         with self._read() as con:
             rows = con.execute(
-                "SELECT data, n FROM batches WHERE session_id = ? ORDER BY seq", (session_id,)
+                "SELECT data, site_key, dictionary, n FROM batches WHERE session_id = ? "
+                "ORDER BY seq",
+                (session_id,),
             ).fetchall()
         if not rows:
             raise UnknownSessionError(
@@ -704,10 +753,8 @@ class SQLiteStore:
                 f"{self.path} --visitor ID` lists a visitor's sessions"
             )
         # the reference decoder for a few events, or when the kernels run as Python anyway
-        small = sum(int(r[1] or 0) for r in rows) <= SMALL_DECODE_EVENTS or JIT_DISABLED
-        return decode_report(
-            [bytes(r[0]) for r in rows], engine="python" if small else "numba"
-        ).events
+        small = sum(int(r[3] or 0) for r in rows) <= SMALL_DECODE_EVENTS or JIT_DISABLED
+        return self._decode(rows, engine="python" if small else "numba").events
 
     def events(
         self, *, sessions: Iterable[str] | None = None, visitors: Iterable[str] | None = None
@@ -734,7 +781,7 @@ class SQLiteStore:
                             f"WHERE visitor_id IN ({marks}))",
                             part,
                         )
-        return decode_report(data).events
+        return self._decode(data).events
 
     def iter_events(self, *, chunk_visitors: int = 5_000) -> Iterator[pl.DataFrame]:
         """The whole store's events, a chunk of visitors at a time (each visitor whole)."""
@@ -844,6 +891,197 @@ class SQLiteStore:
             rows = [(*r[:6], bytes(r[6])) for r in con.execute(sql)]
         return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row")
 
+    # -- dictionaries (wire version 3)
+
+    def _decode(self, rows: Sequence[Sequence[Any]], **kw: Any) -> DecodeReport:
+        """``decode_report`` of stored batches, rows of (data, site_key, dictionary, ...),
+        given the dictionaries they name."""
+        keys = {(r[1], r[2]) for r in rows if r[2]}
+        data = [bytes(r[0]) for r in rows]
+        if keys:
+            kw["dictionaries"] = self._resolve(keys)
+        return decode_report(data, **kw)
+
+    def _resolve(self, keys: Collection[tuple[str, int]]) -> list[Dictionary]:
+        """The stored dictionaries of ``keys`` (site key, id) that exist, from memory; a key
+        not read yet is looked up in the table (once per :data:`DICTIONARY_MISS_S` while it
+        is missing). No table read when every key is known."""
+        now = time.monotonic()
+        with self._dict_lock:
+            ask = [
+                k
+                for k in keys
+                if k not in self._dicts and self._dict_misses.get(k, -1e18) <= now
+            ]
+        if ask:
+            con = self._con()  # inside put_batches' transaction, or a statement of its own
+            found: dict[tuple[str, int], Dictionary] = {}
+            for site, did in ask:
+                row = con.execute(
+                    "SELECT data FROM dictionaries WHERE site_key = ? AND id = ?", (site, did)
+                ).fetchone()
+                if row is not None:
+                    found[(site, did)] = _dictionary(bytes(row[0]), self.path)
+            with self._dict_lock:
+                self._dicts.update(found)
+                if len(self._dict_misses) > 10_000:  # bounded, whatever ids batches name
+                    self._dict_misses = {k: t for k, t in self._dict_misses.items() if t > now}
+                for k in ask:
+                    if k in found:
+                        self._dict_misses.pop(k, None)
+                    else:
+                        self._dict_misses[k] = now + DICTIONARY_MISS_S
+        with self._dict_lock:
+            return [self._dicts[k] for k in keys if k in self._dicts]
+
+    def put_dictionary(self, d: Dictionary) -> int:
+        """Store dictionary ``d`` (immutable: putting the same one again does nothing; the
+        same site and id with other strings is a :class:`ConfigError`).
+
+        Batches quarantined because they named this dictionary before the store had it are
+        then validated again and stored (their quarantine rows go; one that fails again is
+        quarantined anew with its new reason). Returns how many were stored so.
+        """
+        from cemreplay.wire import Dictionary
+
+        if not isinstance(d, Dictionary):
+            raise ConfigError(f"put_dictionary takes a cemreplay.wire.Dictionary, got {d!r}")
+        data = d.to_json()
+        with self._write() as con:
+            row = con.execute(
+                "SELECT data FROM dictionaries WHERE site_key = ? AND id = ?", (d.site_key, d.id)
+            ).fetchone()
+            if row is None:
+                con.execute(
+                    "INSERT INTO dictionaries (site_key, id, data, created) VALUES (?, ?, ?, ?)",
+                    (d.site_key, d.id, data, time.time()),
+                )
+            elif _dictionary(bytes(row[0]), self.path).strings != d.strings:
+                raise ConfigError(
+                    f"site {d.site_key!r} already has a dictionary {d.id} with other strings "
+                    f"in {self.path}; hint: dictionaries are immutable, give a new id "
+                    "(latest_dictionary(site).id + 1)"
+                )
+        with self._dict_lock:
+            self._dicts[(d.site_key, d.id)] = d
+            self._dict_misses.pop((d.site_key, d.id), None)
+            self.dictionary_generation += 1
+        return self._release_quarantined(d.site_key, d.id)
+
+    def _release_quarantined(self, site_key: str, did: int) -> int:
+        """Put again the quarantined batches naming dictionary ``did`` of ``site_key``."""
+        with self._read() as con:
+            rows = [
+                (qid, bytes(data))
+                for qid, data in con.execute(
+                    "SELECT id, data FROM quarantine WHERE code = ? ORDER BY id",
+                    (ingest.UNKNOWN_DICTIONARY,),
+                )
+            ]
+        rows = [(q, data) for q, data in rows if ingest.dictionary_ref(data) == (site_key, did)]
+        if not rows:
+            return 0
+        outcomes = self.put_batches([data for _, data in rows])
+        with self._write() as con:
+            con.executemany("DELETE FROM quarantine WHERE id = ?", [(q,) for q, _ in rows])
+        return sum(o.ok for o in outcomes)
+
+    def dictionaries(self, site_key: str | None = None) -> list[Dictionary]:
+        """The stored dictionaries (of one site), by site key and id."""
+        sql = "SELECT site_key, id, data FROM dictionaries"
+        args: tuple[Any, ...] = ()
+        if site_key is not None:
+            sql += " WHERE site_key = ?"
+            args = (site_key,)
+        with self._read() as con:
+            rows = con.execute(sql + " ORDER BY site_key, id", args).fetchall()
+        out = []
+        for site, did, data in rows:
+            with self._dict_lock:
+                d = self._dicts.get((site, did))
+            if d is None:
+                d = _dictionary(bytes(data), self.path)
+                with self._dict_lock:
+                    self._dicts[(site, did)] = d
+            out.append(d)
+        return out
+
+    def latest_dictionary(self, site_key: str) -> Dictionary | None:
+        """The site's dictionary with the highest id (what the collector serves), or None."""
+        with self._read() as con:
+            row = con.execute(
+                "SELECT data FROM dictionaries WHERE site_key = ? ORDER BY id DESC LIMIT 1",
+                (site_key,),
+            ).fetchone()
+        return None if row is None else _dictionary(bytes(row[0]), self.path)
+
+    def dictionary_sites(self) -> list[str]:
+        """The site keys of the stored sessions (what the collector learns dictionaries for)."""
+        with self._read() as con:
+            return [r[0] for r in con.execute("SELECT DISTINCT site_key FROM sessions ORDER BY 1")]
+
+    def learn_dictionary(
+        self,
+        site_key: str,
+        *,
+        sessions: int = 20_000,
+        min_visitors: int = 20,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Dictionary | None:
+        """Learn the site's dictionary from its newest ``sessions`` sessions and store it when
+        its strings differ from the latest's; returns the (possibly new) latest, None when
+        the site has none and no string qualifies.
+
+        The sessions are decoded :data:`LEARN_CHUNK_SESSIONS` at a time (``progress(done,
+        total)`` after each, sessions as the unit; it may raise to stop) and handed to
+        :func:`cemreplay.wire.learn_dictionary` with ``min_visitors`` (a string goes in only
+        when that many distinct visitors sent it; strings are scrubbed before they are
+        stored, so before they are ever counted). The new id is the latest's + 1.
+        """
+        from cemreplay import wire
+
+        for name, v in (("sessions", sessions), ("min_visitors", min_visitors)):
+            if type(v) is not int or v < 1:
+                raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
+        with self._read() as con:
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT session_id FROM sessions WHERE site_key = ? "
+                    "ORDER BY first_ts DESC, session_id LIMIT ?",
+                    (site_key, sessions),
+                )
+            ]
+        parts = []
+        if progress is not None:
+            progress(0, len(ids))
+        for k in range(0, len(ids), LEARN_CHUNK_SESSIONS):
+            part = ids[k : k + LEARN_CHUNK_SESSIONS]
+            parts.append(self.events(sessions=part))
+            if progress is not None:
+                progress(k + len(part), len(ids))
+        events = pl.concat(parts) if parts else self._decode([]).events
+        for _ in range(5):
+            latest = self.latest_dictionary(site_key)
+            new_id = 1 if latest is None else latest.id + 1
+            learned = wire.learn_dictionary(
+                events, site_key=site_key, id=new_id, min_visitors=min_visitors
+            )
+            if learned is None or (latest is not None and learned.strings == latest.strings):
+                return latest
+            try:
+                self.put_dictionary(learned)
+            except ConfigError:
+                # another process stored this id meanwhile: learn against its dictionary
+                if self.latest_dictionary(site_key) == latest:
+                    raise
+                continue
+            return learned
+        raise StoreError(
+            f"could not store a new dictionary of site {site_key!r} in {self.path}: other "
+            "writers keep storing new ones; hint: learn in one process only"
+        )
+
     def session_view(self, session_id: str) -> SessionView:
         """One session for a lookup: its events, findings and index row.
 
@@ -951,7 +1189,8 @@ class SQLiteStore:
             with self._read() as con:
                 marks = ",".join("?" * len(visitors))
                 rows = con.execute(
-                    "SELECT session_id, seq, data FROM batches WHERE session_id IN "
+                    "SELECT data, site_key, dictionary, session_id, seq FROM batches "
+                    "WHERE session_id IN "
                     f"(SELECT session_id FROM sessions WHERE visitor_id IN ({marks}))",
                     visitors,
                 ).fetchall()
@@ -981,7 +1220,8 @@ class SQLiteStore:
             for k in range(0, len(ids), 500):
                 part = ids[k : k + 500]
                 rows += con.execute(
-                    "SELECT session_id, seq, data FROM batches WHERE session_id IN "
+                    "SELECT data, site_key, dictionary, session_id, seq FROM batches "
+                    "WHERE session_id IN "
                     f"({','.join('?' * len(part))})",
                     part,
                 ).fetchall()
@@ -1000,11 +1240,10 @@ class SQLiteStore:
             from cemreplay.score import score
         except ImportError:  # pragma: no cover - only in a partial install
             detect = score = None  # type: ignore[assignment]
-        data = [bytes(r[2]) for r in rows]
-        report = decode_report(data)
+        report = self._decode(rows)
         seen: dict[str, int] = {}
         for r in rows:
-            seen[r[0]] = seen.get(r[0], 0) + 1
+            seen[r[3]] = seen.get(r[3], 0) + 1
         moved = [q for q in report.quarantined if q.code in _PERMANENT]
         ev = report.events
         stats = _session_stats(ev)
@@ -1026,7 +1265,7 @@ class SQLiteStore:
         n_find = 0
         with self._write() as con:
             for q in moved:
-                sid, seq, raw = rows[q.index]
+                raw, _, _, sid, seq = rows[q.index]
                 self._quarantine(con, _now_ms(), sid, seq, q.code, q.reason, bytes(raw))
                 con.execute("DELETE FROM batches WHERE session_id = ? AND seq = ?", (sid, seq))
                 con.execute(
@@ -1245,6 +1484,16 @@ class SQLiteStore:
                     (key,),
                 )
             ]
+
+
+def _dictionary(data: bytes, path: Path) -> Dictionary:
+    """A stored dictionary row's ``data``, parsed (a StoreError naming the file when bad)."""
+    from cemreplay.wire import Dictionary
+
+    try:
+        return Dictionary.from_json(data)
+    except ConfigError as exc:
+        raise StoreError(f"a stored dictionary of {path} cannot be read: {exc}") from exc
 
 
 def _add(a: AnalyzeResult, b: AnalyzeResult) -> AnalyzeResult:
