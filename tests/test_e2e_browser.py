@@ -179,12 +179,17 @@ def test_snippet_to_collector_to_support_rep(
 
 
 def test_a_learned_dictionary_reaches_the_next_visitor(
-    site: str, collector: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+    site: str,
+    collector: tuple[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A first visit stores v2 batches; the site's dictionary is learned from it (CLI, another
     process's view of the store); the next visitor's snippet fetches it from the running
     collector and sends v3 batches, which the store reads back into the same strings."""
     _, db = collector
+    # the collector asks the store again at once (it keeps its answer for a minute otherwise)
+    monkeypatch.setattr("cemreplay.collector.DICTIONARY_RECHECK_S", 0.0)
     with launch() as browser:
         first = browser.new_context()
         page = first.new_page()
