@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import polars as pl
 import pytest
 import uvicorn
@@ -175,3 +176,70 @@ def test_snippet_to_collector_to_support_rep(
     assert "rage_click" in shown
     assert "+99 999 99 999" in shown
     assert PHONE not in shown
+
+
+def test_a_learned_dictionary_reaches_the_next_visitor(
+    site: str,
+    collector: tuple[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first visit stores v2 batches; the site's dictionary is learned from it (CLI, another
+    process's view of the store); the next visitor's snippet fetches it from the running
+    collector and sends v3 batches, which the store reads back into the same strings."""
+    _, db = collector
+    # the collector asks the store again at once (it keeps its answer for a minute otherwise)
+    monkeypatch.setattr("cemreplay.collector.DICTIONARY_RECHECK_S", 0.0)
+    with launch() as browser:
+        first = browser.new_context()
+        page = first.new_page()
+        page.goto(f"{site}/checkout")
+        page.click("#coupon")
+        page.click("#phone")
+        assert page.evaluate("cemreplay.flush()") is True
+        first.close()
+        learn = ["dictionary", "--db", str(db), "--site", "e2e-site", "--learn"]
+        assert cli([*learn, "--min-visitors", "1"]) == 0
+        capsys.readouterr()
+
+        second = browser.new_context()  # a new visitor: an empty HTTP cache
+        page = second.new_page()
+        with page.expect_response(lambda r: "/v1/dictionary?" in r.url) as answer:
+            page.goto(f"{site}/checkout")
+        assert answer.value.status == 200
+        page.evaluate("new Promise((r) => setTimeout(r, 50))")  # its JSON is taken up
+        for _ in range(2):
+            page.click("#coupon")
+        page.click("#phone")
+        page.keyboard.type(PHONE)
+        page.click("#coupon")
+        assert page.evaluate("cemreplay.flush()") is True
+        sid = page.evaluate("cemreplay.sessionId()")
+        second.close()
+
+    con = sqlite3.connect(db)
+    try:
+        stored = [
+            bytes(r[0]) for r in con.execute("SELECT data FROM batches WHERE session_id=?", (sid,))
+        ]
+    finally:
+        con.close()
+    envelopes = [msgpack.unpackb(b) for b in stored]
+    # (a batch sealed before the dictionary's answer was read would be v2, and hold no click)
+    assert envelopes and envelopes[-1][0] == 3, [e[0] for e in envelopes]
+    assert all(e[13] >= 1 for e in envelopes if e[0] == 3)
+    sent = {s for e in envelopes for s in e[7]}
+    assert "button#coupon" not in sent and "input#phone" not in sent, sent
+
+    from cemreplay.store import open_store
+
+    store = open_store(db)
+    try:
+        events = store.session_events(sid)
+    finally:
+        store.close()
+    clicks = events.filter(pl.col("kind") == int(EventKind.CLICK))["target"].cast(pl.String)
+    assert clicks.to_list() == ["button#coupon", "button#coupon", "input#phone", "button#coupon"]
+    assert cli(["show", sid, "--db", str(db), "--format", "text"]) == 0
+    shown = capsys.readouterr().out
+    assert "button#coupon" in shown and PHONE not in shown

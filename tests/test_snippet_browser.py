@@ -11,17 +11,19 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgpack
 import polars as pl
 import pytest
 
+from cemreplay.errors import DecodeError
 from cemreplay.schema import ClickFlag, EventKind, NavigationType
-from cemreplay.wire import decode
+from cemreplay.wire import Dictionary, decode, decode_report
 from tests.browser_support import MARKS, launch, wait_for
 
 if TYPE_CHECKING:
@@ -88,15 +90,20 @@ class Received:
     encodings: list[str] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: What GET /v1/dictionary answers: the site dictionary's JSON, or None for 204.
+    dictionary: bytes | None = None
+    dictionary_gets: list[str] = field(default_factory=list)
 
     def count(self) -> int:
         with self.lock:
             return len(self.bodies)
 
-    def events(self) -> pl.DataFrame:
+    def events(self, dictionaries: Iterable[Dictionary] = ()) -> pl.DataFrame:
         with self.lock:
             bodies = list(self.bodies)
-        return decode(bodies).with_columns(pl.col(pl.Categorical).cast(pl.String))
+        return decode(bodies, dictionaries=dictionaries).with_columns(
+            pl.col(pl.Categorical).cast(pl.String)
+        )
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
@@ -133,6 +140,21 @@ def site() -> Iterator[Site]:
             self.send_response(204)
             self._cors()
             self.end_headers()
+
+        def do_GET(self) -> None:
+            body = received.dictionary
+            ok = self.path.startswith("/v1/dictionary?")
+            if ok:
+                received.dictionary_gets.append(self.path)
+            self.send_response(404 if not ok else 200 if body else 204)
+            self._cors()
+            if ok and body:
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "public, max-age=3600")
+            self.end_headers()
+            if ok and body:
+                self.wfile.write(body)
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -431,4 +453,51 @@ def test_unsampled_sessions_send_nothing(browser: Browser, site: Site) -> None:
     assert page.evaluate("cemreplay.sessionId()")  # the session exists, it is just not recorded
     assert flush(page) is True  # nothing to send
     assert site.received.count() == 0
+    context.close()
+
+
+def test_batches_use_the_site_dictionary_once_it_arrives(browser: Browser, site: Site) -> None:
+    words = ("button#dead", "button#grow", "input#phone", "locale", "timezone")
+    dictionary = Dictionary(site_key="test-site", id=41, strings=words)
+    site.received.dictionary = dictionary.to_json()
+    context = browser.new_context(locale="nb-NO", timezone_id="Europe/Oslo")
+    page = context.new_page()
+    with page.expect_response(lambda r: "/v1/dictionary?" in r.url):
+        page.goto(f"{site.url}/checkout")
+    page.evaluate("new Promise((r) => setTimeout(r, 50))")  # its JSON is read and taken up
+    page.click("#dead")
+    page.click("#grow")
+    page.click("#phone")
+    page.keyboard.type(PHONE)
+    page.click("#pay")
+    assert flush(page) is True
+    assert site.received.dictionary_gets[0] == "/v1/dictionary?site=test-site"
+
+    envelopes = [msgpack.unpackb(b) for b in site.received.bodies]
+    v3 = [e for e in envelopes if e[0] == 3]
+    assert v3 and all(len(e) == 14 and e[13] == 41 for e in v3)
+    assert all(len(e) == 13 and e[0] == 2 for e in envelopes if e[0] != 3)
+    for e in v3:  # the dictionary's strings are referred to, never sent
+        assert not set(e[7]) & set(words), e[7]
+    df = site.received.events([dictionary])
+    clicks = [r["target"] for r in rows(df, EventKind.CLICK)]
+    assert clicks[:3] == ["button#dead", "button#grow", "input#phone"], clicks
+    assert [r["target"] for r in rows(df, EventKind.BLUR)] == ["input#phone"]
+    assert all(PHONE not in str(r) for r in df.to_dicts())
+    # without the dictionary the version-3 batches are set aside, the rest still decode
+    with pytest.raises(DecodeError, match="dictionary 41"):
+        decode(list(site.received.bodies))
+    report = decode_report(list(site.received.bodies))
+    assert len(report.quarantined) == len(v3)
+    context.close()
+
+
+def test_no_dictionary_keeps_version_2(browser: Browser, site: Site) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{site.url}/checkout")
+    wait_for(lambda: bool(site.received.dictionary_gets), "the dictionary was asked for")
+    page.click("#dead")
+    assert flush(page) is True
+    assert {msgpack.unpackb(b)[0] for b in site.received.bodies} == {2}
     context.close()

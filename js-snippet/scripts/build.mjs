@@ -1,6 +1,7 @@
 // Builds dist/cemreplay.min.js (an IIFE exposing window.cemreplay).
 // `node scripts/build.mjs --check` fails when the committed file differs from a fresh build.
 import { build } from 'esbuild';
+import { minify } from 'terser';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -36,7 +37,17 @@ const common = {
   write: false,
 };
 const r = await build({ ...common, plugins: [inline], entryPoints: [root + 'src/main.js'] });
-const code = r.outputFiles[0].text;
+// terser after esbuild: its compressor (two passes) and its name mangling take about 150
+// bytes more off the gzipped bundle than esbuild's minifier alone.
+const shrink = async (text) =>
+  (
+    await minify(text, {
+      ecma: 2020,
+      compress: { passes: 2 },
+      format: { ascii_only: false },
+    })
+  ).code + '\n';
+const code = await shrink(r.outputFiles[0].text);
 
 /** Write `code` to dist/`name` (or, with --check, fail when the committed file differs). */
 function emit(name, file, code) {

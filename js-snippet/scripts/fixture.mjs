@@ -1,6 +1,7 @@
 // Writes the shared wire fixture: tests/fixtures/snippet_batches.msgpack (a msgpack array of
 // bin values, one batch each, encoded by src/wire.js) and tests/fixtures/snippet_events.json
-// (the event table rows a decoder must read back from them). tests/test_snippet_wire.py
+// (the event table rows a decoder must read back from them), and the site dictionary its
+// version-3 batch names, tests/fixtures/snippet_dictionary.json. tests/test_snippet_wire.py
 // decodes the batches with cemreplay and compares, and checks this script still writes the
 // same bytes. Usage: node scripts/fixture.mjs [out-dir]
 import { writeFileSync } from 'node:fs';
@@ -47,8 +48,8 @@ const s2 = [
 
 const batches = [];
 const rows = [];
-function add(meta, events, table) {
-  batches.push(encodeBatch(meta, events, table));
+function add(meta, events, table, dict) {
+  batches.push(encodeBatch(meta, events, table, dict));
   events.forEach((e, i) => {
     const lay = LAYOUT[e[0]];
     const row = { session_id: meta.session, visitor_id: meta.visitor, t: e[1], batch: meta.seq, i, kind: e[0] };
@@ -64,6 +65,28 @@ const t2 = { m: {}, n: 0 };
 add({ site: 'site-1', visitor: 'V0000000001', session: 'S1', seq: 0 }, s1a, t1);
 add({ site: 'site-1', visitor: 'V0000000001', session: 'S1', seq: 1 }, s1b, t1);
 add({ site: 'site-1', visitor: 'VISITOR-Ø', session: 'S2', seq: 0 }, s2, t2);
+// Session S3 in version 3: the site's dictionary (written beside the batches, as the collector
+// serves it) holds some of its strings; its first batch is sealed before the dictionary arrived.
+const dictionary = { site: 'site-1', id: 7, strings: ['https://shop.example/', 'button#buy', 'input#phone', 'locale'] };
+const d3 = { i: dictionary.id, m: {}, n: dictionary.strings.length };
+dictionary.strings.forEach((x, j) => (d3.m[x + ' '] = j));
+const t3 = { m: {}, n: 0 };
+const s3a = [
+  [K.PAGE_VIEW, T0 + 2e7, 1440, 900, 1, 0, 'https://shop.example/', null],
+  [K.ATTRIBUTE, T0 + 2e7, 0, 0, 0, 0, 'locale', 'en-GB'],
+];
+const s3b = [
+  [K.CLICK, T0 + 2e7 + 500, 600, 300, 64, 1, 'button#buy', null],
+  [K.FOCUS, T0 + 2e7 + 900, 0, 0, 0, 0, 'input#phone', null],
+  [K.BLUR, T0 + 2e7 + 3000, 0, 0, 9, 0, 'input#phone', '999 99 999'],
+  // 'locale' was batch 0's own entry, now a dictionary reference; 'en-GB' refers back to
+  // batch 0's entry, past the dictionary
+  [K.ATTRIBUTE, T0 + 2e7 + 3000, 0, 0, 0, 0, 'locale', 'en-GB'],
+  [K.PAGE_VIEW, T0 + 2e7 + 4000, 1440, 900, 1, 1, 'https://shop.example/cart', 'https://shop.example/'],
+];
+add({ site: 'site-1', visitor: 'V0000000003', session: 'S3', seq: 0 }, s3a, t3);
+add({ site: 'site-1', visitor: 'V0000000003', session: 'S3', seq: 1 }, s3b, t3, d3);
+writeFileSync(out + 'snippet_dictionary.json', JSON.stringify(dictionary) + '\n');
 
 const o = [];
 mpArr(o, batches.length);

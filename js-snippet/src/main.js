@@ -43,6 +43,9 @@ let V; // visitor id
 // The session {i: id, l: last event time, q: next seq, a: attributes sent, p: sampled,
 // k: a live page owns it, t: the string table {m: {string: index}, n: next index}}.
 let S;
+// The site's string dictionary {i: id, m: {string + ' ': index}, n: entries} (wire version
+// 3), 0 until it is fetched.
+let Dd = 0;
 let lastUrl = 0;
 let clickT = -1e9;
 let mutN = 0;
@@ -116,7 +119,7 @@ function seal() {
   if (!buf.length || !on) return;
   const T = S.t;
   const n0 = T.n;
-  const bytes = encodeBatch({ site: o.siteKey, visitor: V, session: S.i, seq: S.q }, buf, T);
+  const bytes = encodeBatch({ site: o.siteKey, visitor: V, session: S.i, seq: S.q }, buf, T, Dd);
   buf = [];
   const q = qLoad();
   if (q.length >= MAX_QUEUE) {
@@ -493,6 +496,22 @@ function listeners() {
   setInterval(g(tick), o.flushMs);
 }
 
+/**
+ * Fetch the site's dictionary and use it for the batches sealed from then on (the collector
+ * lets the browser cache it for an hour). None (204), an older collector or a failure: v2.
+ */
+const dictionary = () =>
+  fetch0(url.slice(0, -5) + 'dictionary?site=' + encodeURIComponent(o.siteKey || ''), {
+    credentials: 'omit',
+  })
+    .then((r) => r.json())
+    .then((d) => {
+      const m = {};
+      d.strings.forEach((x, j) => (m[x + ' '] = j));
+      Dd = { i: d.id >>> 0, m, n: d.strings.length };
+    })
+    .catch(noop);
+
 function navType() {
   const t = (performance.getEntriesByType('navigation')[0] || {}).type;
   return t === 'reload' ? NAV.RELOAD : t === 'back_forward' ? NAV.POP : NAV.LOAD;
@@ -516,6 +535,7 @@ function start() {
   lastUrl = 0;
   pageView(navType());
   send();
+  dictionary();
 }
 
 // ---- the public API (window.cemreplay) -------------------------------------------------------

@@ -1,5 +1,5 @@
-// The wire format, version 2 (docs/wire-format.md): a msgpack array of 13 elements with
-// columnar events. Only the msgpack subset the envelope needs is written here. Bytes are
+// The wire format, version 2, and version 3 with the site's string dictionary
+// (docs/wire-format.md): a msgpack array of 13 (14) elements with columnar events. Only the msgpack subset the envelope needs is written here. Bytes are
 // collected in plain arrays of numbers and turned into a Uint8Array at the end.
 import { WIRE_VERSION, LAYOUT } from './schema.gen.js';
 
@@ -64,10 +64,15 @@ export const mpArr = (o, n) => head(o, n, 0x90, 15, 0xdc);
  * `m`: {site, visitor, session, seq}. `events`: arrays [kind, t, x, y, a, b, target, text]
  * (strings or null for target/text; slots a kind does not use are ignored). `table`: the
  * session string table {m: {string + ' ': index}, n: next index}; strings new to it are added to
- * it and sent in this batch. Returns the batch as a Uint8Array.
+ * it and sent in this batch. `dict`: the site's string dictionary {i: id, m: {string + ' ':
+ * index}, n: entries} or nothing; with one the batch is version 3 (a 14th element names it,
+ * references 1..n are its entries and the session's own entries follow). Returns the batch
+ * as a Uint8Array.
  */
-export function encodeBatch(m, events, table) {
+export function encodeBatch(m, events, table, dict) {
   const strBase = table.n;
+  const dm = dict ? dict.m : {};
+  const dn = dict ? dict.n : 0;
   const strings = [];
   const kinds = [];
   const times = [];
@@ -99,13 +104,18 @@ export function encodeBatch(m, events, table) {
       } else if (v == null) refs.push(0);
       else {
         v = String(v).slice(0, MAX_CHARS);
-        // a string new to the session's table is added to it and sent in this batch; keys end
-        // in a space so that no page string ("constructor", "__proto__") meets Object.prototype
-        varint(refs, (table.m[v + ' '] ?? (strings.push(v), (table.m[v + ' '] = table.n++))) + 1);
+        // a dictionary entry, else the session's entry (one new to the session's table is added
+        // to it and sent in this batch); keys end in a space so that no page string
+        // ("constructor", "__proto__") meets Object.prototype
+        varint(
+          refs,
+          dm[v + ' '] + 1 || dn + 1 + (table.m[v + ' '] ?? (strings.push(v), (table.m[v + ' '] = table.n++))),
+        );
       }
     }
   }
-  const o = [0x9d, WIRE_VERSION]; // an array of 13, then the version as a positive fixint
+  // an array of 13 (14 in version 3), then the version as a positive fixint
+  const o = dict ? [0x9e, 3] : [0x9d, WIRE_VERSION];
   mpStr(o, m.site || '');
   mpStr(o, m.visitor);
   mpStr(o, m.session);
@@ -116,5 +126,6 @@ export function encodeBatch(m, events, table) {
   for (const s of strings) mpStr(o, s);
   mpUint(o, events.length);
   for (const b of [kinds, times, ints, refs]) mpBin(o, b);
+  dict && mpUint(o, dict.i);
   return new Uint8Array(o);
 }

@@ -175,3 +175,37 @@ test('the string table: page strings named like Object.prototype properties', ()
   assert.deepEqual(sent[1], [...ev, late].flatMap((x) => [x[6], x[7]]));
   assert.equal(table.n, names.length + 2);
 });
+
+test('version 3: the site dictionary comes first in the references, own entries follow', () => {
+  const strs = ['/', 'constructor', 'button#buy'];
+  const dict = { i: 7, m: {}, n: strs.length };
+  strs.forEach((s, j) => (dict.m[s + ' '] = j));
+  const table = { m: {}, n: 0 };
+  const m = { site: 'k', visitor: 'v1', session: 's1', seq: 0 };
+  const ev = [
+    [K.PAGE_VIEW, 1700000000000, 1280, 720, 1, 0, '/', null],
+    [K.CLICK, 1700000000250, 100, 40, 64, 1, 'button#buy', null],
+    [K.CLICK, 1700000000300, 100, 40, 64, 1, 'a#home', null],
+    [K.ATTRIBUTE, 1700000000300, 0, 0, 0, 0, 'toString', 'constructor'],
+  ];
+  const b = encodeBatch(m, ev, table, dict);
+  assert.equal(hex(b.subarray(0, 2)), '9e03'); // an array of 14, version 3
+  const e = unpack(b);
+  assert.equal(e.length, 14);
+  assert.equal(e[13], 7); // names its dictionary
+  assert.equal(e[6], 0); // str_base counts only the session's own entries
+  assert.deepEqual(e[7], ['a#home', 'toString']); // dictionary strings are not sent
+  // refs: '/' dict 0 (1), null, 'button#buy' dict 2 (3), 'a#home' own 0 (3 + 1 = 4),
+  // 'toString' own 1 (5), 'constructor' dict 1 (2)
+  assert.deepEqual(varints(e[12]), [1, 0, 3, 4, 5, 2]);
+  // a later batch refers back to its own entries past the dictionary; str_base continues
+  const e1 = unpack(encodeBatch({ ...m, seq: 1 }, [ev[2], [K.FOCUS, 1700000000400, 0, 0, 0, 0, 'input#q', null]], table, dict));
+  assert.equal(e1[6], 2);
+  assert.deepEqual(e1[7], ['input#q']);
+  assert.deepEqual(varints(e1[12]), [4, 6]);
+  // without a dictionary the same table writes version 2, own entries from 1
+  const e2 = unpack(encodeBatch({ ...m, seq: 2 }, [ev[2]], table));
+  assert.equal(e2.length, 13);
+  assert.equal(e2[0], 2);
+  assert.deepEqual(varints(e2[12]), [1]);
+});
