@@ -402,6 +402,21 @@ def _statements(script: str) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 
 
+def next_dictionary_id(latest: Dictionary | None, now: float | None = None) -> int:
+    """The id of a site's next dictionary: the latest's + 1, and at least the time in whole
+    seconds (``now``, default :func:`time.time`).
+
+    Browsers keep a dictionary they fetched for up to an hour (HTTP cache), and a batch names
+    its dictionary only by (site, id). Ids taken from the clock mean a store started afresh
+    (a wiped or replaced collector) never gives an id some browser may still hold to other
+    strings: counting from 1 again would, and the store would then read those browsers'
+    batches with the wrong strings. The cost is a 5-byte id in each version 3 batch instead
+    of 1 byte (0.01-0.04 bytes/event for batches of 100-500 events).
+    """
+    clock = int(time.time() if now is None else now)
+    return max(1 if latest is None else latest.id + 1, clock)
+
+
 @runtime_checkable
 class Store(Protocol):
     """What a store does. :class:`SQLiteStore` is the one there is."""
@@ -815,8 +830,7 @@ class SQLiteStore:
             return [
                 str(r[0])
                 for r in con.execute(
-                    "SELECT session_id FROM sessions WHERE dirty = 1 ORDER BY last_ts DESC "
-                    "LIMIT ?",
+                    "SELECT session_id FROM sessions WHERE dirty = 1 ORDER BY last_ts DESC LIMIT ?",
                     (int(limit),),
                 )
             ]
@@ -924,9 +938,7 @@ class SQLiteStore:
         now = time.monotonic()
         with self._dict_lock:
             ask = [
-                k
-                for k in keys
-                if k not in self._dicts and self._dict_misses.get(k, -1e18) <= now
+                k for k in keys if k not in self._dicts and self._dict_misses.get(k, -1e18) <= now
             ]
         if ask:
             con = self._con()  # inside put_batches' transaction, or a statement of its own
@@ -1051,7 +1063,8 @@ class SQLiteStore:
         total)`` after each, sessions as the unit; it may raise to stop) and handed to
         :func:`cemreplay.wire.learn_dictionary` with ``min_visitors`` (a string goes in only
         when that many distinct visitors sent it; strings are scrubbed before they are
-        stored, so before they are ever counted). The new id is the latest's + 1.
+        stored, so before they are ever counted). The new id is the latest's + 1, and at
+        least the time in seconds (:func:`next_dictionary_id`).
         """
         from cemreplay import wire
 
@@ -1078,7 +1091,7 @@ class SQLiteStore:
         events = pl.concat(parts) if parts else self._decode([]).events
         for _ in range(5):
             latest = self.latest_dictionary(site_key)
-            new_id = 1 if latest is None else latest.id + 1
+            new_id = next_dictionary_id(latest)
             learned = wire.learn_dictionary(
                 events, site_key=site_key, id=new_id, min_visitors=min_visitors
             )

@@ -5,6 +5,7 @@ batches naming a dictionary the store lacks quarantined, then stored once it is 
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import polars as pl
 import pytest
@@ -15,7 +16,7 @@ from cemreplay.errors import ConfigError
 from cemreplay.export import export_store
 from cemreplay.ingest import UNKNOWN_DICTIONARY, dictionary_ref
 from cemreplay.outofcore import SUFFIX, run_dir, run_store, write_file
-from cemreplay.store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from cemreplay.store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, next_dictionary_id
 from cemreplay.wire import Dictionary
 
 SITE = "demo"  # wire.encode's default site key
@@ -59,7 +60,7 @@ def test_a_version_4_store_migrates_and_keeps_its_data(tmp_path, traffic):
         assert st.dirty_sessions() == 0  # nothing to re-analyze
         # and it takes version 3 batches now
         d = st.learn_dictionary(SITE)
-        assert d is not None and d.id == 1
+        assert d is not None and d.id >= int(time.time()) - 60  # ids start from the clock
         more = wire.encode(traffic[1], dictionary=d)
         assert {o.status for o in st.put_batches(more)} == {"stored"}
         assert st.events().height == traffic[0].height + traffic[1].height
@@ -91,14 +92,17 @@ def test_learn_stores_only_what_changed(tmp_path, traffic, learned):
         assert st.learn_dictionary(SITE) is None  # nothing stored yet
         st.put_batches(wire.encode(traffic[0]))
         d = st.learn_dictionary(SITE, progress=lambda a, b: seen.append((a, b)))
-        assert d == learned  # wire.learn_dictionary of the site's sessions, id 1
+        # wire.learn_dictionary of the site's sessions, its id from the clock
+        assert d is not None and d.strings == learned.strings and d.site_key == SITE
+        assert abs(d.id - time.time()) < 60
+        learned = d
         assert seen[0] == (0, 250) and seen[-1] == (250, 250)
         assert st.learn_dictionary(SITE) == learned  # unchanged: no new id
         assert st.dictionaries() == [learned]
         assert st.learn_dictionary("no-such-site") is None
         st.put_batches(wire.encode(traffic[1]))
         d2 = st.learn_dictionary(SITE, min_visitors=5)  # more strings qualify
-        assert d2 is not None and d2.id == 2 and len(d2.strings) > len(learned.strings)
+        assert d2 is not None and d2.id > d.id and len(d2.strings) > len(learned.strings)
         assert st.learn_dictionary(SITE, sessions=1, min_visitors=20) == d2  # none qualify
         with pytest.raises(ConfigError, match="min_visitors must be an int >= 1"):
             st.learn_dictionary(SITE, min_visitors=0)
@@ -143,12 +147,14 @@ def test_version_3_batches_are_analysed_shown_and_exported_like_version_2(
     assert len(run_dir(tmp_path / "v3").quarantined) == len(v3)  # without them: set aside
     ea = export_store(paths["v2"], tmp_path / "pa")
     eb = export_store(paths["v3"], tmp_path / "pb")
-    assert (eb.sessions, eb.events) == (ea.sessions, ea.events) == (
-        later["session_id"].n_unique(), later.height)
+    assert (
+        (eb.sessions, eb.events)
+        == (ea.sessions, ea.events)
+        == (later["session_id"].n_unique(), later.height)
+    )
 
 
-def test_a_batch_naming_a_missing_dictionary_is_quarantined_then_stored(tmp_path, traffic,
-                                                                       learned):
+def test_a_batch_naming_a_missing_dictionary_is_quarantined_then_stored(tmp_path, traffic, learned):
     later = traffic[1]
     ids = later["session_id"].unique(maintain_order=True).to_list()
     ours = later.filter(pl.col("session_id").is_in(ids[:3]))
@@ -191,3 +197,11 @@ def test_dictionaries_are_read_from_the_table_once(tmp_path, traffic, learned):
             assert st.put_batches(unknown[:1])[0].code == UNKNOWN_DICTIONARY
         assert sum("FROM dictionaries" in s for s in asked) == 1
         st._con().set_trace_callback(None)
+
+
+def test_dictionary_ids_come_from_the_clock_and_only_grow():
+    assert next_dictionary_id(None, now=1_800_000_000.7) == 1_800_000_000
+    old = Dictionary(SITE, 1_800_000_000, ("/",))
+    assert next_dictionary_id(old, now=1_800_000_000.2) == 1_800_000_001  # same second
+    assert next_dictionary_id(old, now=1_700_000_000) == 1_800_000_001  # a clock set back
+    assert next_dictionary_id(old, now=1_900_000_000) == 1_900_000_000
