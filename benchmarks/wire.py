@@ -12,7 +12,8 @@ Measured in one run on the same events (the generator's default mix):
   ``--gen-events`` it generates, not the repeated stream, so that "sent by 20 visitors" means
   20 real visitors): a dictionary learned by ``wire.learn_dictionary`` on the earlier half of
   the sessions (by start), the later half encoded with it and without it (v2), in ordinary
-  and in 5 s snippet batches; the dictionary's own size (JSON, and gzipped: the one-time
+  and in 5 s snippet batches (these also each gzipped when that makes them smaller, as a
+  snippet may send them); the dictionary's own size (JSON, and gzipped: the one-time
   download of each visitor), the events per visitor at which that download pays for itself,
   and the decode throughput of the v3 stream against v2 on the same events;
 * decode throughput (events/s, best of 3, one core: every thread of the process is pinned
@@ -157,6 +158,10 @@ def dictionary_run(
         out[f"v2_{batching}"] = parts(v2, table.height)
         out[f"v3_{batching}"] = parts(v3, table.height)
         if batching != "ordinary":
+            # as a snippet may send them: each batch gzipped when that makes it smaller
+            for name, batches in (("v2", v2), ("v3", v3)):
+                sent = sum(min(len(b), len(gzip.compress(b, 6, mtime=0))) for b in batches)
+                out[f"{name}_snippet_gzip_when_smaller"] = round(sent / table.height, 2)
             continue
         speeds = {}
         for name, batches, dicts in (("v2", v2, []), ("v3", v3, [d])):
@@ -340,6 +345,10 @@ def dictionary_table(r: dict[str, Any]) -> list[str]:
             lines.append(
                 f"  {v} {batching:<16}" + " ".join(f"{row[p]:>9}" for p in (*PARTS, "total"))
             )
+    lines.append(
+        f"  snippet batches each gzipped when smaller: v2 {r['v2_snippet_gzip_when_smaller']}, "
+        f"v3 {r['v3_snippet_gzip_when_smaller']} bytes/event"
+    )
     s2, s3 = r["decode_ordinary"]["v2"], r["decode_ordinary"]["v3"]
     lines.append(
         f"  decode (ordinary, same events): v2 {s2['decode_events_per_s']:,} events/s, "
