@@ -12,7 +12,8 @@ Measured in one run on the same events (the generator's default mix):
   ``--gen-events`` it generates, not the repeated stream, so that "sent by 20 visitors" means
   20 real visitors): a dictionary learned by ``wire.learn_dictionary`` on the earlier half of
   the sessions (by start), the later half encoded with it and without it (v2), in ordinary
-  and in 5 s snippet batches; the dictionary's own size (JSON, and gzipped: the one-time
+  and in 5 s snippet batches (these also each gzipped when that makes them smaller, as a
+  snippet may send them); the dictionary's own size (JSON, and gzipped: the one-time
   download of each visitor), the events per visitor at which that download pays for itself,
   and the decode throughput of the v3 stream against v2 on the same events;
 * decode throughput (events/s, best of 3, one core: every thread of the process is pinned
@@ -157,6 +158,10 @@ def dictionary_run(
         out[f"v2_{batching}"] = parts(v2, table.height)
         out[f"v3_{batching}"] = parts(v3, table.height)
         if batching != "ordinary":
+            # as a snippet may send them: each batch gzipped when that makes it smaller
+            for name, batches in (("v2", v2), ("v3", v3)):
+                sent = sum(min(len(b), len(gzip.compress(b, 6, mtime=0))) for b in batches)
+                out[f"{name}_snippet_gzip_when_smaller"] = round(sent / table.height, 2)
             continue
         speeds = {}
         for name, batches, dicts in (("v2", v2, []), ("v3", v3, [d])):
@@ -174,10 +179,20 @@ def dictionary_run(
         out["decode_ordinary"] = speeds
         saved = (sum(map(len, v2)) - sum(map(len, v3))) / table.height
         out["saved_bytes_per_event_ordinary"] = round(saved, 3)
-        out["events_per_visitor"] = round(table.height / max(test["visitor_id"].n_unique(), 1), 1)
+        per_visitor = test.group_by("visitor_id").len()["len"]
+        out["events_per_visitor"] = round(table.height / max(per_visitor.len(), 1), 1)
         # the one-time download (gzipped) against the saving per event (batches as sent,
         # before any compression of their own)
-        out["break_even_events_per_visitor"] = round(len(gz) / saved) if saved > 0 else None
+        even = len(gz) / saved if saved > 0 else float("inf")
+        out["break_even_events_per_visitor"] = round(even) if saved > 0 else None
+        out["events_of_visitors_past_break_even"] = round(
+            float(per_visitor.filter(per_visitor >= even).sum()) / max(table.height, 1), 3
+        )
+        # every visitor of the measured half downloading the dictionary once, spread over
+        # the events they sent
+        out["net_saved_bytes_per_event_one_download_per_visitor"] = round(
+            saved - len(gz) * per_visitor.len() / max(table.height, 1), 3
+        )
     return out
 
 
@@ -330,6 +345,10 @@ def dictionary_table(r: dict[str, Any]) -> list[str]:
             lines.append(
                 f"  {v} {batching:<16}" + " ".join(f"{row[p]:>9}" for p in (*PARTS, "total"))
             )
+    lines.append(
+        f"  snippet batches each gzipped when smaller: v2 {r['v2_snippet_gzip_when_smaller']}, "
+        f"v3 {r['v3_snippet_gzip_when_smaller']} bytes/event"
+    )
     s2, s3 = r["decode_ordinary"]["v2"], r["decode_ordinary"]["v3"]
     lines.append(
         f"  decode (ordinary, same events): v2 {s2['decode_events_per_s']:,} events/s, "
@@ -339,7 +358,10 @@ def dictionary_table(r: dict[str, Any]) -> list[str]:
     lines.append(
         f"  saves {r['saved_bytes_per_event_ordinary']} bytes/event: the gzipped download pays "
         f"for itself after {r['break_even_events_per_visitor']} events of a visitor "
-        f"(visitors here send {r['events_per_visitor']} events on average)"
+        f"(visitors here send {r['events_per_visitor']} events on average; "
+        f"{r['events_of_visitors_past_break_even']:.0%} of the events are of visitors past "
+        f"it); with one download per visitor: "
+        f"{r['net_saved_bytes_per_event_one_download_per_visitor']} bytes/event net"
     )
     return lines
 

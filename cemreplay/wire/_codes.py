@@ -32,7 +32,8 @@ ELEMENTS: Final = (
 
 OK: Final = 0
 TRUNCATED: Final = 1  # detail: element index being read
-NOT_ENVELOPE: Final = 2  # top level is not an array of 13
+NOT_ENVELOPE: Final = 2  # top level is not an array of 13 or 14 (detail: the version, when
+# the count is wrong for it; else -1)
 WRONG_TYPE: Final = 3  # detail: element index (14 + j: strings[j])
 OUT_OF_RANGE: Final = 4  # detail: element index
 TRAILING: Final = 5
@@ -75,7 +76,10 @@ def message(code: int, detail: int, site_key: str | None = None) -> str:
     texts = {
         TRUNCATED: f"batch is truncated while reading {name}",
         NOT_ENVELOPE: (
-            "batch is not a msgpack array of 13 elements (wire format v1/v2) or 14 (v3)"
+            f"a wire version {detail} batch must be an array of {14 if detail == 3 else 13} "
+            "elements (versions 1 and 2 have 13, version 3 has 14)"
+            if detail > 0
+            else "batch is not a msgpack array of 13 elements (wire format v1/v2) or 14 (v3)"
         ),
         WRONG_TYPE: f"{name} has the wrong msgpack type",
         OUT_OF_RANGE: f"{name} is out of range",

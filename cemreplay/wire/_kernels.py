@@ -232,7 +232,7 @@ def parse_envelopes(
             _fail(meta, b, C.VERSION, v, q - s)
             continue
         if n13 != (14 if v == 3 else 13):  # v3 has the 14th element, v1 and v2 not
-            _fail(meta, b, C.NOT_ENVELOPE, -1, 0)
+            _fail(meta, b, C.NOT_ENVELOPE, v, 0)
             continue
         meta[b, M_VERSION] = v
         # 1-3 site_key, visitor_id, session_id

@@ -133,7 +133,7 @@ def _parse_envelope(data: bytes) -> _Env:
     if version not in SUPPORTED_WIRE_VERSIONS:
         raise _BadBatchError(C.VERSION, version, at)
     if n13 != (14 if version == 3 else 13):  # v3 has the 14th element, v1 and v2 not
-        raise _BadBatchError(C.NOT_ENVELOPE, -1, 0)
+        raise _BadBatchError(C.NOT_ENVELOPE, version, 0)
     raw_ids: list[tuple[bytes, int]] = []
     for el in (1, 2, 3):
         at = r.p
