@@ -987,7 +987,7 @@ class SQLiteStore:
                 raise ConfigError(
                     f"site {d.site_key!r} already has a dictionary {d.id} with other strings "
                     f"in {self.path}; hint: dictionaries are immutable, give a new id "
-                    "(latest_dictionary(site).id + 1)"
+                    "(next_dictionary_id(latest_dictionary(site)))"
                 )
         with self._dict_lock:
             self._dicts[(d.site_key, d.id)] = d
