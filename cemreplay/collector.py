@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
-import msgpack
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -59,6 +58,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from cemreplay import ingest
 from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.live import LiveConfig
 from cemreplay.schema import MAX_ID_BYTES
@@ -392,16 +392,8 @@ async def _read_body(
 
 def _peek_site_key(data: bytes) -> str | None:
     """Element 1 of the batch when it can be read cheaply, else None (the decoder will say)."""
-    try:
-        u = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
-        u.feed(data)
-        if u.read_array_header() < 2:
-            return None
-        u.skip()
-        v = u.unpack()
-    except Exception:
-        return None
-    return v if isinstance(v, str) else None
+    got = ingest.peek(data, 1)
+    return got[1][0] if got is not None and isinstance(got[1][0], str) else None
 
 
 def _page(title: str, body: str) -> str:

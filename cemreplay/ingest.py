@@ -53,6 +53,7 @@ __all__ = [
     "DictionaryKey",
     "Good",
     "dictionary_ref",
+    "peek",
     "prepare",
     "scrub_batch",
 ]
@@ -105,24 +106,38 @@ class Bad:
     keep: bytes | None = None
 
 
+def peek(data: bytes, *at: int) -> tuple[int, tuple[Any, ...]] | None:
+    """The envelope's length and its elements ``at`` (increasing indexes), read without
+    decoding the rest; None when the batch is not an array that long or msgpack cannot read
+    that far (the decoder will say why)."""
+    try:
+        u = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
+        u.feed(data)
+        n = u.read_array_header()
+        if n <= at[-1]:
+            return None
+        got = []
+        i = 0
+        for k in at:
+            for _ in range(k - i):
+                u.skip()
+            got.append(u.unpack())
+            i = k + 1
+    except Exception:  # any msgpack fault: not a batch this can read, the decoder says why
+        return None
+    return n, tuple(got)
+
+
 def dictionary_ref(data: bytes) -> DictionaryKey | None:
     """(site key, dictionary id) a version 3 batch names, read cheaply from its envelope; None
     for a batch naming none (id 0, an older version) or one that cannot be read that far (the
     decoder will say why)."""
     if data[:1] == b"\x9d":  # an array of 13: an older version, the common case
         return None
-    try:
-        u = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
-        u.feed(data)
-        if u.read_array_header() != 14:
-            return None
-        u.skip()
-        site = u.unpack()
-        for _ in range(11):
-            u.skip()
-        d = u.unpack()
-    except Exception:  # any msgpack fault: not a batch this can read, the decoder says why
+    got = peek(data, 1, 13)
+    if got is None or got[0] != 14:
         return None
+    site, d = got[1]
     return (site, d) if isinstance(site, str) and type(d) is int and d > 0 else None
 
 
@@ -158,6 +173,13 @@ def _fit(s: str) -> str:
     if len(b) <= MAX_STRING_BYTES:
         return s
     return b[:MAX_STRING_BYTES].decode("utf-8", errors="ignore")
+
+
+def _scrubbed_bytes(raw: bytes, env: list[Any], scrub: bool) -> tuple[bytes, int]:
+    """The bytes to keep for a batch (``raw``, or re-encoded when scrubbing changed any of its
+    strings) and how many strings changed."""
+    clean, changed = scrub_batch(env) if scrub else (env, 0)
+    return (_pack(clean) if changed else bytes(raw)), changed
 
 
 def scrub_batch(env: list[Any]) -> tuple[list[Any], int]:
@@ -251,8 +273,7 @@ def prepare(
             code, reason = faults[k]
             keep = None
             if code == UNKNOWN_DICTIONARY and env is not None:
-                clean, changed = scrub_batch(env) if scrub else (env, 0)
-                keep = _pack(clean) if changed else bytes(batches[k])
+                keep = _scrubbed_bytes(batches[k], env, scrub)[0]
             out.append(
                 Bad(
                     code,
@@ -267,10 +288,10 @@ def prepare(
             # The decoder accepts it but msgpack cannot re-encode it for scrubbing.
             out.append(Bad(2, "batch cannot be re-encoded for scrubbing", None, None))
             continue
-        clean, changed = scrub_batch(env) if scrub else (env, 0)
+        data, changed = _scrubbed_bytes(batches[k], env, scrub)
         out.append(
             Good(
-                data=_pack(clean) if changed else bytes(batches[k]),
+                data=data,
                 site_key=env[1],
                 visitor_id=env[2],
                 session_id=env[3],
