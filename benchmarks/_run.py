@@ -24,8 +24,10 @@ set (see ``docs/pipeline.md``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -98,18 +100,93 @@ def load(d: Path) -> list[bytes]:
     return out
 
 
-def measure(spec: dict[str, Any]) -> dict[str, Any]:
+def _clear_peak() -> None:
+    """Reset this process's ``VmHWM`` (Linux: ``clear_refs`` 5), so each repetition's is its own."""
+    with contextlib.suppress(OSError):  # not Linux, or not allowed: the peak of all runs
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _once(spec: dict[str, Any], pool: Any, res: dict[str, Any]) -> tuple[float, Any]:
+    """One timed run of ``spec["mode"]`` (see the module docstring): (seconds, findings);
+    what it learns (events, sessions, stage seconds, ...) goes into ``res``."""
     from cemreplay import detect, score, wire
     from cemreplay.journeys import sessions
     from cemreplay.outofcore import run_dir
-    from cemreplay.pipeline import Pool, run
+    from cemreplay.pipeline import run
+
+    mode = spec["mode"]
+    d = Path(spec["dir"])
+    baselines = "chunk" if mode.endswith("-onepass") else "exact"
+    if mode == "outofcore":
+        t0 = time.perf_counter()
+        assert pool is not None
+        r = run_dir(d, out=spec["out"], pool=pool, files_per_chunk=int(spec.get("files", 1)))
+        secs = time.perf_counter() - t0
+        res.update(events=r.events, chunks=r.chunks, exact=r.exact)
+        res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
+        return secs, None
+    batches = res.pop("_batches")
+    if mode == "stages":
+        times = {}
+        t0 = time.perf_counter()
+        threads = int(spec.get("decode_threads", res["workers"]))
+        res["decode_threads"] = threads
+        ev = wire.decode(batches, threads=threads)
+        times["decode"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        ses = sessions(ev)
+        times["sessions"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        found = detect(ev)
+        times["detect"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        sc = score(found)
+        times["score"] = time.perf_counter() - t1
+        secs = time.perf_counter() - t0
+        res.setdefault("_stage_runs", []).append(times)
+        res.update(events=ev.height, sessions=ses.height, scores=sc.height, exact=True)
+        del ev, ses, sc
+    else:
+        assert pool is not None
+        t0 = time.perf_counter()
+        r = run(
+            batches,
+            pool=pool,
+            chunk_bytes=int(spec.get("chunk_bytes", 0)) or None,
+            baselines=baselines,
+        )
+        secs = time.perf_counter() - t0
+        found = r.findings
+        res.update(
+            events=r.events,
+            sessions=r.sessions.height,
+            scores=r.scores.height,
+            chunks=r.chunks,
+            exact=r.exact,
+        )
+        res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
+        del r
+    res["_batches"] = batches
+    return secs, found
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``spec`` ``spec["repeat"]`` times (default 1) in this process and return what it
+    measured. The first run is *cold*: every page it touches is new to the process (the
+    kernel zeroes it, and on a machine whose memory is fragmented compacts memory for huge
+    pages first), as in a one-shot job; the later ones are *warm*, as in a service that keeps
+    running (a collector, a notebook). ``seconds`` and ``events_per_s`` are the best run
+    (the least disturbed by the rest of the machine), ``seconds_cold`` the first; every run's
+    seconds are in ``seconds_runs``. The memory peaks are the first run's (each run's, reset
+    before it, in ``peak_tree_bytes_per_event_runs``)."""
+    from cemreplay.pipeline import Pool
 
     mode = spec["mode"]
     workers = int(spec.get("workers", 2))
-    res: dict[str, Any] = {"mode": mode, "workers": workers}
+    repeat = max(1, int(spec.get("repeat", 1)))
+    res: dict[str, Any] = {"mode": mode, "workers": workers, "repeat": repeat}
     pool = None
     kind = "process" if mode in ("outofcore", "process-onepass") else mode.split("-")[0]
-    baselines = "chunk" if mode.endswith("-onepass") else "exact"
     if mode not in ("stages",):
         pool = Pool(workers, mode=kind)
     else:  # load the numba caches outside the timing, as the pool's warm-up does
@@ -120,78 +197,69 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     if pool is not None and pool.executor is not None and kind == "process":
         pids = list(getattr(pool.executor, "_processes", {}) or {})
         res["rss_base_workers"] = [rss_of(p) for p in pids]
-    d = Path(spec["dir"])
     cpu0 = time.process_time()
-    with TreeSampler() as tree:
-        if mode == "outofcore":
-            t0 = time.perf_counter()
-            assert pool is not None
-            r = run_dir(d, out=spec["out"], pool=pool, files_per_chunk=int(spec.get("files", 1)))
-            secs = time.perf_counter() - t0
-            res.update(events=r.events, chunks=r.chunks, exact=r.exact)
-            res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
-        else:
-            batches = load(d)
-            res["input_bytes"] = sum(map(len, batches))
-            res["rss_loaded"] = rss_of(os.getpid())
-            if mode == "stages":
-                times = {}
-                t0 = time.perf_counter()
-                threads = int(spec.get("decode_threads", workers))
-                res["decode_threads"] = threads
-                ev = wire.decode(batches, threads=threads)
-                times["decode"] = time.perf_counter() - t0
-                t1 = time.perf_counter()
-                ses = sessions(ev)
-                times["sessions"] = time.perf_counter() - t1
-                t1 = time.perf_counter()
-                found = detect(ev)
-                times["detect"] = time.perf_counter() - t1
-                t1 = time.perf_counter()
-                sc = score(found)
-                times["score"] = time.perf_counter() - t1
-                secs = time.perf_counter() - t0
-                res["stage_seconds"] = {k: round(v, 3) for k, v in times.items()}
-                res.update(events=ev.height, sessions=ses.height, scores=sc.height, exact=True)
-                del ev
-            else:
-                assert pool is not None
-                t0 = time.perf_counter()
-                r = run(
-                    batches,
-                    pool=pool,
-                    chunk_bytes=int(spec.get("chunk_bytes", 0)) or None,
-                    baselines=baselines,
-                )
-                secs = time.perf_counter() - t0
-                found = r.findings
-                res.update(
-                    events=r.events,
-                    sessions=r.sessions.height,
-                    scores=r.scores.height,
-                    chunks=r.chunks,
-                    exact=r.exact,
-                )
-                res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
-            skip = () if res["exact"] else ("excessive_scroll", "quick_back")
-            res["findings"] = found.height
-            res["digest"] = digest(found, skip)
-    # This process's CPU time (every thread; not the workers') from loading to the end:
-    # beside the wall time, what the run cost whatever else the machine was doing.
-    res["cpu_seconds_self"] = round(time.process_time() - cpu0, 3)
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    if mode != "outofcore":
+        batches = load(Path(spec["dir"]))
+        res["input_bytes"] = sum(map(len, batches))
+        res["rss_loaded"] = rss_of(os.getpid())
+        res["_batches"] = batches
+        del batches
+    runs: list[float] = []
+    peaks: list[int] = []
+    found = None
+    for k in range(repeat):
+        if k:
+            del found
+            _clear_peak()
+            if pool is not None and kind == "process":
+                pool.close()  # fresh workers: their peaks are each run's own
+                pool = Pool(workers, mode=kind)
+        with TreeSampler() as tree:
+            secs, found = _once(spec, pool, res)
+        runs.append(secs)
+        peaks.append(tree.peak)
+        if k == 0:
+            # This process's CPU time (every thread; not the workers') from loading to the
+            # end of the first run: beside the wall time, what the run cost whatever else
+            # the machine was doing; and how much of it was in the kernel, with the page
+            # faults behind most of that (a cold process pays for every page it touches)
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+            res["cpu_seconds_self"] = round(time.process_time() - cpu0, 3)
+            res["sys_seconds_self"] = round(ru1.ru_stime - ru0.ru_stime, 3)
+            res["minor_faults_self"] = ru1.ru_minflt - ru0.ru_minflt
+            if found is not None:
+                skip = () if res["exact"] else ("excessive_scroll", "quick_back")
+                res["findings"] = found.height
+                res["digest"] = digest(found, skip)
+    res.pop("_batches", None)
     if pool is not None:
         pool.close()
+    if "_stage_runs" in res:
+        stage_runs = res.pop("_stage_runs")
+        best = stage_runs[min(range(len(runs)), key=runs.__getitem__)]
+        res["stage_seconds"] = {k: round(v, 3) for k, v in best.items()}
+        res["stage_seconds_cold"] = {k: round(v, 3) for k, v in stage_runs[0].items()}
+    secs = min(runs)
     res["seconds"] = round(secs, 3)
+    res["seconds_cold"] = round(runs[0], 3)
+    res["seconds_runs"] = [round(x, 3) for x in runs]
     res["events_per_s"] = round(res["events"] / secs)
+    res["events_per_s_cold"] = round(res["events"] / runs[0])
     res["peak_self"] = rss_of(os.getpid(), "VmHWM")
-    res["peak_tree_bytes"] = tree.peak
-    res["peak_tree_bytes_per_event"] = round(tree.peak / max(res["events"], 1), 1)
+    # The first run's peak: what the run needed. A later run's also holds what the
+    # allocators kept from the runs before (polars' jemalloc returns freed memory after
+    # seconds), so it says more about them than about the run; all are listed.
+    peak = peaks[0]
+    res["peak_tree_bytes"] = peak
+    res["peak_tree_bytes_per_event"] = round(peak / max(res["events"], 1), 1)
+    res["peak_tree_bytes_per_event_runs"] = [round(p / max(res["events"], 1), 1) for p in peaks]
     if "rss_workers_peak" in res:
         total = sum(res["rss_workers_peak"].values())
         res["peak_sum_bytes_per_event"] = round(total / max(res["events"], 1), 1)
     base = res["rss_base"] + sum(res.get("rss_base_workers", []))
     res["rss_base_total"] = base
-    res["peak_tree_net_bytes_per_event"] = round((tree.peak - base) / max(res["events"], 1), 1)
+    res["peak_tree_net_bytes_per_event"] = round((peak - base) / max(res["events"], 1), 1)
     res["load_avg_1m"] = os.getloadavg()[0]
     return res
 
@@ -212,12 +280,22 @@ def add_mmap_argument(p: Any) -> None:
     )
 
 
+def add_repeat_argument(p: Any, default: int = 3) -> None:
+    """The ``--repeat`` option of the stages that spawn measured processes."""
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=default,
+        help="runs in each measured process: the first cold, the best reported (default "
+        f"{default}; 1 with --quick)",
+    )
+
+
 def spawn(
     spec: dict[str, Any], timeout: float = 3_600, cap_bytes: int | None = None
 ) -> dict[str, Any]:
     """Run :func:`measure` in a fresh interpreter and return its JSON. ``cap_bytes`` limits
     the address space of that process and of each worker it starts (``RLIMIT_AS``)."""
-    import resource
     import subprocess
 
     def cap() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._data import machine, targets_line, wire_dir, wire_dir_events
-from benchmarks._run import add_mmap_argument, spawn
+from benchmarks._run import add_mmap_argument, add_repeat_argument, spawn
 
 
 def plot(result: dict[str, Any], path: str) -> None:
@@ -69,6 +69,7 @@ def run(
     chunk_bytes: int,
     mode: str = "process",
     mmap_threshold: int = 0,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "stage": "scale",
@@ -76,12 +77,13 @@ def run(
         "workers": workers,
         "mode": mode,
         "malloc_mmap_threshold": mmap_threshold or "glibc default",
+        "repeat": repeat,
     }
     rows = []
     for size in sizes:
         d = wire_dir(size, progress=True)
         spec = {"dir": str(d), "mode": mode, "workers": workers, "chunk_bytes": chunk_bytes}
-        r = spawn({**spec, "mmap_threshold": mmap_threshold})
+        r = spawn({**spec, "mmap_threshold": mmap_threshold, "repeat": repeat})
         assert r["events"] == wire_dir_events(d), "the pipeline lost events"
         r.pop("digest")
         r["s_per_million"] = round(r["seconds"] / (r["events"] / 1e6), 4)
@@ -128,19 +130,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mode", default="overlap", help="pipeline mode (benchmarks._run)")
     p.add_argument("--plot", default="docs/scaling.png", help="where to draw the figure")
+    add_repeat_argument(p)
     add_mmap_argument(p)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         # the process pool is exercised by `e2e --quick`; here the stage's own code, fast
-        args.sizes, args.mode = "100000,200000", "serial"
+        args.sizes, args.mode, args.repeat = "100000,200000", "serial", 1
         if args.plot == "docs/scaling.png":
             import tempfile
 
             args.plot = os.path.join(tempfile.mkdtemp(prefix="cem-scale-"), "scaling.png")
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    result = run(sizes, args.workers, args.chunk_bytes, args.mode, args.mmap_threshold)
+    result = run(sizes, args.workers, args.chunk_bytes, args.mode, args.mmap_threshold, args.repeat)
     if args.plot:
         plot(result, args.plot)
         result["plot"] = args.plot

@@ -47,6 +47,7 @@ from cemreplay._jit import njit
 from cemreplay.detectors import Baselines, Config, detect, detect_prepared
 from cemreplay.detectors._base import Context, prepare
 from cemreplay.errors import ConfigError
+from cemreplay.ingest import peek
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
 from cemreplay.wire import DecodeReport, Dictionary, Quarantined, decode_report
@@ -218,8 +219,9 @@ def visitor_key(batch: BatchLike) -> bytes:
         if batch[0] not in (0x9D, 0x9E):  # fixarray of 13 (v1, v2) or 14 (v3)
             raise ValueError("not a 13- or 14-array")
         version = batch[1]
-        if version > 0x7F:
-            return bytes(msgpack.unpackb(batch)[2].encode())
+        if version > 0x7F:  # not a positive fixint: msgpack reads the envelope that far
+            got = peek(bytes(batch), 2)
+            return got[1][0].encode() if got and isinstance(got[1][0], str) else b""
         _, p = _str_at(batch, 2)  # site_key
         return bytes(_str_at(batch, p)[0])
     except (ValueError, IndexError, TypeError, AttributeError, msgpack.UnpackException):

@@ -206,3 +206,33 @@ def test_cli_export_then_analyze_on_a_scheduler(
         main(["analyze", "--db", str(db), "--parquet", str(pq)])
     assert main(["analyze", "--parquet", str(tmp_path)]) == 2  # not an export
     assert "not a finished cemreplay export" in capsys.readouterr().err
+
+
+def test_a_store_of_v3_batches_through_export_and_dask(client: Client, tmp_path: Path) -> None:
+    """Batches sent in wire version 3 (naming the site's dictionary) are stored, exported and
+    analysed on the cluster as their events: the same findings as analysing them at once."""
+    from cemreplay import wire
+    from cemreplay.export import export_store
+    from cemreplay.store import open_store
+
+    events = synth.generate(sessions=600, seed=12).events
+    d = wire.learn_dictionary(events, site_key="demo", id=7, min_visitors=5)
+    assert d is not None and len(d.strings) > 20
+    batches = wire.encode(events, site_key="demo", dictionary=d)
+    assert all(b[1] == 3 for b in batches)  # every batch names the dictionary
+    db = tmp_path / "s.db"
+    with open_store(db) as st:
+        st.put_dictionary(d)
+        assert all(o.ok for o in st.put_batches(batches, scrub=False))
+    export_store(db, tmp_path / "pq", partitions=3, chunk_visitors=100)
+    result = analyze_parquet(tmp_path / "pq", client, task_bytes=100_000)
+    # the cluster saw the decoded events (the dictionary's strings, not references)
+    stored = pl.concat([read_partition(p) for p in partitions(tmp_path / "pq")])
+    assert stored.height == events.height
+    assert set(stored["target"].cast(pl.String).drop_nulls()) == set(
+        events["target"].cast(pl.String).drop_nulls()
+    )
+    found = detect(events)
+    assert found.height > 50
+    assert_frame_equal(result.findings, found)
+    assert_frame_equal(result.scores, score(found))

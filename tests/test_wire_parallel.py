@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import numpy as np
 import polars as pl
@@ -123,3 +124,71 @@ def test_mutated_batches(batches: list[bytes]) -> None:
         wire.decode_report(batches, threads=3, dictionaries=[DICT]),
         wire.decode_report(batches, dictionaries=[DICT]),
     )
+
+
+def test_good_parts_decode_into_one_set_of_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every part writes its slice of the same columns: the table is made from them, with no
+    copy to join the parts (the shared columns are the ones the table is built from)."""
+    made: list[dict[str, np.ndarray]] = []
+    real = parallel.events_table
+
+    def spy(cols: dict[str, np.ndarray]) -> pl.DataFrame:
+        made.append(cols)
+        return real(cols)
+
+    monkeypatch.setattr(parallel, "events_table", spy)
+    batches = wire.encode(synth.generate(sessions=30, seed=2).events)
+    made_by: list[parallel._Shared] = []
+    real_shared = parallel._Shared
+
+    def shared(parts: int) -> parallel._Shared:
+        made_by.append(real_shared(parts))
+        return made_by[-1]
+
+    monkeypatch.setattr(parallel, "_Shared", shared)
+    report = wire.decode_report(batches, threads=3)
+    same(report, wire.decode_report(batches))
+    assert len(made) == 1 and len(made_by) == 1
+    views = made_by[0].views
+    assert all(v is not None for v in views)
+    # each part's slice is a view of the one column the table was made from
+    assert all(np.shares_memory(v["t"], made[0]["t"]) for v in views if v)  # type: ignore[index]
+    assert sum(len(v["t"]) for v in views if v) == report.events.height
+
+
+def test_a_part_that_fails_first_time_gets_columns_of_its_own() -> None:
+    """A bad batch makes its part decode again (fewer events than its slice): the parts are
+    then joined by copying, and the table is still the one-thread table."""
+    batches = wire.encode(synth.generate(sessions=30, seed=2).events)
+    batches[4] = batches[4][:-2]  # truncated: quarantined in the first attempt
+    many = wire.decode_report(batches, threads=3)
+    assert many.quarantined[0].index == 4 and many.events.height  # (and its session)
+    same(many, wire.decode_report(batches))
+
+
+def test_an_error_in_one_part_does_not_leave_the_others_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = parallel.decode_columns
+
+    def boom(buf: np.ndarray, *a: object, **kw: object) -> object:
+        if len(buf) < 10**9 and threading.current_thread() is not threading.main_thread():
+            raise MemoryError("no room for part")
+        return real(buf, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "decode_columns", boom)
+    batches = wire.encode(synth.generate(sessions=30, seed=2).events)
+    done = threading.Event()
+    caught: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            wire.decode_report(batches, threads=3)
+        except MemoryError as e:
+            caught.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=go, daemon=True).start()
+    assert done.wait(60), "decode_threads hung after a part failed"
+    assert caught and "no room" in str(caught[0])

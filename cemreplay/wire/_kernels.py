@@ -914,7 +914,7 @@ def _search(keys: np.ndarray, tab: np.ndarray, t0: int, tl: int, e: int) -> int:
     return int(tab[lo]) if lo < t0 + tl and keys[lo] == e else -1
 
 
-@jit
+@jit_inline
 def _resolve(
     v: int,
     local_n: int,

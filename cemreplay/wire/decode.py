@@ -19,7 +19,7 @@ Rules both engines follow (see docs/wire-format.md):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -364,11 +364,79 @@ class _DictionaryTables:
         self.missing[named] = np.array([d is None for d in found], np.bool_)[which]
 
 
+#: The decoder's output columns before they become the event table (``target``/``text``:
+#: physical Categorical codes, ``*_ok``: not null), and their dtypes.
+COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
+    ("session_id", np.uint32),
+    ("visitor_id", np.uint32),
+    ("batch", np.uint32),
+    ("t", np.int64),
+    ("i", np.uint16),
+    ("kind", np.uint8),
+    ("x", np.int32),
+    ("y", np.int32),
+    ("a", np.int32),
+    ("b", np.int32),
+    ("target", np.uint32),
+    ("target_ok", np.bool_),
+    ("text", np.uint32),
+    ("text_ok", np.bool_),
+)
+
+Columns = dict[str, np.ndarray]
+
+
+def new_columns(total: int) -> Columns:
+    """Empty output columns for ``total`` events."""
+    return {name: np.empty(total, dt) for name, dt in COLUMNS}
+
+
+@dataclass
+class Decoded:
+    """A decode before its event table is built: the output columns (``cols``), and what
+    holds the strings their codes name registered (``keep``: until the table is built)."""
+
+    cols: Columns
+    batches: pl.DataFrame
+    quarantined: list[Quarantined]
+    duplicates: int
+    keep: tuple[object, ...]
+
+
+def events_table(cols: Columns) -> pl.DataFrame:
+    """The event table of decoded columns (their string codes still registered)."""
+    return pl.DataFrame(
+        {
+            "session_id": _categorical(cols["session_id"]),
+            "visitor_id": _categorical(cols["visitor_id"]),
+            **{c: cols[c] for c in ("t", "batch", "i", "kind", "x", "y", "a", "b")},
+            "target": _categorical(cols["target"], cols["target_ok"]),
+            "text": _categorical(cols["text"], cols["text_ok"]),
+        },
+        schema=EVENT_SCHEMA,
+    )
+
+
 def _decode_flat(
     buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, dicts: Dictionaries
 ) -> DecodeReport:
     """Decode the batches ``buf[starts[k]:starts[k]+lens[k]]`` (numba kernels); v3 batches
     resolve against ``dicts``."""
+    d = decode_columns(buf, starts, lens, dicts)
+    return DecodeReport(events_table(d.cols), d.batches, d.quarantined, d.duplicates)
+
+
+def decode_columns(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    lens: np.ndarray,
+    dicts: Dictionaries,
+    alloc: Callable[[int], Columns] = new_columns,
+) -> Decoded:
+    """:func:`_decode_flat` up to the event table. The columns of the first attempt come
+    from ``alloc(events)`` (several threads may write into one set of columns: see
+    ``cemreplay.wire.parallel``); when batches fail there and the rest is decoded again,
+    from :func:`new_columns`."""
     nb_ = len(starts)
     ends = starts + lens
     meta = np.zeros((nb_, K.N_META), dtype=np.int64)
@@ -481,22 +549,8 @@ def _decode_flat(
         n_ev = meta[order, K.M_N]
         out_start = np.cumsum(n_ev) - n_ev
         total_ev = int(n_ev.sum())
-        cols: dict[str, np.ndarray] = {
-            "session_id": np.empty(total_ev, np.uint32),
-            "visitor_id": np.empty(total_ev, np.uint32),
-            "batch": np.empty(total_ev, np.uint32),
-            "t": np.empty(total_ev, np.int64),
-            "i": np.empty(total_ev, np.uint16),
-            "kind": np.empty(total_ev, np.uint8),
-            "x": np.empty(total_ev, np.int32),
-            "y": np.empty(total_ev, np.int32),
-            "a": np.empty(total_ev, np.int32),
-            "b": np.empty(total_ev, np.int32),
-            "target": np.empty(total_ev, np.uint32),
-            "target_ok": np.empty(total_ev, np.bool_),
-            "text": np.empty(total_ev, np.uint32),
-            "text_ok": np.empty(total_ev, np.bool_),
-        }
+        cols = alloc(total_ev)
+        alloc = new_columns  # a second attempt (batches failed) has columns of its own
         errs = np.zeros((len(order), 3), np.int64)
         if len(order):
             K.decode_events(
@@ -538,16 +592,6 @@ def _decode_flat(
         fb = order[failed]
         err[fb], det[fb], eoff[fb] = errs[failed, 0], errs[failed, 1], errs[failed, 2]
 
-    events = pl.DataFrame(
-        {
-            "session_id": _categorical(cols["session_id"]),
-            "visitor_id": _categorical(cols["visitor_id"]),
-            **{c: cols[c] for c in ("t", "batch", "i", "kind", "x", "y", "a", "b")},
-            "target": _categorical(cols["target"], cols["target_ok"]),
-            "text": _categorical(cols["text"], cols["text_ok"]),
-        },
-        schema=EVENT_SCHEMA,
-    )
     batch_table = pl.DataFrame(
         {
             "index": order,
@@ -579,4 +623,4 @@ def _decode_flat(
                 site_key=ids[0].values[int(site[b])] if code == C.UNKNOWN_DICTIONARY else None,
             )
         )
-    return DecodeReport(events, batch_table, quarantined, duplicates)
+    return Decoded(cols, batch_table, quarantined, duplicates, (ids, strs, dtabs))

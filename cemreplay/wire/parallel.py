@@ -19,7 +19,8 @@ whatever part it is in, and goes to the first.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,11 +32,18 @@ from cemreplay._jit import njit
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
 from cemreplay.wire.decode import (
+    COLUMNS,
     BatchLike,
+    Columns,
+    Decoded,
     DecodeReport,
     Dictionaries,
     _decode_all,
     _decode_numba,
+    _flatten,
+    decode_columns,
+    events_table,
+    new_columns,
 )
 
 __all__ = ["decode_threads", "session_parts"]
@@ -116,6 +124,60 @@ def session_parts(items: Sequence[BatchLike], parts: int) -> list[npt.NDArray[np
     return [p for p in (np.flatnonzero(batch_part == k) for k in range(parts)) if len(p)]
 
 
+class _Shared:
+    """One set of output columns for every part: once each part knows how many events it
+    decodes (the first attempt's count), the columns are made once and each part gets its
+    slice, in part order, so the parts' events land where the table wants them and nothing
+    is copied after. A part whose first attempt fails decodes again into columns of its own
+    (then, and when any part fails before it knows its count, the slices are joined by
+    copying, as before)."""
+
+    def __init__(self, parts: int):
+        self.totals = [0] * parts
+        self.views: list[Columns | None] = [None] * parts
+        self.cols: Columns | None = None
+        self.offsets = np.zeros(parts + 1, np.int64)
+        self.barrier = threading.Barrier(parts, action=self._make)
+
+    def _make(self) -> None:
+        self.offsets[1:] = np.cumsum(self.totals)
+        self.cols = new_columns(int(self.offsets[-1]))
+
+    def alloc(self, k: int) -> Callable[[int], Columns]:
+        def take(total: int) -> Columns:
+            self.totals[k] = total
+            try:
+                self.barrier.wait()
+            except threading.BrokenBarrierError:  # another part failed: columns of its own
+                return new_columns(total)
+            assert self.cols is not None
+            o = int(self.offsets[k])
+            view = {name: c[o : o + total] for name, c in self.cols.items()}
+            self.views[k] = view
+            return view
+
+        return take
+
+    def decode(self, k: int, job: list[BatchLike], dicts: Dictionaries) -> Decoded:
+        try:
+            return decode_columns(*_flatten(job), dicts, alloc=self.alloc(k))
+        except BaseException:
+            self.barrier.abort()  # the other parts must not wait for this one
+            raise
+
+    def joined(self, parts: list[Decoded]) -> Columns:
+        """The parts' columns one after the other: the shared columns when every part's
+        events are in its slice, else a copy."""
+        if self.cols is not None and all(
+            d.cols is v for d, v in zip(parts, self.views, strict=True)
+        ):
+            return self.cols
+        return {
+            name: np.concatenate([d.cols[name] for d in parts]) if parts else np.empty(0, dt)
+            for name, dt in COLUMNS
+        }
+
+
 def decode_threads(
     items: list[BatchLike], threads: int, dicts: Dictionaries | None = None
 ) -> DecodeReport:
@@ -130,45 +192,32 @@ def decode_threads(
     if len(idx) <= 1:
         return _decode_numba(items, dicts)
     jobs = [[items[k] for k in part.tolist()] for part in idx]
+    shared = _Shared(len(jobs))
     with ThreadPoolExecutor(len(jobs) - 1, thread_name_prefix="cem-decode") as ex:
-        futures = [ex.submit(_decode_numba, job, dicts) for job in jobs[1:]]
+        futures = [ex.submit(shared.decode, k, job, dicts) for k, job in enumerate(jobs) if k]
         try:
-            reports = [_decode_numba(jobs[0], dicts)]
-            reports.extend(f.result() for f in futures)
+            parts = [shared.decode(0, jobs[0], dicts)]
+            parts.extend(f.result() for f in futures)
         except BaseException:
             for f in futures:
                 f.cancel()
             raise
     del jobs
-    if len(reports) == 1:
-        return reports[0]
     quarantined = sorted(
         (
             dataclasses.replace(q, index=int(part[q.index]))
-            for part, r in zip(idx, reports, strict=True)
+            for part, r in zip(idx, parts, strict=True)
             for q in r.quarantined
         ),
         key=lambda q: q.index,
     )
     batches = pl.concat(
         r.batches.with_columns(pl.Series("index", part[r.batches["index"].to_numpy()]))
-        for part, r in zip(idx, reports, strict=True)
+        for part, r in zip(idx, parts, strict=True)
     )
-    duplicates = sum(r.duplicates for r in reports)
-    frames = [r.events for r in reports]
-    del reports
-    return DecodeReport(_joined(frames), batches, quarantined, duplicates)
-
-
-def _joined(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """The frames one under the other in one chunk, as one thread gives (the detectors and
-    sessions would each copy a table of several chunks into one), column by column, each
-    part's column let go once copied: at most one column is held twice (``frames`` is
-    emptied)."""
-    names = frames[0].columns
-    out = []
-    for name in names:
-        out.append(pl.concat([f.get_column(name) for f in frames], rechunk=True))
-        frames[:] = [f.drop(name) for f in frames]
-    frames.clear()
-    return pl.DataFrame(out)
+    duplicates = sum(r.duplicates for r in parts)
+    cols = shared.joined(parts)
+    shared.cols = None
+    for r in parts:  # only the joined columns from here (the parts keep their strings)
+        r.cols = {}
+    return DecodeReport(events_table(cols), batches, quarantined, duplicates)
