@@ -1060,8 +1060,10 @@ class SQLiteStore:
         the site has none and no string qualifies.
 
         The sessions are decoded :data:`LEARN_CHUNK_SESSIONS` at a time (``progress(done,
-        total)`` after each, sessions as the unit; it may raise to stop) and handed to
-        :func:`cemreplay.wire.learn_dictionary` with ``min_visitors`` (a string goes in only
+        total)`` after each, sessions as the unit; it may raise to stop), each chunk reduced to
+        its (string, visitor) pairs (:func:`cemreplay.wire.string_counts`) before the next is
+        read, and learned from by :func:`cemreplay.wire.learn_dictionary` with
+        ``min_visitors`` (a string goes in only
         when that many distinct visitors sent it; strings are scrubbed before they are
         stored, so before they are ever counted). The new id is the latest's + 1, and at
         least the time in seconds (:func:`next_dictionary_id`).
@@ -1080,20 +1082,23 @@ class SQLiteStore:
                     (site_key, sessions),
                 )
             ]
-        parts = []
-        if progress is not None:
-            progress(0, len(ids))
-        for k in range(0, len(ids), LEARN_CHUNK_SESSIONS):
-            part = ids[k : k + LEARN_CHUNK_SESSIONS]
-            parts.append(self.events(sessions=part))
+
+        def chunks() -> Iterator[pl.DataFrame]:
             if progress is not None:
-                progress(k + len(part), len(ids))
-        events = pl.concat(parts) if parts else self._decode([]).events
+                progress(0, len(ids))
+            for k in range(0, len(ids), LEARN_CHUNK_SESSIONS):
+                part = ids[k : k + LEARN_CHUNK_SESSIONS]
+                yield self.events(sessions=part)
+                if progress is not None:
+                    progress(k + len(part), len(ids))
+
+        # each chunk's events are let go once counted: memory holds one chunk and the counts
+        counts = wire.string_counts(chunks())
         for _ in range(5):
             latest = self.latest_dictionary(site_key)
             new_id = next_dictionary_id(latest)
             learned = wire.learn_dictionary(
-                events, site_key=site_key, id=new_id, min_visitors=min_visitors
+                counts=counts, site_key=site_key, id=new_id, min_visitors=min_visitors
             )
             if learned is None or (latest is not None and learned.strings == latest.strings):
                 return latest

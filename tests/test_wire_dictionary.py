@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cemreplay import wire
-from cemreplay.errors import ConfigError, DecodeError
+from cemreplay import synth, wire
+from cemreplay.errors import ConfigError, DecodeError, SchemaError
 from cemreplay.schema import EVENT_SCHEMA, EventKind
-from cemreplay.wire import Dictionary, learn_dictionary
+from cemreplay.wire import Dictionary, learn_dictionary, string_counts
 from cemreplay.wire import _codes as C
+from cemreplay.wire.dictionary import COUNTS_SCHEMA
 from tests.wire_strategies import TEXT_VALUES, event_tables
 
 ENGINES = ["numba", "python"]
@@ -122,6 +123,39 @@ def test_learn_privacy_rule() -> None:
 def test_learn_refuses_bad_options(kw: dict[str, int]) -> None:
     with pytest.raises(ConfigError, match=next(iter(kw))):
         learn_dictionary(_events([]), site_key="k", id=1, **kw)
+
+
+def test_learning_from_chunks_is_learning_from_the_whole() -> None:
+    """Counted chunk by chunk (visitors spanning chunks counted once), or from counts made
+    before: the same dictionary as from the whole table."""
+    ev = synth.generate(sessions=400, seed=9).events
+    whole = learn_dictionary(ev, site_key="k", id=3, min_visitors=5)
+    assert whole is not None and len(whole.strings) > 50
+    # cut by row: sessions and visitors split across chunks
+    cuts = [ev.slice(k, 7_001) for k in range(0, ev.height, 7_001)]
+    assert len(cuts) > 3
+    from_chunks = learn_dictionary(iter(cuts), site_key="k", id=3, min_visitors=5)
+    assert from_chunks == whole
+    counts = string_counts(iter(cuts))
+    assert counts.schema == COUNTS_SCHEMA
+    assert counts.sort("s").equals(string_counts(ev).sort("s"))
+    # a visitor's string counts once however many chunks (sessions) carry it
+    assert counts["visitors"].max() <= ev["visitor_id"].n_unique()
+    assert learn_dictionary(counts=counts, site_key="k", id=3, min_visitors=5) == whole
+    assert string_counts([]).schema == COUNTS_SCHEMA
+    assert learn_dictionary([], site_key="k", id=3) is None
+
+
+def test_learn_takes_events_or_counts() -> None:
+    ev = _events([("s1", "v1", EventKind.PAGE_VIEW, "/", None)])
+    with pytest.raises(ConfigError, match="exactly one"):
+        learn_dictionary(site_key="k", id=1)
+    with pytest.raises(ConfigError, match="exactly one"):
+        learn_dictionary(ev, counts=string_counts(ev), site_key="k", id=1)
+    with pytest.raises(ConfigError, match="string_counts"):
+        learn_dictionary(counts=ev, site_key="k", id=1)
+    with pytest.raises(SchemaError, match="string_counts"):
+        string_counts([ev, pl.DataFrame({"x": [1]})])
 
 
 # ---- encode and decode

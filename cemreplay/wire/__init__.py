@@ -7,7 +7,7 @@ from cemreplay.wire.decode import (
     decode,
     decode_report,
 )
-from cemreplay.wire.dictionary import Dictionary, learn_dictionary
+from cemreplay.wire.dictionary import Dictionary, learn_dictionary, string_counts
 from cemreplay.wire.encode import encode
 from cemreplay.wire.rrweb import read_rrweb
 
@@ -21,4 +21,5 @@ __all__ = [
     "encode",
     "learn_dictionary",
     "read_rrweb",
+    "string_counts",
 ]

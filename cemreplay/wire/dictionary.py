@@ -24,7 +24,7 @@ from cemreplay.errors import ConfigError
 from cemreplay.events import check
 from cemreplay.schema import LAYOUT, MAX_ID_BYTES, MAX_STRING_BYTES, MAX_STRINGS_PER_BATCH
 
-__all__ = ["Dictionary", "index_dictionaries", "learn_dictionary"]
+__all__ = ["COUNTS_SCHEMA", "Dictionary", "index_dictionaries", "learn_dictionary", "string_counts"]
 
 #: Dictionary ids are envelope uints below 2^32; 0 means "no dictionary".
 MAX_DICTIONARY_ID = (1 << 32) - 1
@@ -188,14 +188,73 @@ def index_dictionaries(dictionaries: Iterable[Dictionary]) -> dict[tuple[str, in
     return out
 
 
+#: The schema of :func:`string_counts`' table.
+COUNTS_SCHEMA = pl.Schema({"s": pl.String(), "visitors": pl.Int64(), "refs": pl.Int64()})
+
+
+def string_counts(events: pl.DataFrame | Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """How many distinct visitors sent each string, and how often it was referred to: what
+    :func:`learn_dictionary` learns from (:data:`COUNTS_SCHEMA`: ``s``, ``visitors``,
+    ``refs``).
+
+    The strings are those of the ``target`` and ``text`` columns in the slots their kinds
+    send. ``events`` is an event table, or an iterable of them (chunks, in any split, such
+    as :meth:`cemreplay.store.SQLiteStore.iter_events` gives): each chunk is reduced to its
+    distinct (string, visitor) pairs before the next is read, so memory holds one chunk and
+    the pairs, not all the events.
+
+    >>> from cemreplay import synth
+    >>> ev = synth.generate(sessions=60, seed=1).events
+    >>> whole = string_counts(ev)
+    >>> halves = string_counts([ev.head(ev.height // 2), ev.tail(ev.height - ev.height // 2)])
+    >>> whole.sort("s").equals(halves.sort("s"))
+    True
+    """
+    chunks = [events] if isinstance(events, pl.DataFrame) else events
+    sends = {
+        column: [k for k, m in enumerate(LAYOUT) if m >= 0 and m & bit]
+        for column, bit in (("target", 16), ("text", 32))
+    }
+    pairs = []
+    for chunk in chunks:
+        check(chunk, where="string_counts(events)")
+        pairs.append(
+            pl.concat(
+                [
+                    chunk.lazy()
+                    .filter(pl.col("kind").is_in(kinds))
+                    .select("visitor_id", pl.col(column).alias("s"))
+                    .drop_nulls("s")
+                    for column, kinds in sends.items()
+                ]
+            )
+            .group_by("s", "visitor_id")
+            .agg(pl.len().cast(pl.Int64).alias("refs"))
+            .collect()
+        )
+    if not pairs:
+        return pl.DataFrame(schema=COUNTS_SCHEMA)
+    return (
+        pl.concat(pairs)
+        .lazy()
+        .group_by("s", "visitor_id")  # a visitor in two chunks counts once
+        .agg(pl.col("refs").sum())
+        .group_by("s")
+        .agg(pl.len().cast(pl.Int64).alias("visitors"), pl.col("refs").sum())
+        .select(pl.col("s").cast(pl.String), "visitors", "refs")
+        .collect()
+    )
+
+
 def learn_dictionary(
-    events: pl.DataFrame,
+    events: pl.DataFrame | Iterable[pl.DataFrame] | None = None,
     *,
     site_key: str,
     id: int,
     min_visitors: int = 20,
     max_entries: int = 4096,
     max_bytes: int = 32768,
+    counts: pl.DataFrame | None = None,
 ) -> Dictionary | None:
     """Learn a site's dictionary from its decoded events.
 
@@ -207,7 +266,8 @@ def learn_dictionary(
     Parameters
     ----------
     events:
-        An event table (``cemreplay.schema.EVENT_SCHEMA``) of one site's sessions.
+        An event table (``cemreplay.schema.EVENT_SCHEMA``) of one site's sessions, or an
+        iterable of them (chunks: see :func:`string_counts`).
     site_key, id:
         The dictionary's name (see :class:`Dictionary`).
     min_visitors:
@@ -215,6 +275,9 @@ def learn_dictionary(
         particular to a few visitors is ever handed to another visitor).
     max_entries, max_bytes:
         Caps on the dictionary's entries and its strings' total UTF-8 bytes.
+    counts:
+        Instead of ``events``: their :func:`string_counts` (to learn again without reading
+        the events again).
 
     Returns
     -------
@@ -224,7 +287,7 @@ def learn_dictionary(
     Raises
     ------
     ConfigError
-        If an option is out of range.
+        If an option is out of range, or not exactly one of ``events`` and ``counts`` is given.
 
     Examples
     --------
@@ -234,7 +297,6 @@ def learn_dictionary(
     >>> "locale" in d.strings
     True
     """
-    check(events, where="learn_dictionary(events)")
     for name, value, lo, hi in (
         ("min_visitors", min_visitors, 1, None),
         ("max_entries", max_entries, 1, MAX_DICTIONARY_ENTRIES),
@@ -244,18 +306,18 @@ def learn_dictionary(
             raise ConfigError(f"learn_dictionary({name}=) must be an int >= {lo}, got {value!r}")
         if hi is not None and value > hi:
             raise ConfigError(f"learn_dictionary({name}=) must be at most {hi}, got {value}")
-    used = pl.concat(
-        [
-            events.lazy()
-            .filter(pl.col("kind").is_in([k for k, m in enumerate(LAYOUT) if m >= 0 and m & bit]))
-            .select("visitor_id", pl.col(column).cast(pl.String).alias("s"))
-            .drop_nulls("s")
-            for column, bit in (("target", 16), ("text", 32))
-        ]
-    )
+    if (events is None) == (counts is None):
+        raise ConfigError("learn_dictionary() takes events or counts=, exactly one of them")
+    if counts is None:
+        assert events is not None
+        counts = string_counts(events)
+    elif counts.schema != COUNTS_SCHEMA:
+        raise ConfigError(
+            f"learn_dictionary(counts=) must be a string_counts() table ({dict(COUNTS_SCHEMA)}), "
+            f"got {dict(counts.schema)}"
+        )
     top = (
-        used.group_by("s")
-        .agg(pl.col("visitor_id").n_unique().alias("visitors"), pl.len().alias("refs"))
+        counts.lazy()
         .filter(pl.col("visitors") >= min_visitors)
         .with_columns(pl.col("s").str.len_bytes().alias("bytes"))
         .filter(pl.col("bytes") <= MAX_STRING_BYTES)
