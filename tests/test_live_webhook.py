@@ -175,9 +175,13 @@ def test_a_slow_or_down_webhook_costs_ingest_nothing(tmp_path: Path, mode: str, 
             analyzer = c.app.state.live  # type: ignore[attr-defined]
             assert analyzer.wait_idle(30)
             # Every batch was acknowledged; none waited for the receiver (3 s per request
-            # when slow, refused when down): the slowest acknowledgement is far under that.
-            assert max(lat) < 1.0, max(lat)
-            assert analyzer.signals >= 2
+            # when slow, refused when down; each send gives up after webhook_timeout_s = 1 s).
+            # Ingest that waited for the sender would take about a second for each of the
+            # signals; a loaded machine may still stall a request or two that long.
+            assert analyzer.signals >= 20
+            stalled = [x for x in lat if x >= 1.0]
+            assert len(stalled) <= 2, stalled
+            assert sorted(lat)[len(lat) // 2] < 0.25, sorted(lat)[len(lat) // 2]
             assert c.get("/healthz").json()["webhook"]["sent"] == 0
 
 
