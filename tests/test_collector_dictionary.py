@@ -179,3 +179,24 @@ def test_relearn_off_and_bad_intervals(db):
     for bad in (-1, float("nan"), "1", True):
         with pytest.raises(ConfigError, match="dictionary_interval_s"):
             create_app(db, dictionary_interval_s=bad)  # type: ignore[arg-type]
+
+
+def test_the_answer_board_holds_a_bounded_number_of_sites(tmp_path, monkeypatch):
+    """Asking for many sites (a scan of made-up keys) cannot grow the in-memory answers
+    without bound: past the limit they are dropped and asked of the store again, and every
+    answer stays right."""
+    from cemreplay import collector
+
+    monkeypatch.setattr(collector, "_MAX_DICT_SITES", 3)
+    with SQLiteStore(tmp_path / "s.db") as st:
+        d = Dictionary("real", 5, ("button#buy", "/checkout"))
+        st.put_dictionary(d)
+        board = collector._Board(st)
+        assert board.get("real") == d.to_json()
+        for k in range(10):
+            assert board.get(f"made-up-{k}") is None
+            assert len(board._answers) <= 3
+        # the real site's answer was dropped with the others, and is asked again, right
+        assert board.fresh("real") is False
+        assert board.get("real") == d.to_json()
+        assert board.fresh("real") == d.to_json()
