@@ -106,9 +106,12 @@ def _clear_peak() -> None:
         Path("/proc/self/clear_refs").write_text("5")
 
 
-def _once(spec: dict[str, Any], pool: Any, res: dict[str, Any]) -> tuple[float, Any]:
-    """One timed run of ``spec["mode"]`` (see the module docstring): (seconds, findings);
-    what it learns (events, sessions, stage seconds, ...) goes into ``res``."""
+def _once(
+    spec: dict[str, Any], pool: Any, res: dict[str, Any], batches: list[bytes]
+) -> tuple[float, Any, dict[str, float] | None]:
+    """One timed run of ``spec["mode"]`` on ``batches`` (see the module docstring):
+    (seconds, findings, the stages' seconds when the mode is ``stages``); what it learns
+    (events, sessions, ...) goes into ``res``."""
     from cemreplay import detect, score, wire
     from cemreplay.journeys import sessions
     from cemreplay.outofcore import run_dir
@@ -124,8 +127,8 @@ def _once(spec: dict[str, Any], pool: Any, res: dict[str, Any]) -> tuple[float, 
         secs = time.perf_counter() - t0
         res.update(events=r.events, chunks=r.chunks, exact=r.exact)
         res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
-        return secs, None
-    batches = res.pop("_batches")
+        return secs, None, None
+    times: dict[str, float] | None = None
     if mode == "stages":
         times = {}
         t0 = time.perf_counter()
@@ -143,7 +146,6 @@ def _once(spec: dict[str, Any], pool: Any, res: dict[str, Any]) -> tuple[float, 
         sc = score(found)
         times["score"] = time.perf_counter() - t1
         secs = time.perf_counter() - t0
-        res.setdefault("_stage_runs", []).append(times)
         res.update(events=ev.height, sessions=ses.height, scores=sc.height, exact=True)
         del ev, ses, sc
     else:
@@ -166,8 +168,7 @@ def _once(spec: dict[str, Any], pool: Any, res: dict[str, Any]) -> tuple[float, 
         )
         res["rss_workers_peak"] = {str(k): v for k, v in r.peak_rss.items()}
         del r
-    res["_batches"] = batches
-    return secs, found
+    return secs, found, times
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
@@ -199,13 +200,13 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         res["rss_base_workers"] = [rss_of(p) for p in pids]
     cpu0 = time.process_time()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    batches: list[bytes] = []
     if mode != "outofcore":
         batches = load(Path(spec["dir"]))
         res["input_bytes"] = sum(map(len, batches))
         res["rss_loaded"] = rss_of(os.getpid())
-        res["_batches"] = batches
-        del batches
     runs: list[float] = []
+    stage_runs: list[dict[str, float]] = []
     peaks: list[int] = []
     found = None
     for k in range(repeat):
@@ -216,8 +217,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 pool.close()  # fresh workers: their peaks are each run's own
                 pool = Pool(workers, mode=kind)
         with TreeSampler() as tree:
-            secs, found = _once(spec, pool, res)
+            secs, found, times = _once(spec, pool, res, batches)
         runs.append(secs)
+        if times is not None:
+            stage_runs.append(times)
         peaks.append(tree.peak)
         if k == 0:
             # This process's CPU time (every thread; not the workers') from loading to the
@@ -232,11 +235,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 skip = () if res["exact"] else ("excessive_scroll", "quick_back")
                 res["findings"] = found.height
                 res["digest"] = digest(found, skip)
-    res.pop("_batches", None)
+    del batches
     if pool is not None:
         pool.close()
-    if "_stage_runs" in res:
-        stage_runs = res.pop("_stage_runs")
+    if stage_runs:
         best = stage_runs[min(range(len(runs)), key=runs.__getitem__)]
         res["stage_seconds"] = {k: round(v, 3) for k, v in best.items()}
         res["stage_seconds_cold"] = {k: round(v, 3) for k, v in stage_runs[0].items()}

@@ -156,6 +156,8 @@ def test_learn_takes_events_or_counts() -> None:
         learn_dictionary(counts=ev, site_key="k", id=1)
     with pytest.raises(SchemaError, match="string_counts"):
         string_counts([ev, pl.DataFrame({"x": [1]})])
+    with pytest.raises(SchemaError, match="expected a polars DataFrame, got int"):
+        learn_dictionary(5, site_key="k", id=1)  # type: ignore[arg-type]
 
 
 # ---- encode and decode

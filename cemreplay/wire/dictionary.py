@@ -210,12 +210,14 @@ def string_counts(events: pl.DataFrame | Iterable[pl.DataFrame]) -> pl.DataFrame
     >>> whole.sort("s").equals(halves.sort("s"))
     True
     """
-    chunks = [events] if isinstance(events, pl.DataFrame) else events
+    # one table, or anything that is not an iterable of them (check() then says what it is)
+    many = isinstance(events, Iterable) and not isinstance(events, pl.DataFrame)
+    chunks: Iterable[Any] = events if many else [events]
     sends = {
         column: [k for k, m in enumerate(LAYOUT) if m >= 0 and m & bit]
         for column, bit in (("target", 16), ("text", 32))
     }
-    pairs = []
+    pairs: list[pl.DataFrame] = []
     for chunk in chunks:
         check(chunk, where="string_counts(events)")
         pairs.append(

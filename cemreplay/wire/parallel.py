@@ -172,10 +172,7 @@ class _Shared:
             d.cols is v for d, v in zip(parts, self.views, strict=True)
         ):
             return self.cols
-        return {
-            name: np.concatenate([d.cols[name] for d in parts]) if parts else np.empty(0, dt)
-            for name, dt in COLUMNS
-        }
+        return {name: np.concatenate([d.cols[name] for d in parts]) for name, _ in COLUMNS}
 
 
 def decode_threads(
