@@ -295,16 +295,15 @@ def _decode_all(
     return pl.Series(values=out, dtype=pl.String), bad
 
 
-def _categorical(codes: np.ndarray, ok: np.ndarray | None = None) -> pl.Series:
-    """A Categorical Series from physical codes (registered by an _Interner still alive).
+def _categorical(codes: np.ndarray) -> pl.Series:
+    """A Categorical Series from physical codes (registered by an _Interner still alive);
+    :data:`K.NULL_CODE` is null.
 
     ``strict=False``: the codes are valid by construction (they come from a registered
-    Series), and the strict check is a pass over every code, slower still with nulls; the
-    nulls are applied after, as a validity mask, which polars does without touching codes."""
-    s = pl.Series(codes).cat.to(pl.Categorical, strict=False)
-    if ok is not None:
-        s = pl.select(pl.when(pl.Series(ok)).then(s)).to_series()
-    return s
+    Series), and the strict check is a pass over every code; without it polars reads a code
+    it does not know, ``NULL_CODE``, as null (the decoder writes nulls so, rather than in a
+    mask of their own that would take a pass to apply)."""
+    return pl.Series(codes).cat.to(pl.Categorical, strict=False)
 
 
 def _flatten(items: list[BatchLike]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -364,8 +363,9 @@ class _DictionaryTables:
         self.missing[named] = np.array([d is None for d in found], np.bool_)[which]
 
 
-#: The decoder's output columns before they become the event table (``target``/``text``:
-#: physical Categorical codes, ``*_ok``: not null), and their dtypes.
+#: The decoder's output columns before they become the event table (``session_id``,
+#: ``visitor_id``, ``target``, ``text``: physical Categorical codes, ``NULL_CODE`` for a
+#: null), and their dtypes.
 COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
     ("session_id", np.uint32),
     ("visitor_id", np.uint32),
@@ -378,9 +378,7 @@ COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
     ("a", np.int32),
     ("b", np.int32),
     ("target", np.uint32),
-    ("target_ok", np.bool_),
     ("text", np.uint32),
-    ("text_ok", np.bool_),
 )
 
 Columns = dict[str, np.ndarray]
@@ -410,8 +408,8 @@ def events_table(cols: Columns) -> pl.DataFrame:
             "session_id": _categorical(cols["session_id"]),
             "visitor_id": _categorical(cols["visitor_id"]),
             **{c: cols[c] for c in ("t", "batch", "i", "kind", "x", "y", "a", "b")},
-            "target": _categorical(cols["target"], cols["target_ok"]),
-            "text": _categorical(cols["text"], cols["text_ok"]),
+            "target": _categorical(cols["target"]),
+            "text": _categorical(cols["text"]),
         },
         schema=EVENT_SCHEMA,
     )
@@ -581,9 +579,7 @@ def decode_columns(
                 cols["a"],
                 cols["b"],
                 cols["target"],
-                cols["target_ok"],
                 cols["text"],
-                cols["text_ok"],
                 errs,
             )
         failed = errs[:, 0] != 0
