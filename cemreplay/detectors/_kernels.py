@@ -19,6 +19,10 @@ from cemreplay._jit import njit
 #: (:mod:`cemreplay.detectors._parallel`).
 _jit = njit(cache=True, nogil=True)
 
+#: Index with ``_ix(i)`` in hot loops (``i`` known non-negative): numba wraps every signed
+#: index for negative values; an unsigned one it does not (see cemreplay.wire._kernels).
+_ix = np.uint64
+
 BIG = np.int64(2**62)
 SMALL = np.int64(-(2**62))
 
@@ -411,34 +415,48 @@ def thrash_episodes(
     vs = 0  # first view of the session
     vp = 0  # views at or before the row
     pv_p = np.int64(0)
+    # the previous move (row, x, y) and the step into it
+    p = -1
+    px_ = np.int64(0)
+    py_ = np.int64(0)
+    dx_p = np.int64(0)  # the step into the previous move (0: none yet in this trajectory)
+    dy_p = np.int64(0)
+    steps = -1  # moves of this trajectory before the row's (-1: none, the row starts one)
+    total = np.int64(0)
     for k in range(n):
-        j = rows[k]
-        while j >= starts[s + 1]:
+        j = rows[_ix(k)]
+        while j >= starts[_ix(s + 1)]:
             s += 1
-        pv_j, vs, vp = _pv_step(pv, views, starts[s], j, vs, vp)
-        if k > 0:
-            p = rows[k - 1]
-            if p < starts[s] or pv_j != pv_p or t[j] - t[p] > max_gap_ms:
-                r += 1
+        start = starts[_ix(s)]
+        pv_j, vs, vp = _pv_step(pv, views, start, j, vs, vp)
+        tj = t[_ix(j)]
+        xj = np.int64(x[_ix(j)])
+        yj = np.int64(y[_ix(j)])
+        if k > 0 and (p < start or pv_j != pv_p or tj - t[_ix(p)] > max_gap_ms):
+            r += 1
+            steps = -1
         pv_p = pv_j
-        run[k] = r
+        run[_ix(k)] = r
         rev = 0
-        if k > 0 and run[k - 1] == r:
-            p = rows[k - 1]
-            dx = float(x[j] - x[p])
-            dy = float(y[j] - y[p])
-            seglen[k] = np.sqrt(dx * dx + dy * dy)
-            if k >= 2 and run[k - 2] == r:
-                q = rows[k - 2]
-                px = x[p] - x[q]
-                py = y[p] - y[q]
-                qx = x[j] - x[p]
-                qy = y[j] - y[p]
-                if (px > 0 and qx < 0) or (px < 0 and qx > 0):
+        if steps >= 0:
+            qx = xj - px_
+            qy = yj - py_
+            fx = float(qx)
+            fy = float(qy)
+            seglen[_ix(k)] = np.sqrt(fx * fx + fy * fy)
+            if steps >= 1:
+                if (dx_p > 0 and qx < 0) or (dx_p < 0 and qx > 0):
                     rev += 1
-                if (py > 0 and qy < 0) or (py < 0 and qy > 0):
+                if (dy_p > 0 and qy < 0) or (dy_p < 0 and qy > 0):
                     rev += 1
-        cum[k] = rev + (cum[k - 1] if k > 0 else 0)
+            dx_p = qx
+            dy_p = qy
+        steps += 1
+        p = j
+        px_ = xj
+        py_ = yj
+        total += rev
+        cum[_ix(k)] = total
     cap = n // 3 + 1  # episodes are disjoint runs of >= 3 moves
     e_first = np.empty(cap, dtype=np.int64)
     e_last = np.empty(cap, dtype=np.int64)

@@ -584,14 +584,14 @@ def _entries_run(
             p = int(strs_off[b])
         nb_ = int(nstr[b])
         while j < nb_ and nu < limit:
-            c = int(buf[p])
+            c = int(buf[_ix(p)])
             if 0xA0 <= c <= 0xBF:  # fixstr, the usual case
                 n, start = c & 0x1F, p + 1
             else:
                 n, start, _st = _read_str(buf, p, buf.shape[0])
             key = _key(buf, start, n, safe)
             w0, w1, wt, h = key
-            q = h & (cap - 1)
+            q = _ix(h & (cap - 1))
             while True:  # _probe, written out: a call here measured 2x slower per entry
                 k0 = keys[q, 0]
                 if k0 < 0:
@@ -600,16 +600,16 @@ def _entries_run(
                     if (k0 & 0xFFFFFFFF) == n:  # noqa: SIM102
                         if n <= 24 or _equal(buf, aux[q, 0] + 16, start + 16, n - 24):
                             break
-                q = (q + 1) & (cap - 1)
+                q = _ix((q + 1) & (cap - 1))
             u = keys[q, 0] >> 32
             if u < 0:
                 u = nu
                 _put(keys, aux, q, u, start, n, key)
-                uoff[nu] = start
-                ulen[nu] = n
+                uoff[_ix(nu)] = start
+                ulen[_ix(nu)] = n
                 nu += 1
-            off[k] = start
-            ids[k] = u
+            off[_ix(k)] = start
+            ids[_ix(k)] = u
             p = start + n
             k += 1
             j += 1
