@@ -477,7 +477,7 @@ def _probe(
 def _put(
     keys: np.ndarray,
     aux: np.ndarray,
-    q: int,
+    q: int | np.uint64,
     u: int,
     o: int,
     n: int,
