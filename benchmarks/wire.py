@@ -20,7 +20,9 @@ Measured in one run on the same events (the generator's default mix):
   with ``sched_setaffinity`` to ``--cores`` cores, checked after the timing and reported as
   ``decode_threads_cpus``; numba kernels are single-threaded; polars' thread pool runs on the
   same core; the process CPU time of the best run is reported beside its wall time) of
-  cemreplay's numba decoder over the ordinary batches of each version, against row msgpack +
+  cemreplay's numba decoder over the ordinary batches of each version (a list of ``bytes``,
+  and the same batches back to back in one buffer, ``wire.PackedBatches``, as a batch file
+  or a store page holds them: decoded in place), against row msgpack +
   polars and rrweb JSON parsed with the standard library and with orjson, each brought to the
   same event table (checked equal). The peers are pure Python per event, so they run on the
   first ``--peer-events`` events; throughput is per event either way.
@@ -37,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
+import numpy as np
 import polars as pl
 
 from benchmarks._data import machine, ordinary_batches, stream, targets_line
@@ -228,6 +231,16 @@ def run(
         cpus = thread_cpus()
         assert decoded.equals(ordinary), f"cemreplay v{version} decode differs from its input"
         del decoded
+        # the same batches back to back in one buffer, as a file or a store page holds them:
+        # decoded in place (no copy into the decoder's buffer)
+        offsets = np.zeros(len(batches) + 1, np.int64)
+        np.cumsum([len(b) for b in batches], out=offsets[1:])
+        packed = wire.PackedBatches(b"".join(batches), offsets)
+        # compile / load the kernels for a read-only buffer outside the timing
+        wire.decode(wire.PackedBatches(packed.data, offsets[:4]))
+        psecs, pcpu, decoded = _best_cpu(lambda packed=packed: wire.decode(packed), reps)
+        assert decoded.equals(ordinary), f"cemreplay v{version} packed decode differs"
+        del decoded, packed
         versions[f"v{version}"] = {
             "bytes_per_event_snippet_batches": round(
                 sum(map(len, snippet_batches)) / data.height, 2
@@ -242,6 +255,9 @@ def run(
             "decode_cpu_seconds": round(cpu_secs, 4),
             "decode_events_per_cpu_s": round(ordinary.height / max(cpu_secs, 1e-9)),
             "decode_threads_cpus": cpus,
+            "decode_packed_seconds": round(psecs, 4),
+            "decode_packed_events_per_s": round(ordinary.height / psecs),
+            "decode_packed_events_per_cpu_s": round(ordinary.height / max(pcpu, 1e-9)),
         }
         del snippet_batches, batches
     result["cemreplay"] = versions["v2"]
@@ -299,6 +315,9 @@ def table(result: dict[str, Any]) -> str:
         f"{'cemreplay v2 (ordinary)':<28} {c['bytes_per_event_ordinary_batches']:>12} "
         f"{c['decode_events_per_s']:>14,} {'1.0':>12}",
         f"{'cemreplay v2 (snippet 5 s)':<28} {c['bytes_per_event_snippet_batches']:>12}",
+        f"{'cemreplay v2 (one buffer)':<28} {c['bytes_per_event_ordinary_batches']:>12} "
+        f"{c['decode_packed_events_per_s']:>14,} "
+        f"{round(c['decode_packed_events_per_s'] / c['decode_events_per_s'], 1):>12}",
         f"{'cemreplay v1 (ordinary)':<28} {c1['bytes_per_event_ordinary_batches']:>12} "
         f"{c1['decode_events_per_s']:>14,} "
         f"{round(c['decode_events_per_s'] / c1['decode_events_per_s'], 1):>12}",
