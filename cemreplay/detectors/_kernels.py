@@ -81,25 +81,25 @@ def response_times(
         last = SMALL
         pending = p
         views = 0
-        for j in range(starts[s], starts[s + 1]):
-            k = kind[j]
+        for j in range(starts[_ix(s)], starts[_ix(s + 1)]):
+            k = kind[_ix(j)]
             if k == pv_kind:
                 views += 1
             if lut[k]:
-                last = t[j]
+                last = t[_ix(j)]
                 while pending < p:
-                    nxt[pending] = t[j]
+                    nxt[_ix(pending)] = last
                     pending += 1
             if k == of_kind:
-                rows[p] = j
-                prev[p] = last
-                pv[p] = max(views - 1, 0)
+                rows[_ix(p)] = j
+                prev[_ix(p)] = last
+                pv[_ix(p)] = max(views - 1, 0)
                 if lut[k]:
-                    nxt[p] = t[j]
+                    nxt[_ix(p)] = last
                     pending = p + 1
                 p += 1
         while pending < p:
-            nxt[pending] = BIG
+            nxt[_ix(pending)] = BIG
             pending += 1
     return rows[:p].copy(), prev[:p].copy(), nxt[:p].copy(), pv[:p].copy()
 
@@ -767,15 +767,16 @@ def page_of(starts: Any, views: Any, rows: Any) -> Any:
             s = np.searchsorted(starts, j, side="right") - 1
             vs = 0
             vp = 0
-        while j >= starts[s + 1]:
+        while j >= starts[_ix(s + 1)]:
             s += 1
-        if vs < nv and views[vs] < starts[s]:
-            vs = _gallop(views, vs, starts[s] - 1)
+        s_lo = starts[_ix(s)]
+        if vs < nv and views[_ix(vs)] < s_lo:
+            vs = _gallop(views, vs, s_lo - 1)
         vp = max(vp, vs)
-        if vp < nv and views[vp] <= j:
+        if vp < nv and views[_ix(vp)] <= j:
             vp = _gallop(views, vp, j)
         before = vp - vs
-        has = vs < nv and views[vs] < starts[s + 1]
+        has = vs < nv and views[_ix(vs)] < starts[_ix(s + 1)]
         ordinal[k] = max(before - 1, 0)
         index[k] = vs + ordinal[k] if has else -1
     return ordinal, index
