@@ -123,6 +123,35 @@ def test_empty_input() -> None:
     assert wire.encode(pl.DataFrame(schema=EVENT_SCHEMA)) == []
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_null_strings_decode_as_null_beside_real_ones(version: int) -> None:
+    """The decoder writes a null target/text as ``NULL_CODE`` and relies on polars reading a
+    code it does not know as null (``cat.to(strict=False)``); a polars that read it as some
+    string, or rejected it, would break every table with a click on nothing."""
+    from cemreplay.wire import _kernels as K
+
+    assert K.NULL_CODE == 2**32 - 1
+    rows = [  # a page view, a click on nothing, a click on a button, a JS error (no source)
+        (1, "/home", "Home"),
+        (3, None, None),
+        (3, "button#pay", None),
+        (11, None, "TypeError: x"),
+    ]
+    events = pl.DataFrame(
+        [
+            dict(session_id="s", visitor_id="v", t=1000 + 10 * k, batch=0, i=k, kind=kind,
+                 x=0, y=0, a=0, b=0, target=target, text=text)
+            for k, (kind, target, text) in enumerate(rows)
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    out = wire.decode(wire.encode(events, version=version))
+    assert out["target"].cast(pl.String).to_list() == events["target"].cast(pl.String).to_list()
+    assert out["text"].cast(pl.String).to_list() == events["text"].cast(pl.String).to_list()
+    assert out["target"].null_count() == 2
+    assert out["text"].null_count() == 2
+
+
 def test_v2_is_smaller_on_the_generator_mix() -> None:
     """What v2 changed is for size: kinds in runs, unsigned time steps, per-kind deltas."""
     from cemreplay import synth
