@@ -145,12 +145,12 @@ def per_view(starts: Any, kind: Any, lut: Any, views: Any, pv_kind: int, s0: int
         has = v < len(views) and views[v] < starts[s + 1]
         cur = v
         for j in range(starts[s], starts[s + 1]):
-            k = kind[j]
+            k = kind[_ix(j)]
             if k == pv_kind:
                 cur = v
                 v += 1
             if has and lut[k]:
-                out[cur - v0] += 1
+                out[_ix(cur - v0)] += 1
     return out
 
 
@@ -345,14 +345,14 @@ def error_clicks(
     for s in range(s0, s1):
         click = -1
         for j in range(starts[s], starts[s + 1]):
-            k = kind[j]
+            k = kind[_ix(j)]
             if k == click_kind:
                 click = j
                 continue
             is_error = k == js_kind or (
-                k == net_kind and (status[j] == 0 or status[j] >= min_status)
+                k == net_kind and (status[_ix(j)] == 0 or status[_ix(j)] >= min_status)
             )
-            if is_error and click >= 0 and t[j] - t[click] <= window_ms:
+            if is_error and click >= 0 and t[_ix(j)] - t[_ix(click)] <= window_ms:
                 if m > 0 and rows[m - 1] == click:
                     errors[m - 1] += 1
                     continue
