@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, cast, overload
 
+import numpy as np
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -58,3 +60,9 @@ def _numba_njit() -> Njit:
 
 
 njit: Njit = cast(Njit, _as_is) if DISABLED else _numba_njit()
+
+#: Index arrays in hot loops with ``ix(i)`` (``i`` known non-negative): numba adds a
+#: negative-index wraparound to every signed index (a sign mask, an and, an add, and the
+#: registers for them); an unsigned index has none. Measured on a store loop: 3x fewer
+#: instructions. Under ``NUMBA_DISABLE_JIT`` it is numpy's ``uint64``, which indexes alike.
+ix = np.uint64

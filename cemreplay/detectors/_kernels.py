@@ -13,15 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from cemreplay._jit import ix as _ix
 from cemreplay._jit import njit
 
 #: Every kernel releases the GIL, so that parts of a table run on threads of their own
 #: (:mod:`cemreplay.detectors._parallel`).
 _jit = njit(cache=True, nogil=True)
-
-#: Index with ``_ix(i)`` in hot loops (``i`` known non-negative): numba wraps every signed
-#: index for negative values; an unsigned one it does not (see cemreplay.wire._kernels).
-_ix = np.uint64
 
 BIG = np.int64(2**62)
 SMALL = np.int64(-(2**62))

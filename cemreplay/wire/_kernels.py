@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from cemreplay._jit import DISABLED, njit
+from cemreplay._jit import ix as _ix
 from cemreplay.schema import (
     MAX_EVENTS_PER_BATCH,
     MAX_ID_BYTES,
@@ -61,12 +62,6 @@ SPREAD = 1 << 40
 _T_MAX = (1 << 53) - 1
 _I32_MIN = -(1 << 31)
 _I32_MAX = (1 << 31) - 1
-
-#: Index arrays in hot loops with ``_ix(i)`` (``i`` known non-negative): numba adds a
-#: negative-index wraparound to every signed index (a sign mask, an and, an add, and the
-#: registers for them); an unsigned index has none. Measured on a store loop: 3x fewer
-#: instructions.
-_ix = np.uint64
 
 jit = njit(cache=True, nogil=True)
 #: For helpers taking arrays that sit in a hot loop: numba inlines them in its own IR (LLVM
@@ -1047,7 +1042,9 @@ def decode_events(
         detail = 0
         off = 0
         # v2 and v3 have a loop of their own, without v1's branches (its integer slots are
-        # wrapped to 32 bits, so they need no range check either)
+        # wrapped to 32 bits, so they need no range check either). The two loops repeat the
+        # string references and the stores on purpose: moved into a helper they measured
+        # 199 (inlined by numba) and 270 (a call) instructions per event instead of 165.
         m = 0
         row = 0
         for k in range(n if v2 else 0):
