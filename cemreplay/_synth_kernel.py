@@ -9,7 +9,7 @@ Python side so that editing one does not recompile the other (numba caches per f
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -364,22 +364,45 @@ def _jit(fn: _F) -> _F:
     return njit(cache=True)(fn)
 
 
+#: The array types of the helpers' signatures: the event buffer, the state, the page's
+#: elements and the ground truth
+_ARRAYS = {"EV": "int32[:, ::1]", "ST": "int64[::1]", "EL": "int64[:, ::1]", "R": "int64[:, ::1]"}
+
+
+def _typed(sig: str) -> Callable[[_F], _F]:
+    """``njit`` with the one signature the helper is called with, compiled when this module
+    is imported (or loaded from the cache). Without it numba compiles a called function once
+    per distinct set of argument types, and a constant argument is a type of its own
+    (``Literal[int](130)``): the generator's kernel compiled 350 functions in 90 s, not 25 in
+    half that. ``sig`` is numba's signature syntax with :data:`_ARRAYS`' names for arrays."""
+    head, args = sig.split("(", 1)
+    names = [a.strip() for a in args.rstrip(")").split(",")]
+    full = f"{head}({', '.join(_ARRAYS.get(a, a) for a in names)})"
+    return cast(Callable[[_F], _F], cast(Any, njit)(full, cache=True))
+
+
+def _jit_inline(fn: _F) -> _F:
+    """For the smallest helpers, called from many places: inlined where they are called (no
+    call, and no compile of their own; see :func:`_typed`)."""
+    return njit(cache=True, inline="always")(fn)
+
+
 # ----------------------------------------------------------------------------------------------
 # The kernel. Arguments are typed loosely (Any): numba checks them, mypy cannot.
 
 
-@_jit
+@_jit_inline
 def _ri(lo: int, hi: int) -> int:
     """A random integer in [lo, hi]."""
     return int(np.random.randint(lo, hi + 1))
 
 
-@_jit
+@_jit_inline
 def _wait(st: Any, lo: int, hi: int) -> None:
     st[_T] += _ri(lo, hi)
 
 
-@_jit
+@_jit_inline
 def _emit(ev: Any, st: Any, kind: int, x: int, y: int, a: int, b: int, tg: int, tx: int) -> None:
     p = st[_P]
     if p < ev.shape[1]:
@@ -394,7 +417,7 @@ def _emit(ev: Any, st: Any, kind: int, x: int, y: int, a: int, b: int, tg: int, 
     st[_P] = p + 1
 
 
-@_jit
+@_jit_inline
 def _truth(
     R: Any, st: Any, kind: int, t: int, url: int, target: int, field: int, dnum: int, dcode: int
 ) -> None:
@@ -411,7 +434,7 @@ def _truth(
     st[_TP] = p + 1
 
 
-@_jit
+@_typed("none(EV, ST, i8, i8)")
 def _move_to(ev: Any, st: Any, x1: int, y1: int) -> None:
     """A smooth mouse path to (x1, y1): a quadratic Bezier with its control point inside the
     box of the two ends (so x and y never reverse), sampled every 16 ms and sent like the
@@ -449,7 +472,7 @@ def _move_to(ev: Any, st: Any, x1: int, y1: int) -> None:
     st[_CY] = y1
 
 
-@_jit
+@_typed("none(EV, ST)")
 def _wander(ev: Any, st: Any) -> None:
     """Move the mouse somewhere on the page and rest (desktop only)."""
     if st[_MOUSE] == 1:
@@ -457,7 +480,7 @@ def _wander(ev: Any, st: Any) -> None:
         _wait(st, 400, 1_500)
 
 
-@_jit
+@_typed("none(EV, ST, i8, i8, i8)")
 def _scroll(ev: Any, st: Any, direction: int, steps: int, hi: int) -> None:
     """Up to ``steps`` scrolls in one direction, positions clamped to [0, hi]."""
     for _ in range(steps):
@@ -472,7 +495,7 @@ def _scroll(ev: Any, st: Any, direction: int, steps: int, hi: int) -> None:
         _emit(ev, st, _SCROLL, 0, ny, st[_PH], st[_VH], -1, -1)
 
 
-@_jit
+@_typed("none(EV, ST)")
 def _normal_scroll(ev: Any, st: Any) -> None:
     """A run of scrolls that keeps the page view at <= 3 direction reversals."""
     hi = st[_PH] - st[_VH] - 1_200
@@ -483,7 +506,7 @@ def _normal_scroll(ev: Any, st: Any) -> None:
     _scroll(ev, st, direction, _ri(1, 6), hi)
 
 
-@_jit
+@_jit_inline
 def _el(el: Any, n: int, sel: int, x: int, y: int, w: int, h: int, flags: int) -> int:
     el[n, 0] = sel
     el[n, 1] = x
@@ -494,7 +517,7 @@ def _el(el: Any, n: int, sel: int, x: int, y: int, w: int, h: int, flags: int) -
     return n + 1
 
 
-@_jit
+@_typed("i8(i8, i8, EL)")
 def _layout(ptype: int, vw: int, el: Any) -> int:
     """The elements of a page type (selector, box, click flags); returns their count."""
     wide = vw >= 1_000
@@ -550,7 +573,7 @@ def _layout(ptype: int, vw: int, el: Any) -> int:
     return n
 
 
-@_jit
+@_jit_inline
 def _find(el: Any, n: int, sel: int) -> int:
     for r in range(n):
         if el[r, 0] == sel:
@@ -558,7 +581,7 @@ def _find(el: Any, n: int, sel: int) -> int:
     return -1
 
 
-@_jit
+@_typed("i8(EV, ST, EL, i8, i8, i8, i8)")
 def _page_view(ev: Any, st: Any, el: Any, url: int, ptype: int, nav: int, ref: int) -> int:
     """PAGE_VIEW and the GEOMETRY of its interactive elements; resets the page state."""
     _emit(ev, st, _PV, st[_VW], st[_VH], st[_DEV], nav, url, ref)
@@ -578,7 +601,7 @@ def _page_view(ev: Any, st: Any, el: Any, url: int, ptype: int, nav: int, ref: i
     return n
 
 
-@_jit
+@_typed("none(EV, ST, i8, i8, i8, i8)")
 def _click_at(ev: Any, st: Any, sel: int, x: int, y: int, flags: int) -> None:
     """A CLICK; ``detail`` counts like the browser (< 500 ms and <= 4 px from the last)."""
     d = 1
@@ -593,7 +616,7 @@ def _click_at(ev: Any, st: Any, sel: int, x: int, y: int, flags: int) -> None:
     st[_CY] = y
 
 
-@_jit
+@_typed("none(EV, ST, EL, i8)")
 def _click(ev: Any, st: Any, el: Any, r: int) -> None:
     """Move to a point inside element row ``r`` and click it (nothing when ``r`` < 0: the
     element is not on this page, and a negative row must never index the table)."""
@@ -606,12 +629,12 @@ def _click(ev: Any, st: Any, el: Any, r: int) -> None:
     _click_at(ev, st, el[r, 0], x, y, el[r, 5])
 
 
-@_jit
+@_typed("i8(i8)")
 def _price(url: int) -> int:
     return 19_900 + ((url - _U_PROD0) * 37 % 50) * 1_000
 
 
-@_jit
+@_typed("none(EV, ST, i8)")
 def _respond(ev: Any, st: Any, sel: int) -> None:
     """The page's answer to an ordinary click on a non-navigating element (< 800 ms)."""
     if sel in (_S_FILTER, _S_SORT, _S_LOADMORE):
@@ -654,7 +677,7 @@ def _respond(ev: Any, st: Any, sel: int) -> None:
         _emit(ev, st, _MUT, 0, 0, _ri(1, 30), 0, -1, -1)
 
 
-@_jit
+@_typed("i8(i8)")
 def _clickable(ptype: int) -> int:
     """A random non-navigating element an ordinary visitor clicks on this page type, or -1."""
     r = np.random.randint(0, 8)
@@ -669,7 +692,7 @@ def _clickable(ptype: int) -> int:
     return -1
 
 
-@_jit
+@_typed("none(EV, ST, EL, i8)")
 def _normal_action(ev: Any, st: Any, el: Any, n: int) -> None:
     """One ordinary thing a visitor does on a page, then a pause of >= 1.2 s."""
     r = np.random.random()
@@ -692,7 +715,7 @@ def _normal_action(ev: Any, st: Any, el: Any, n: int) -> None:
     _wait(st, 1_200, 4_500)
 
 
-@_jit
+@_typed("i8(EV, ST, EL, i8, i8, i8, b1)")
 def _type(ev: Any, st: Any, el: Any, n: int, fi: int, shape: int, by_click: bool) -> int:
     """FOCUS a field (by clicking it or tabbing to it), type, CHANGE and BLUR.
     Returns the time of the CHANGE."""
@@ -719,7 +742,7 @@ def _type(ev: Any, st: Any, el: Any, n: int, fi: int, shape: int, by_click: bool
     return int(t_change)
 
 
-@_jit
+@_typed("i8(EV, ST, EL, i8, i8, i8, b1)")
 def _refocus(ev: Any, st: Any, el: Any, n: int, fi: int, shape: int, clicked: bool) -> int:
     """Come back to a field (FOCUS unless already focused), type again, CHANGE, BLUR."""
     field = _F0 + fi
@@ -738,14 +761,14 @@ def _refocus(ev: Any, st: Any, el: Any, n: int, fi: int, shape: int, clicked: bo
     return int(t_change)
 
 
-@_jit
+@_typed("none(ST, i8)")
 def _pad_dwell(st: Any, ms: int) -> None:
     """Stay on the page at least ``ms`` since its page view."""
     if st[_T] < st[_PVT] + ms:
         st[_T] = st[_PVT] + ms + _ri(0, 3_000)
 
 
-@_jit
+@_typed("i8(EV, ST, EL, i8, i8, i8)")
 def _go(ev: Any, st: Any, el: Any, n: int, url: int, ptype: int) -> int:
     """Leave the current page for ``url``: a link, the search form, or the back button."""
     if url == st[_PREV]:
@@ -780,7 +803,7 @@ def _go(ev: Any, st: Any, el: Any, n: int, url: int, ptype: int) -> int:
     return _page_view(ev, st, el, url, ptype, _NAV_PUSH, st[_URL])
 
 
-@_jit
+@_typed("i8(EV, ST, EL, i8, i8, i8, i8, i8, b1)")
 def _burst(
     ev: Any, st: Any, el: Any, r: int, clicks: int, lo: int, hi: int, jit: int, resp: bool
 ) -> int:
@@ -804,7 +827,7 @@ def _burst(
     return int(t0)
 
 
-@_jit
+@_typed("i8(EV, R, ST, EL, i8, i8)")
 def _plant(ev: Any, R: Any, st: Any, el: Any, n: int, item: int) -> int:
     """Plant one struggle or look-alike on the current page. Returns the element count (a
     quick back changes page and comes back)."""
@@ -951,7 +974,7 @@ def _plant(ev: Any, R: Any, st: Any, el: Any, n: int, item: int) -> int:
     return n
 
 
-@_jit
+@_typed("i8(EV, R, ST, EL, i8, i8, b1)")
 def _browse(ev: Any, R: Any, st: Any, el: Any, n: int, item: int, add_to_cart: bool) -> int:
     """The ordinary actions of a browse page, with ``item`` (or -1) planted among them."""
     acts = _ri(1, 5)
@@ -982,7 +1005,15 @@ def _browse(ev: Any, R: Any, st: Any, el: Any, n: int, item: int, add_to_cart: b
     return n
 
 
-@_jit
+@_typed("none(EV, ST)")
+def _leave(ev: Any, st: Any) -> None:
+    if np.random.random() < 0.5:
+        _emit(ev, st, _HIDDEN, 0, 0, 0, 0, -1, -1)
+        _wait(st, 1, 5)
+    _emit(ev, st, _LEAVE, 0, 0, 0, 0, -1, -1)
+
+
+@_typed("none(EV, ST, i8, i8)")
 def _idle_leave(ev: Any, st: Any, lo: int, hi: int) -> None:
     """Stay a while without touching anything (mouse only), then end the session."""
     end = st[_T] + _ri(lo, hi)
@@ -993,15 +1024,7 @@ def _idle_leave(ev: Any, st: Any, lo: int, hi: int) -> None:
     _leave(ev, st)
 
 
-@_jit
-def _leave(ev: Any, st: Any) -> None:
-    if np.random.random() < 0.5:
-        _emit(ev, st, _HIDDEN, 0, 0, 0, 0, -1, -1)
-        _wait(st, 1, 5)
-    _emit(ev, st, _LEAVE, 0, 0, 0, 0, -1, -1)
-
-
-@_jit
+@_typed("none(EV, R, ST, EL, i8, i8)")
 def _funnel_drop(ev: Any, R: Any, st: Any, el: Any, n: int, step: int) -> None:
     """Leave the funnel on this step's page without touching a form."""
     t_pv = st[_PVT]
@@ -1011,7 +1034,7 @@ def _funnel_drop(ev: Any, R: Any, st: Any, el: Any, n: int, step: int) -> None:
     _truth(R, st, _FUNNEL, t_pv, st[_URL], -1, -1, step, _STEP_CODES[step])
 
 
-@_jit
+@_typed("i8(EV, R, ST, EL, i8, i8)")
 def _checkout(ev: Any, R: Any, st: Any, el: Any, n: int, scn: int) -> int:
     """The shipping form under scenario ``scn``. Returns the element count of the next page,
     or -1 when the session ended here."""
@@ -1086,7 +1109,7 @@ def _checkout(ev: Any, R: Any, st: Any, el: Any, n: int, scn: int) -> int:
     return _page_view(ev, st, el, _U_PAYMENT, _PT_PAYMENT, _NAV_PUSH, url)
 
 
-@_jit
+@_typed("none(EV, R, ST, EL, i8, i8, i8, i8, i8, i8, i8, i8, i8, f8, f8)")
 def _session(
     ev: Any,
     R: Any,
@@ -1322,7 +1345,7 @@ def _session(
     _leave(ev, st)
 
 
-@_jit
+@_typed("none(EV, i8, i8)")
 def _batches(ev: Any, lo: int, hi: int) -> None:
     """batch and i the way the snippet flushes (cemreplay.events.assign_batches): a new batch
     every 5 s from the session's first event, or after 300 events."""

@@ -342,12 +342,14 @@ def even_chunks(total: int, workers: int, most: int = CHUNK_BYTES) -> int:
 # ----------------------------------------------------------------------------- the pool
 
 
-def _warm() -> int:
-    """Load every numba cache in a worker (a tiny run) and say which process it is."""
+def _warm(batches: Sequence[BatchLike] | None = None) -> int:
+    """Load every numba cache in a worker (a tiny run of ``batches``, by default three
+    generated sessions) and say which process it is."""
     from cemreplay import synth, wire
     from cemreplay.wire.parallel import session_parts
 
-    batches = wire.encode(synth.generate(sessions=3, seed=1).events)
+    if batches is None:
+        batches = wire.encode(synth.generate(sessions=3, seed=1).events)
     analyze_batches(batches)
     session_parts(batches, 2)  # wire.decode(threads=)'s own kernel
     return os.getpid()

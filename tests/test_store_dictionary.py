@@ -16,6 +16,7 @@ from cemreplay.errors import ConfigError
 from cemreplay.export import export_store
 from cemreplay.ingest import UNKNOWN_DICTIONARY, dictionary_ref
 from cemreplay.outofcore import SUFFIX, run_dir, run_store, write_file
+from cemreplay.pipeline import Pool
 from cemreplay.store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, next_dictionary_id
 from cemreplay.wire import Dictionary
 
@@ -132,7 +133,10 @@ def test_version_3_batches_are_analysed_shown_and_exported_like_version_2(
         assert_frame_equal(b.sessions(limit=None), a.sessions(limit=None))
         assert b.quarantine().height == 0
     # other readers of a store: out-of-core analysis and the Parquet export
-    oa, ob = run_store(paths["v2"], chunk_visitors=50), run_store(paths["v3"], chunk_visitors=50)
+    # one pool of threads for the five runs (worker processes: tests/test_pipeline.py)
+    pool = Pool(2, mode="thread")
+    oa = run_store(paths["v2"], chunk_visitors=50, pool=pool)
+    ob = run_store(paths["v3"], chunk_visitors=50, pool=pool)
     assert_frame_equal(ob.findings, oa.findings)
     assert oa.findings.height > 0
     # and batch files (outofcore.run_dir) given the store's dictionaries
@@ -141,10 +145,13 @@ def test_version_3_batches_are_analysed_shown_and_exported_like_version_2(
         write_file(tmp_path / name / f"part{SUFFIX}", batches)
     with SQLiteStore(paths["v3"]) as b:
         dicts = b.dictionaries()
-    da, db = run_dir(tmp_path / "v2"), run_dir(tmp_path / "v3", dictionaries=dicts)
+    da = run_dir(tmp_path / "v2", pool=pool)
+    db = run_dir(tmp_path / "v3", dictionaries=dicts, pool=pool)
     assert_frame_equal(db.findings, da.findings)
     assert_frame_equal(db.findings, oa.findings)
-    assert len(run_dir(tmp_path / "v3").quarantined) == len(v3)  # without them: set aside
+    # without them: set aside
+    assert len(run_dir(tmp_path / "v3", pool=pool).quarantined) == len(v3)
+    pool.close()
     ea = export_store(paths["v2"], tmp_path / "pa")
     eb = export_store(paths["v3"], tmp_path / "pb")
     assert (

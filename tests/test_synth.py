@@ -420,7 +420,7 @@ def test_a_missing_element_is_never_clicked() -> None:
     st = np.zeros(k._NST, np.int64)
     el = np.zeros((32, 6), np.int64)
     el[-1] = [7, 100, 100, 40, 40, 0]  # what a -1 row would pick
-    ev = np.zeros((8, 64), np.int64)
+    ev = np.zeros((8, 64), np.int32)  # the event buffer, as the kernel makes it
     assert k._burst(ev, st, el, -1, 3, 250, 600, 3, True) == -1
     k._click(ev, st, el, -1)
     assert st[k._P] == 0  # no event written at all
