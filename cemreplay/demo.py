@@ -25,7 +25,8 @@ from typing import IO, TypeVar
 
 import polars as pl
 
-from cemreplay import synth, wire
+from cemreplay import wire
+from cemreplay._warmup import compile_kernels, kernels_cached
 from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.journeys import funnel, sessions
 
@@ -159,6 +160,15 @@ def run_demo(
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     n_sessions = sessions
     out.write(f"cemreplay demo: a synthetic shop, {n_sessions:,} sessions, seed {seed}\n\n")
+    if not kernels_cached():
+        out.write(
+            "  first run since install: compiling the kernels on every core, once "
+            "(a minute or two)\n"
+        )
+        out.flush()
+        _timed(out, "compile the kernels (cached from now on)", compile_kernels)
+    from cemreplay import synth  # its import compiles the generator's kernel (or loads it)
+
     traffic = _timed(
         out, "generate traffic", lambda: synth.generate(sessions=n_sessions, seed=seed)
     )
