@@ -152,3 +152,27 @@ def test_dwell_counts_equal_a_group_by(gap: int) -> None:
     got = Baselines.merge([Baselines.of(events)]).dwell
     assert_frame_equal(got, want.select(DWELL_SCHEMA.names()))
     assert Baselines.of(events).scroll["views"].sum() == events.height
+
+
+@pytest.mark.parametrize(
+    "dwell",
+    [
+        [5, 3, 7, 5, 3, 7],  # packed into one integer key
+        [5, 3, 2**40, 5, 3, -1],  # beyond 32 bits, and below 0: sorted as two keys
+        [5, None, 7, 5, None, 7],  # a null dwell: the general group-by
+    ],
+)
+def test_merge_adds_equal_rows_and_sorts_by_url_then_dwell(dwell: list[int | None]) -> None:
+    table = pl.DataFrame(
+        {"url": ["/b", None, "/a", "/b", None, "/a"], "dwell": dwell, "n": [1, 2, 3, 4, 5, 6]},
+        schema=DWELL_SCHEMA,
+    )
+    halves = [Baselines(dwell=table.head(3)), Baselines(dwell=table.tail(3))]
+    want = (
+        table.group_by("url", "dwell")
+        .agg(pl.col("n").sum())
+        .sort("url", "dwell", nulls_last=True)
+        .select(DWELL_SCHEMA.names())
+    )
+    assert_frame_equal(Baselines.merge(halves).dwell, want)
+    assert Baselines.merge(halves).dwell["n"].sum() == 21

@@ -151,15 +151,42 @@ class Baselines:
             .group_by("url")
             .agg(pl.col("views").sum(), pl.col("reversals").sum())
         )
-        dwell = (
-            (pl.concat([p.dwell for p in got]) if got else _empty(DWELL_SCHEMA))
-            .group_by("url", "dwell")
-            .agg(pl.col("n").sum())
-        )
+        dwell = _summed(pl.concat([p.dwell for p in got]) if got else _empty(DWELL_SCHEMA))
         return cls(
             scroll=scroll.sort("url", nulls_last=True).select(SCROLL_SCHEMA.names()),
-            dwell=dwell.sort("url", "dwell", nulls_last=True).select(DWELL_SCHEMA.names()),
+            dwell=dwell,
         )
+
+
+def _summed(dwell: pl.DataFrame) -> pl.DataFrame:
+    """A :data:`DWELL_SCHEMA` table with the counts of equal (url, dwell) rows added up,
+    sorted by URL (nulls last) then dwell. One sort of an integer key, the URL's rank among
+    the URLs then the dwell, instead of a group-by and a sort on strings: a merge runs while
+    every worker waits for it, and two 5M-event chunks send about 180,000 rows (about 130
+    URLs); 19 ms instead of 48."""
+    url, value, n = dwell["url"], dwell["dwell"], dwell["n"]
+    if value.has_nulls() or n.has_nulls():  # not from Baselines.of; the general way
+        return (
+            dwell.group_by("url", "dwell")
+            .agg(pl.col("n").sum())
+            .sort("url", "dwell", nulls_last=True)
+            .select(DWELL_SCHEMA.names())
+        )
+    rank = url.rank("dense").fill_null(0).to_numpy().astype(np.int64)  # 1.. in string order
+    rank[url.is_null().to_numpy()] = len(rank) + 1  # nulls last
+    v = value.to_numpy()
+    if len(v) and (int(v.min()) < 0 or int(v.max()) >= 2**32):
+        order = np.lexsort((v, rank))
+    else:
+        order = np.argsort((rank << 32) | v)
+    r, v = rank[order], v[order]
+    new = np.ones(len(r), dtype=np.bool_)
+    new[1:] = (r[1:] != r[:-1]) | (v[1:] != v[:-1])
+    at = np.flatnonzero(new)
+    sums = np.add.reduceat(n.to_numpy()[order], at) if len(at) else np.zeros(0, np.int64)
+    return pl.DataFrame(
+        {"url": url.gather(order[at]), "dwell": v[at], "n": sums}, schema=DWELL_SCHEMA
+    )
 
 
 def url_keys(
