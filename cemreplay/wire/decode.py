@@ -446,8 +446,8 @@ def decode_columns(
 
     okb = np.flatnonzero(err == 0)
     # ---- ids: site, visitor, session of envelope-good batches
-    id_off = np.ascontiguousarray(meta[okb][:, K.M_SITE_OFF : K.M_SESS_LEN + 1 : 2])
-    id_len = np.ascontiguousarray(meta[okb][:, K.M_SITE_LEN : K.M_SESS_LEN + 1 : 2])
+    id_off = meta[okb, K.M_SITE_OFF : K.M_SESS_LEN + 1 : 2]  # rows picked, 3 columns copied
+    id_len = meta[okb, K.M_SITE_LEN : K.M_SESS_LEN + 1 : 2]
     id_ids, id_first, id_count = K.intern_ids(buf, id_off, id_len)
     ids = []
     for w in range(3):
