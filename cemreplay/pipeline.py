@@ -50,10 +50,10 @@ from cemreplay.errors import ConfigError
 from cemreplay.ingest import peek
 from cemreplay.journeys import sessions as sessions_of
 from cemreplay.score import ScoreWeights, score
-from cemreplay.wire import DecodeReport, Dictionary, Quarantined, decode_report
+from cemreplay.wire import DecodeReport, Dictionary, PackedBatches, Quarantined, decode_report
 from cemreplay.wire import _codes as C
 from cemreplay.wire import _kernels as K
-from cemreplay.wire.decode import BatchLike
+from cemreplay.wire.decode import BatchLike, _flatten
 from cemreplay.wire.dictionary import index_dictionaries
 
 __all__ = [
@@ -284,8 +284,25 @@ def visitor_groups(
     buf = np.frombuffer(b"".join(heads), dtype=np.uint8) if n else np.zeros(0, np.uint8)
     keys = np.zeros(n, dtype=np.uint64)
     _visitor_hashes(buf, ends - hl, ends, whole, keys)
+    return _groups(keys, batches.__getitem__)
+
+
+def packed_groups(packed: PackedBatches) -> npt.NDArray[np.int64]:
+    """:func:`visitor_groups` of batches in one buffer, hashed where they lie (no copy of
+    their heads)."""
+    buf, starts, lens = packed.arrays()
+    keys = np.zeros(len(starts), dtype=np.uint64)
+    _visitor_hashes(buf, starts, starts + lens, np.zeros(len(starts), np.bool_), keys)
+    return _groups(keys, lambda k: buf[starts[k] : starts[k] + lens[k]].tobytes())
+
+
+def _groups(
+    keys: npt.NDArray[np.uint64], batch: Callable[[int], BatchLike]
+) -> npt.NDArray[np.int64]:
+    """Group numbers by first appearance of the visitor hashes ``keys`` (0: hash what
+    :func:`visitor_key` reads of ``batch(k)`` instead)."""
     for k in np.flatnonzero(keys == 0).tolist():  # rare: read by msgpack or whole
-        v = np.frombuffer(visitor_key(batches[k]), dtype=np.uint8)
+        v = np.frombuffer(visitor_key(batch(k)), dtype=np.uint8)
         keys[k] = K._hash(v, 0, len(v))
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int64)
@@ -299,12 +316,18 @@ def plan_chunks(batches: Sequence[BatchLike], chunk_bytes: int = CHUNK_BYTES) ->
     Visitors keep the order of their first batch; a visitor's batches keep input order.
     Batches whose envelope cannot be read are grouped as one visitor.
     """
+    lens = np.fromiter(map(len, batches), dtype=np.int64, count=len(batches))
+    return _plan(visitor_groups(batches, lens), lens, chunk_bytes)
+
+
+def _plan(
+    group: npt.NDArray[np.int64], lens: npt.NDArray[np.int64], chunk_bytes: int
+) -> list[list[int]]:
+    """:func:`plan_chunks` of batches of the visitor groups ``group`` and sizes ``lens``."""
     if chunk_bytes < 1:
         raise ConfigError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
-    if not len(batches):
+    if not len(group):
         return []
-    lens = np.fromiter(map(len, batches), dtype=np.int64, count=len(batches))
-    group = visitor_groups(batches, lens)
     sizes = np.bincount(group, weights=lens).astype(np.int64)
     # Close a chunk after the group that brings it to chunk_bytes (a pass over the groups).
     cut = _cuts(sizes, chunk_bytes)
@@ -518,7 +541,7 @@ class Kept:
     baselines: Baselines
 
 
-def decode_kept(batches: Sequence[BatchLike], dictionaries: Dicts = ()) -> Kept:
+def decode_kept(batches: Sequence[BatchLike] | PackedBatches, dictionaries: Dicts = ()) -> Kept:
     """The first step of ``mode="inmemory"`` on one chunk: decode, prepare, baselines."""
     report = decode_report(batches, dictionaries=dictionaries)
     ctx = prepare(report.events)
@@ -693,21 +716,33 @@ def run(
             pool = stack.enter_context(Pool(workers, mode=mode, warm=False))
         overlap = pool.mode == "overlap"
         inmemory = pool.mode == "inmemory"
-        if chunk_bytes is None:
-            total = sum(len(b) for b in batches)
-            if inmemory:  # one chunk per thread
-                chunk_bytes = max(1, math.ceil(total / pool.workers))
-            else:
+        chunks: list[list[BatchLike]] = []
+        packed: list[PackedBatches] = []  # inmemory: each chunk's places in one buffer
+        if inmemory:
+            # The input copied once into one buffer (as the decoder would copy each chunk, on
+            # a thread that holds the GIL to do it), visitors hashed there, and each chunk
+            # decoded from its places in it; the buffer goes once every chunk is decoded.
+            flat = PackedBatches(*_flatten(batches))
+            _, starts, lens = flat.arrays()
+            if chunk_bytes is None:  # one chunk per thread
+                chunk_bytes = max(1, math.ceil(int(lens.sum()) / pool.workers))
+            plan = _plan(packed_groups(flat), lens, chunk_bytes)
+            packed = [PackedBatches(flat.data, starts[idx], lens[idx]) for idx in plan]
+            del flat
+        else:
+            if chunk_bytes is None:
+                total = sum(len(b) for b in batches)
                 chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
-        plan = plan_chunks(batches, chunk_bytes)
-        chunks = [[batches[k] for k in idx] for idx in plan]
-        if not (overlap or inmemory):  # to other processes: one bytes object each
-            chunks = [[bytes(b) for b in c] for c in chunks]
+            plan = plan_chunks(batches, chunk_bytes)
+            chunks = [[batches[k] for k in idx] for idx in plan]
+            if not overlap:  # to other processes: one bytes object each
+                chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
         kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
         decoded: list[Kept | None] = []  # inmemory: every chunk, decoded once
         if inmemory:
-            decoded = every_thread(pool, decode_kept, [(c, dicts) for c in chunks])
+            decoded = every_thread(pool, decode_kept, [(c, dicts) for c in packed])
+            del packed  # and with them the buffer
             if baselines == "exact" and len(plan) > 1:
                 base = Baselines.merge(d.baselines for d in decoded if d is not None)
         elif baselines == "exact" and len(plan) > 1:

@@ -70,6 +70,50 @@ def test_packed_with_no_batches() -> None:
     assert wire.decode(wire.PackedBatches(b"", [0])).height == 0
 
 
+@settings(max_examples=30, deadline=None)
+@given(events=event_tables(), gap=st.binary(max_size=9), data=st.data())
+def test_packed_with_lengths_decodes_the_batches_it_names(
+    events: pl.DataFrame, gap: bytes, data: st.DataObject
+) -> None:
+    """With ``lengths``, ``offsets`` are starts: any of the buffer's batches, in any order,
+    with other bytes between them, decode as the list of those batches (both engines, the
+    same table and the same quarantine: a subset may leave a session's string undefined;
+    a batch's ``index`` is its place among the starts)."""
+    batches = wire.encode(events)
+    buf = gap.join(batches) + gap
+    starts = np.cumsum([0] + [len(b) + len(gap) for b in batches[:-1]])
+    order = data.draw(st.permutations(range(len(batches))))
+    pick = order[: data.draw(st.integers(0, len(batches)))]
+    p = wire.PackedBatches(buf, starts[pick], [len(batches[k]) for k in pick])
+    chosen = [batches[k] for k in pick]
+    assert len(p) == len(chosen)
+    want = wire.decode_report(chosen)
+    for engine in ("numba", "python"):
+        got = wire.decode_report(p, engine=engine)  # type: ignore[arg-type]
+        assert got.events.equals(want.events)
+        assert got.quarantined == want.quarantined
+    cut = wire.PackedBatches(buf, starts[pick], [len(batches[k]) - 1 for k in pick])
+    assert [q.index for q in wire.decode_report(cut).quarantined] == list(range(len(pick)))
+
+
+@pytest.mark.parametrize(
+    ("starts", "lengths", "fragment"),
+    [
+        ([0, 5], [5], "as many (a start and a length per batch), got 2 and 1"),
+        ([0, 8], [5, 3], "batch 1 (offset 8, length 3) does not lie within the 10 bytes"),
+        ([0, -1], [5, 1], "batch 1 (offset -1, length 1)"),
+        ([0, 2], [5, -1], "batch 1 (offset 2, length -1)"),
+        ([[0]], [[1]], "offsets must be n integers when lengths are given"),
+        ([0], [1.5], "lengths must be n integers when lengths are given"),
+    ],
+)
+def test_packed_starts_and_lengths_are_checked(
+    starts: list[object], lengths: list[object], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        wire.decode(wire.PackedBatches(b"0123456789", starts, lengths))  # type: ignore[arg-type]
+
+
 def test_interning_keys_compare_every_byte_of_long_strings() -> None:
     """Strings over 24 bytes are keyed by their first 16 and last 8 bytes; two that differ
     only in between must still get two ids (and equal ones one)."""

@@ -42,10 +42,12 @@ _LAYOUT = np.array(LAYOUT, dtype=np.int8)
 
 @dataclass(frozen=True)
 class PackedBatches:
-    """Batches stored back to back in one buffer: batch ``k`` is
-    ``data[offsets[k]:offsets[k + 1]]``. What a reader that already holds the bytes
-    contiguously (a file, a store page) can hand to :func:`decode` without making one
-    ``bytes`` object per batch; the numba engine decodes it in place, without a copy.
+    """Batches stored in one buffer: batch ``k`` is ``data[offsets[k]:offsets[k + 1]]``
+    (back to back), or, given ``lengths``, ``data[offsets[k]:offsets[k] + lengths[k]]``
+    (each where it lies, in any order: some of the batches of a larger buffer). What a
+    reader that already holds the bytes in one place (a file, a store page, the pipeline's
+    copy of its input) can hand to :func:`decode` without making one ``bytes`` object per
+    batch; the numba engine decodes it in place, without a copy.
 
     Attributes
     ----------
@@ -53,7 +55,10 @@ class PackedBatches:
         The bytes of every batch (any buffer of bytes: ``bytes``, ``bytearray``,
         ``memoryview``, a ``uint8`` numpy array, a memory map).
     offsets:
-        ``n + 1`` non-decreasing byte offsets into ``data``.
+        ``n + 1`` non-decreasing byte offsets into ``data``; or, with ``lengths``, the ``n``
+        batches' starts.
+    lengths:
+        ``None`` (the batches lie back to back), or the ``n`` batches' lengths in bytes.
 
     Examples
     --------
@@ -65,15 +70,26 @@ class PackedBatches:
     >>> packed = wire.PackedBatches(b"".join(batches), offsets)
     >>> wire.decode(packed).equals(wire.decode(batches))
     True
+    >>> starts, lengths = offsets[-2::-1], [len(b) for b in batches[::-1]]  # the last first
+    >>> last_first = wire.PackedBatches(packed.data, starts, lengths)
+    >>> len(last_first) == len(batches) and wire.decode(last_first).equals(wire.decode(batches))
+    True
     """
 
     data: BatchLike | np.ndarray
     offsets: Sequence[int] | np.ndarray
+    lengths: Sequence[int] | np.ndarray | None = None
+
+    def __len__(self) -> int:
+        """How many batches."""
+        return len(self.offsets) - (1 if self.lengths is None else 0)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(the bytes as a ``uint8`` array, starts, lengths); checked."""
         buf = np.frombuffer(self.data, dtype=np.uint8)
         off = np.asarray(self.offsets)
+        if self.lengths is not None:
+            return buf, *_spans(len(buf), off, np.asarray(self.lengths))
         if off.ndim != 1 or len(off) == 0 or not np.issubdtype(off.dtype, np.integer):
             raise ConfigError(
                 "PackedBatches.offsets must be n + 1 integer offsets (one more than batches), "
@@ -99,6 +115,32 @@ class PackedBatches:
         return [
             buf[s : s + n].tobytes() for s, n in zip(starts.tolist(), lens.tolist(), strict=True)
         ]
+
+
+def _spans(size: int, starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``PackedBatches`` starts and lengths, checked to be ``n`` integers each that place
+    every batch within the ``size`` bytes of data."""
+    for name, a in (("offsets", starts), ("lengths", lens)):
+        if a.ndim != 1 or (len(a) and not np.issubdtype(a.dtype, np.integer)):
+            raise ConfigError(
+                f"PackedBatches.{name} must be n integers when lengths are given, got an "
+                f"array of shape {a.shape} and dtype {a.dtype}"
+            )
+    if len(starts) != len(lens):
+        raise ConfigError(
+            f"PackedBatches.offsets and lengths must be as many (a start and a length per "
+            f"batch), got {len(starts)} and {len(lens)}"
+        )
+    starts = starts.astype(np.int64, copy=False)
+    lens = lens.astype(np.int64, copy=False)
+    bad = np.flatnonzero((starts < 0) | (lens < 0) | (starts > size - lens))
+    if len(bad):
+        k = int(bad[0])
+        raise ConfigError(
+            f"PackedBatches: batch {k} (offset {starts[k]}, length {lens[k]}) does not lie "
+            f"within the {size} bytes of data"
+        )
+    return starts, lens
 
 
 @dataclass(frozen=True)
@@ -306,7 +348,7 @@ def _categorical(codes: np.ndarray) -> pl.Series:
     return pl.Series(codes).cat.to(pl.Categorical, strict=False)
 
 
-def _flatten(items: list[BatchLike]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _flatten(items: Sequence[BatchLike]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The batches back to back in one numpy buffer (with :data:`K.PAD` zero bytes after):
     (buffer, starts, lengths). A numpy buffer, not ``b"".join``: numpy asks the kernel for
     huge pages for large arrays, so the first touch of 100 MB costs a few hundred page
