@@ -541,9 +541,14 @@ class Kept:
     baselines: Baselines
 
 
-def decode_kept(batches: Sequence[BatchLike] | PackedBatches, dictionaries: Dicts = ()) -> Kept:
-    """The first step of ``mode="inmemory"`` on one chunk: decode, prepare, baselines."""
-    report = decode_report(batches, dictionaries=dictionaries)
+def decode_kept(chunks: list[PackedBatches | None], k: int, dictionaries: Dicts = ()) -> Kept:
+    """The first step of ``mode="inmemory"`` on chunk ``k``: decode, prepare, baselines. The
+    chunk is let go once decoded (``chunks[k]`` emptied): the buffer its batches lie in is
+    freed as soon as the last chunk is decoded, before the tables are prepared."""
+    chunk, chunks[k] = chunks[k], None
+    assert chunk is not None
+    report = decode_report(chunk, dictionaries=dictionaries)
+    del chunk
     ctx = prepare(report.events)
     return Kept(report, ctx, Baselines.of_context(ctx))
 
@@ -723,7 +728,7 @@ def run(
             # a thread that holds the GIL to do it), visitors hashed there, and each chunk
             # decoded from its places in it; the buffer goes once every chunk is decoded.
             flat = PackedBatches(*_flatten(batches))
-            _, starts, lens = flat.arrays()
+            starts, lens = flat.arrays()[1:]  # (not the buffer: it goes with the chunks)
             if chunk_bytes is None:  # one chunk per thread
                 chunk_bytes = max(1, math.ceil(int(lens.sum()) / pool.workers))
             plan = _plan(packed_groups(flat), lens, chunk_bytes)
@@ -741,8 +746,9 @@ def run(
         kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
         decoded: list[Kept | None] = []  # inmemory: every chunk, decoded once
         if inmemory:
-            decoded = every_thread(pool, decode_kept, [(c, dicts) for c in packed])
-            del packed  # and with them the buffer
+            todo: list[PackedBatches | None] = list(packed)
+            del packed  # each chunk is now only in todo, which decode_kept empties
+            decoded = every_thread(pool, decode_kept, [(todo, k, dicts) for k in range(len(todo))])
             if baselines == "exact" and len(plan) > 1:
                 base = Baselines.merge(d.baselines for d in decoded if d is not None)
         elif baselines == "exact" and len(plan) > 1:
