@@ -68,6 +68,10 @@ def test_packed_offsets_are_checked(offsets: list[object], fragment: str) -> Non
 
 def test_packed_with_no_batches() -> None:
     assert wire.decode(wire.PackedBatches(b"", [0])).height == 0
+    assert len(wire.PackedBatches(b"", [0])) == len(wire.PackedBatches(b"", [], [])) == 0
+    assert len(wire.PackedBatches(b"", [])) == 0  # no offsets at all: arrays() says so
+    with pytest.raises(ConfigError, match="n \\+ 1 integer offsets"):
+        wire.PackedBatches(b"", []).arrays()
 
 
 @settings(max_examples=30, deadline=None)

@@ -81,8 +81,8 @@ class PackedBatches:
     lengths: Sequence[int] | np.ndarray | None = None
 
     def __len__(self) -> int:
-        """How many batches."""
-        return len(self.offsets) - (1 if self.lengths is None else 0)
+        """How many batches (``arrays()`` checks that the offsets say so correctly)."""
+        return max(0, len(self.offsets) - (1 if self.lengths is None else 0))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(the bytes as a ``uint8`` array, starts, lengths); checked."""
