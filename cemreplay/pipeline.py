@@ -727,13 +727,12 @@ def run(
             # The input copied once into one buffer (as the decoder would copy each chunk, on
             # a thread that holds the GIL to do it), visitors hashed there, and each chunk
             # decoded from its places in it; the buffer goes once every chunk is decoded.
-            flat = PackedBatches(*_flatten(batches))
-            starts, lens = flat.arrays()[1:]  # (not the buffer: it goes with the chunks)
+            buf, starts, lens = _flatten(batches)
             if chunk_bytes is None:  # one chunk per thread
                 chunk_bytes = max(1, math.ceil(int(lens.sum()) / pool.workers))
-            plan = _plan(packed_groups(flat), lens, chunk_bytes)
-            packed = [PackedBatches(flat.data, starts[idx], lens[idx]) for idx in plan]
-            del flat
+            plan = _plan(packed_groups(PackedBatches(buf, starts, lens)), lens, chunk_bytes)
+            packed = [PackedBatches(buf, starts[idx], lens[idx]) for idx in plan]
+            del buf  # held by the chunks alone from here
         else:
             if chunk_bytes is None:
                 total = sum(len(b) for b in batches)

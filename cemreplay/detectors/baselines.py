@@ -174,21 +174,21 @@ def _summed(dwell: pl.DataFrame) -> pl.DataFrame:
         )
     rank = url.rank("dense").fill_null(0).to_numpy().astype(np.int64)  # 1.. in string order
     rank[url.is_null().to_numpy()] = len(rank) + 1  # nulls last
-    v = value.to_numpy()
-    order, new = _sorted_pairs(rank, v)
+    order, _, v, new = _sorted_pairs(rank, value.to_numpy())
     at = np.flatnonzero(new)
     sums = np.add.reduceat(n.to_numpy()[order], at) if len(at) else np.zeros(0, np.int64)
     return pl.DataFrame(
-        {"url": url.gather(order[at]), "dwell": v[order[at]], "n": sums}, schema=DWELL_SCHEMA
+        {"url": url.gather(order[at]), "dwell": v[at], "n": sums}, schema=DWELL_SCHEMA
     )
 
 
-def _sorted_pairs(keys: I64, values: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
+def _sorted_pairs(keys: I64, values: I64) -> tuple[I64, I64, I64, npt.NDArray[np.bool_]]:
     """The order that groups rows by (``keys``, ``values``), values ascending within a key,
-    and where in it each distinct pair starts. One sort of ``key << 32 | value`` when the
-    values lie in 0 .. 2^32 - 1, else of the two. Keys are non-negative and below 2^32 (a
-    string code); they come out in ascending order when below 2^31 (a rank), and grouped
-    whatever they are (a larger key wraps the packed value, which stays distinct)."""
+    the keys and values in that order, and where in it each distinct pair starts. One sort
+    of ``key << 32 | value`` when the values lie in 0 .. 2^32 - 1, else of the two. Keys
+    are non-negative and below 2^32 (a string code); they come out in ascending order when
+    below 2^31 (a rank), and grouped whatever they are (a larger key wraps the packed
+    value, which stays distinct)."""
     if len(values) and (int(values.min()) < 0 or int(values.max()) >= 2**32):
         order = np.lexsort((values, keys))
     else:
@@ -196,7 +196,7 @@ def _sorted_pairs(keys: I64, values: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
     k, v = keys[order], values[order]
     new = np.ones(len(k), dtype=np.bool_)
     new[1:] = (k[1:] != k[:-1]) | (v[1:] != v[:-1])
-    return order, new
+    return order, k, v, new
 
 
 def url_keys(
@@ -227,8 +227,7 @@ def url_value_counts(ctx: Context, pv_rows: I64, values: I64) -> pl.DataFrame:
     :data:`DWELL_SCHEMA`'s ``url``, ``dwell``): how many rows, grouped by URL with values
     ascending within one. One sort of a packed (URL code, value) key when values fit 32 bits."""
     codes = ctx.target_at(pv_rows).astype(np.int64)
-    order, new = _sorted_pairs(codes, values)
-    code, value = codes[order], values[order]
+    order, code, value, new = _sorted_pairs(codes, values)
     at = np.flatnonzero(new)
     n = np.diff(np.append(at, len(code)))
     head = new.copy()
