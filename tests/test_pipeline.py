@@ -239,3 +239,31 @@ def test_store_in_visitor_chunks_equals_the_stages_over_its_events(traffic, tmp_
     out = tmp_path / "out"
     run_store(tmp_path / "s.db", chunk_visitors=60, out=out, pool=pipeline.Pool(mode="serial"))
     check_same(read_results(out), want, True)
+
+
+def test_inmemory_frees_its_copy_of_the_input_once_decoded(traffic, monkeypatch):
+    """``inmemory`` copies the input into one buffer; once the last chunk is decoded nothing
+    holds it, so it is gone before the tables are prepared (memory: it is the input's size
+    again, beside the decoded tables)."""
+    import weakref
+
+    batches, want = traffic
+    copies: list[weakref.ref] = []
+    alive_at_prepare: list[bool] = []
+    real_flatten, real_prepare = pipeline._flatten, pipeline.prepare
+
+    def flatten(items):
+        buf, starts, lens = real_flatten(items)
+        copies.append(weakref.ref(buf))
+        return buf, starts, lens
+
+    def prepare(events):
+        alive_at_prepare.append(copies[-1]() is not None)
+        return real_prepare(events)
+
+    monkeypatch.setattr(pipeline, "_flatten", flatten)
+    monkeypatch.setattr(pipeline, "prepare", prepare)
+    got = pipeline.run(batches, mode="inmemory", workers=1)
+    assert got.chunks == 1 and len(copies) == 1
+    assert alive_at_prepare == [False]
+    check_same((got.sessions, got.findings, got.scores), want, True)
