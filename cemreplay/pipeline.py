@@ -23,10 +23,8 @@ from a run over all input.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
-import itertools
 import math
 import multiprocessing
 import os
@@ -44,7 +42,7 @@ import numpy.typing as npt
 import polars as pl
 
 from cemreplay._jit import njit
-from cemreplay.detectors import Baselines, Config, detect, detect_prepared
+from cemreplay.detectors import Baselines, Config, Split, detect, detect_prepared, detect_split
 from cemreplay.detectors._base import Context, prepare
 from cemreplay.errors import ConfigError
 from cemreplay.ingest import peek
@@ -179,15 +177,6 @@ def analyze_report(
 def baselines_of_batches(batches: Sequence[BatchLike], dictionaries: Dicts = ()) -> Baselines:
     """The first pass over one chunk: its share of the per-URL baselines."""
     return Baselines.of(decode_report(batches, dictionaries=dictionaries).events)
-
-
-def baselines_keeping(
-    batches: Sequence[BatchLike], keep: bool, dictionaries: Dicts = ()
-) -> tuple[Baselines, DecodeReport | None]:
-    """:func:`baselines_of_batches`, and the decoded chunk too when ``keep`` (the overlap
-    mode's first pass keeps its last chunk for the second instead of decoding it again)."""
-    report = decode_report(batches, dictionaries=dictionaries)
-    return Baselines.of(report.events), report if keep else None
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -489,82 +478,52 @@ def _started(_: int) -> int:
 # ----------------------------------------------------------------------------- overlap
 
 
-def _decode_with(batches: Sequence[BatchLike], dictionaries: Dicts) -> DecodeReport:
-    return decode_report(batches, dictionaries=dictionaries)
-
-
-def decode_ahead(
-    pool: Pool,
-    chunks: Sequence[Sequence[BatchLike]],
-    config: Config | None,
-    weights: ScoreWeights | None,
-    baselines: Baselines | None,
-    decoded: DecodeReport | None = None,
-    dictionaries: Dicts = (),
-) -> Iterator[ChunkResult]:
-    """The two-stage pipeline of ``mode="overlap"``: the pool's threads decode the next
-    chunks (``workers - 1`` of them ahead) while this thread analyses the current one, so
-    at most ``workers`` decoded chunks are alive at once. ``decoded``: one more chunk,
-    already decoded, analysed first (results come in that order)."""
-    ahead = max(1, pool.workers - 1)
-    todo = iter(chunks)
-    pending: collections.deque[Future[DecodeReport]] = collections.deque(
-        pool.submit(_decode_with, c, dictionaries) for c in itertools.islice(todo, ahead)
-    )
-    if decoded is not None:  # already decoded (by the first pass): analyse it first
-        ready: Future[DecodeReport] = Future()
-        ready.set_result(decoded)
-        pending.appendleft(ready)
-        del decoded  # alive only until analysed
-    try:
-        while pending:
-            report = pending.popleft().result()
-            nxt = next(todo, None) if len(pending) < ahead else None
-            if nxt is not None:
-                pending.append(pool.submit(_decode_with, nxt, dictionaries))
-            part = analyze_report(report, config, weights, baselines)
-            del report
-            yield part
-    finally:
-        for f in pending:
-            f.cancel()
-
-
 @dataclass
-class Kept:
-    """A chunk decoded and prepared for the detectors once (``mode="inmemory"``): its
-    report, its prepared table (whose cache keeps what the baselines computed, for the
-    detectors) and its share of the page baselines."""
+class Part:
+    """A chunk after the first step of the in-process modes: its sessions and its detection
+    split (:func:`~cemreplay.detectors.detect_split`: every finding but the kinds that need
+    all input, and the few rows those read); the event table itself is gone."""
 
-    report: DecodeReport
-    ctx: Context
-    baselines: Baselines
+    sessions: pl.DataFrame
+    split: Split
+    events: int
+    quarantined: list[Quarantined]
 
 
-def decode_kept(chunks: list[PackedBatches | None], k: int, dictionaries: Dicts = ()) -> Kept:
-    """The first step of ``mode="inmemory"`` on chunk ``k``: decode, prepare, baselines. The
-    chunk is let go once decoded (``chunks[k]`` emptied): the buffer its batches lie in is
-    freed as soon as the last chunk is decoded, before the tables are prepared."""
+def split_chunk(chunks: list[Any], k: int, config: Config | None, dictionaries: Dicts = ()) -> Part:
+    """The first step on chunk ``k``: decode, sessions, every detector but the
+    :data:`~cemreplay.detectors.DEFERRED` ones, each chunk's share of the page baselines.
+    The chunk is let go once decoded (``chunks[k]`` emptied), its event table once split."""
     chunk, chunks[k] = chunks[k], None
     assert chunk is not None
     report = decode_report(chunk, dictionaries=dictionaries)
     del chunk
     ctx = prepare(report.events)
-    return Kept(report, ctx, Baselines.of_context(ctx))
+    ses = sessions_of(report.events)
+    split = detect_split(ctx, config)
+    return Part(ses, split, report.events.height, report.quarantined)
 
 
-def analyze_kept(
-    kept: list[Kept | None],
+def finish_part(
+    parts: list[Part | None],
     k: int,
-    config: Config | None,
     weights: ScoreWeights | None,
     baselines: Baselines | None,
 ) -> ChunkResult:
-    """The second step of ``mode="inmemory"``: :func:`analyze_report` of ``kept[k]`` on its
-    prepared table, which it then lets go (each chunk is freed once analysed)."""
-    chunk, kept[k] = kept[k], None
-    assert chunk is not None
-    return analyze_report(chunk.report, config, weights, baselines, chunk.ctx)
+    """The second step on chunk ``k``: the deferred detectors with ``baselines`` (merged
+    over all chunks; None: the chunk's own), then the scores."""
+    part, parts[k] = parts[k], None
+    assert part is not None
+    found = part.split.finish(baselines)
+    return ChunkResult(
+        part.sessions,
+        found,
+        score(found, weights),
+        part.events,
+        part.quarantined,
+        peak_rss(),
+        os.getpid(),
+    )
 
 
 def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -739,51 +698,44 @@ def run(
                 chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
             plan = plan_chunks(batches, chunk_bytes)
             chunks = [[batches[k] for k in idx] for idx in plan]
-            if not overlap:  # to other processes: one bytes object each
+            if pool.mode == "process":  # to other processes: one bytes object each
                 chunks = [[bytes(b) for b in c] for c in chunks]
         base = None
-        kept: list[DecodeReport | None] = [None]  # emptied when handed on (memory)
-        decoded: list[Kept | None] = []  # inmemory: every chunk, decoded once
-        if inmemory:
-            todo: list[PackedBatches | None] = list(packed)
-            del packed  # each chunk is now only in todo, which decode_kept empties
-            decoded = every_thread(pool, decode_kept, [(todo, k, dicts) for k in range(len(todo))])
+        if pool.mode != "process":
+            # One pass on this process's threads: each chunk decoded once, analysed but for
+            # the kinds that need all input, its table let go; then those kinds over the
+            # few rows each chunk kept, with the baselines merged.
+            todo: list[Any] = list(packed) if inmemory else list(chunks)
+            del packed, chunks  # each chunk is now only in todo, which split_chunk empties
+            firsts: list[Part | None] = every_thread(
+                pool, split_chunk, [(todo, k, config, dicts) for k in range(len(todo))]
+            )
+            for idx, first in zip(plan, firsts, strict=True):
+                assert first is not None
+                first.quarantined = [
+                    dataclasses.replace(q, index=idx[q.index]) for q in first.quarantined
+                ]
+                if first.quarantined and errors == "raise":
+                    raise first.quarantined[0].error()
             if baselines == "exact" and len(plan) > 1:
-                base = Baselines.merge(d.baselines for d in decoded if d is not None)
-        elif baselines == "exact" and len(plan) > 1:
-            if overlap:
-                last = len(chunks) - 1
-                firsts = every_thread(
-                    pool,
-                    baselines_keeping,
-                    [(c, k == last, dicts) for k, c in enumerate(chunks)],
-                )
-                base = Baselines.merge(b for b, _ in firsts)
-                kept[0] = firsts[last][1]
-                del firsts
-                if kept[0] is not None:  # the last chunk first, as the first pass decoded it
-                    plan, chunks = [plan[last], *plan[:last]], chunks[:last]
-            else:
-                jobs1 = ((c, dicts) for c in chunks)
-                base = Baselines.merge(pool.map_bounded(baselines_of_batches, jobs1))
+                base = Baselines.merge(f.split.baselines for f in firsts if f is not None)
+            exact = base is not None or len(plan) <= 1
+            done = every_thread(
+                pool, finish_part, [(firsts, k, weights, base) for k in range(len(firsts))]
+            )
+            if progress is not None:
+                for k in range(len(done)):
+                    progress(k + 1, len(done))
+            return combine(done, len(batches), len(plan), exact)
+        if baselines == "exact" and len(plan) > 1:
+            jobs1 = ((c, dicts) for c in chunks)
+            base = Baselines.merge(pool.map_bounded(baselines_of_batches, jobs1))
         exact = base is not None or len(plan) <= 1
 
         def results() -> Iterator[ChunkResult]:
-            parts: Iterator[ChunkResult]
-            if inmemory:
-                parts = iter(
-                    every_thread(
-                        pool,
-                        analyze_kept,
-                        [(decoded, k, config, weights, base) for k in range(len(decoded))],
-                    )
-                )
-            elif overlap:
-                parts = decode_ahead(pool, chunks, config, weights, base, kept.pop(), dicts)
-            else:
-                parts = pool.map_bounded(
-                    analyze_batches, ((c, config, weights, base, dicts) for c in chunks)
-                )
+            parts = pool.map_bounded(
+                analyze_batches, ((c, config, weights, base, dicts) for c in chunks)
+            )
             for done, (idx, part) in enumerate(zip(plan, parts, strict=True), 1):
                 part.quarantined = [
                     dataclasses.replace(q, index=idx[q.index]) for q in part.quarantined

@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from cemreplay.detectors import (
+    DEFERRED,
     Baselines,
     Config,
     ExcessiveScrollConfig,
     QuickBackConfig,
     detect,
+    detect_split,
 )
+from cemreplay.detectors._base import prepare
 from cemreplay.detectors.baselines import DWELL_SCHEMA, medians
 from cemreplay.errors import ConfigError
 from cemreplay.schema import EVENT_SCHEMA, EventKind
@@ -68,6 +71,75 @@ def test_split_merge_equals_whole(
     assert Baselines.merge(ps) == Baselines.merge([Baselines.of(events)])
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tables(),
+    st.sampled_from([*CONFIGS, LOW]),
+    st.integers(1, 3),
+    st.lists(st.integers(0, 2), min_size=1, max_size=4),
+)
+def test_detect_split_then_finish_equals_whole(
+    events: pl.DataFrame, config: Config, n: int, assign: list[int]
+) -> None:
+    """The pipeline's one pass: each part split (its table may then go), the parts' page
+    baselines merged, the deferred kinds finished on the rows each part kept. Row for row
+    what detect gives over the whole table (the order of the findings too)."""
+    whole = detect(events, config)
+    parts = split(events, assign, n)
+    splits = [detect_split(prepare(p), config) for p in parts]
+    assert all(not s.findings["kind"].is_in(list(DEFERRED)).any() for s in splits)
+    merged = Baselines.merge(s.baselines for s in splits)
+    assert merged == Baselines.merge(Baselines.of(p) for p in parts)
+    got = pl.concat([s.finish(merged) for s in splits]).sort(
+        "session_id", "t", "kind", "page_view", "target", maintain_order=True
+    )
+    assert_frame_equal(got, whole)
+    if n == 1:  # one part: its own baselines are all the data's
+        assert_frame_equal(detect_split(prepare(events), config).finish(), whole)
+
+
+def test_split_keeps_a_few_rows_of_real_traffic() -> None:
+    """On synthetic traffic the rows kept for the deferred kinds are a few percent of the
+    table, mouse moves and geometry never among them, and finishing equals detect."""
+    from cemreplay import synth
+
+    events = synth.generate(400, seed=3).events
+    s = detect_split(prepare(events))
+    kept = s.rest.events
+    assert 0 < kept.height < 0.15 * events.height
+    assert not kept["kind"].is_in([int(K.MOUSE_MOVE), int(K.GEOMETRY)]).any()
+    assert kept.filter(pl.col("kind") == int(K.PAGE_VIEW)).height == (
+        events.filter(pl.col("kind") == int(K.PAGE_VIEW)).height
+    )
+    assert_frame_equal(s.finish(), detect(events))
+    with pytest.raises(ConfigError, match="baselines must be"):
+        s.finish("not baselines")  # type: ignore[arg-type]
+
+
+def test_split_counts_the_interactions_of_a_quick_back_page() -> None:
+    """A return under the page's median dwell with two clicks on the page: the finish,
+    which sees only the kept rows, still counts both clicks (they are kept)."""
+    from tests.detector_tables import click, pv, table
+
+    ev = table(
+        {
+            "s1": [
+                pv(0, "/a"),
+                pv(1000, "/b"),
+                click(1200, "a#x"),
+                click(1500, "a#y"),
+                pv(2000, "/a"),
+            ],
+            "s2": [pv(0, "/b"), pv(10_000, "/c"), pv(20_000, "/b"), pv(30_000, "/c")],
+        }
+    )
+    cfg = Config(quick_back=QuickBackConfig(min_baseline_views=2, baseline_ratio=0.9, quick_ms=1))
+    whole = detect(ev, cfg, kinds="quick_back")
+    assert whole.height == 1 and whole["count"].to_list() == [2]
+    got = detect_split(prepare(ev), cfg).finish().filter(pl.col("kind") == "quick_back")
+    assert_frame_equal(got, whole)
+
+
 def _page(sid: str, vid: str, t0: int, urls: list[tuple[str, int]], scrolls: int) -> list[Any]:
     rows: list[dict[str, Any]] = []
     t = t0
@@ -88,11 +160,21 @@ def test_a_part_alone_differs_and_merged_baselines_fix_it() -> None:
     bounces off /b fast. Alone, b's part has b's own high baselines and finds nothing."""
     rows: list[Any] = []
     for k in range(6):
-        rows += _page(f"a{k}", "va", 1000 * k, [("/home", 900), ("/long", 9_000), ("/b", 8_000),
-                                                  ("/long", 100)], scrolls=2)
+        rows += _page(
+            f"a{k}",
+            "va",
+            1000 * k,
+            [("/home", 900), ("/long", 9_000), ("/b", 8_000), ("/long", 100)],
+            scrolls=2,
+        )
     for k in range(2):
-        rows += _page(f"b{k}", "vb", 50_000 + 1000 * k,
-                      [("/home", 900), ("/long", 50), ("/b", 500), ("/long", 100)], scrolls=12)
+        rows += _page(
+            f"b{k}",
+            "vb",
+            50_000 + 1000 * k,
+            [("/home", 900), ("/long", 50), ("/b", 500), ("/long", 100)],
+            scrolls=12,
+        )
     events = pl.DataFrame(rows, schema=EVENT_SCHEMA)
     parts = [events.filter(pl.col("visitor_id") == v) for v in ("va", "vb")]
     whole = detect(events, LOW)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from cemreplay.detectors import (  # noqa: F401 - importing a detector registers it
@@ -49,6 +50,7 @@ from cemreplay.errors import ConfigError
 from cemreplay.schema import FINDING_KINDS, FINDINGS_SCHEMA
 
 __all__ = [
+    "DEFERRED",
     "FINDINGS_SCHEMA",
     "KINDS",
     "REGISTRY",
@@ -65,9 +67,11 @@ __all__ = [
     "FunnelAbandonConfig",
     "QuickBackConfig",
     "RageClickConfig",
+    "Split",
     "ThrashedCursorConfig",
     "detect",
     "detect_prepared",
+    "detect_split",
 ]
 
 #: The kinds of finding, in the order detectors run (see cemreplay.schema.FINDING_KINDS).
@@ -217,3 +221,83 @@ def detect_prepared(
     return out.filter(pl.col("kind").is_in(list(wanted))).sort(
         "session_id", "t", "kind", "page_view", "target", maintain_order=True
     )
+
+
+# ----------------------------------------------------------------------------- in two steps
+
+#: Kinds a part of the input cannot finish alone: ``excessive_scroll`` and ``quick_back``
+#: compare with page baselines over all input, and ``funnel_abandon`` names the last struggle
+#: among every other finding of the session (those two kinds included).
+DEFERRED: tuple[str, ...] = ("excessive_scroll", "quick_back", "funnel_abandon")
+
+
+@dataclass
+class Split:
+    """One table's detection in two steps (:func:`detect_split`, then :meth:`finish`), so
+    that the table can go before the page baselines of all input are known.
+
+    Attributes
+    ----------
+    findings:
+        The findings of every kind but :data:`DEFERRED` (``unknown`` included), sorted as
+        :func:`detect` sorts.
+    rest:
+        The rows the deferred kinds read, prepared: every PAGE_VIEW, each session's last
+        row, the scrolls of sessions where a page view could be an excessive scroll and the
+        interactions of sessions holding a return that could be a quick back (a few percent
+        of the rows).
+    baselines:
+        The table's share of the page baselines (:meth:`Baselines.of`).
+    config:
+        The detectors' configuration.
+    """
+
+    findings: pl.DataFrame
+    rest: Context
+    baselines: Baselines
+    config: Config
+
+    def finish(self, baselines: Baselines | None = None) -> pl.DataFrame:
+        """All findings, as :func:`detect` gives them for the table, with ``baselines``
+        (merged over all input; default: the table's own)."""
+        ctx, cfg = self.rest, self.config
+        _checked(cfg, None, baselines)  # a wrong type raises, naming what to pass
+        ctx.cache["baselines"] = baselines if baselines is not None else self.baselines
+        for kind in KINDS:
+            ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
+        parts = [self.findings]
+        for kind in DEFERRED[:-1]:
+            parts.append(assemble(ctx, kind, REGISTRY[kind].run(ctx, getattr(cfg, kind))))
+        # funnel_abandon sees the other kinds' findings, as in detect_prepared
+        others = pl.concat(parts)
+        ctx.cache["findings"] = others.filter(pl.col("kind") != UNKNOWN)
+        kind = DEFERRED[-1]
+        parts = [others, assemble(ctx, kind, REGISTRY[kind].run(ctx, getattr(cfg, kind)))]
+        return pl.concat(parts).sort(
+            "session_id", "t", "kind", "page_view", "target", maintain_order=True
+        )
+
+
+def detect_split(ctx: Context, config: Config | Mapping[str, Any] | None = None) -> Split:
+    """The first step of :func:`detect` on a prepared table (all kinds): every kind but
+    :data:`DEFERRED`, and what those need kept. ``detect_split(ctx).finish(baselines)``
+    equals ``detect_prepared(ctx, baselines=baselines)`` row for row; in between, only
+    ``Split.rest`` (a few percent of the rows) holds events."""
+    cfg = Config.of(config)
+    for kind in KINDS:
+        ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
+    parts: list[pl.DataFrame] = []
+    for kind in KINDS:
+        if kind not in DEFERRED:
+            parts.append(assemble(ctx, kind, REGISTRY[kind].run(ctx, getattr(cfg, kind))))
+    parts.append(assemble(ctx, UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
+    found = pl.concat(parts).sort(
+        "session_id", "t", "kind", "page_view", "target", maintain_order=True
+    )
+    base = Baselines.of_context(ctx)
+    keep = np.zeros(ctx.n, dtype=np.bool_)
+    keep[ctx.views] = True
+    keep[ctx.starts[1:] - 1] = True  # each session's end (funnel_abandon's window)
+    keep[excessive_scroll.kept_rows(ctx, cfg.excessive_scroll)] = True
+    keep[quick_back.kept_rows(ctx)] = True
+    return Split(found, prepare(ctx.events.filter(pl.Series(keep))), base, cfg)

@@ -30,7 +30,7 @@ from cemreplay.detectors._base import (
 from cemreplay.detectors.baselines import SCROLL_SCHEMA, Baselines, url_keys
 from cemreplay.schema import EventKind
 
-__all__ = ["ExcessiveScrollConfig", "partial", "run"]
+__all__ = ["ExcessiveScrollConfig", "kept_rows", "partial", "run"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,22 @@ def partial(ctx: Context) -> pl.DataFrame:
         {"url": names, "views": n_views, "reversals": sums.astype(np.int64)},
         schema=SCROLL_SCHEMA,
     )
+
+
+def kept_rows(ctx: Context, cfg: ExcessiveScrollConfig) -> npt.NDArray[np.int64]:
+    """The rows besides the PAGE_VIEW events that :func:`run` reads once the baselines are
+    known: the scrolls of the sessions holding a page view that any baseline could flag
+    (``detect_split`` keeps them). A page view is flagged at or above its bar, and the bar
+    is at least ``min_reversals`` with a baseline and ``fallback_reversals`` without."""
+    scroll = ctx.rows(EventKind.SCROLL)
+    if len(scroll) == 0:
+        return scroll
+    first, total, _ = _scrolled(ctx)
+    lo = min(cfg.min_reversals, cfg.fallback_reversals)
+    want = np.zeros(len(ctx.starts) - 1, dtype=np.bool_)
+    want[ctx.seg(first[total >= lo])] = True
+    out: npt.NDArray[np.int64] = scroll[want[ctx.seg(scroll)]]
+    return out
 
 
 def _reached(

@@ -25,7 +25,7 @@ from cemreplay.detectors._base import (
     raw,
     register,
 )
-from cemreplay.schema import EventKind
+from cemreplay.schema import FINDING_KINDS, EventKind
 
 __all__ = ["FunnelAbandonConfig", "path_of", "run"]
 
@@ -105,12 +105,27 @@ def run(ctx: Context, cfg: FunnelAbandonConfig) -> pl.DataFrame:
     ).with_row_index("_i")
     others: pl.DataFrame | None = ctx.cache.get("findings")
     if others is not None and others.height:
+        # The last finding by t; findings at the same t in the order the detectors run,
+        # then by page view, target and field, so that the choice never depends on the
+        # order the findings come in (a pipeline gathers them from two steps).
+        rank = {k: i for i, k in enumerate(FINDING_KINDS)}
         last = (
             df.select("_i", "session_id", "t0", "end")
-            .join(others.select("session_id", "kind", "t", "target", "field"), on="session_id")
+            .join(
+                others.select(
+                    "session_id",
+                    "t",
+                    pl.col("kind").replace_strict(rank, default=len(rank)).alias("_k"),
+                    "kind",
+                    "page_view",
+                    "target",
+                    "field",
+                ),
+                on="session_id",
+            )
             .filter(pl.col("t") <= pl.col("end"))
-            .sort("_i", "t")
-            .group_by("_i")
+            .sort("_i", "t", "_k", "page_view", "target", "field", nulls_last=False)
+            .group_by("_i", maintain_order=True)
             .agg(pl.all().last())
             .select(
                 "_i",

@@ -35,7 +35,7 @@ from cemreplay.detectors.baselines import (
 )
 from cemreplay.schema import EventKind
 
-__all__ = ["QuickBackConfig", "partial", "run"]
+__all__ = ["QuickBackConfig", "candidates", "kept_rows", "partial", "run"]
 
 _INTERACTION = (EventKind.CLICK, EventKind.FOCUS, EventKind.CHANGE, EventKind.SUBMIT)
 
@@ -72,6 +72,30 @@ def _dwells(ctx: Context) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]
     return same_next, dwell
 
 
+def candidates(ctx: Context) -> npt.NDArray[np.int64]:
+    """The returns that may be quick backs, whatever the baselines: indices into
+    ``ctx.views`` of each page view B of an A, B, A' in a row within a session."""
+    views = ctx.views
+    if len(views) < 3:
+        return np.zeros(0, dtype=np.int64)
+    url = ctx.target_at(views)
+    same_next, _ = _dwells(ctx)
+    cand = np.zeros(len(views), dtype=np.bool_)
+    cand[1:-1] = same_next[1:-1] & same_next[:-2] & (url[2:] == url[:-2]) & (url[1:-1] != url[:-2])
+    return np.flatnonzero(cand)
+
+
+def kept_rows(ctx: Context) -> npt.NDArray[np.int64]:
+    """The rows besides the PAGE_VIEW events that :func:`run` reads: the interactions of
+    the sessions that hold a :func:`candidates` return (``detect_split`` keeps them)."""
+    k = candidates(ctx)
+    want = np.zeros(len(ctx.starts) - 1, dtype=np.bool_)
+    want[ctx.seg(ctx.views[k])] = True
+    acts = ctx.rows(*_INTERACTION)
+    out: npt.NDArray[np.int64] = acts[want[ctx.seg(acts)]]
+    return out
+
+
 def partial(ctx: Context) -> pl.DataFrame:
     """This table's part of the baseline (:data:`~cemreplay.detectors.baselines.DWELL_SCHEMA`):
     per URL and dwell, the page views followed by another page view after that dwell
@@ -88,18 +112,13 @@ def partial(ctx: Context) -> pl.DataFrame:
 )
 def run(ctx: Context, cfg: QuickBackConfig) -> pl.DataFrame:
     views = ctx.views
-    if len(views) < 3:
+    k = candidates(ctx)
+    if len(k) == 0:
         return empty_raw()
-    url = ctx.target_at(views)
     t = ctx.t[views]
     # Interactions per page view: each counts on the row of its page view's PAGE_VIEW.
     acts = ctx.per_view(*_INTERACTION)
-    same_next, dwell = _dwells(ctx)
-    cand = np.zeros(len(views), dtype=np.bool_)
-    cand[1:-1] = same_next[1:-1] & same_next[:-2] & (url[2:] == url[:-2]) & (url[1:-1] != url[:-2])
-    k = np.flatnonzero(cand)
-    if len(k) == 0:
-        return empty_raw()
+    _, dwell = _dwells(ctx)
     # The median dwell per URL, over all the data (given) or this table.
     given: Baselines | None = ctx.cache.get("baselines")
     base = given.dwell_medians if given is not None else medians(partial(ctx), grouped=True)
