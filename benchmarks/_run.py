@@ -7,10 +7,10 @@ into memory as a list of ``bytes`` (what a service holding batches has), then ti
   (``wire.decode`` on ``spec["decode_threads"]`` threads, default ``workers``,
   ``journeys.sessions``, ``detect``, ``score``), each timed;
 * ``process`` / ``thread`` / ``serial``: :func:`cemreplay.pipeline.run` with a warmed
-  :class:`~cemreplay.pipeline.Pool` of that mode (exact baselines: two passes);
-  ``process-onepass``: processes, ``baselines="chunk"`` (one pass); ``overlap`` (one
-  process, decode of the next chunk beside the analysis of this one) and ``overlap-onepass``;
-  ``inmemory`` (one process, one chunk per thread, each decoded once);
+  :class:`~cemreplay.pipeline.Pool` of that mode (exact baselines, each chunk decoded once);
+  ``process-onepass``: processes, ``baselines="chunk"``; ``overlap`` (one process, small
+  chunks on every thread) and ``overlap-onepass``; ``inmemory`` (one process, one chunk per
+  thread);
 * ``outofcore``: :func:`cemreplay.outofcore.run_dir` straight from the directory (nothing
   loaded first), results written as Parquet to ``spec["out"]``.
 

@@ -12,15 +12,14 @@ wire batches before the clock starts. Each mode runs in a fresh process
   ``--decode-threads`` threads (``wire.decode(threads=)``; default ``--workers``), the
   rest as one call each;
 * ``inmemory``: :func:`cemreplay.pipeline.run` on threads in one process, one chunk per
-  thread, each decoded once and kept (exact: the page baselines are merged from the
-  decoded chunks, no second decode), then analysed on every thread;
-* ``process``: :func:`cemreplay.pipeline.run` on a warmed pool of ``--workers`` processes
-  (exact: a first pass decodes each chunk for the page baselines, a second analyses it);
-* ``process-onepass``: the same with ``baselines="chunk"`` (one decode per chunk);
-* ``thread``: the same on threads in one process, each decoding and analysing whole chunks;
+  thread (every mode is exact with one decode per chunk: the page baselines are merged from
+  the chunks' first step, and the kinds that need them run over the few rows each chunk
+  kept; see ``docs/pipeline.md``);
+* ``process``: :func:`cemreplay.pipeline.run` on a warmed pool of ``--workers`` processes;
+* ``process-onepass``: the same with ``baselines="chunk"`` (each chunk's own baselines);
+* ``thread``: the same on threads in one process, chunks of at most 24 MB;
 * ``serial``: the same chunking in one thread (the cost of chunking alone);
-* ``overlap``: one process, a two-stage pipeline: a thread decodes the next chunk while the
-  main thread analyses this one (exact: the first pass decodes on both threads);
+* ``overlap``: threads in one process, small chunks sized by the input (bounded memory);
   ``overlap-onepass``: the same with ``baselines="chunk"``.
 
 The peer pipeline, on the first ``--peer-events`` events of the same data: rrweb-style JSON

@@ -17,28 +17,30 @@ instead of memory (read them back with :func:`read_results`). The results are th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from cemreplay.detectors import Baselines, Config
+from cemreplay.detectors import Baselines, Config, Split
 from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.pipeline import (
     BaselineMode,
     ChunkResult,
+    Part,
     PipelineResult,
     Pool,
-    analyze_batches,
-    analyze_events,
-    baselines_of_batches,
     check_baselines,
     combine,
+    finish,
     peak_rss,
+    split_batches,
+    split_events,
 )
 from cemreplay.score import ScoreWeights
 from cemreplay.wire import Dictionary
@@ -56,6 +58,8 @@ __all__ = [
 SUFFIX = ".cemb"
 _LEN = struct.Struct("<I")
 _PARTS = ("sessions", "findings", "scores")
+#: Prefix of the first step's tables in ``out`` (gone once the chunk is finished).
+_SPLIT = "split-"
 
 
 class BatchFileError(CemReplayError, ValueError):
@@ -111,10 +115,10 @@ def batch_files(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def _write_parts(out: Path, name: str, part: ChunkResult) -> ChunkResult:
-    for what in _PARTS:
+    for what in _PARTS[1:]:  # the sessions went out with the first step
         getattr(part, what).write_parquet(out / f"{what}-{name}.parquet")
     return ChunkResult(
-        part.sessions.clear(),
+        part.sessions,
         part.findings.clear(),
         part.scores.clear(),
         part.events,
@@ -124,24 +128,52 @@ def _write_parts(out: Path, name: str, part: ChunkResult) -> ChunkResult:
     )
 
 
-def _dir_chunk(
-    files: Sequence[str],
-    dictionaries: tuple[Dictionary, ...],
-    config: Config | None,
+def _spill(out: Path, name: str, part: Part) -> Part:
+    """The first step's tables to ``out``: the chunk's sessions (final) and its split's
+    findings and kept rows (read back by :func:`_finish_job`); what stays in memory is the
+    chunk's share of the page baselines."""
+    part.sessions.write_parquet(out / f"sessions-{name}.parquet")
+    sp = part.split
+    sp.findings.write_parquet(out / f"{_SPLIT}findings-{name}.parquet")
+    sp.rest.write_parquet(out / f"{_SPLIT}rest-{name}.parquet")
+    empty = Split(sp.findings.clear(), sp.rest.clear(), sp.baselines, sp.config)
+    return dataclasses.replace(part, sessions=part.sessions.clear(), split=empty)
+
+
+def _finish_job(
+    part: Part,
+    name: str,
     weights: ScoreWeights | None,
     baselines: Baselines | None,
     out: str | None,
 ) -> ChunkResult:
+    """The second step on one chunk (runs in a worker): the deferred detectors and the
+    scores, from the tables :func:`_spill` wrote when ``out`` is given."""
+    if out is None:
+        return finish(part, weights, baselines)
+    d = Path(out)
+    spilled = [d / f"{_SPLIT}{what}-{name}.parquet" for what in ("findings", "rest")]
+    found, rest = (pl.read_parquet(f) for f in spilled)
+    part = dataclasses.replace(
+        part, split=dataclasses.replace(part.split, findings=found, rest=rest)
+    )
+    done = _write_parts(d, name, finish(part, weights, baselines))
+    for f in spilled:
+        f.unlink()
+    return done
+
+
+def _dir_chunk(
+    files: Sequence[str],
+    dictionaries: tuple[Dictionary, ...],
+    config: Config | None,
+    out: str | None,
+) -> tuple[Part, str]:
     batches = _read_files(files)
-    part = analyze_batches(batches, config, weights, baselines, dictionaries)
+    part = split_batches(batches, config, dictionaries)
     del batches
-    if out is not None:
-        part = _write_parts(Path(out), Path(files[0]).stem, part)
-    return part
-
-
-def _dir_baselines(files: Sequence[str], dictionaries: tuple[Dictionary, ...]) -> Baselines:
-    return baselines_of_batches(_read_files(files), dictionaries)
+    name = Path(files[0]).stem
+    return (_spill(Path(out), name, part) if out is not None else part), name
 
 
 def _read_files(files: Sequence[str]) -> list[memoryview]:
@@ -154,8 +186,7 @@ def _read_files(files: Sequence[str]) -> list[memoryview]:
 
 def _run_jobs(
     jobs: list[tuple[Any, ...]],
-    work: Callable[..., ChunkResult],
-    first_pass: Callable[..., Any],
+    work: Callable[..., tuple[Part, str]],
     *,
     pool: Pool | None,
     workers: int | None,
@@ -165,6 +196,9 @@ def _run_jobs(
     progress: Callable[[int, int], None] | None,
     baselines: BaselineMode,
 ) -> PipelineResult:
+    """Each job read and analysed once (``work``: every kind but the ones that need all
+    input, the chunk's tables spilled to ``out`` when given), then, with the page
+    baselines merged, the deferred kinds and the scores of each chunk."""
     check_baselines(baselines)
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -172,20 +206,17 @@ def _run_jobs(
     with contextlib.ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(Pool(workers, warm=False))
+        firsts: list[tuple[Part, str]] = []
+        for got in pool.map_bounded(work, ((*j, config, dest) for j in jobs)):
+            firsts.append(got)
+            if progress is not None:
+                progress(len(firsts), len(jobs))
         base = None
         if baselines == "exact" and len(jobs) > 1:
-            base = Baselines.merge(pool.map_bounded(first_pass, jobs))
+            base = Baselines.merge(p.split.baselines for p, _ in firsts)
         exact = base is not None or len(jobs) <= 1
-
-        def results() -> Iterator[ChunkResult]:
-            assert pool is not None
-            full = ((*j, config, weights, base, dest) for j in jobs)
-            for done, part in enumerate(pool.map_bounded(work, full), 1):
-                if progress is not None:
-                    progress(done, len(jobs))
-                yield part
-
-        return combine(results(), 0, len(jobs), exact)
+        second = ((p, name, weights, base, dest) for p, name in firsts)
+        return combine(pool.map_bounded(_finish_job, second), 0, len(jobs), exact)
 
 
 def run_dir(
@@ -214,10 +245,11 @@ def run_dir(
     files_per_chunk:
         Files each worker analyses at once (more: fewer, larger chunks).
     baselines:
-        ``"exact"`` (two passes over the files) or ``"chunk"``, as in
-        :func:`cemreplay.pipeline.run`.
+        ``"exact"`` (page baselines over all files) or ``"chunk"``, as in
+        :func:`cemreplay.pipeline.run`. Either way each file is read and decoded once.
     progress:
-        Called as ``progress(chunks_done, chunks)``.
+        Called as ``progress(chunks_done, chunks)`` after each chunk's first step (its
+        decode and analysis).
     dictionaries:
         The site dictionaries version-3 batches name (:class:`cemreplay.wire.Dictionary`,
         e.g. ``SQLiteStore.dictionaries()``); every worker gets them all.
@@ -231,13 +263,10 @@ def run_dir(
     if files_per_chunk < 1:
         raise ConfigError(f"files_per_chunk must be >= 1, got {files_per_chunk}")
     dicts = tuple(dictionaries)
-    jobs = [
-        (files[k : k + files_per_chunk], dicts) for k in range(0, len(files), files_per_chunk)
-    ]
+    jobs = [(files[k : k + files_per_chunk], dicts) for k in range(0, len(files), files_per_chunk)]
     return _run_jobs(
         jobs,
         _dir_chunk,
-        _dir_baselines,
         pool=pool,
         workers=workers,
         config=config,
@@ -259,22 +288,13 @@ def _store_chunk(
     path: str,
     visitors: Sequence[str],
     config: Config | None,
-    weights: ScoreWeights | None,
-    baselines: Baselines | None,
     out: str | None,
-) -> ChunkResult:
+) -> tuple[Part, str]:
     events = _store_events(path, visitors)
-    ses, found, scores = analyze_events(events, config, weights, baselines)
-    part = ChunkResult(ses, found, scores, events.height, [], peak_rss(), os.getpid())
-    if out is not None:
-        # visitor ids are the snippet's strings: name the files by a digest of the first
-        name = hashlib.sha256(visitors[0].encode()).hexdigest()[:20]
-        part = _write_parts(Path(out), f"store-{name}", part)
-    return part
-
-
-def _store_baselines(path: str, visitors: Sequence[str]) -> Baselines:
-    return Baselines.of(_store_events(path, visitors))
+    part = split_events(events, config)
+    # visitor ids are the snippet's strings: name the files by a digest of the first
+    name = "store-" + hashlib.sha256(visitors[0].encode()).hexdigest()[:20]
+    return (_spill(Path(out), name, part) if out is not None else part), name
 
 
 def run_store(
@@ -303,7 +323,6 @@ def run_store(
     return _run_jobs(
         jobs,
         _store_chunk,
-        _store_baselines,
         pool=pool,
         workers=workers,
         config=config,

@@ -13,12 +13,13 @@ the wire batches (about 11 bytes per event) and each worker one chunk's events.
 than memory. See ``docs/benchmarks.md`` for the figures.
 
 Detectors that compare a page view with a baseline over all input (``excessive_scroll``,
-``quick_back``) need every chunk's contribution first, so with more than one chunk :func:`run`
-makes two passes: the first decodes each chunk for its
-:class:`~cemreplay.detectors.Baselines` (merged), the second decodes it again and runs
-everything with them (``baselines="exact"``, the default). ``baselines="chunk"`` makes one
-pass with each chunk's own baselines: faster (one decode), and those two kinds may then differ
-from a run over all input.
+``quick_back``), and ``funnel_abandon``, which names the last struggle among every other
+finding, need every chunk's contribution first. Each chunk is still decoded once: the first
+step runs every other detector and keeps the few rows those three read
+(:func:`~cemreplay.detectors.detect_split`); with the chunks' page baselines merged, the second
+step runs them over the kept rows (``baselines="exact"``, the default; results equal to one
+pass over all input). ``baselines="chunk"`` finishes each chunk with its own baselines: those
+two kinds may then differ from a run over all input.
 """
 
 from __future__ import annotations
@@ -172,11 +173,6 @@ def analyze_report(
     return ChunkResult(
         ses, found, scores, report.events.height, report.quarantined, peak_rss(), os.getpid()
     )
-
-
-def baselines_of_batches(batches: Sequence[BatchLike], dictionaries: Dicts = ()) -> Baselines:
-    """The first pass over one chunk: its share of the per-URL baselines."""
-    return Baselines.of(decode_report(batches, dictionaries=dictionaries).events)
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -375,14 +371,13 @@ class Pool:
     """Workers for :func:`run`: ``workers`` processes (default: one per core), each with
     one polars thread and one detector thread, started and warmed up once (reuse one for many runs).
 
-    ``mode="thread"`` uses threads in this process instead, each analysing whole chunks;
-    ``mode="overlap"`` one process too, as a two-stage pipeline: ``workers - 1`` threads
-    decode the next chunks while the calling thread analyses the current one (the decoder's
-    and the detectors' numba kernels release the GIL, as polars does, so both cores work
-    without a second interpreter or pickling; see docs/pipeline.md); ``mode="inmemory"``
-    threads in this process too, the input in one chunk per thread, each decoded once and
-    kept until analysed (the whole event table is in memory at once: the fastest mode when
-    it fits); ``"serial"`` no pool.
+    ``mode="thread"`` uses threads in this process instead, each decoding and analysing
+    whole chunks (the decoder's and the detectors' numba kernels release the GIL, as polars
+    does, so both cores work without a second interpreter or pickling; see
+    docs/pipeline.md); ``mode="overlap"`` the same with small chunks sized by the input
+    (memory bounded by the chunk size); ``mode="inmemory"`` the same with one chunk per
+    thread, the input copied once into one buffer (both tables in memory at once: the
+    fastest mode when they fit); ``"serial"`` no pool.
     """
 
     def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
@@ -475,33 +470,71 @@ def _started(_: int) -> int:
     return os.getpid()
 
 
-# ----------------------------------------------------------------------------- overlap
+# ----------------------------------------------------------------------------- two steps
 
 
 @dataclass
 class Part:
-    """A chunk after the first step of the in-process modes: its sessions and its detection
-    split (:func:`~cemreplay.detectors.detect_split`: every finding but the kinds that need
-    all input, and the few rows those read); the event table itself is gone."""
+    """A chunk after the first step: its sessions and its detection split
+    (:func:`~cemreplay.detectors.detect_split`: every finding but the kinds that need all
+    input, and the few rows those read); the event table itself is gone. Plain tables:
+    it goes between processes as it is."""
 
     sessions: pl.DataFrame
     split: Split
     events: int
     quarantined: list[Quarantined]
+    peak_rss: int = 0
+    pid: int = 0
+
+
+def split_events(
+    events: pl.DataFrame, config: Config | None, quarantined: Sequence[Quarantined] = ()
+) -> Part:
+    """The first step on one chunk's event table (whole visitors): sessions, every detector
+    but the :data:`~cemreplay.detectors.DEFERRED` ones, the chunk's share of the page
+    baselines."""
+    ctx = prepare(events)
+    ses = sessions_of(events)
+    split = detect_split(ctx, config)
+    return Part(ses, split, events.height, list(quarantined), peak_rss(), os.getpid())
+
+
+def split_report(report: DecodeReport, config: Config | None) -> Part:
+    """:func:`split_events` of a decoded chunk, its quarantine kept."""
+    return split_events(report.events, config, report.quarantined)
+
+
+def split_batches(
+    batches: Sequence[BatchLike], config: Config | None, dictionaries: Dicts = ()
+) -> Part:
+    """Decode one chunk and :func:`split_report` it (runs in a worker)."""
+    return split_report(decode_report(batches, dictionaries=dictionaries), config)
 
 
 def split_chunk(chunks: list[Any], k: int, config: Config | None, dictionaries: Dicts = ()) -> Part:
-    """The first step on chunk ``k``: decode, sessions, every detector but the
-    :data:`~cemreplay.detectors.DEFERRED` ones, each chunk's share of the page baselines.
-    The chunk is let go once decoded (``chunks[k]`` emptied), its event table once split."""
+    """:func:`split_batches` of ``chunks[k]`` on this process's threads; the chunk is let go
+    once decoded (``chunks[k]`` emptied), its event table once split."""
     chunk, chunks[k] = chunks[k], None
     assert chunk is not None
     report = decode_report(chunk, dictionaries=dictionaries)
     del chunk
-    ctx = prepare(report.events)
-    ses = sessions_of(report.events)
-    split = detect_split(ctx, config)
-    return Part(ses, split, report.events.height, report.quarantined)
+    return split_report(report, config)
+
+
+def finish(part: Part, weights: ScoreWeights | None, baselines: Baselines | None) -> ChunkResult:
+    """The second step on one chunk: the deferred detectors with ``baselines`` (merged over
+    all chunks; None: the chunk's own), then the scores."""
+    found = part.split.finish(baselines)
+    return ChunkResult(
+        part.sessions,
+        found,
+        score(found, weights),
+        part.events,
+        part.quarantined,
+        max(part.peak_rss, peak_rss()) if part.pid == os.getpid() else peak_rss(),
+        os.getpid(),
+    )
 
 
 def finish_part(
@@ -510,29 +543,26 @@ def finish_part(
     weights: ScoreWeights | None,
     baselines: Baselines | None,
 ) -> ChunkResult:
-    """The second step on chunk ``k``: the deferred detectors with ``baselines`` (merged
-    over all chunks; None: the chunk's own), then the scores."""
+    """:func:`finish` of ``parts[k]`` on this process's threads, which it then lets go."""
     part, parts[k] = parts[k], None
     assert part is not None
-    found = part.split.finish(baselines)
-    return ChunkResult(
-        part.sessions,
-        found,
-        score(found, weights),
-        part.events,
-        part.quarantined,
-        peak_rss(),
-        os.getpid(),
-    )
+    return finish(part, weights, baselines)
 
 
-def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
+def every_thread(
+    pool: Pool,
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Any]:
     """``fn(*job)`` for each job, on the pool's threads and this one together (results in
-    job order); stops handing out jobs at the first error or interrupt."""
+    job order); stops handing out jobs at the first error or interrupt. ``progress(done,
+    jobs)`` is called after each job (one call at a time)."""
     out: list[Any] = [None] * len(jobs)
     lock = threading.Lock()
     todo = iter(range(len(jobs)))
     stop = threading.Event()
+    finished = [0]
 
     def work() -> None:
         while not stop.is_set():
@@ -545,6 +575,10 @@ def every_thread(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple[Any, .
             except BaseException:
                 stop.set()
                 raise
+            if progress is not None:
+                with lock:
+                    finished[0] += 1
+                    progress(finished[0], len(jobs))
 
     helpers = [pool.submit(work) for _ in range(max(0, pool.workers - 1))]
     try:
@@ -655,13 +689,15 @@ def run(
         input split into a multiple of the workers' count, each at most :data:`CHUNK_BYTES`
         (so every worker gets the same share).
     baselines:
-        ``"exact"``: two passes, page baselines over all input (see the module docstring);
-        ``"chunk"``: one pass, each chunk's own.
+        ``"exact"``: page baselines over all input (see the module docstring);
+        ``"chunk"``: each chunk's own. Either way each chunk is decoded once.
     errors:
         ``"raise"``: a bad batch raises :class:`~cemreplay.errors.DecodeError` naming its
         position in ``batches``; ``"quarantine"``: it is set aside in ``quarantined``.
     progress:
-        Called as ``progress(chunks_done, chunks)`` after each chunk.
+        Called as ``progress(chunks_done, chunks)`` after each chunk's first step (its
+        decode and analysis: nearly all of the work; the second step is the three kinds
+        that need all input, over a few percent of the rows).
     dictionaries:
         The site dictionaries version-3 batches name (see :func:`cemreplay.wire.decode`);
         a batch naming one not given is a bad batch (``errors`` says what happens).
@@ -700,50 +736,38 @@ def run(
             chunks = [[batches[k] for k in idx] for idx in plan]
             if pool.mode == "process":  # to other processes: one bytes object each
                 chunks = [[bytes(b) for b in c] for c in chunks]
-        base = None
-        if pool.mode != "process":
-            # One pass on this process's threads: each chunk decoded once, analysed but for
-            # the kinds that need all input, its table let go; then those kinds over the
-            # few rows each chunk kept, with the baselines merged.
+        # One pass: each chunk decoded once and analysed but for the kinds that need all
+        # input, its table let go; then those kinds over the few rows each chunk kept, with
+        # the page baselines merged (exact) or each chunk's own.
+        firsts: list[Part | None]
+        if pool.mode != "process":  # on this process's threads, every one busy
             todo: list[Any] = list(packed) if inmemory else list(chunks)
             del packed, chunks  # each chunk is now only in todo, which split_chunk empties
-            firsts: list[Part | None] = every_thread(
-                pool, split_chunk, [(todo, k, config, dicts) for k in range(len(todo))]
-            )
-            for idx, first in zip(plan, firsts, strict=True):
-                assert first is not None
-                first.quarantined = [
-                    dataclasses.replace(q, index=idx[q.index]) for q in first.quarantined
-                ]
-                if first.quarantined and errors == "raise":
-                    raise first.quarantined[0].error()
-            if baselines == "exact" and len(plan) > 1:
-                base = Baselines.merge(f.split.baselines for f in firsts if f is not None)
-            exact = base is not None or len(plan) <= 1
+            jobs1 = [(todo, k, config, dicts) for k in range(len(todo))]
+            firsts = every_thread(pool, split_chunk, jobs1, progress)
+        else:
+            firsts = []
+            for part in pool.map_bounded(split_batches, ((c, config, dicts) for c in chunks)):
+                firsts.append(part)
+                if progress is not None:
+                    progress(len(firsts), len(plan))
+            del chunks
+        for idx, first in zip(plan, firsts, strict=True):
+            assert first is not None
+            first.quarantined = [
+                dataclasses.replace(q, index=idx[q.index]) for q in first.quarantined
+            ]
+            if first.quarantined and errors == "raise":
+                raise first.quarantined[0].error()
+        base = None
+        if baselines == "exact" and len(plan) > 1:
+            base = Baselines.merge(f.split.baselines for f in firsts if f is not None)
+        exact = base is not None or len(plan) <= 1
+        if pool.mode != "process":
             done = every_thread(
                 pool, finish_part, [(firsts, k, weights, base) for k in range(len(firsts))]
             )
-            if progress is not None:
-                for k in range(len(done)):
-                    progress(k + 1, len(done))
-            return combine(done, len(batches), len(plan), exact)
-        if baselines == "exact" and len(plan) > 1:
-            jobs1 = ((c, dicts) for c in chunks)
-            base = Baselines.merge(pool.map_bounded(baselines_of_batches, jobs1))
-        exact = base is not None or len(plan) <= 1
-
-        def results() -> Iterator[ChunkResult]:
-            parts = pool.map_bounded(
-                analyze_batches, ((c, config, weights, base, dicts) for c in chunks)
-            )
-            for done, (idx, part) in enumerate(zip(plan, parts, strict=True), 1):
-                part.quarantined = [
-                    dataclasses.replace(q, index=idx[q.index]) for q in part.quarantined
-                ]
-                if part.quarantined and errors == "raise":
-                    raise part.quarantined[0].error()
-                if progress is not None:
-                    progress(done, len(plan))
-                yield part
-
-        return combine(results(), len(batches), len(plan), exact)
+        else:
+            jobs = ((f, weights, base) for f in firsts)
+            done = list(pool.map_bounded(finish, jobs))
+        return combine(done, len(batches), len(plan), exact)

@@ -105,7 +105,7 @@ def test_split_keeps_a_few_rows_of_real_traffic() -> None:
 
     events = synth.generate(400, seed=3).events
     s = detect_split(prepare(events))
-    kept = s.rest.events
+    kept = s.rest
     assert 0 < kept.height < 0.15 * events.height
     assert not kept["kind"].is_in([int(K.MOUSE_MOVE), int(K.GEOMETRY)]).any()
     assert kept.filter(pl.col("kind") == int(K.PAGE_VIEW)).height == (

@@ -101,6 +101,22 @@ def test_run_in_tiny_chunks_equals_the_stages(traffic, mode):
     check_same((got.sessions, got.findings, got.scores), want, True)
 
 
+@pytest.mark.parametrize("mode", ["serial", "overlap", "process"])
+def test_progress_counts_each_chunk_once(traffic, mode):
+    batches, want = traffic
+    calls: list[tuple[int, int]] = []
+    got = pipeline.run(
+        batches,
+        mode=mode,
+        workers=2,
+        chunk_bytes=30_000,
+        progress=lambda d, n: calls.append((d, n)),
+    )
+    assert got.chunks > 2
+    assert calls == [(k, got.chunks) for k in range(1, got.chunks + 1)]
+    check_same((got.sessions, got.findings, got.scores), want, True)
+
+
 def test_chunk_baselines_differ_only_in_the_baseline_kinds(traffic):
     batches, want = traffic
     got = pipeline.run(batches, mode="serial", chunk_bytes=12_000, baselines="chunk")
@@ -216,6 +232,39 @@ def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: 
     written = run_dir(src, out=out, pool=pipeline.Pool(mode="serial"), files_per_chunk=2)
     assert written.findings.height == 0 and written.events == got.events
     check_same(read_results(out), want, written.exact)
+    # the first step's tables are gone once each chunk is finished
+    parts = (len(plan) + 1) // 2
+    assert sorted(p.name.split("-")[0] for p in out.iterdir()) == sorted(
+        ["findings", "scores", "sessions"] * parts
+    )
+
+
+def test_batch_directory_files_are_read_once(traffic, tmp_path: Path, monkeypatch):
+    """Exact baselines without a second pass over the files: each is read (and decoded)
+    once, and the results are the stages'."""
+    import cemreplay.outofcore as ooc
+
+    batches, want = traffic
+    plan = pipeline.plan_chunks(batches, chunk_bytes=12_000)
+    src = tmp_path / "in"
+    src.mkdir()
+    for n, chunk in enumerate(plan):
+        write_file(src / f"part-{n:04d}.cemb", [batches[k] for k in chunk])
+    reads: list[str] = []
+    real = ooc.read_file
+
+    def counting(path):
+        reads.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(ooc, "read_file", counting)
+    for out in (None, tmp_path / "out"):
+        reads.clear()
+        got = run_dir(src, out=out, pool=pipeline.Pool(mode="serial"))
+        assert got.exact and sorted(reads) == sorted(set(reads)) and len(reads) == len(plan)
+        check_same(
+            read_results(out) if out else (got.sessions, got.findings, got.scores), want, True
+        )
 
 
 def test_truncated_batch_file_is_refused(tmp_path: Path):

@@ -31,7 +31,7 @@ from cemreplay.detectors._base import (
     REGISTRY,
     Context,
     assemble,
-    empty_findings,
+    assemble_all,
     prepare,
 )
 from cemreplay.detectors.baselines import Baselines
@@ -207,17 +207,20 @@ def detect_prepared(
     for kind in KINDS:
         ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
     parts: list[pl.DataFrame] = []
+    raws: list[tuple[str, pl.DataFrame]] = []
     need_all = "funnel_abandon" in wanted
     for kind in KINDS:
         if kind == "funnel_abandon":
-            ctx.cache["findings"] = pl.concat(parts) if parts else empty_findings()
+            parts.append(assemble_all(ctx, raws))
+            raws = []
+            ctx.cache["findings"] = parts[0]
         if kind not in wanted and not (need_all and kind != "funnel_abandon"):
             continue
-        det = REGISTRY[kind]
-        parts.append(assemble(ctx, kind, det.run(ctx, getattr(cfg, kind))))
+        raws.append((kind, REGISTRY[kind].run(ctx, getattr(cfg, kind))))
     if UNKNOWN in wanted:
-        parts.append(assemble(ctx, UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
-    out = pl.concat(parts) if parts else empty_findings()
+        raws.append((UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
+    parts.append(assemble_all(ctx, raws))
+    out = pl.concat(parts)
     return out.filter(pl.col("kind").is_in(list(wanted))).sort(
         "session_id", "t", "kind", "page_view", "target", maintain_order=True
     )
@@ -242,10 +245,10 @@ class Split:
         The findings of every kind but :data:`DEFERRED` (``unknown`` included), sorted as
         :func:`detect` sorts.
     rest:
-        The rows the deferred kinds read, prepared: every PAGE_VIEW, each session's last
-        row, the scrolls of sessions where a page view could be an excessive scroll and the
-        interactions of sessions holding a return that could be a quick back (a few percent
-        of the rows).
+        The rows the deferred kinds read (an event table): every PAGE_VIEW, each session's
+        last row, the scrolls of sessions where a page view could be an excessive scroll and
+        the interactions of sessions holding a return that could be a quick back (a few
+        percent of the rows). A Split is plain tables: it pickles and can be written out.
     baselines:
         The table's share of the page baselines (:meth:`Baselines.of`).
     config:
@@ -253,23 +256,21 @@ class Split:
     """
 
     findings: pl.DataFrame
-    rest: Context
+    rest: pl.DataFrame
     baselines: Baselines
     config: Config
 
     def finish(self, baselines: Baselines | None = None) -> pl.DataFrame:
         """All findings, as :func:`detect` gives them for the table, with ``baselines``
         (merged over all input; default: the table's own)."""
-        ctx, cfg = self.rest, self.config
+        ctx, cfg = prepare(self.rest), self.config
         _checked(cfg, None, baselines)  # a wrong type raises, naming what to pass
         ctx.cache["baselines"] = baselines if baselines is not None else self.baselines
         for kind in KINDS:
             ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
-        parts = [self.findings]
-        for kind in DEFERRED[:-1]:
-            parts.append(assemble(ctx, kind, REGISTRY[kind].run(ctx, getattr(cfg, kind))))
+        raws = [(kind, REGISTRY[kind].run(ctx, getattr(cfg, kind))) for kind in DEFERRED[:-1]]
         # funnel_abandon sees the other kinds' findings, as in detect_prepared
-        others = pl.concat(parts)
+        others = pl.concat([self.findings, assemble_all(ctx, raws)])
         ctx.cache["findings"] = others.filter(pl.col("kind") != UNKNOWN)
         kind = DEFERRED[-1]
         parts = [others, assemble(ctx, kind, REGISTRY[kind].run(ctx, getattr(cfg, kind)))]
@@ -286,12 +287,9 @@ def detect_split(ctx: Context, config: Config | Mapping[str, Any] | None = None)
     cfg = Config.of(config)
     for kind in KINDS:
         ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
-    parts: list[pl.DataFrame] = []
-    for kind in KINDS:
-        if kind not in DEFERRED:
-            parts.append(assemble(ctx, kind, REGISTRY[kind].run(ctx, getattr(cfg, kind))))
-    parts.append(assemble(ctx, UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
-    found = pl.concat(parts).sort(
+    raws = [(k, REGISTRY[k].run(ctx, getattr(cfg, k))) for k in KINDS if k not in DEFERRED]
+    raws.append((UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
+    found = assemble_all(ctx, raws).sort(
         "session_id", "t", "kind", "page_view", "target", maintain_order=True
     )
     base = Baselines.of_context(ctx)
@@ -300,4 +298,4 @@ def detect_split(ctx: Context, config: Config | Mapping[str, Any] | None = None)
     keep[ctx.starts[1:] - 1] = True  # each session's end (funnel_abandon's window)
     keep[excessive_scroll.kept_rows(ctx, cfg.excessive_scroll)] = True
     keep[quick_back.kept_rows(ctx)] = True
-    return Split(found, prepare(ctx.events.filter(pl.Series(keep))), base, cfg)
+    return Split(found, ctx.events.filter(pl.Series(keep)), base, cfg)

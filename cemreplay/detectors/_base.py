@@ -498,8 +498,21 @@ def empty_findings() -> pl.DataFrame:
 
 def assemble(ctx: Context, kind: str, found: pl.DataFrame) -> pl.DataFrame:
     """Give a detector's raw rows the findings columns, from their anchor events."""
-    if found.height == 0:
+    return assemble_all(ctx, [(kind, found)])
+
+
+def assemble_all(ctx: Context, raws: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
+    """:func:`assemble` of several detectors' raw rows at once, in the order given (one
+    gather of the anchor events for all of them: each call costs a few ms however few
+    its rows)."""
+    kept = [(kind, f) for kind, f in raws if f.height]
+    if not kept:
         return empty_findings()
+    found = kept[0][1] if len(kept) == 1 else pl.concat([f for _, f in kept])
+    heights = np.array([f.height for _, f in kept], dtype=np.int64)
+    kinds = pl.Series([k for k, _ in kept], dtype=pl.String).gather(
+        np.repeat(np.arange(len(kept)), heights)
+    )
     rows = found["row"].to_numpy()
     ev = ctx.events.select("session_id", "visitor_id")[rows]
     pv_row = ctx.pv_row_at(rows)
@@ -509,7 +522,7 @@ def assemble(ctx: Context, kind: str, found: pl.DataFrame) -> pl.DataFrame:
             "session_id": ev["session_id"].cast(pl.String),
             "visitor_id": ev["visitor_id"].cast(pl.String),
             "page_view": pl.Series(ctx.pv_at(rows), dtype=pl.UInt32),
-            "kind": pl.Series([kind] * found.height, dtype=pl.String),
+            "kind": kinds,
             "t": found["t"],
             "page_url": url.set(pl.Series(pv_row < 0), None),
             "target": found["target"],
