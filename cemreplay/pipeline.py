@@ -43,7 +43,15 @@ import numpy.typing as npt
 import polars as pl
 
 from cemreplay._jit import njit
-from cemreplay.detectors import Baselines, Config, Split, detect, detect_prepared, detect_split
+from cemreplay.detectors import (
+    Baselines,
+    Config,
+    Split,
+    _parallel,
+    detect,
+    detect_prepared,
+    detect_split,
+)
 from cemreplay.detectors._base import Context, prepare
 from cemreplay.errors import ConfigError
 from cemreplay.ingest import peek
@@ -565,6 +573,11 @@ def every_thread(
     finished = [0]
 
     def work() -> None:
+        # the pool's threads already keep the cores busy: each job's detectors on one
+        with _parallel.this_thread(1) if pool.workers > 1 else contextlib.nullcontext():
+            take_jobs()
+
+    def take_jobs() -> None:
         while not stop.is_set():
             with lock:
                 k = next(todo, None)

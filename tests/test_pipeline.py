@@ -215,6 +215,23 @@ def test_every_thread_keeps_job_order_and_raises_the_first_error():
             pipeline.every_thread(pool, boom, [(k,) for k in range(50)])
 
 
+def test_pipeline_threads_run_their_detectors_on_one_thread():
+    """Inside the pipeline's threads the detectors do not split their kernels again (the
+    outer threads already keep the cores busy); elsewhere they still do."""
+    from cemreplay.detectors import _parallel
+
+    with _parallel.threads(2, min_rows=10):
+        assert len(_parallel.row_parts(100)) == 2
+        with pipeline.Pool(2, mode="overlap", warm=False) as pool:
+            seen = pipeline.every_thread(
+                pool, lambda k: len(_parallel.row_parts(100)), [(k,) for k in range(8)]
+            )
+        assert seen == [1] * 8
+        assert len(_parallel.row_parts(100)) == 2
+        with pipeline.Pool(1, mode="serial", warm=False) as one:
+            assert pipeline.every_thread(one, lambda: len(_parallel.row_parts(100)), [()]) == [2]
+
+
 def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: Path):
     batches, want = traffic
     plan = pipeline.plan_chunks(batches, chunk_bytes=12_000)

@@ -38,6 +38,8 @@ def _default() -> int:
 
 
 _state: dict[str, int] = {"threads": _default(), "min_rows": MIN_ROWS}
+#: A thread's own count (:func:`this_thread`), before ``_state``'s.
+_local = threading.local()
 _lock = threading.Lock()
 _pools: list[ThreadPoolExecutor] = []  # the one pool, once made
 
@@ -58,6 +60,22 @@ def threads(n: int, *, min_rows: int | None = None) -> Iterator[None]:
         _state.update(old)
 
 
+@contextmanager
+def this_thread(n: int) -> Iterator[None]:
+    """Run the detectors called from this thread on ``n`` threads inside the block (other
+    threads keep theirs): for callers that already keep every core busy with threads of
+    their own, such as the pipeline's, whose kernels would otherwise split their parts
+    again and wait on each other."""
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    old = getattr(_local, "threads", None)
+    _local.threads = n
+    try:
+        yield
+    finally:
+        _local.threads = old
+
+
 def _executor() -> ThreadPoolExecutor:
     with _lock:
         if not _pools or _pools[-1]._max_workers < _state["threads"]:
@@ -66,7 +84,8 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _count(rows: int) -> int:
-    return max(1, min(_state["threads"], rows // _state["min_rows"]))
+    mine = getattr(_local, "threads", None)
+    return max(1, min(mine or _state["threads"], rows // _state["min_rows"]))
 
 
 def row_parts(n: int) -> list[tuple[int, int]]:
