@@ -205,7 +205,7 @@ def _run_jobs(
     dest = None if out is None else str(out)
     with contextlib.ExitStack() as stack:
         if pool is None:
-            pool = stack.enter_context(Pool(workers, warm=False))
+            pool = stack.enter_context(Pool(workers, mode="process", warm=False))
         firsts: list[tuple[Part, str]] = []
         for got in pool.map_bounded(work, ((*j, config, dest) for j in jobs)):
             firsts.append(got)

@@ -1,13 +1,14 @@
 """The whole analysis as one call: wire batches -> decode -> sessions -> detect -> score.
 
 :func:`run` cuts the input into chunks of whole visitors (so no session is ever cut), analyses
-the chunks on a pool of worker processes (every core busy) and puts the pieces together. The
+the chunks on a pool of threads (every core busy; worker processes with ``mode="process"``)
+and puts the pieces together. The
 result is the same as running the stages one after the other over the whole input::
 
     events = cemreplay.wire.decode(batches)
     sessions(events), detect(events), score(detect(events))
 
-(see ``tests/test_pipeline.py``), but the full event table never exists: the parent holds only
+(see ``tests/test_pipeline.py``), but the full event table never exists: the caller holds only
 the wire batches (about 11 bytes per event) and each worker one chunk's events.
 :mod:`cemreplay.outofcore` runs the same chunk analysis over a directory of batch files larger
 than memory. See ``docs/benchmarks.md`` for the figures.
@@ -376,19 +377,21 @@ _ONE_THREAD = {"POLARS_MAX_THREADS": "1", "CEMREPLAY_THREADS": "1"}
 
 
 class Pool:
-    """Workers for :func:`run`: ``workers`` processes (default: one per core), each with
-    one polars thread and one detector thread, started and warmed up once (reuse one for many runs).
+    """Workers for :func:`run`, ``workers`` of them (default: one per core), started and
+    warmed up once (reuse one for many runs).
 
-    ``mode="thread"`` uses threads in this process instead, each decoding and analysing
-    whole chunks (the decoder's and the detectors' numba kernels release the GIL, as polars
-    does, so both cores work without a second interpreter or pickling; see
-    docs/pipeline.md); ``mode="overlap"`` the same with small chunks sized by the input
-    (memory bounded by the chunk size); ``mode="inmemory"`` the same with one chunk per
-    thread, the input copied once into one buffer (both tables in memory at once: the
-    fastest mode when they fit); ``"serial"`` no pool.
+    ``mode="overlap"`` (the default): threads in this process, each decoding and analysing
+    whole chunks, small ones sized by the input, so memory is bounded by the chunk size (the
+    decoder's and the detectors' numba kernels release the GIL, as polars does, so every
+    core works without a second interpreter or pickling; see docs/pipeline.md);
+    ``mode="inmemory"`` the same with one chunk per thread, the input copied once into one
+    buffer (the chunks' tables in memory at once: the fastest mode when they fit);
+    ``mode="thread"`` the same with chunks of at most :data:`CHUNK_BYTES`; ``"process"``
+    worker processes, each with one polars thread and one detector thread (a script using
+    them must start with ``if __name__ == "__main__":``); ``"serial"`` no pool.
     """
 
-    def __init__(self, workers: int | None = None, *, mode: Mode = "process", warm: bool = True):
+    def __init__(self, workers: int | None = None, *, mode: Mode = "overlap", warm: bool = True):
         if mode not in ("process", "thread", "serial", "overlap", "inmemory"):
             raise ConfigError(
                 f"mode must be 'process', 'thread', 'overlap', 'inmemory' or 'serial', got {mode!r}"
@@ -680,7 +683,7 @@ def run(
     weights: ScoreWeights | None = None,
     pool: Pool | None = None,
     workers: int | None = None,
-    mode: Mode = "process",
+    mode: Mode = "overlap",
     chunk_bytes: int | None = None,
     errors: Literal["raise", "quarantine"] = "raise",
     baselines: BaselineMode = "exact",
