@@ -216,7 +216,10 @@ def _run_jobs(
             base = Baselines.merge(p.split.baselines for p, _ in firsts)
         exact = base is not None or len(jobs) <= 1
         second = ((p, name, weights, base, dest) for p, name in firsts)
-        return combine(pool.map_bounded(_finish_job, second), 0, len(jobs), exact)
+        result = combine(pool.map_bounded(_finish_job, second), 0, len(jobs), exact)
+        for p, _ in firsts:  # a worker may take no second step: its first steps' peak
+            result.peak_rss[p.pid] = max(result.peak_rss.get(p.pid, 0), p.peak_rss)
+        return result
 
 
 def run_dir(

@@ -543,7 +543,7 @@ def finish(part: Part, weights: ScoreWeights | None, baselines: Baselines | None
         score(found, weights),
         part.events,
         part.quarantined,
-        max(part.peak_rss, peak_rss()) if part.pid == os.getpid() else peak_rss(),
+        peak_rss(),  # this process's high-water mark: its first steps' peaks too
         os.getpid(),
     )
 
@@ -775,6 +775,8 @@ def run(
             ]
             if first.quarantined and errors == "raise":
                 raise first.quarantined[0].error()
+        # each process's peak in the first step (a worker may take no second step)
+        first_peaks = [(f.pid, f.peak_rss) for f in firsts if f is not None]
         base = None
         if baselines == "exact" and len(plan) > 1:
             base = Baselines.merge(f.split.baselines for f in firsts if f is not None)
@@ -786,4 +788,7 @@ def run(
         else:
             jobs = ((f, weights, base) for f in firsts)
             done = list(pool.map_bounded(finish, jobs))
-        return combine(done, len(batches), len(plan), exact)
+        result = combine(done, len(batches), len(plan), exact)
+        for pid, peak in first_peaks:
+            result.peak_rss[pid] = max(result.peak_rss.get(pid, 0), peak)
+        return result
