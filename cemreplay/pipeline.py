@@ -89,16 +89,23 @@ OVERLAP_CHUNK_BYTES = (4 << 20, 24 << 20)
 OVERLAP_CHUNKS = 12
 
 
-def overlap_chunks(total: int) -> int:
-    """The default chunk size of ``mode="overlap"`` for ``total`` bytes of batches.
+def overlap_chunks(total: int, workers: int = 1) -> int:
+    """The default chunk size of ``mode="overlap"`` for ``total`` bytes of batches on
+    ``workers`` threads: 4-24 MB chunks, about :data:`OVERLAP_CHUNKS` of them, their count a
+    multiple of ``workers`` (so no thread is left alone with the last chunk).
 
-    >>> round(overlap_chunks(103 << 20) / (1 << 20), 2)  # 10M events: 12 chunks of 8.6 MB
+    >>> round(overlap_chunks(103 << 20, 2) / (1 << 20), 2)  # 10M events: 12 chunks of 8.6 MB
     8.58
-    >>> overlap_chunks(515 << 20) >> 20  # 50M events: 24 MB chunks
-    24
+    >>> round(overlap_chunks(515 << 20, 2) / (1 << 20), 2)  # 50M events: 22 chunks of 23.4 MB
+    23.41
+    >>> round(overlap_chunks(11 << 20, 2) / (1 << 20), 2)  # 1M events: 4 chunks, not 3
+    2.75
     """
     lo, hi = OVERLAP_CHUNK_BYTES
-    return min(hi, max(lo, total // OVERLAP_CHUNKS))
+    size = min(hi, max(lo, total // OVERLAP_CHUNKS))
+    n = max(1, round(total / size))
+    n = math.ceil(n / max(1, workers)) * max(1, workers)
+    return max(1, math.ceil(total / n))
 
 
 BaselineMode = Literal["exact", "chunk"]
@@ -747,7 +754,11 @@ def run(
         else:
             if chunk_bytes is None:
                 total = sum(len(b) for b in batches)
-                chunk_bytes = overlap_chunks(total) if overlap else even_chunks(total, pool.workers)
+                chunk_bytes = (
+                    overlap_chunks(total, pool.workers)
+                    if overlap
+                    else even_chunks(total, pool.workers)
+                )
             plan = plan_chunks(batches, chunk_bytes)
             chunks = [[batches[k] for k in idx] for idx in plan]
             if pool.mode == "process":  # to other processes: one bytes object each
