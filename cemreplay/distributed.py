@@ -2,15 +2,17 @@
 
 ``pip install cemreplay[dask]``. :func:`analyze_parquet` runs over the partitions that
 :mod:`cemreplay.export` wrote (a snippet session is never split between them), grouped into
-tasks of about a million events, each group read once and kept on its worker, in two phases:
+tasks of about a million events, each group read and analysed once, in two phases:
 
-1. per group, the partial page baselines (:meth:`cemreplay.detectors.Baselines.of`),
+1. per group, sessions (:func:`cemreplay.journeys.sessions`) and every finding but the kinds
+   that need all the data (:func:`cemreplay.detectors.detect_split`: the group's table then
+   goes, a few percent of its rows kept on its worker), and the partial page baselines,
    merged by a tree reduction on the workers (:meth:`~cemreplay.detectors.Baselines.merge`,
    ``split_every`` at a time) into the baselines of all the data;
-2. per group, sessions (:func:`cemreplay.journeys.sessions`), findings
-   (:func:`cemreplay.detectors.detect` with the merged baselines) and scores
-   (:func:`cemreplay.score.score`), plus partial report tables (per page: page views,
-   sessions, findings by kind; totals), which are merged by a second tree reduction.
+2. per group, the remaining kinds with the merged baselines over the kept rows
+   (``Split.finish``) and scores (:func:`cemreplay.score.score`), plus partial report tables
+   (per page: page views, sessions, findings by kind; totals), which are merged by a second
+   tree reduction.
 
 Findings, sessions and scores are gathered and sorted as the single-machine functions sort
 theirs: the result equals running them on the whole table, row for row. Every task is a
@@ -29,7 +31,8 @@ from typing import Any, Final
 
 import polars as pl
 
-from cemreplay.detectors import KINDS, UNKNOWN, Baselines, Config, detect
+from cemreplay.detectors import KINDS, UNKNOWN, Baselines, Config, Split, detect, detect_split
+from cemreplay.detectors._base import prepare
 from cemreplay.errors import ConfigError
 from cemreplay.export import partitions, read_partition
 from cemreplay.journeys import SessionRules, sessions
@@ -191,14 +194,33 @@ class _Job:
     weights: ScoreWeights | None
 
 
-def _analyze(events: pl.DataFrame, merged: Baselines, job: _Job) -> dict[str, Any]:
-    found = detect(events, job.config, baselines=merged)
-    table = sessions(events, job.rules)
-    pages, totals = page_report(events, found)
-    totals = totals.with_columns(sessions=pl.lit(table.height, dtype=pl.Int64))
+def _first(group: tuple[Path, ...], reader: Reader, job: _Job) -> dict[str, Any]:
+    """Phase 1 of a group: its sessions and its detection split (the table is not kept)."""
+    events = _read(group, reader)
+    return {
+        "sessions": sessions(events, job.rules),
+        "split": detect_split(prepare(events), job.config),
+        "events": events.height,
+    }
+
+
+def _baselines(first: dict[str, Any]) -> Baselines:
+    out: Baselines = first["split"].baselines
+    return out
+
+
+def _analyze(first: dict[str, Any], merged: Baselines, job: _Job) -> dict[str, Any]:
+    split: Split = first["split"]
+    found = split.finish(merged)
+    # the kept rows hold every page view and a row of every session: the report's counts
+    pages, totals = page_report(split.rest, found)
+    totals = totals.with_columns(
+        events=pl.lit(first["events"], dtype=pl.Int64),
+        sessions=pl.lit(first["sessions"].height, dtype=pl.Int64),
+    )
     return {
         "findings": found,
-        "sessions": table,
+        "sessions": first["sessions"],
         "scores": score(found, job.weights),
         "report": (pages, totals),
     }
@@ -338,17 +360,18 @@ def analyze_parquet(
         parts = tasks(dirs, min(task_bytes, max(1, _bytes(dirs) // (2 * workers))))
         futures: list[Any] = []
         try:
-            # Each group is read once; its table stays on its worker for both phases (and is
-            # read again from its files if that worker is lost).
-            tables = [c.submit(_read, p, reader, retries=retries, pure=False) for p in parts]
-            phase1 = [c.submit(Baselines.of, t, retries=retries, pure=False) for t in tables]
+            # Each group is read and analysed once; what phase 2 needs of it (a few percent
+            # of its rows) stays on its worker (and is made again from its files if that
+            # worker is lost).
+            firsts = [c.submit(_first, p, reader, job, retries=retries, pure=False) for p in parts]
+            phase1 = [c.submit(_baselines, f, retries=retries, pure=False) for f in firsts]
             merged = _tree(c, _merge_baselines, phase1, split_every, retries)
             phase2 = [
-                c.submit(_analyze, t, merged, job, retries=retries, pure=False) for t in tables
+                c.submit(_analyze, f, merged, job, retries=retries, pure=False) for f in firsts
             ]
             reports = [c.submit(_pick, f, "report", pure=False) for f in phase2]
             report = _tree(c, _merge_reports, reports, split_every, retries)
-            futures = [*tables, *phase1, *phase2]
+            futures = [*firsts, *phase1, *phase2]
             if progress is not None:
                 progress(0, len(futures))
                 for done, _ in enumerate(as_completed(futures), 1):  # type: ignore[no-untyped-call]
