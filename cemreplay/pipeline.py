@@ -83,8 +83,8 @@ Mode = Literal["process", "thread", "serial", "overlap", "inmemory"]
 #: Chunk sizes of ``mode="overlap"``: the input in about :data:`OVERLAP_CHUNKS` chunks, each
 #: 4-24 MB (0.4-2.2M events). Only two chunks' tables are alive at once (a chunk's analysis
 #: needs about 4 times its table, some 180 bytes per event at its peak), so smaller chunks
-#: mean a smaller peak; each chunk also costs some 20 ms of fixed work (mostly ``detect``'s
-#: set-up), so small inputs get smaller chunks and large ones larger.
+#: mean a smaller peak; each chunk also costs some 50-60 ms of fixed work (mostly the
+#: detectors' set-up), so small inputs get smaller chunks and large ones larger.
 OVERLAP_CHUNK_BYTES = (4 << 20, 24 << 20)
 OVERLAP_CHUNKS = 12
 
