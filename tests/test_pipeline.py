@@ -232,13 +232,19 @@ def test_pipeline_threads_run_their_detectors_on_one_thread():
             assert pipeline.every_thread(one, lambda: len(_parallel.row_parts(100)), [()]) == [2]
 
 
-def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: Path):
-    batches, want = traffic
+def batch_dir(batches, root: Path) -> tuple[Path, list[list[int]]]:
+    """The batches as a batch directory, a file per chunk of a few visitors."""
     plan = pipeline.plan_chunks(batches, chunk_bytes=12_000)
-    src = tmp_path / "in"
+    src = root / "in"
     src.mkdir()
     for n, chunk in enumerate(plan):
         write_file(src / f"part-{n:04d}.cemb", [batches[k] for k in chunk])
+    return src, plan
+
+
+def test_batch_directory_in_bounded_chunks_equals_the_stages(traffic, tmp_path: Path):
+    batches, want = traffic
+    src, plan = batch_dir(batches, tmp_path)
     got = run_dir(src, pool=pipeline.Pool(mode="serial"))
     assert got.chunks == len(plan) > 5 and got.exact
     check_same((got.sessions, got.findings, got.scores), want, True)
@@ -262,11 +268,7 @@ def test_batch_directory_files_are_read_once(traffic, tmp_path: Path, monkeypatc
     import cemreplay.outofcore as ooc
 
     batches, want = traffic
-    plan = pipeline.plan_chunks(batches, chunk_bytes=12_000)
-    src = tmp_path / "in"
-    src.mkdir()
-    for n, chunk in enumerate(plan):
-        write_file(src / f"part-{n:04d}.cemb", [batches[k] for k in chunk])
+    src, plan = batch_dir(batches, tmp_path)
     reads: list[str] = []
     real = ooc.read_file
 
