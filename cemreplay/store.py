@@ -37,11 +37,14 @@ time (:data:`MIGRATIONS`); a store written by a newer cemreplay is refused.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,6 +123,22 @@ class AnalyzeResult:
     findings: int
     quarantined: int
     detectors: bool  # False when cemreplay.detectors could not be imported
+
+
+@dataclass
+class _Analyzed:
+    """What analysing one chunk of sessions found, before it is written
+    (:meth:`SQLiteStore._compute`, :meth:`SQLiteStore._write_analyzed`)."""
+
+    seen: dict[str, int]
+    moved: list[Any]
+    events: int
+    stats: dict[str, tuple[Any, ...]]
+    found: pl.DataFrame | None
+    scores: dict[str, float]
+    pages: pl.DataFrame
+    facts: tuple[str, bytes] | None
+    detected: bool
 
 
 @dataclass(frozen=True)
@@ -1200,6 +1219,7 @@ class SQLiteStore:
         progress: Callable[[int, int], None] | None = None,
         chunk_visitors: int = 2_000,
         baselines: Any = None,
+        workers: int | None = None,
     ) -> AnalyzeResult:
         """Decode the sessions changed since the last run and bring the index up to date.
 
@@ -1211,14 +1231,22 @@ class SQLiteStore:
         differently, a changed visitor id) move to quarantine. ``progress(done, total)`` is
         called after each chunk, with visitors as the unit. ``baselines`` (per-URL statistics
         of ``cemreplay.detectors``) is passed on to ``detect`` when given.
+
+        ``workers`` threads (default: one per core) read and analyse the next chunks while
+        this thread writes the results of the current one, chunk after chunk in order (the
+        store is written exactly as with one worker).
         """
+        n = workers if workers is not None else len(os.sched_getaffinity(0))
+        if n < 1:
+            raise ConfigError(f"workers must be >= 1, got {n}")
         chunks = self._visitor_chunks("dirty = 1 OR facts_part IS NULL", chunk_visitors)
         total = sum(len(c) for c in chunks)
         done = 0
         acc = AnalyzeResult(0, 0, 0, 0, True)
         if progress is not None:
             progress(0, total)
-        for visitors in chunks:
+
+        def compute(visitors: list[str]) -> tuple[list[Any], _Analyzed]:
             with self._read() as con:
                 marks = ",".join("?" * len(visitors))
                 rows = con.execute(
@@ -1227,11 +1255,34 @@ class SQLiteStore:
                     f"(SELECT session_id FROM sessions WHERE visitor_id IN ({marks}))",
                     visitors,
                 ).fetchall()
-            part, _ = self._analyze_rows(rows, baselines)
-            acc = _add(acc, part)
-            done += len(visitors)
-            if progress is not None:
-                progress(done, total)
+            if n == 1:
+                return rows, self._compute(rows, baselines)
+            from cemreplay.detectors import _parallel
+
+            with _parallel.this_thread(1):  # the workers already keep the cores busy
+                return rows, self._compute(rows, baselines)
+
+        with ThreadPoolExecutor(n, thread_name_prefix="cem-analyze") as ex:
+            todo = iter(chunks)
+            pending = collections.deque(
+                (v, ex.submit(compute, v)) for v in itertools.islice(todo, n)
+            )
+            try:
+                while pending:
+                    visitors, future = pending.popleft()
+                    rows, analyzed = future.result()
+                    nxt = next(todo, None)
+                    if nxt is not None:  # at most n chunks analysed ahead of the writes
+                        pending.append((nxt, ex.submit(compute, nxt)))
+                    part, _ = self._write_analyzed(rows, analyzed)
+                    del rows, analyzed
+                    acc = _add(acc, part)
+                    done += len(visitors)
+                    if progress is not None:
+                        progress(done, total)
+            finally:
+                for _, f in pending:
+                    f.cancel()
         return acc
 
     def analyze_sessions(
@@ -1268,6 +1319,16 @@ class SQLiteStore:
     ) -> tuple[AnalyzeResult, pl.DataFrame]:
         """Decode ``rows`` (session_id, seq, data: every batch of their sessions), detect,
         score and write the results; the counts and the findings."""
+        return self._write_analyzed(rows, self._compute(rows, baselines, on_found))
+
+    def _compute(
+        self,
+        rows: Sequence[Any],
+        baselines: Any,
+        on_found: Callable[[pl.DataFrame], None] | None = None,
+    ) -> _Analyzed:
+        """What :meth:`_analyze_rows` writes for ``rows``, computed without writing (it only
+        reads the store, so several threads may run it at once)."""
         try:
             from cemreplay.detectors import detect
             from cemreplay.score import score
@@ -1295,6 +1356,23 @@ class SQLiteStore:
             if detect is None
             else _report_facts(ev, found, self._index_rows(list(seen), stats, scores))
         )
+        return _Analyzed(
+            seen, moved, ev.height, stats, found, scores, pages, facts, detect is not None
+        )
+
+    def _write_analyzed(
+        self, rows: Sequence[Any], a: _Analyzed
+    ) -> tuple[AnalyzeResult, pl.DataFrame]:
+        """Write what :meth:`_compute` found for ``rows``; the counts and the findings."""
+        seen, moved, found, stats, scores, facts = (
+            a.seen,
+            a.moved,
+            a.found,
+            a.stats,
+            a.scores,
+            a.facts,
+        )
+        pages, detected = a.pages, a.detected
         n_find = 0
         with self._write() as con:
             for q in moved:
@@ -1319,7 +1397,7 @@ class SQLiteStore:
             upd = []
             for sid, n_batches in seen.items():
                 st = stats.get(sid)
-                sc = scores.get(sid, 0.0) if detect is not None else None
+                sc = scores.get(sid, 0.0) if detected else None
                 upd.append((*(st if st is not None else (None,) * 8), sc, part, n_batches, sid))
             con.executemany(
                 "UPDATE sessions SET "
@@ -1335,7 +1413,7 @@ class SQLiteStore:
                 "(SELECT 1 FROM sessions WHERE facts_part = ?)",
                 [(p, p) for p in old_parts],
             )
-        result = AnalyzeResult(len(seen), ev.height, n_find, len(moved), detect is not None)
+        result = AnalyzeResult(len(seen), a.events, n_find, len(moved), detected)
         return result, found if found is not None else pl.DataFrame(schema=FINDING_COLUMNS)
 
     @staticmethod
