@@ -37,9 +37,12 @@ def _gone(pid: int, timeout_s: float = 15.0) -> bool:
         except ProcessLookupError:
             return True
         # a zombie is gone too: it only waits for its parent to reap it
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except OSError:  # reaped between the two looks (ESRCH, ENOENT): gone
+            return True
         time.sleep(0.05)
     return False
 
