@@ -50,10 +50,9 @@ from cemreplay.detectors import (
     Split,
     _parallel,
     detect,
-    detect_prepared,
     detect_split,
 )
-from cemreplay.detectors._base import Context, prepare
+from cemreplay.detectors._base import prepare
 from cemreplay.errors import ConfigError
 from cemreplay.ingest import peek
 from cemreplay.journeys import sessions as sessions_of
@@ -148,47 +147,14 @@ def analyze_events(
     config: Config | None = None,
     weights: ScoreWeights | None = None,
     baselines: Baselines | None = None,
-    ctx: Context | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Sessions, findings and session scores of an event table (whole visitors).
 
     ``baselines`` (merged :class:`~cemreplay.detectors.Baselines` of all input) makes the
-    baseline detectors compare against all input rather than this table alone; ``ctx``, the
-    table already prepared for the detectors (``prepare(events)``), is not prepared again.
+    baseline detectors compare against all input rather than this table alone.
     """
-    ses = sessions_of(events)
-    if ctx is None:
-        found = detect(events, config, baselines=baselines)
-    else:
-        found = detect_prepared(ctx, config, baselines=baselines)
-    return ses, found, score(found, weights)
-
-
-def analyze_batches(
-    batches: Sequence[BatchLike],
-    config: Config | None = None,
-    weights: ScoreWeights | None = None,
-    baselines: Baselines | None = None,
-    dictionaries: Dicts = (),
-) -> ChunkResult:
-    """Decode one chunk of batches (whole visitors; v3 batches with ``dictionaries``) and
-    analyse it (runs in a worker)."""
-    report = decode_report(batches, dictionaries=dictionaries)
-    return analyze_report(report, config, weights, baselines)
-
-
-def analyze_report(
-    report: DecodeReport,
-    config: Config | None = None,
-    weights: ScoreWeights | None = None,
-    baselines: Baselines | None = None,
-    ctx: Context | None = None,
-) -> ChunkResult:
-    """Analyse one decoded chunk (whole visitors; ``ctx``: its events already prepared)."""
-    ses, found, scores = analyze_events(report.events, config, weights, baselines, ctx)
-    return ChunkResult(
-        ses, found, scores, report.events.height, report.quarantined, peak_rss(), os.getpid()
-    )
+    found = detect(events, config, baselines=baselines)
+    return sessions_of(events), found, score(found, weights)
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -374,7 +340,7 @@ def _warm(batches: Sequence[BatchLike] | None = None) -> int:
 
     if batches is None:
         batches = wire.encode(synth.generate(sessions=3, seed=1).events)
-    analyze_batches(batches)
+    finish(split_batches(batches, None), None, None)  # both steps, as a chunk takes them
     session_parts(batches, 2)  # wire.decode(threads=)'s own kernel
     return os.getpid()
 
@@ -583,8 +549,7 @@ def every_thread(
     finished = [0]
 
     def work() -> None:
-        # the pool's threads already keep the cores busy: each job's detectors on one
-        with _parallel.this_thread(1) if pool.workers > 1 else contextlib.nullcontext():
+        with _parallel.within(pool.workers):
             take_jobs()
 
     def take_jobs() -> None:

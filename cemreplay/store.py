@@ -1255,11 +1255,9 @@ class SQLiteStore:
                     f"(SELECT session_id FROM sessions WHERE visitor_id IN ({marks}))",
                     visitors,
                 ).fetchall()
-            if n == 1:
-                return rows, self._compute(rows, baselines)
             from cemreplay.detectors import _parallel
 
-            with _parallel.this_thread(1):  # the workers already keep the cores busy
+            with _parallel.within(n):
                 return rows, self._compute(rows, baselines)
 
         with ThreadPoolExecutor(n, thread_name_prefix="cem-analyze") as ex:

@@ -76,6 +76,18 @@ def this_thread(n: int) -> Iterator[None]:
         _local.threads = old
 
 
+@contextmanager
+def within(workers: int) -> Iterator[None]:
+    """The block is one of ``workers`` jobs running at once on threads of their own: with
+    more than one, the detectors it calls run on one thread (:func:`this_thread`), since the
+    jobs already keep the cores busy; with one, on as many as set."""
+    if workers <= 1:
+        yield
+        return
+    with this_thread(1):
+        yield
+
+
 def _executor() -> ThreadPoolExecutor:
     with _lock:
         if not _pools or _pools[-1]._max_workers < _state["threads"]:
