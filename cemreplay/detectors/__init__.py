@@ -190,6 +190,18 @@ def _checked(
     return Config.of(config), _kinds(kinds)
 
 
+def _configure(ctx: Context, cfg: Config) -> None:
+    """Every kind's config where detectors that read another kind's find it."""
+    for kind in KINDS:
+        ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
+
+
+def _in_order(found: pl.DataFrame) -> pl.DataFrame:
+    """Findings in :func:`detect`'s order: by session, t, kind, page view and target, ties
+    in the order the detectors gave them."""
+    return found.sort("session_id", "t", "kind", "page_view", "target", maintain_order=True)
+
+
 def detect_prepared(
     ctx: Context,
     config: Config | Mapping[str, Any] | None = None,
@@ -204,8 +216,7 @@ def detect_prepared(
     cfg, wanted = _checked(config, kinds, baselines)
     if baselines is not None:
         ctx.cache["baselines"] = baselines
-    for kind in KINDS:
-        ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
+    _configure(ctx, cfg)
     parts: list[pl.DataFrame] = []
     raws: list[tuple[str, pl.DataFrame]] = []
     need_all = "funnel_abandon" in wanted
@@ -221,9 +232,7 @@ def detect_prepared(
         raws.append((UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
     parts.append(assemble_all(ctx, raws))
     out = pl.concat(parts)
-    return out.filter(pl.col("kind").is_in(list(wanted))).sort(
-        "session_id", "t", "kind", "page_view", "target", maintain_order=True
-    )
+    return _in_order(out.filter(pl.col("kind").is_in(list(wanted))))
 
 
 # ----------------------------------------------------------------------------- in two steps
@@ -266,17 +275,14 @@ class Split:
         ctx, cfg = prepare(self.rest), self.config
         _checked(cfg, None, baselines)  # a wrong type raises, naming what to pass
         ctx.cache["baselines"] = baselines if baselines is not None else self.baselines
-        for kind in KINDS:
-            ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
+        _configure(ctx, cfg)
         raws = [(kind, REGISTRY[kind].run(ctx, getattr(cfg, kind))) for kind in DEFERRED[:-1]]
         # funnel_abandon sees the other kinds' findings, as in detect_prepared
         others = pl.concat([self.findings, assemble_all(ctx, raws)])
         ctx.cache["findings"] = others.filter(pl.col("kind") != UNKNOWN)
         kind = DEFERRED[-1]
         parts = [others, assemble(ctx, kind, REGISTRY[kind].run(ctx, getattr(cfg, kind)))]
-        return pl.concat(parts).sort(
-            "session_id", "t", "kind", "page_view", "target", maintain_order=True
-        )
+        return _in_order(pl.concat(parts))
 
 
 def detect_split(ctx: Context, config: Config | Mapping[str, Any] | None = None) -> Split:
@@ -285,13 +291,10 @@ def detect_split(ctx: Context, config: Config | Mapping[str, Any] | None = None)
     equals ``detect_prepared(ctx, baselines=baselines)`` row for row; in between, only
     ``Split.rest`` (a few percent of the rows) holds events."""
     cfg = Config.of(config)
-    for kind in KINDS:
-        ctx.cache[f"cfg:{kind}"] = getattr(cfg, kind)
+    _configure(ctx, cfg)
     raws = [(k, REGISTRY[k].run(ctx, getattr(cfg, k))) for k in KINDS if k not in DEFERRED]
     raws.append((UNKNOWN, dead_click.unknown(ctx, cfg.dead_click)))
-    found = assemble_all(ctx, raws).sort(
-        "session_id", "t", "kind", "page_view", "target", maintain_order=True
-    )
+    found = _in_order(assemble_all(ctx, raws))
     base = Baselines.of_context(ctx)
     keep = np.zeros(ctx.n, dtype=np.bool_)
     keep[ctx.views] = True
