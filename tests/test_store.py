@@ -12,7 +12,7 @@ import msgpack
 import polars as pl
 import pytest
 
-from cemreplay.errors import CemReplayError
+from cemreplay.errors import CemReplayError, ConfigError
 from cemreplay.schema import EventKind
 from cemreplay.store import (
     SCHEMA_VERSION,
@@ -449,5 +449,6 @@ def test_analyze_on_threads_writes_what_one_worker_writes(tmp_path):
     assert dumps[1].keys() == dumps[2].keys() and "report_facts" in dumps[1]
     differ = [t for t in dumps[1] if dumps[1][t] != dumps[2][t]]
     assert differ == [], differ
-    with open_store(tmp_path / "w1.db") as st, pytest.raises(Exception, match="workers"):
+    bad = pytest.raises(ConfigError, match="workers must be >= 1")
+    with open_store(tmp_path / "w1.db") as st, bad:
         st.analyze(workers=0)
